@@ -1,0 +1,38 @@
+//! LLM access: the [`LanguageModel`] service the host offers plugins as `sophon:host/llm`.
+//!
+//! Backends (OpenAI-compatible providers, the embedded local model), retries, caching and
+//! budgets live behind this trait; the runtime only adapts it to WIT.
+
+mod types;
+
+pub use types::*;
+
+use crate::capability::CapResult;
+
+/// A language-model service scoped to one plugin: its grants, budget and default model.
+///
+/// Implementations enforce the plugin's budget (refusing with `budget-exhausted` before a call
+/// that would exceed it) and never panic on a bad provider reply (that is `malformed-reply`).
+#[async_trait::async_trait]
+pub trait LanguageModel: Send + Sync {
+    /// Ask and wait for the reply.
+    async fn chat(&self, request: ChatRequest) -> CapResult<Completion>;
+
+    /// Check that `request` may be sent now (grants, budget), before it is started in the
+    /// background. The default accepts everything.
+    fn admit(&self, _request: &ChatRequest) -> CapResult<()> {
+        Ok(())
+    }
+
+    /// One embedding vector per input, in order.
+    async fn embed(&self, inputs: Vec<String>, model: Option<String>) -> CapResult<Vec<Vec<f32>>>;
+
+    /// Tokens `text` takes for `model` (the default model when `None`).
+    fn count_tokens(&self, text: &str, model: Option<&str>) -> CapResult<u32>;
+
+    /// The models this plugin may use; the first is its default.
+    fn models(&self) -> Vec<ModelInfo>;
+
+    /// This plugin's usage and limits so far.
+    fn budget(&self) -> LlmBudget;
+}

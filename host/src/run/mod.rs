@@ -1,0 +1,75 @@
+//! One agent run. So far: the [`RunContext`] service a run offers its plugins as
+//! `sophon:host/run` (budgets, progress, best submission, log) and [`session::SessionRun`],
+//! an in-process implementation used by `sophon plugin run` and the tests.
+
+pub mod session;
+
+use crate::capability::CapResult;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunInfo {
+    pub run_id: String,
+    pub competition_id: String,
+    pub seed: u64,
+    pub arm: Option<String>,
+}
+
+/// Usage so far against the limits (`None` = unlimited).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunBudget {
+    pub elapsed_ms: u64,
+    pub wall_ms_left: Option<u64>,
+    pub steps_used: u32,
+    pub steps_left: Option<u32>,
+    pub tokens_used: u64,
+    pub tokens_left: Option<u64>,
+    pub cost_used_usd: f64,
+    pub cost_left_usd: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NodeReport {
+    pub id: String,
+    pub parent: Option<String>,
+    pub operator: String,
+    pub worker: Option<u32>,
+    pub plan: String,
+    pub code: Option<String>,
+    pub metric: Option<f64>,
+    pub buggy: bool,
+    pub valid_submission: bool,
+    pub summary: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+/// The run a plugin belongs to, as that plugin sees it.
+#[async_trait::async_trait]
+pub trait RunContext: Send + Sync {
+    fn info(&self) -> RunInfo;
+    fn budget(&self) -> RunBudget;
+    /// True once a budget is spent or a stop was requested. Must be cheap: strategies poll it.
+    fn should_stop(&self) -> bool;
+    async fn report_node(&self, node: NodeReport) -> CapResult<()>;
+    /// Validate and, if better, adopt `submission` as the run's best; returns whether adopted.
+    async fn report_best(&self, node: String, submission: String, metric: f64) -> CapResult<bool>;
+    /// A log line from plugin `plugin`.
+    fn log(&self, plugin: &str, level: LogLevel, message: &str);
+}
+
+/// What a strategy's `run` returned.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub best_node: Option<String>,
+    pub nodes: u32,
+    pub summary: String,
+}

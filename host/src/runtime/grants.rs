@@ -1,0 +1,415 @@
+//! Checking a plugin's requests against the operator's grants.
+//!
+//! Deny by default: a plugin gets a capability only if its manifest asks for it *and* the
+//! operator's `sophon.toml` grants it, within the granted limits. Every refusal names the
+//! plugin, the capability and the exact lines to add to `sophon.toml`.
+
+use super::inspect::ComponentFacts;
+use super::manifest::{
+    Capabilities, Capability, HccScope, JobLimits, LlmLimits, Manifest, TaskAccess, World,
+};
+use serde::Serialize;
+
+/// What a loaded plugin may do: the intersection of its requests and its grants.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct EffectiveGrants {
+    pub llm: Option<LlmLimits>,
+    pub jobs: Option<JobLimits>,
+    /// HCC scopes; `None` = no HCC access at all.
+    pub hcc: Option<Vec<HccScope>>,
+    pub task: Option<TaskAccess>,
+    pub artifacts: bool,
+    /// Linear-memory cap in bytes.
+    pub memory_bytes: u64,
+}
+
+impl EffectiveGrants {
+    pub fn has(&self, capability: Capability) -> bool {
+        match capability {
+            Capability::Llm => self.llm.is_some(),
+            Capability::Jobs => self.jobs.is_some(),
+            Capability::Hcc => self.hcc.is_some(),
+            Capability::Task => self.task.is_some(),
+            Capability::Artifacts => self.artifacts,
+        }
+    }
+
+    /// True if the HCC scopes held allow `needed`.
+    pub fn hcc_allows(&self, needed: HccScope) -> bool {
+        self.hcc
+            .as_ref()
+            .is_some_and(|scopes| scopes.iter().any(|s| s.covers(needed)))
+    }
+}
+
+/// Why a plugin was refused at load.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum GrantError {
+    #[error(
+        "plugin `{plugin}` asks for capability `{capability}`, which sophon.toml does not grant it. \
+         To grant it, add to sophon.toml:\n\n{hint}"
+    )]
+    NotGranted {
+        plugin: String,
+        capability: Capability,
+        hint: String,
+    },
+    #[error(
+        "plugin `{plugin}` asks for {capability}.{field} = {requested}, but sophon.toml grants at most {granted}. \
+         Raise `{field}` under [plugins.{plugin}.grants.{capability}] or lower the plugin's request"
+    )]
+    ExceedsGrant {
+        plugin: String,
+        capability: Capability,
+        field: &'static str,
+        requested: String,
+        granted: String,
+    },
+    #[error(
+        "plugin `{plugin}` asks for HCC scope `{scope}`, which sophon.toml does not grant it. \
+         Add \"{scope}\" to `scopes` under [plugins.{plugin}.grants.hcc]"
+    )]
+    ScopeNotGranted { plugin: String, scope: &'static str },
+    #[error(
+        "plugin `{plugin}` asks for the private answers, which sophon.toml does not grant it. \
+         Only a trusted task adapter should get them: set `private-data = true` under [plugins.{plugin}.grants.task]"
+    )]
+    PrivateDataNotGranted { plugin: String },
+    #[error("plugin `{plugin}` is a {world} plugin, which cannot use capability `{capability}`")]
+    NotAllowedForWorld {
+        plugin: String,
+        world: World,
+        capability: String,
+    },
+    #[error(
+        "plugin `{plugin}` imports `sophon:host/{interface}` but its manifest does not ask for capability \
+         `{capability}`: add a [capabilities.{capability}] table to its plugin.toml"
+    )]
+    UndeclaredImport {
+        plugin: String,
+        interface: String,
+        capability: Capability,
+    },
+    #[error(
+        "plugin `{plugin}` imports `sophon:host/{interface}@{version}`, which this Sophon does not provide \
+         (it serves sophon:host@0.1.x); rebuild the plugin against this Sophon's SDK or upgrade Sophon"
+    )]
+    UnknownHostInterface {
+        plugin: String,
+        interface: String,
+        version: String,
+    },
+    #[error(
+        "plugin `{plugin}`'s manifest says world `{declared}` but the component {actual}; \
+         fix `world` in its plugin.toml or export the right interface"
+    )]
+    WorldMismatch {
+        plugin: String,
+        declared: World,
+        actual: String,
+    },
+    #[error(
+        "plugin `{plugin}` needs {requested_mb} MiB of memory but may have at most {allowed_mb} MiB; \
+         raise `memory-mb` under [plugins.{plugin}] (the runtime's ceiling is runtime.max-memory-mb)"
+    )]
+    Memory {
+        plugin: String,
+        requested_mb: u64,
+        allowed_mb: u64,
+    },
+}
+
+/// Memory limits from the runtime configuration.
+#[derive(Clone, Copy, Debug)]
+pub struct MemoryPolicy {
+    /// Used when neither manifest nor grant names a size.
+    pub default_mb: u64,
+    /// No plugin ever gets more.
+    pub max_mb: u64,
+}
+
+/// Decide what `manifest`'s plugin may do, given the component's actual imports and exports,
+/// the operator's `granted` capabilities and memory grant.
+pub fn resolve(
+    manifest: &Manifest,
+    facts: &ComponentFacts,
+    granted: &Capabilities,
+    granted_memory_mb: Option<u64>,
+    memory: MemoryPolicy,
+) -> Result<EffectiveGrants, GrantError> {
+    let plugin = manifest.plugin.name.clone();
+    let world = manifest.plugin.world;
+
+    match facts.world() {
+        Some(actual) if actual == world => {}
+        Some(actual) => {
+            return Err(GrantError::WorldMismatch {
+                plugin,
+                declared: world,
+                actual: format!("exports the {actual} interface"),
+            });
+        }
+        None => {
+            return Err(GrantError::WorldMismatch {
+                plugin,
+                declared: world,
+                actual: format!(
+                    "exports none of Sophon's plugin interfaces (exports: {})",
+                    if facts.exports.is_empty() { "nothing".to_string() } else { facts.exports.join(", ") }
+                ),
+            });
+        }
+    }
+
+    let requested = &manifest.capabilities;
+    for capability in requested.list() {
+        if !world.allowed_capabilities().contains(&capability) {
+            return Err(GrantError::NotAllowedForWorld {
+                plugin,
+                world,
+                capability: capability.to_string(),
+            });
+        }
+    }
+    if requested.task.as_ref().is_some_and(|t| t.private_data) && world != World::TaskAdapter {
+        return Err(GrantError::NotAllowedForWorld {
+            plugin,
+            world,
+            capability: "task.private-data".into(),
+        });
+    }
+    if world == World::PromotionPolicy
+        && requested
+            .hcc
+            .as_ref()
+            .is_some_and(|h| h.scopes.contains(&HccScope::ExperienceWrite))
+    {
+        return Err(GrantError::NotAllowedForWorld {
+            plugin,
+            world,
+            capability: "hcc scope experience:write (promotion policies read; the host stores what they return)".into(),
+        });
+    }
+
+    for (interface, version) in facts.host_imports() {
+        let known_version = version == "0.1.0" || version.starts_with("0.1.");
+        match Capability::of_interface(&interface) {
+            Some(capability) if known_version => {
+                if let Some(capability) = capability
+                    && !requested.has(capability)
+                {
+                    return Err(GrantError::UndeclaredImport {
+                        plugin,
+                        interface,
+                        capability,
+                    });
+                }
+            }
+            _ => {
+                return Err(GrantError::UnknownHostInterface {
+                    plugin,
+                    interface,
+                    version,
+                });
+            }
+        }
+    }
+
+    let mut effective = EffectiveGrants::default();
+    for capability in requested.list() {
+        if !granted.has(capability) {
+            return Err(GrantError::NotGranted {
+                hint: grant_hint(&plugin, capability, requested),
+                plugin,
+                capability,
+            });
+        }
+    }
+    if let (Some(req), Some(grant)) = (&requested.llm, &granted.llm) {
+        effective.llm = Some(LlmLimits {
+            max_tokens: limit(&plugin, Capability::Llm, "max-tokens", req.max_tokens, grant.max_tokens)?,
+            max_requests: limit(&plugin, Capability::Llm, "max-requests", req.max_requests, grant.max_requests)?,
+            max_cost_usd: limit(&plugin, Capability::Llm, "max-cost-usd", req.max_cost_usd, grant.max_cost_usd)?,
+            max_concurrent: limit(&plugin, Capability::Llm, "max-concurrent", req.max_concurrent, grant.max_concurrent)?,
+        });
+    }
+    if let (Some(req), Some(grant)) = (&requested.jobs, &granted.jobs) {
+        effective.jobs = Some(JobLimits {
+            max_concurrent: limit(&plugin, Capability::Jobs, "max-concurrent", req.max_concurrent, grant.max_concurrent)?,
+            max_gpus: limit(&plugin, Capability::Jobs, "max-gpus", req.max_gpus, grant.max_gpus)?,
+            gpu_hours: limit(&plugin, Capability::Jobs, "gpu-hours", req.gpu_hours, grant.gpu_hours)?,
+        });
+    }
+    if let (Some(req), Some(grant)) = (&requested.hcc, &granted.hcc) {
+        for scope in &req.scopes {
+            if !grant.scopes.iter().any(|g| g.covers(*scope)) {
+                return Err(GrantError::ScopeNotGranted {
+                    plugin,
+                    scope: scope.as_str(),
+                });
+            }
+        }
+        let mut scopes = req.scopes.clone();
+        scopes.sort();
+        scopes.dedup();
+        effective.hcc = Some(scopes);
+    }
+    if let (Some(req), Some(grant)) = (&requested.task, &granted.task) {
+        if req.private_data && !grant.private_data {
+            return Err(GrantError::PrivateDataNotGranted { plugin });
+        }
+        effective.task = Some(req.clone());
+    }
+    effective.artifacts = requested.artifacts.is_some();
+
+    let allowed_mb = granted_memory_mb.unwrap_or(memory.default_mb).min(memory.max_mb);
+    let requested_mb = manifest.limits.memory_mb.unwrap_or(allowed_mb);
+    if requested_mb > allowed_mb {
+        return Err(GrantError::Memory {
+            plugin,
+            requested_mb,
+            allowed_mb,
+        });
+    }
+    effective.memory_bytes = requested_mb * 1024 * 1024;
+    Ok(effective)
+}
+
+/// Intersect one numeric limit: the request must fit the grant; the result is the tighter.
+fn limit<T: PartialOrd + Copy + ToString>(
+    plugin: &str,
+    capability: Capability,
+    field: &'static str,
+    requested: Option<T>,
+    granted: Option<T>,
+) -> Result<Option<T>, GrantError> {
+    match (requested, granted) {
+        (Some(r), Some(g)) if r > g => Err(GrantError::ExceedsGrant {
+            plugin: plugin.to_string(),
+            capability,
+            field,
+            requested: r.to_string(),
+            granted: g.to_string(),
+        }),
+        (Some(r), _) => Ok(Some(r)),
+        (None, g) => Ok(g),
+    }
+}
+
+/// The `sophon.toml` lines that would grant `capability` as `requested` asks for it.
+fn grant_hint(plugin: &str, capability: Capability, requested: &Capabilities) -> String {
+    let table = match capability {
+        Capability::Llm => toml::to_string(requested.llm.as_ref().unwrap()),
+        Capability::Jobs => toml::to_string(requested.jobs.as_ref().unwrap()),
+        Capability::Hcc => toml::to_string(requested.hcc.as_ref().unwrap()),
+        Capability::Task => toml::to_string(requested.task.as_ref().unwrap()),
+        Capability::Artifacts => toml::to_string(requested.artifacts.as_ref().unwrap()),
+    }
+    .unwrap_or_default();
+    format!("[plugins.{plugin}.grants.{capability}]\n{table}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: MemoryPolicy = MemoryPolicy {
+        default_mb: 64,
+        max_mb: 512,
+    };
+
+    fn facts(imports: &[&str], export: &str) -> ComponentFacts {
+        ComponentFacts {
+            imports: imports.iter().map(|s| s.to_string()).collect(),
+            exports: vec![export.to_string()],
+            embedded_manifest: None,
+        }
+    }
+
+    fn strategy(caps: &str) -> Manifest {
+        Manifest::parse(
+            format!("[plugin]\nname='s'\nversion='0.1.0'\nworld='strategy'\n{caps}").as_bytes(),
+        )
+        .unwrap()
+    }
+
+    fn grants(text: &str) -> Capabilities {
+        toml::from_str(text).unwrap()
+    }
+
+    const STRATEGY: &str = "sophon:plugin/strategy-api@0.1.0";
+
+    #[test]
+    fn intersects_requests_and_grants() {
+        let m = strategy("[capabilities.llm]\nmax-tokens=100\n[capabilities.hcc]\nscopes=['experience:read']");
+        let f = facts(&["sophon:host/llm@0.1.0", "sophon:host/run@0.1.0", "wasi:io/poll@0.2.6"], STRATEGY);
+        let g = grants("llm={max-tokens=1000, max-requests=5}\nhcc={scopes=['experience:write']}");
+        let e = resolve(&m, &f, &g, Some(128), POLICY).unwrap();
+        let llm = e.llm.unwrap();
+        assert_eq!(llm.max_tokens, Some(100));
+        assert_eq!(llm.max_requests, Some(5));
+        assert_eq!(e.hcc, Some(vec![HccScope::ExperienceRead]));
+        assert!(!e.artifacts && e.jobs.is_none());
+        assert_eq!(e.memory_bytes, 128 << 20);
+    }
+
+    #[test]
+    fn refuses_what_is_not_granted_and_says_how_to_grant_it() {
+        let m = strategy("[capabilities.jobs]\nmax-concurrent=3");
+        let f = facts(&["sophon:host/jobs@0.1.0"], STRATEGY);
+        let err = resolve(&m, &f, &Capabilities::default(), None, POLICY).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("plugin `s`") && text.contains("`jobs`"), "{text}");
+        assert!(text.contains("[plugins.s.grants.jobs]\nmax-concurrent = 3"), "{text}");
+
+        let err = resolve(&m, &f, &grants("jobs={max-concurrent=2}"), None, POLICY).unwrap_err();
+        assert!(matches!(err, GrantError::ExceedsGrant { field: "max-concurrent", .. }), "{err}");
+
+        let m = strategy("[capabilities.hcc]\nscopes=['wisdom:read']");
+        let f = facts(&[], STRATEGY);
+        let err = resolve(&m, &f, &grants("hcc={scopes=['experience:write']}"), None, POLICY).unwrap_err();
+        assert_eq!(err, GrantError::ScopeNotGranted { plugin: "s".into(), scope: "wisdom:read" });
+    }
+
+    #[test]
+    fn refuses_imports_the_manifest_does_not_declare() {
+        let m = strategy("");
+        let f = facts(&["sophon:host/jobs@0.1.0"], STRATEGY);
+        let err = resolve(&m, &f, &Capabilities::default(), None, POLICY).unwrap_err();
+        assert!(matches!(err, GrantError::UndeclaredImport { capability: Capability::Jobs, .. }), "{err}");
+        let f = facts(&["sophon:host/teleport@0.1.0"], STRATEGY);
+        assert!(matches!(
+            resolve(&m, &f, &Capabilities::default(), None, POLICY),
+            Err(GrantError::UnknownHostInterface { .. })
+        ));
+        let f = facts(&["sophon:host/run@0.2.0"], STRATEGY);
+        assert!(matches!(
+            resolve(&m, &f, &Capabilities::default(), None, POLICY),
+            Err(GrantError::UnknownHostInterface { .. })
+        ));
+    }
+
+    #[test]
+    fn enforces_world_rules_and_memory() {
+        let m = strategy("[capabilities.task]\nprivate-data=true");
+        let f = facts(&[], STRATEGY);
+        assert!(matches!(
+            resolve(&m, &f, &grants("task={private-data=true}"), None, POLICY),
+            Err(GrantError::NotAllowedForWorld { .. })
+        ));
+        let m = strategy("");
+        let f = facts(&[], "sophon:plugin/task-adapter-api@0.1.0");
+        assert!(matches!(
+            resolve(&m, &f, &Capabilities::default(), None, POLICY),
+            Err(GrantError::WorldMismatch { .. })
+        ));
+        let m = Manifest::parse(b"[plugin]\nname='s'\nversion='0.1.0'\nworld='strategy'\n[limits]\nmemory-mb=100").unwrap();
+        let f = facts(&[], STRATEGY);
+        assert!(matches!(
+            resolve(&m, &f, &Capabilities::default(), None, POLICY),
+            Err(GrantError::Memory { requested_mb: 100, allowed_mb: 64, .. })
+        ));
+        let e = resolve(&m, &f, &Capabilities::default(), Some(1024), POLICY).unwrap();
+        assert_eq!(e.memory_bytes, 100 << 20);
+    }
+}

@@ -1,0 +1,173 @@
+//! `sophon:host/hcc`: the cognitive cache, with each call checked against the plugin's HCC
+//! scopes before it reaches the service.
+
+use super::answer;
+use super::convert::{Conv, record, unit_enum};
+use crate::capability::{CapResult, CapabilityError};
+use crate::hcc as cap;
+use crate::runtime::bindings::host::sophon::host::{hcc, types};
+use crate::runtime::manifest::{Capability, HccScope};
+use crate::runtime::state::{PluginState, bounded};
+use std::sync::Arc;
+
+type WitResult<T> = wasmtime::Result<Result<T, types::Error>>;
+
+/// Largest event content or plan a plugin may record.
+pub const MAX_EVENT_BYTES: usize = 1 << 20;
+
+impl PluginState {
+    /// The HCC service, if the plugin holds `scope`.
+    fn hcc_with(&self, scope: HccScope) -> CapResult<Arc<dyn cap::CognitiveCache>> {
+        let service = self.service(Capability::Hcc, &self.services.hcc)?;
+        if !self.identity.grants.hcc_allows(scope) {
+            return Err(CapabilityError::NotGranted(format!(
+                "plugin `{}` lacks HCC scope `{}`: declare it in [capabilities.hcc] scopes in its plugin.toml \
+                 and grant it under [plugins.{}.grants.hcc] in sophon.toml",
+                self.identity.name,
+                scope.as_str(),
+                self.identity.name
+            )));
+        }
+        Ok(service)
+    }
+}
+
+fn check_size(what: &str, text: &str) -> CapResult<()> {
+    if text.len() > MAX_EVENT_BYTES {
+        return Err(CapabilityError::TooLarge(format!(
+            "{what} is {} bytes; at most {MAX_EVENT_BYTES} bytes are stored (summarise or truncate it)",
+            text.len()
+        )));
+    }
+    Ok(())
+}
+
+impl hcc::Host for PluginState {
+    async fn record_event(&mut self, event: hcc::Event) -> WitResult<u64> {
+        let result = match self.hcc_with(HccScope::ExperienceWrite) {
+            Ok(s) => match check_size("the event's content", &event.content) {
+                Ok(()) => bounded(self.limits.host_call_timeout, "recording an event", s.record_event(event.conv())).await,
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        answer(result)
+    }
+
+    async fn begin_phase(&mut self, plan: String) -> WitResult<u32> {
+        let result = match self.hcc_with(HccScope::ExperienceWrite) {
+            Ok(s) => match check_size("the plan", &plan) {
+                Ok(()) => bounded(self.limits.host_call_timeout, "beginning a phase", s.begin_phase(plan)).await,
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        answer(result)
+    }
+
+    async fn end_phase(&mut self) -> WitResult<Option<hcc::KnowledgeUnit>> {
+        let result = match self.hcc_with(HccScope::ExperienceWrite) {
+            Ok(s) => bounded(self.limits.host_call_timeout, "ending a phase", s.end_phase()).await,
+            Err(e) => Err(e),
+        };
+        answer(result)
+    }
+
+    async fn context(&mut self, request: hcc::ContextRequest) -> WitResult<hcc::AssembledContext> {
+        let result = match self.hcc_with(HccScope::ExperienceRead) {
+            Ok(s) => bounded(self.limits.host_call_timeout, "assembling context", s.context(request.conv())).await,
+            Err(e) => Err(e),
+        };
+        answer(result)
+    }
+
+    async fn events(&mut self, phase: Option<u32>, after: u64, limit: u32) -> WitResult<Vec<hcc::StoredEvent>> {
+        let result = match self.hcc_with(HccScope::ExperienceRead) {
+            Ok(s) => bounded(self.limits.host_call_timeout, "reading events", s.events(phase, after, limit.min(10_000))).await,
+            Err(e) => Err(e),
+        };
+        answer(result)
+    }
+
+    async fn knowledge(&mut self) -> WitResult<Vec<hcc::KnowledgeUnit>> {
+        let result = match self.hcc_with(HccScope::KnowledgeRead) {
+            Ok(s) => bounded(self.limits.host_call_timeout, "reading knowledge", s.knowledge()).await,
+            Err(e) => Err(e),
+        };
+        answer(result)
+    }
+
+    async fn search(&mut self, layer: hcc::Layer, query: String, k: u32) -> WitResult<Vec<hcc::Hit>> {
+        let scope = match layer {
+            hcc::Layer::Experience => HccScope::ExperienceRead,
+            hcc::Layer::Knowledge => HccScope::KnowledgeRead,
+            hcc::Layer::Wisdom => HccScope::WisdomRead,
+        };
+        let result = match self.hcc_with(scope) {
+            Ok(s) => bounded(self.limits.host_call_timeout, "searching the HCC", s.search(layer.conv(), query, k.min(1000))).await,
+            Err(e) => Err(e),
+        };
+        answer(result)
+    }
+
+    async fn stats(&mut self) -> WitResult<hcc::HccStats> {
+        let result = match self.service(Capability::Hcc, &self.services.hcc) {
+            Ok(s) => {
+                bounded(self.limits.host_call_timeout, "reading HCC stats", s.stats()).await
+            }
+            Err(e) => Err(e),
+        };
+        answer(result)
+    }
+}
+
+unit_enum!(hcc::Layer, cap::Layer { Experience, Knowledge, Wisdom });
+unit_enum!(hcc::Verdict, cap::Verdict { Worked, Failed, Inconclusive });
+record!(hcc::Event, cap::Event { kind, node, content, metric });
+record!(hcc::StoredEvent, cap::StoredEvent { id, phase, time_ms, event });
+record!(hcc::IdeaVerdict, cap::IdeaVerdict { idea, verdict, metric, note });
+record!(hcc::KnowledgeUnit, cap::KnowledgeUnit {
+    phase, summary, verdicts, failure_causes, insights, best_approach, best_metric
+});
+record!(hcc::TaskDescriptor, cap::TaskDescriptor { modality, task_type, metric, data_size, summary });
+record!(hcc::WisdomEntry, cap::WisdomEntry { category, content, applies_when });
+record!(cap::Provenance => hcc::Provenance {
+    competition_id, run_id, descriptor, hits, mean_score_of_users
+});
+record!(cap::Hit => hcc::Hit { layer, id, content, score, provenance });
+record!(hcc::ContextRequest => cap::ContextRequest { budget_tokens, query, model });
+record!(cap::ContextSection => hcc::ContextSection { kind, phase, tokens, truncated });
+record!(cap::AssembledContext => hcc::AssembledContext { text, tokens, sections, evicted_events });
+record!(cap::HccStats => hcc::HccStats {
+    run_id, current_phase, events, knowledge_units, wisdom_entries, wisdom_prefetched
+});
+
+impl Conv<cap::EventKind> for hcc::EventKind {
+    fn conv(self) -> cap::EventKind {
+        match self {
+            hcc::EventKind::Task => cap::EventKind::Task,
+            hcc::EventKind::Plan => cap::EventKind::Plan,
+            hcc::EventKind::Code => cap::EventKind::Code,
+            hcc::EventKind::Execution => cap::EventKind::Execution,
+            hcc::EventKind::Review => cap::EventKind::Review,
+            hcc::EventKind::Submission => cap::EventKind::Submission,
+            hcc::EventKind::Insight => cap::EventKind::Insight,
+            hcc::EventKind::Other(name) => cap::EventKind::Other(name),
+        }
+    }
+}
+
+impl Conv<hcc::EventKind> for cap::EventKind {
+    fn conv(self) -> hcc::EventKind {
+        match self {
+            cap::EventKind::Task => hcc::EventKind::Task,
+            cap::EventKind::Plan => hcc::EventKind::Plan,
+            cap::EventKind::Code => hcc::EventKind::Code,
+            cap::EventKind::Execution => hcc::EventKind::Execution,
+            cap::EventKind::Review => hcc::EventKind::Review,
+            cap::EventKind::Submission => hcc::EventKind::Submission,
+            cap::EventKind::Insight => hcc::EventKind::Insight,
+            cap::EventKind::Other(name) => hcc::EventKind::Other(name),
+        }
+    }
+}

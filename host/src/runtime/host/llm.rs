@@ -1,0 +1,230 @@
+//! `sophon:host/llm`: chat (blocking or started in the background), embeddings, token counts.
+//!
+//! A started chat runs on the host's executor as a tokio task under the host-call timeout;
+//! its `pending-completion` resource is a pollable, so a plugin can wait on several at once.
+//! At most `llm.max-concurrent` (granted) and never more than [`MAX_PENDING`] calls of one
+//! instance may be pending at a time.
+
+use super::answer;
+use super::convert::{Conv, record, unit_enum};
+use crate::capability::{CapResult, CapabilityError};
+use crate::llm as cap;
+use crate::runtime::bindings::host::sophon::host::{llm, types};
+use crate::runtime::manifest::Capability;
+use crate::runtime::state::{PluginState, bounded};
+use wasmtime::component::Resource;
+use wasmtime_wasi::p2::{DynPollable, Pollable, subscribe};
+
+type WitResult<T> = wasmtime::Result<Result<T, types::Error>>;
+
+/// Hard cap on pending calls per instance, whatever the grants say.
+pub const MAX_PENDING: u64 = 256;
+
+/// A chat call running in the background for a plugin.
+pub struct PendingChat {
+    task: Option<tokio::task::JoinHandle<CapResult<cap::Completion>>>,
+    outcome: Option<CapResult<cap::Completion>>,
+    taken: bool,
+}
+
+impl PendingChat {
+    async fn settle(&mut self) {
+        if self.outcome.is_none()
+            && let Some(task) = self.task.take()
+        {
+            self.outcome = Some(match task.await {
+                Ok(result) => result,
+                Err(e) if e.is_cancelled() => Err(CapabilityError::Cancelled("the call was cancelled".into())),
+                Err(e) => Err(CapabilityError::Internal(format!("the LLM call failed inside the host: {e}"))),
+            });
+        }
+    }
+}
+
+impl Drop for PendingChat {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Pollable for PendingChat {
+    async fn ready(&mut self) {
+        self.settle().await;
+    }
+}
+
+impl llm::HostPendingCompletion for PluginState {
+    async fn subscribe(&mut self, this: Resource<PendingChat>) -> wasmtime::Result<Resource<DynPollable>> {
+        subscribe(&mut self.table, this)
+    }
+
+    async fn get(&mut self, this: Resource<PendingChat>) -> wasmtime::Result<Option<Result<llm::Completion, types::Error>>> {
+        let pending = self.table.get_mut(&this)?;
+        if pending.taken {
+            return Ok(Some(Err(types::Error::InvalidArgument(
+                "this call's outcome was already taken".into(),
+            ))));
+        }
+        if pending.task.as_ref().is_some_and(|t| !t.is_finished()) {
+            return Ok(None);
+        }
+        pending.settle().await;
+        pending.taken = true;
+        let outcome = pending.outcome.take().expect("settled");
+        self.pending_llm_calls = self.pending_llm_calls.saturating_sub(1);
+        Ok(Some(answer(outcome)?))
+    }
+
+    async fn cancel(&mut self, this: Resource<PendingChat>) -> wasmtime::Result<()> {
+        let pending = self.table.get_mut(&this)?;
+        if let Some(task) = pending.task.take() {
+            task.abort();
+            pending.outcome = Some(Err(CapabilityError::Cancelled("cancelled by the plugin".into())));
+        }
+        Ok(())
+    }
+
+    async fn drop(&mut self, this: Resource<PendingChat>) -> wasmtime::Result<()> {
+        let pending = self.table.delete(this)?;
+        if !pending.taken {
+            self.pending_llm_calls = self.pending_llm_calls.saturating_sub(1);
+        }
+        Ok(())
+    }
+}
+
+impl llm::Host for PluginState {
+    async fn chat(&mut self, request: llm::ChatRequest) -> WitResult<llm::Completion> {
+        let result = match self.service(Capability::Llm, &self.services.llm) {
+            Ok(service) => {
+                let request: cap::ChatRequest = request.conv();
+                match service.admit(&request) {
+                    Ok(()) => bounded(self.limits.host_call_timeout, "the LLM call", service.chat(request)).await,
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        answer(result)
+    }
+
+    async fn start_chat(&mut self, request: llm::ChatRequest) -> WitResult<Resource<PendingChat>> {
+        let service = match self.service(Capability::Llm, &self.services.llm) {
+            Ok(service) => service,
+            Err(e) => return Ok(Err(e.into())),
+        };
+        let granted = self
+            .identity
+            .grants
+            .llm
+            .as_ref()
+            .and_then(|l| l.max_concurrent)
+            .unwrap_or(MAX_PENDING)
+            .min(MAX_PENDING);
+        if self.pending_llm_calls >= granted {
+            return Ok(Err(types::Error::BudgetExhausted(format!(
+                "plugin `{}` already has {} LLM calls pending, its limit (llm.max-concurrent); \
+                 take the outcome of one (pending-completion.get) or drop it first",
+                self.identity.name, self.pending_llm_calls
+            ))));
+        }
+        let request: cap::ChatRequest = request.conv();
+        if let Err(e) = service.admit(&request) {
+            return Ok(Err(e.into()));
+        }
+        let timeout = self.limits.host_call_timeout;
+        let task = tokio::spawn(async move {
+            match tokio::time::timeout(timeout, service.chat(request)).await {
+                Ok(result) => result,
+                Err(_) => Err(CapabilityError::Timeout(format!(
+                    "the LLM call did not finish within the host-call timeout of {} s",
+                    timeout.as_secs_f64()
+                ))),
+            }
+        });
+        let pending = PendingChat {
+            task: Some(task),
+            outcome: None,
+            taken: false,
+        };
+        self.pending_llm_calls += 1;
+        Ok(Ok(self.table.push(pending)?))
+    }
+
+    async fn embed(&mut self, inputs: Vec<String>, model: Option<String>) -> WitResult<Vec<Vec<f32>>> {
+        let result = match self.service(Capability::Llm, &self.services.llm) {
+            Ok(service) => {
+                bounded(self.limits.host_call_timeout, "the embedding call", service.embed(inputs, model)).await
+            }
+            Err(e) => Err(e),
+        };
+        answer(result)
+    }
+
+    async fn count_tokens(&mut self, text: String, model: Option<String>) -> WitResult<u32> {
+        answer(
+            self.service(Capability::Llm, &self.services.llm)
+                .and_then(|s| s.count_tokens(&text, model.as_deref())),
+        )
+    }
+
+    fn models(&mut self) -> wasmtime::Result<Vec<llm::ModelInfo>> {
+        Ok(match self.service(Capability::Llm, &self.services.llm) {
+            Ok(service) => service.models().conv(),
+            Err(_) => Vec::new(),
+        })
+    }
+
+    fn budget(&mut self) -> wasmtime::Result<llm::LlmBudget> {
+        Ok(match self.service(Capability::Llm, &self.services.llm) {
+            Ok(service) => service.budget().conv(),
+            Err(_) => cap::LlmBudget::default().conv(),
+        })
+    }
+}
+
+unit_enum!(llm::Role, cap::Role { System, User, Assistant, Tool });
+unit_enum!(llm::CachePolicy, cap::CachePolicy { Default, Prefer, Bypass });
+unit_enum!(llm::FinishReason, cap::FinishReason { Stop, Length, ToolCalls, ContentFilter, Other });
+record!(llm::ToolCall, cap::ToolCall { id, name, arguments });
+record!(llm::Message, cap::Message { role, content, reasoning, tool_calls, tool_call_id });
+record!(llm::ToolDef, cap::ToolDef { name, description, parameters });
+record!(llm::JsonSchema, cap::JsonSchema { name, schema, strict });
+record!(llm::ChatRequest => cap::ChatRequest {
+    messages, model, temperature, top_p, max_tokens, stop, seed, response_format, tools,
+    tool_choice, prefill, cache, purpose
+});
+record!(cap::Usage => llm::Usage {
+    model, prompt_tokens, completion_tokens, reasoning_tokens, cost_usd, latency_ms, cache_hit
+});
+record!(cap::Completion => llm::Completion { text, reasoning, tool_calls, finish, usage });
+record!(cap::ModelInfo => llm::ModelInfo {
+    alias, name, context_window, supports_prefill, supports_json_schema, supports_tools, reasoning
+});
+record!(cap::LlmBudget => llm::LlmBudget {
+    tokens_used, tokens_limit, requests_used, requests_limit, cost_used_usd, cost_limit_usd
+});
+
+impl Conv<cap::ToolChoice> for llm::ToolChoice {
+    fn conv(self) -> cap::ToolChoice {
+        match self {
+            llm::ToolChoice::Auto => cap::ToolChoice::Auto,
+            llm::ToolChoice::None => cap::ToolChoice::None,
+            llm::ToolChoice::Required => cap::ToolChoice::Required,
+            llm::ToolChoice::Named(name) => cap::ToolChoice::Named(name),
+        }
+    }
+}
+
+impl Conv<cap::ResponseFormat> for llm::ResponseFormat {
+    fn conv(self) -> cap::ResponseFormat {
+        match self {
+            llm::ResponseFormat::Text => cap::ResponseFormat::Text,
+            llm::ResponseFormat::JsonObject => cap::ResponseFormat::JsonObject,
+            llm::ResponseFormat::JsonSchema(s) => cap::ResponseFormat::JsonSchema(s.conv()),
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! `sophon:host/run`: every plugin may read the run's facts and budget and log; only a
+//! strategy may report nodes and the best submission.
+
+use super::answer;
+use super::convert::{Conv, record};
+use crate::capability::{CapResult, CapabilityError};
+use crate::run as cap;
+use crate::runtime::bindings::host::sophon::host::{run, types};
+use crate::runtime::manifest::World;
+use crate::runtime::state::{PluginState, bounded};
+use std::sync::Arc;
+
+type WitResult<T> = wasmtime::Result<Result<T, types::Error>>;
+
+impl PluginState {
+    fn run_context(&self) -> CapResult<&Arc<dyn cap::RunContext>> {
+        self.services.run.as_ref().ok_or_else(|| {
+            CapabilityError::Unavailable(format!("plugin `{}` is not running inside a run", self.identity.name))
+        })
+    }
+
+    fn strategy_run_context(&self) -> CapResult<Arc<dyn cap::RunContext>> {
+        if self.identity.world != World::Strategy {
+            return Err(CapabilityError::NotGranted(format!(
+                "only strategies report nodes and submissions; plugin `{}` is a {} plugin",
+                self.identity.name, self.identity.world
+            )));
+        }
+        self.run_context().cloned()
+    }
+}
+
+impl run::Host for PluginState {
+    fn info(&mut self) -> wasmtime::Result<run::RunInfo> {
+        Ok(match self.run_context() {
+            Ok(run) => run.info().conv(),
+            Err(_) => run::RunInfo {
+                run_id: String::new(),
+                competition_id: String::new(),
+                seed: 0,
+                arm: None,
+            },
+        })
+    }
+
+    fn budget(&mut self) -> wasmtime::Result<run::RunBudget> {
+        Ok(self.run_context().map(|r| r.budget()).unwrap_or_default().conv())
+    }
+
+    fn should_stop(&mut self) -> wasmtime::Result<bool> {
+        Ok(self.run_context().is_ok_and(|r| r.should_stop()))
+    }
+
+    async fn report_node(&mut self, node: run::NodeReport) -> WitResult<()> {
+        let result = match self.strategy_run_context() {
+            Ok(run) => bounded(self.limits.host_call_timeout, "reporting a node", run.report_node(node.conv())).await,
+            Err(e) => Err(e),
+        };
+        answer(result)
+    }
+
+    async fn report_best(&mut self, node: String, submission: String, metric: f64) -> WitResult<bool> {
+        let result = match self.strategy_run_context() {
+            Ok(run) => {
+                bounded(self.limits.host_call_timeout, "reporting the best submission", run.report_best(node, submission, metric))
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        answer(result)
+    }
+
+    fn log(&mut self, level: types::LogLevel, mut message: String) -> wasmtime::Result<()> {
+        let limit = self.limits.max_log_line_bytes;
+        if message.len() > limit {
+            let mut cut = limit;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push_str(" [truncated]");
+        }
+        match self.run_context() {
+            Ok(run) => run.log(&self.identity.name, level.conv(), &message),
+            Err(_) => tracing::info!(plugin = %self.identity.name, "{message}"),
+        }
+        Ok(())
+    }
+}
+
+record!(cap::RunInfo => run::RunInfo { run_id, competition_id, seed, arm });
+record!(cap::RunBudget => run::RunBudget {
+    elapsed_ms, wall_ms_left, steps_used, steps_left, tokens_used, tokens_left, cost_used_usd,
+    cost_left_usd
+});
+record!(run::NodeReport => cap::NodeReport {
+    id, parent, operator, worker, plan, code, metric, buggy, valid_submission, summary
+});

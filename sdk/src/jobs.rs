@@ -1,0 +1,109 @@
+//! Running code as sandboxed jobs (`sophon:host/jobs`).
+
+use crate::bindings::host::sophon::host::jobs as wit;
+use crate::{Result, rt};
+
+pub use wit::{
+    ExitStatus, FileContents, Job, JobFile, JobInventory, JobResult, JobSpec, JobState,
+    LogStream, Mount, MountSource, OutputExcerpt, Resources,
+};
+
+impl JobSpec {
+    /// A job named `name` running `command` (argv) with backend defaults for everything else.
+    pub fn new(name: impl Into<String>, command: &[&str]) -> Self {
+        JobSpec {
+            name: name.into(),
+            files: Vec::new(),
+            command: command.iter().map(|s| s.to_string()).collect(),
+            env: Vec::new(),
+            resources: Resources {
+                cpus: None,
+                gpus: 0,
+                gpu_kind: None,
+                memory_mb: None,
+                timeout_ms: None,
+            },
+            mounts: Vec::new(),
+            outputs: Vec::new(),
+            backend: None,
+        }
+    }
+    /// Materialise a text file at `path` (relative to the working directory).
+    pub fn file(mut self, path: impl Into<String>, text: impl Into<String>) -> Self {
+        self.files.push(JobFile {
+            path: path.into(),
+            contents: FileContents::Text(text.into()),
+            executable: false,
+        });
+        self
+    }
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+    pub fn cpus(mut self, cpus: u32) -> Self {
+        self.resources.cpus = Some(cpus);
+        self
+    }
+    pub fn gpus(mut self, gpus: u32) -> Self {
+        self.resources.gpus = gpus;
+        self
+    }
+    pub fn memory_mb(mut self, mb: u64) -> Self {
+        self.resources.memory_mb = Some(mb);
+        self
+    }
+    pub fn timeout_ms(mut self, ms: u64) -> Self {
+        self.resources.timeout_ms = Some(ms);
+        self
+    }
+    /// Mount the task's public data read-only at `target`.
+    pub fn mount_task_data(mut self, target: impl Into<String>) -> Self {
+        self.mounts.push(Mount {
+            source: MountSource::TaskPublic,
+            target: target.into(),
+        });
+        self
+    }
+    /// Collect `path` (relative to the working directory) as an artifact when the job ends.
+    pub fn output(mut self, path: impl Into<String>) -> Self {
+        self.outputs.push(path.into());
+        self
+    }
+}
+
+/// Queue a job.
+pub fn submit(spec: &JobSpec) -> Result<Job> {
+    Ok(wit::submit(spec)?)
+}
+
+/// Wait for `job` to finish, blocking the plugin.
+pub fn wait(job: &Job) -> JobResult {
+    loop {
+        if let Some(result) = job.get() {
+            return result;
+        }
+        job.subscribe().block();
+    }
+}
+
+/// Await `job`; several run concurrently under [`rt::block_on`].
+pub async fn wait_async(job: &Job) -> JobResult {
+    loop {
+        if let Some(result) = job.get() {
+            return result;
+        }
+        rt::wait(job.subscribe()).await;
+    }
+}
+
+/// Submit `spec` and wait for its result.
+pub fn run(spec: &JobSpec) -> Result<JobResult> {
+    let job = submit(spec)?;
+    Ok(wait(&job))
+}
+
+/// Resources this plugin may use right now.
+pub fn inventory() -> JobInventory {
+    wit::inventory()
+}
