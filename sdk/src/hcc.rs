@@ -5,13 +5,17 @@ use crate::Result;
 use crate::bindings::host::sophon::host::hcc as wit;
 
 pub use wit::{
-    AssembledContext, ContextRequest, ContextSection, Event, EventKind, HccStats, Hit,
-    IdeaVerdict, KnowledgeUnit, Layer, Provenance, StoredEvent, TaskDescriptor, Verdict,
-    WisdomEntry,
+    AssembledContext, ContextRequest, ContextSection, Event, EventKind, HccStats, Hit, IdeaVerdict,
+    KnowledgeUnit, Layer, Provenance, StoredEvent, TaskDescriptor, Verdict, WisdomEntry,
 };
 
 /// Append an event of `kind` to the run's log and return its id.
-pub fn record(kind: EventKind, node: Option<&str>, content: &str, metric: Option<f64>) -> Result<u64> {
+pub fn record(
+    kind: EventKind,
+    node: Option<&str>,
+    content: &str,
+    metric: Option<f64>,
+) -> Result<u64> {
     Ok(wit::record_event(&Event {
         kind,
         node: node.map(str::to_owned),

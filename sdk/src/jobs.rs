@@ -4,8 +4,8 @@ use crate::bindings::host::sophon::host::jobs as wit;
 use crate::{Result, rt};
 
 pub use wit::{
-    ExitStatus, FileContents, Job, JobFile, JobInventory, JobResult, JobSpec, JobState,
-    LogStream, Mount, MountSource, OutputExcerpt, Resources,
+    ExitStatus, FileContents, Job, JobFile, JobInventory, JobResult, JobSpec, JobState, LogStream,
+    Mount, MountSource, OutputExcerpt, Resources,
 };
 
 impl JobSpec {

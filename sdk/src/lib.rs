@@ -40,6 +40,9 @@ pub mod run;
 pub mod task;
 
 pub use error::{Error, ErrorKind, Result};
+pub use futures;
+/// `serde_json`, for parsing the JSON configs the host passes to plugins.
+pub use serde_json as json;
 
 pub use bindings::host::sophon::host::types::{Artifact, Direction, LogLevel};
 pub use bindings::promotion_policy::exports::sophon::plugin::promotion_policy_api::{
@@ -136,7 +139,9 @@ macro_rules! __embed_manifest {
 /// `plugin.toml`. Optionally: `export_strategy!(MyType, manifest = "other.toml")`.
 #[macro_export]
 macro_rules! export_strategy {
-    ($ty:ty) => { $crate::export_strategy!($ty, manifest = "plugin.toml"); };
+    ($ty:ty) => {
+        $crate::export_strategy!($ty, manifest = "plugin.toml");
+    };
     ($ty:ty, manifest = $path:literal) => {
         $crate::__embed_manifest!($path);
         const _: () = {
@@ -159,7 +164,9 @@ macro_rules! export_strategy {
 /// Export a type implementing [`TaskAdapter`] and embed its `plugin.toml`.
 #[macro_export]
 macro_rules! export_task_adapter {
-    ($ty:ty) => { $crate::export_task_adapter!($ty, manifest = "plugin.toml"); };
+    ($ty:ty) => {
+        $crate::export_task_adapter!($ty, manifest = "plugin.toml");
+    };
     ($ty:ty, manifest = $path:literal) => {
         $crate::__embed_manifest!($path);
         const _: () = {

@@ -8,8 +8,8 @@ use crate::bindings::host::sophon::host::llm as wit;
 use crate::{Result, rt};
 
 pub use wit::{
-    CachePolicy, ChatRequest, Completion, FinishReason, JsonSchema, LlmBudget, Message,
-    ModelInfo, PendingCompletion, ResponseFormat, Role, ToolCall, ToolChoice, ToolDef, Usage,
+    CachePolicy, ChatRequest, Completion, FinishReason, JsonSchema, LlmBudget, Message, ModelInfo,
+    PendingCompletion, ResponseFormat, Role, ToolCall, ToolChoice, ToolDef, Usage,
 };
 
 impl Message {

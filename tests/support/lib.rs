@@ -1,6 +1,12 @@
-//! Shared helpers of Sophon's integration tests: where the compiled fixture plugins are.
+//! Shared helpers of Sophon's integration tests: the compiled fixture plugins, a runtime
+//! configured for tests, and in-memory stand-ins for the capability services (the runtime's
+//! adaptation is what these tests exercise; each capability has its own tests).
 
+pub mod services;
+
+use sophon::runtime::{LoadedPlugin, PluginGrants, PluginSource, Runtime, RuntimeConfig};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Path of the compiled fixture plugin `name` (its crate name, e.g. `echo`).
 pub fn fixture(name: &str) -> PathBuf {
@@ -11,4 +17,26 @@ pub fn fixture(name: &str) -> PathBuf {
         .find(|(crate_name, _)| *crate_name == name.replace('-', "_"))
         .map(|(_, path)| PathBuf::from(path))
         .unwrap_or_else(|| panic!("no fixture plugin named {name}; add it under tests/plugins/"))
+}
+
+/// A runtime for tests: components cached under the target directory, short deadlines.
+pub fn test_config() -> RuntimeConfig {
+    RuntimeConfig {
+        cache_dir: Some(PathBuf::from(env!("SOPHON_TEST_CACHE"))),
+        compute_slice: Duration::from_secs(2),
+        ..RuntimeConfig::default()
+    }
+}
+
+pub fn test_runtime() -> Runtime {
+    Runtime::new(test_config()).expect("runtime")
+}
+
+/// Load fixture `name` with `grants` (TOML of a `[plugins.<name>]` table).
+pub fn load(runtime: &Runtime, name: &str, grants: &str) -> LoadedPlugin {
+    let source = PluginSource::from_file(&fixture(name)).expect("fixture");
+    let grants: PluginGrants = sophon::config::parse_toml(grants).expect("grants");
+    runtime
+        .load(&source, &grants)
+        .unwrap_or_else(|e| panic!("loading {name}: {e}"))
 }

@@ -129,9 +129,7 @@ impl ArtifactStore {
         let mut file = self.root.create(&tmp).map_err(internal)?;
         file.write_all(contents).map_err(internal)?;
         file.sync_all().map_err(internal)?;
-        self.root
-            .rename(&tmp, &self.root, path)
-            .map_err(internal)
+        self.root.rename(&tmp, &self.root, path).map_err(internal)
     }
 }
 
@@ -207,12 +205,18 @@ mod tests {
         let (_dir, store) = store();
         for name in ["", "..", "a/b", "../x", "/etc/passwd", "a\0b"] {
             assert!(
-                matches!(store.create(name, b"x"), Err(CapabilityError::InvalidArgument(_))),
+                matches!(
+                    store.create(name, b"x"),
+                    Err(CapabilityError::InvalidArgument(_))
+                ),
                 "{name:?}"
             );
         }
         for id in ["../../etc/passwd", "0123", "zz".repeat(16).as_str()] {
-            assert!(matches!(store.stat(id), Err(CapabilityError::NotFound(_))), "{id:?}");
+            assert!(
+                matches!(store.stat(id), Err(CapabilityError::NotFound(_))),
+                "{id:?}"
+            );
         }
         assert!(matches!(
             store.create("big", &[0; 2048]),

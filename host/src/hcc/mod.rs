@@ -17,7 +17,12 @@ pub trait CognitiveCache: Send + Sync {
     async fn begin_phase(&self, plan: String) -> CapResult<u32>;
     async fn end_phase(&self) -> CapResult<Option<KnowledgeUnit>>;
     async fn context(&self, request: ContextRequest) -> CapResult<AssembledContext>;
-    async fn events(&self, phase: Option<u32>, after: u64, limit: u32) -> CapResult<Vec<StoredEvent>>;
+    async fn events(
+        &self,
+        phase: Option<u32>,
+        after: u64,
+        limit: u32,
+    ) -> CapResult<Vec<StoredEvent>>;
     async fn knowledge(&self) -> CapResult<Vec<KnowledgeUnit>>;
     async fn search(&self, layer: Layer, query: String, k: u32) -> CapResult<Vec<Hit>>;
     async fn stats(&self) -> CapResult<HccStats>;

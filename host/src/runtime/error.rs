@@ -38,10 +38,7 @@ pub enum PluginError {
         actual: String,
     },
     #[error("plugin {origin} refused: {source}")]
-    Grant {
-        origin: String,
-        source: GrantError,
-    },
+    Grant { origin: String, source: GrantError },
     #[error("plugin `{plugin}` cannot be compiled or linked: {message}")]
     Link { plugin: String, message: String },
     #[error("plugin `{plugin}` failed to start: {message}")]

@@ -4,7 +4,7 @@
 //! operator's `sophon.toml` grants it, within the granted limits. Every refusal names the
 //! plugin, the capability and the exact lines to add to `sophon.toml`.
 
-use super::inspect::ComponentFacts;
+use super::inspect::split_version;
 use super::manifest::{
     Capabilities, Capability, HccScope, JobLimits, LlmLimits, Manifest, TaskAccess, World,
 };
@@ -128,11 +128,37 @@ pub struct MemoryPolicy {
     pub max_mb: u64,
 }
 
-/// Decide what `manifest`'s plugin may do, given the component's actual imports and exports,
-/// the operator's `granted` capabilities and memory grant.
+/// What a component really uses, from its compiled type.
+#[derive(Clone, Debug, Default)]
+pub struct Surface {
+    /// The plugin world its exports implement.
+    pub world: Option<World>,
+    /// Its top-level export names, for messages.
+    pub exports: Vec<String>,
+    /// Imported instances with at least one function (type-only imports, which a world's `use`
+    /// statements create, grant nothing and are left out).
+    pub called_imports: Vec<String>,
+}
+
+impl Surface {
+    /// The `sophon:host` interfaces called, as (interface, version).
+    fn host_imports(&self) -> Vec<(String, String)> {
+        self.called_imports
+            .iter()
+            .filter_map(|name| {
+                let (path, version) = split_version(name);
+                let interface = path.strip_prefix("sophon:host/")?;
+                Some((interface.to_string(), version.unwrap_or("").to_string()))
+            })
+            .collect()
+    }
+}
+
+/// Decide what `manifest`'s plugin may do, given what the component really imports and
+/// exports, the operator's `granted` capabilities and memory grant.
 pub fn resolve(
     manifest: &Manifest,
-    facts: &ComponentFacts,
+    facts: &Surface,
     granted: &Capabilities,
     granted_memory_mb: Option<u64>,
     memory: MemoryPolicy,
@@ -140,7 +166,7 @@ pub fn resolve(
     let plugin = manifest.plugin.name.clone();
     let world = manifest.plugin.world;
 
-    match facts.world() {
+    match facts.world {
         Some(actual) if actual == world => {}
         Some(actual) => {
             return Err(GrantError::WorldMismatch {
@@ -155,7 +181,11 @@ pub fn resolve(
                 declared: world,
                 actual: format!(
                     "exports none of Sophon's plugin interfaces (exports: {})",
-                    if facts.exports.is_empty() { "nothing".to_string() } else { facts.exports.join(", ") }
+                    if facts.exports.is_empty() {
+                        "nothing".to_string()
+                    } else {
+                        facts.exports.join(", ")
+                    }
                 ),
             });
         }
@@ -227,17 +257,59 @@ pub fn resolve(
     }
     if let (Some(req), Some(grant)) = (&requested.llm, &granted.llm) {
         effective.llm = Some(LlmLimits {
-            max_tokens: limit(&plugin, Capability::Llm, "max-tokens", req.max_tokens, grant.max_tokens)?,
-            max_requests: limit(&plugin, Capability::Llm, "max-requests", req.max_requests, grant.max_requests)?,
-            max_cost_usd: limit(&plugin, Capability::Llm, "max-cost-usd", req.max_cost_usd, grant.max_cost_usd)?,
-            max_concurrent: limit(&plugin, Capability::Llm, "max-concurrent", req.max_concurrent, grant.max_concurrent)?,
+            max_tokens: limit(
+                &plugin,
+                Capability::Llm,
+                "max-tokens",
+                req.max_tokens,
+                grant.max_tokens,
+            )?,
+            max_requests: limit(
+                &plugin,
+                Capability::Llm,
+                "max-requests",
+                req.max_requests,
+                grant.max_requests,
+            )?,
+            max_cost_usd: limit(
+                &plugin,
+                Capability::Llm,
+                "max-cost-usd",
+                req.max_cost_usd,
+                grant.max_cost_usd,
+            )?,
+            max_concurrent: limit(
+                &plugin,
+                Capability::Llm,
+                "max-concurrent",
+                req.max_concurrent,
+                grant.max_concurrent,
+            )?,
         });
     }
     if let (Some(req), Some(grant)) = (&requested.jobs, &granted.jobs) {
         effective.jobs = Some(JobLimits {
-            max_concurrent: limit(&plugin, Capability::Jobs, "max-concurrent", req.max_concurrent, grant.max_concurrent)?,
-            max_gpus: limit(&plugin, Capability::Jobs, "max-gpus", req.max_gpus, grant.max_gpus)?,
-            gpu_hours: limit(&plugin, Capability::Jobs, "gpu-hours", req.gpu_hours, grant.gpu_hours)?,
+            max_concurrent: limit(
+                &plugin,
+                Capability::Jobs,
+                "max-concurrent",
+                req.max_concurrent,
+                grant.max_concurrent,
+            )?,
+            max_gpus: limit(
+                &plugin,
+                Capability::Jobs,
+                "max-gpus",
+                req.max_gpus,
+                grant.max_gpus,
+            )?,
+            gpu_hours: limit(
+                &plugin,
+                Capability::Jobs,
+                "gpu-hours",
+                req.gpu_hours,
+                grant.gpu_hours,
+            )?,
         });
     }
     if let (Some(req), Some(grant)) = (&requested.hcc, &granted.hcc) {
@@ -262,7 +334,9 @@ pub fn resolve(
     }
     effective.artifacts = requested.artifacts.is_some();
 
-    let allowed_mb = granted_memory_mb.unwrap_or(memory.default_mb).min(memory.max_mb);
+    let allowed_mb = granted_memory_mb
+        .unwrap_or(memory.default_mb)
+        .min(memory.max_mb);
     let requested_mb = manifest.limits.memory_mb.unwrap_or(allowed_mb);
     if requested_mb > allowed_mb {
         return Err(GrantError::Memory {
@@ -318,11 +392,13 @@ mod tests {
         max_mb: 512,
     };
 
-    fn facts(imports: &[&str], export: &str) -> ComponentFacts {
-        ComponentFacts {
-            imports: imports.iter().map(|s| s.to_string()).collect(),
+    fn facts(imports: &[&str], export: &str) -> Surface {
+        Surface {
+            world: World::ALL
+                .into_iter()
+                .find(|w| export.starts_with(w.export_interface())),
             exports: vec![export.to_string()],
-            embedded_manifest: None,
+            called_imports: imports.iter().map(|s| s.to_string()).collect(),
         }
     }
 
@@ -341,8 +417,17 @@ mod tests {
 
     #[test]
     fn intersects_requests_and_grants() {
-        let m = strategy("[capabilities.llm]\nmax-tokens=100\n[capabilities.hcc]\nscopes=['experience:read']");
-        let f = facts(&["sophon:host/llm@0.1.0", "sophon:host/run@0.1.0", "wasi:io/poll@0.2.6"], STRATEGY);
+        let m = strategy(
+            "[capabilities.llm]\nmax-tokens=100\n[capabilities.hcc]\nscopes=['experience:read']",
+        );
+        let f = facts(
+            &[
+                "sophon:host/llm@0.1.0",
+                "sophon:host/run@0.1.0",
+                "wasi:io/poll@0.2.6",
+            ],
+            STRATEGY,
+        );
         let g = grants("llm={max-tokens=1000, max-requests=5}\nhcc={scopes=['experience:write']}");
         let e = resolve(&m, &f, &g, Some(128), POLICY).unwrap();
         let llm = e.llm.unwrap();
@@ -359,16 +444,44 @@ mod tests {
         let f = facts(&["sophon:host/jobs@0.1.0"], STRATEGY);
         let err = resolve(&m, &f, &Capabilities::default(), None, POLICY).unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("plugin `s`") && text.contains("`jobs`"), "{text}");
-        assert!(text.contains("[plugins.s.grants.jobs]\nmax-concurrent = 3"), "{text}");
+        assert!(
+            text.contains("plugin `s`") && text.contains("`jobs`"),
+            "{text}"
+        );
+        assert!(
+            text.contains("[plugins.s.grants.jobs]\nmax-concurrent = 3"),
+            "{text}"
+        );
 
         let err = resolve(&m, &f, &grants("jobs={max-concurrent=2}"), None, POLICY).unwrap_err();
-        assert!(matches!(err, GrantError::ExceedsGrant { field: "max-concurrent", .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                GrantError::ExceedsGrant {
+                    field: "max-concurrent",
+                    ..
+                }
+            ),
+            "{err}"
+        );
 
         let m = strategy("[capabilities.hcc]\nscopes=['wisdom:read']");
         let f = facts(&[], STRATEGY);
-        let err = resolve(&m, &f, &grants("hcc={scopes=['experience:write']}"), None, POLICY).unwrap_err();
-        assert_eq!(err, GrantError::ScopeNotGranted { plugin: "s".into(), scope: "wisdom:read" });
+        let err = resolve(
+            &m,
+            &f,
+            &grants("hcc={scopes=['experience:write']}"),
+            None,
+            POLICY,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            GrantError::ScopeNotGranted {
+                plugin: "s".into(),
+                scope: "wisdom:read"
+            }
+        );
     }
 
     #[test]
@@ -376,7 +489,16 @@ mod tests {
         let m = strategy("");
         let f = facts(&["sophon:host/jobs@0.1.0"], STRATEGY);
         let err = resolve(&m, &f, &Capabilities::default(), None, POLICY).unwrap_err();
-        assert!(matches!(err, GrantError::UndeclaredImport { capability: Capability::Jobs, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                GrantError::UndeclaredImport {
+                    capability: Capability::Jobs,
+                    ..
+                }
+            ),
+            "{err}"
+        );
         let f = facts(&["sophon:host/teleport@0.1.0"], STRATEGY);
         assert!(matches!(
             resolve(&m, &f, &Capabilities::default(), None, POLICY),
@@ -403,11 +525,18 @@ mod tests {
             resolve(&m, &f, &Capabilities::default(), None, POLICY),
             Err(GrantError::WorldMismatch { .. })
         ));
-        let m = Manifest::parse(b"[plugin]\nname='s'\nversion='0.1.0'\nworld='strategy'\n[limits]\nmemory-mb=100").unwrap();
+        let m = Manifest::parse(
+            b"[plugin]\nname='s'\nversion='0.1.0'\nworld='strategy'\n[limits]\nmemory-mb=100",
+        )
+        .unwrap();
         let f = facts(&[], STRATEGY);
         assert!(matches!(
             resolve(&m, &f, &Capabilities::default(), None, POLICY),
-            Err(GrantError::Memory { requested_mb: 100, allowed_mb: 64, .. })
+            Err(GrantError::Memory {
+                requested_mb: 100,
+                allowed_mb: 64,
+                ..
+            })
         ));
         let e = resolve(&m, &f, &Capabilities::default(), Some(1024), POLICY).unwrap();
         assert_eq!(e.memory_bytes, 100 << 20);

@@ -82,18 +82,6 @@ impl ComponentFacts {
                 .any(|e| split_version(e).0 == world.export_interface())
         })
     }
-
-    /// The `sophon:host` interfaces imported, as (interface, version), e.g. ("llm", "0.1.0").
-    pub fn host_imports(&self) -> Vec<(String, String)> {
-        self.imports
-            .iter()
-            .filter_map(|name| {
-                let (path, version) = split_version(name);
-                let interface = path.strip_prefix("sophon:host/")?;
-                Some((interface.to_string(), version.unwrap_or("").to_string()))
-            })
-            .collect()
-    }
 }
 
 /// `pkg:name/iface@1.2.3` → (`pkg:name/iface`, Some(`1.2.3`)).
@@ -102,4 +90,43 @@ pub fn split_version(name: &str) -> (&str, Option<&str>) {
         Some((path, version)) => (path, Some(version)),
         None => (name, None),
     }
+}
+
+/// Where a plugin's manifest was found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ManifestOrigin {
+    Embedded,
+    Sidecar,
+    Missing,
+}
+
+/// Everything knowable about a plugin file without compiling or running it.
+#[derive(Debug)]
+pub struct PluginFacts {
+    pub facts: ComponentFacts,
+    pub manifest_origin: ManifestOrigin,
+    pub manifest: Option<Result<super::manifest::Manifest, super::manifest::ManifestError>>,
+    pub sha256: String,
+    pub size: usize,
+}
+
+/// Read `source`'s structure and manifest.
+pub fn describe(source: &super::PluginSource) -> Result<PluginFacts, super::PluginError> {
+    let facts = ComponentFacts::read(&source.wasm).map_err(|e| super::PluginError::Inspect {
+        origin: source.origin.clone(),
+        source: e,
+    })?;
+    let (manifest_origin, bytes) = match (&facts.embedded_manifest, &source.sidecar_manifest) {
+        (Some(bytes), _) => (ManifestOrigin::Embedded, Some(bytes.clone())),
+        (None, Some(bytes)) => (ManifestOrigin::Sidecar, Some(bytes.clone())),
+        (None, None) => (ManifestOrigin::Missing, None),
+    };
+    Ok(PluginFacts {
+        manifest: bytes.map(|b| super::manifest::Manifest::parse(&b)),
+        manifest_origin,
+        sha256: source.sha256(),
+        size: source.wasm.len(),
+        facts,
+    })
 }

@@ -124,7 +124,9 @@ impl FromStr for World {
         World::ALL
             .into_iter()
             .find(|w| w.as_str() == s)
-            .ok_or_else(|| format!("unknown world {s:?}: expected strategy, task-adapter or promotion-policy"))
+            .ok_or_else(|| {
+                format!("unknown world {s:?}: expected strategy, task-adapter or promotion-policy")
+            })
     }
 }
 
@@ -336,8 +338,17 @@ impl Manifest {
             });
         }
         let version = &self.plugin.version;
-        let parts: Vec<&str> = version.split(['-', '+']).next().unwrap_or("").split('.').collect();
-        if parts.len() != 3 || parts.iter().any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit())) {
+        let parts: Vec<&str> = version
+            .split(['-', '+'])
+            .next()
+            .unwrap_or("")
+            .split('.')
+            .collect();
+        if parts.len() != 3
+            || parts
+                .iter()
+                .any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
+        {
             return Err(ManifestError::Field {
                 field: "plugin.version",
                 reason: format!("{version:?} is not a semantic version like 0.1.0"),
@@ -388,11 +399,26 @@ scopes = ["experience:write", "wisdom:read"]
     #[test]
     fn rejects_bad_manifests_with_the_field_named() {
         let cases: &[(&str, &str)] = &[
-            ("[plugin]\nname='X'\nversion='0.1.0'\nworld='strategy'", "plugin.name"),
-            ("[plugin]\nname='x'\nversion='1'\nworld='strategy'", "plugin.version"),
-            ("[plugin]\nname='x'\nversion='0.1.0'\nworld='nope'", "unknown variant"),
-            ("[plugin]\nname='x'\nversion='0.1.0'\nworld='strategy'\n[capabilities.network]", "unknown field"),
-            ("[plugin]\nname='x'\nversion='0.1.0'\nworld='strategy'\n[capabilities.hcc]\nscopes=['wisdom:write']", "unknown variant"),
+            (
+                "[plugin]\nname='X'\nversion='0.1.0'\nworld='strategy'",
+                "plugin.name",
+            ),
+            (
+                "[plugin]\nname='x'\nversion='1'\nworld='strategy'",
+                "plugin.version",
+            ),
+            (
+                "[plugin]\nname='x'\nversion='0.1.0'\nworld='nope'",
+                "unknown variant",
+            ),
+            (
+                "[plugin]\nname='x'\nversion='0.1.0'\nworld='strategy'\n[capabilities.network]",
+                "unknown field",
+            ),
+            (
+                "[plugin]\nname='x'\nversion='0.1.0'\nworld='strategy'\n[capabilities.hcc]\nscopes=['wisdom:write']",
+                "unknown variant",
+            ),
         ];
         for (text, expected) in cases {
             let err = Manifest::parse(text.as_bytes()).unwrap_err().to_string();

@@ -123,7 +123,11 @@ impl Runtime {
 
     /// Verify and prepare a plugin: hash, manifest, grants, imports, compilation (cached).
     /// Nothing of the plugin runs.
-    pub fn load(&self, source: &PluginSource, grants: &PluginGrants) -> Result<LoadedPlugin, PluginError> {
+    pub fn load(
+        &self,
+        source: &PluginSource,
+        grants: &PluginGrants,
+    ) -> Result<LoadedPlugin, PluginError> {
         plugin::load(self.clone(), source, grants)
     }
 

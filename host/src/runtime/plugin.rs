@@ -12,7 +12,7 @@
 use super::Runtime;
 use super::bindings::{promotion_policy, strategy, task_adapter};
 use super::error::PluginError;
-use super::grants::{self, EffectiveGrants};
+use super::grants::{self, EffectiveGrants, Surface};
 use super::host::convert::{Conv, record};
 use super::inspect::ComponentFacts;
 use super::manifest::{Capabilities, Manifest, World};
@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::component::ResourceTable;
-use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime::{Store, Trap, UpdateDeadline, WasmBacktrace};
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 /// A plugin's bytes and where they came from.
@@ -114,7 +114,11 @@ enum WorldPre {
     PromotionPolicy(promotion_policy::PromotionPolicyPre<PluginState>),
 }
 
-pub(super) fn load(runtime: Runtime, source: &PluginSource, granted: &PluginGrants) -> Result<LoadedPlugin, PluginError> {
+pub(super) fn load(
+    runtime: Runtime,
+    source: &PluginSource,
+    granted: &PluginGrants,
+) -> Result<LoadedPlugin, PluginError> {
     let origin = source.origin.clone();
     let sha256 = source.sha256();
     let facts = ComponentFacts::read(&source.wasm).map_err(|e| PluginError::Inspect {
@@ -147,28 +151,40 @@ pub(super) fn load(runtime: Runtime, source: &PluginSource, granted: &PluginGran
             actual: sha256,
         });
     }
-    let config = runtime.config();
-    let grants = grants::resolve(&manifest, &facts, &granted.grants, granted.memory_mb, config.memory)
-        .map_err(|e| PluginError::Grant {
-            origin: origin.clone(),
-            source: e,
-        })?;
-
     let link_error = |e: wasmtime::Error| PluginError::Link {
         plugin: name.clone(),
         message: format!("{e:#}"),
     };
     let component = runtime.compile(&source.wasm, &sha256).map_err(link_error)?;
+    let surface = Surface {
+        world: facts.world(),
+        exports: facts.exports.clone(),
+        called_imports: called_imports(&runtime.inner.engine, &component),
+    };
+    let config = runtime.config();
+    let grants = grants::resolve(
+        &manifest,
+        &surface,
+        &granted.grants,
+        granted.memory_mb,
+        config.memory,
+    )
+    .map_err(|e| PluginError::Grant {
+        origin: origin.clone(),
+        source: e,
+    })?;
     let instance_pre = runtime
         .inner
         .linker
         .instantiate_pre(&component)
         .map_err(link_error)?;
     let pre = match manifest.plugin.world {
-        World::Strategy => WorldPre::Strategy(strategy::StrategyPre::new(instance_pre).map_err(link_error)?),
-        World::TaskAdapter => {
-            WorldPre::TaskAdapter(task_adapter::TaskAdapterPre::new(instance_pre).map_err(link_error)?)
+        World::Strategy => {
+            WorldPre::Strategy(strategy::StrategyPre::new(instance_pre).map_err(link_error)?)
         }
+        World::TaskAdapter => WorldPre::TaskAdapter(
+            task_adapter::TaskAdapterPre::new(instance_pre).map_err(link_error)?,
+        ),
         World::PromotionPolicy => WorldPre::PromotionPolicy(
             promotion_policy::PromotionPolicyPre::new(instance_pre).map_err(link_error)?,
         ),
@@ -188,6 +204,34 @@ pub(super) fn load(runtime: Runtime, source: &PluginSource, granted: &PluginGran
         facts,
         pre,
     })
+}
+
+/// Names of the component's imported instances that export at least one function.
+fn called_imports(
+    engine: &wasmtime::Engine,
+    component: &wasmtime::component::Component,
+) -> Vec<String> {
+    use wasmtime::component::types::ComponentItem;
+    component
+        .component_type()
+        .imports(engine)
+        .filter(|(_, import)| match &import.ty {
+            ComponentItem::ComponentInstance(instance) => instance
+                .exports(engine)
+                .any(|(_, export)| matches!(export.ty, ComponentItem::ComponentFunc(_))),
+            ComponentItem::ComponentFunc(_) => true,
+            _ => false,
+        })
+        .map(|(name, _)| name.to_string())
+        .collect()
+}
+
+impl std::fmt::Debug for LoadedPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedPlugin")
+            .field("identity", &self.identity)
+            .finish_non_exhaustive()
+    }
 }
 
 impl LoadedPlugin {
@@ -212,7 +256,11 @@ impl LoadedPlugin {
         &self.facts.imports
     }
 
-    fn new_store(&self, services: HostServices, files: &AdapterFiles) -> Result<Store<PluginState>, PluginError> {
+    fn new_store(
+        &self,
+        services: HostServices,
+        files: &AdapterFiles,
+    ) -> Result<Store<PluginState>, PluginError> {
         let config = self.runtime.config();
         let name = &self.identity.name;
         let stdout = OutputCapture::new(name, "stdout");
@@ -228,7 +276,11 @@ impl LoadedPlugin {
             (
                 &files.private,
                 "/data/private",
-                self.identity.grants.task.as_ref().is_some_and(|t| t.private_data),
+                self.identity
+                    .grants
+                    .task
+                    .as_ref()
+                    .is_some_and(|t| t.private_data),
             ),
             (&files.submission_dir, "/submission", true),
         ];
@@ -237,7 +289,10 @@ impl LoadedPlugin {
                 wasi.preopened_dir(host_path, guest_path, FsPerms::ReadOnly)
                     .map_err(|e| PluginError::Instantiate {
                         plugin: name.clone(),
-                        message: format!("cannot open {} for {guest_path}: {e}", host_path.display()),
+                        message: format!(
+                            "cannot open {} for {guest_path}: {e}",
+                            host_path.display()
+                        ),
                     })?;
             }
         }
@@ -259,7 +314,9 @@ impl LoadedPlugin {
         store.limiter(|state| &mut state.limiter);
         store.epoch_deadline_callback(|mut ctx| match ctx.data_mut().watchdog.on_epoch() {
             Ok(()) => Ok(UpdateDeadline::Yield(1)),
-            Err(trip) => Err(wasmtime::Error::msg(format!("stopped by Sophon's watchdog: {trip:?}"))),
+            Err(trip) => Err(wasmtime::Error::msg(format!(
+                "stopped by Sophon's watchdog: {trip:?}"
+            ))),
         });
         store.set_epoch_deadline(1);
         Ok(store)
@@ -298,25 +355,47 @@ impl LoadedPlugin {
     /// A new instance of this strategy, reaching the host through `services`.
     pub async fn strategy(&self, services: HostServices) -> Result<StrategyInstance, PluginError> {
         self.expect_world(World::Strategy)?;
-        let WorldPre::Strategy(pre) = &self.pre else { unreachable!("world checked") };
+        let WorldPre::Strategy(pre) = &self.pre else {
+            unreachable!("world checked")
+        };
         let store = self.new_store(services, &AdapterFiles::default())?;
-        Ok(StrategyInstance(self.instantiate(store, async |s| pre.instantiate_async(s).await).await?))
+        Ok(StrategyInstance(
+            self.instantiate(store, async |s| pre.instantiate_async(s).await)
+                .await?,
+        ))
     }
 
     /// A new instance of this task adapter, seeing `files` read-only.
-    pub async fn task_adapter(&self, services: HostServices, files: &AdapterFiles) -> Result<TaskAdapterInstance, PluginError> {
+    pub async fn task_adapter(
+        &self,
+        services: HostServices,
+        files: &AdapterFiles,
+    ) -> Result<TaskAdapterInstance, PluginError> {
         self.expect_world(World::TaskAdapter)?;
-        let WorldPre::TaskAdapter(pre) = &self.pre else { unreachable!("world checked") };
+        let WorldPre::TaskAdapter(pre) = &self.pre else {
+            unreachable!("world checked")
+        };
         let store = self.new_store(services, files)?;
-        Ok(TaskAdapterInstance(self.instantiate(store, async |s| pre.instantiate_async(s).await).await?))
+        Ok(TaskAdapterInstance(
+            self.instantiate(store, async |s| pre.instantiate_async(s).await)
+                .await?,
+        ))
     }
 
     /// A new instance of this promotion policy.
-    pub async fn promotion_policy(&self, services: HostServices) -> Result<PromotionPolicyInstance, PluginError> {
+    pub async fn promotion_policy(
+        &self,
+        services: HostServices,
+    ) -> Result<PromotionPolicyInstance, PluginError> {
         self.expect_world(World::PromotionPolicy)?;
-        let WorldPre::PromotionPolicy(pre) = &self.pre else { unreachable!("world checked") };
+        let WorldPre::PromotionPolicy(pre) = &self.pre else {
+            unreachable!("world checked")
+        };
         let store = self.new_store(services, &AdapterFiles::default())?;
-        Ok(PromotionPolicyInstance(self.instantiate(store, async |s| pre.instantiate_async(s).await).await?))
+        Ok(PromotionPolicyInstance(
+            self.instantiate(store, async |s| pre.instantiate_async(s).await)
+                .await?,
+        ))
     }
 }
 
@@ -340,7 +419,9 @@ impl<B> Instance<B> {
     /// Arm the watchdog for a call of at most `timeout`.
     fn begin(&mut self, timeout: Duration) -> Result<(), PluginError> {
         if self.poisoned {
-            return Err(PluginError::Poisoned { plugin: self.plugin() });
+            return Err(PluginError::Poisoned {
+                plugin: self.plugin(),
+            });
         }
         let state = self.store.data_mut();
         state.watchdog.start_call(timeout);
@@ -366,12 +447,24 @@ impl<B> Instance<B> {
         let plugin = self.plugin();
         let state = self.store.data();
         let Some(error) = error else {
-            return Err(PluginError::Deadline { plugin, func, limit: timeout });
+            return Err(PluginError::Deadline {
+                plugin,
+                func,
+                limit: timeout,
+            });
         };
         if let Some(trip) = state.watchdog.tripped {
             return Err(match trip {
-                Trip::CallDeadline(limit) => PluginError::Deadline { plugin, func, limit },
-                Trip::ComputeSlice(limit) => PluginError::ComputeSlice { plugin, func, limit },
+                Trip::CallDeadline(limit) => PluginError::Deadline {
+                    plugin,
+                    func,
+                    limit,
+                },
+                Trip::ComputeSlice(limit) => PluginError::ComputeSlice {
+                    plugin,
+                    func,
+                    limit,
+                },
             });
         }
         if let Some(requested) = state.limiter.exceeded {
@@ -382,26 +475,42 @@ impl<B> Instance<B> {
                 limit_mib: (state.limiter.memory_limit as u64) >> 20,
             });
         }
-        if error.downcast_ref::<Trap>() == Some(&Trap::StackOverflow) {
+        if is_stack_overflow(&error) {
             return Err(PluginError::StackOverflow { plugin, func });
         }
         let stderr = state.stderr.tail();
         if let Some(at) = stderr.rfind(sophon_panic_prefix()) {
-            let message = stderr[at + sophon_panic_prefix().len()..].trim_end().to_string();
-            return Err(PluginError::Panic { plugin, func, message });
+            let message = stderr[at + sophon_panic_prefix().len()..]
+                .trim_end()
+                .to_string();
+            return Err(PluginError::Panic {
+                plugin,
+                func,
+                message,
+            });
         }
         let mut message = format!("{error:#}");
         let stderr = stderr.trim();
         if !stderr.is_empty() {
             let start = stderr.len().saturating_sub(2000);
-            let start = (start..stderr.len()).find(|&i| stderr.is_char_boundary(i)).unwrap_or(0);
+            let start = (start..stderr.len())
+                .find(|&i| stderr.is_char_boundary(i))
+                .unwrap_or(0);
             message.push_str(&format!("\nplugin stderr (end):\n{}", &stderr[start..]));
         }
-        Err(PluginError::Trap { plugin, func, message })
+        Err(PluginError::Trap {
+            plugin,
+            func,
+            message,
+        })
     }
 
     /// Map the guest's own `Err(String)` and check the returned size.
-    fn guest_result<T: WireSize>(&mut self, func: &'static str, result: Result<T, String>) -> Result<T, PluginError> {
+    fn guest_result<T: WireSize>(
+        &mut self,
+        func: &'static str,
+        result: Result<T, String>,
+    ) -> Result<T, PluginError> {
         match result {
             Ok(value) => {
                 let size = value.wire_size();
@@ -427,6 +536,30 @@ impl<B> Instance<B> {
     /// Bytes the plugin wrote to stderr so far.
     fn stderr_tail(&self) -> String {
         self.store.data().stderr.tail()
+    }
+}
+
+/// A wasm call-stack overflow, or an overflow of the shadow stack compilers keep in linear
+/// memory: an out-of-bounds access (the stack pointer wrapped below zero) with a backtrace
+/// whose innermost function recurs.
+fn is_stack_overflow(error: &wasmtime::Error) -> bool {
+    let trap = error.chain().find_map(|e| e.downcast_ref::<Trap>());
+    match trap {
+        Some(Trap::StackOverflow) => true,
+        Some(Trap::MemoryOutOfBounds) => {
+            error
+                .downcast_ref::<WasmBacktrace>()
+                .is_some_and(|backtrace| {
+                    let frames = backtrace.frames();
+                    frames.len() >= 8
+                        && frames
+                            .iter()
+                            .filter(|f| f.func_index() == frames[0].func_index())
+                            .count()
+                            >= 4
+                })
+        }
+        _ => false,
     }
 }
 
@@ -466,7 +599,9 @@ pub struct StrategyInstance(Instance<strategy::Strategy>);
 impl StrategyInstance {
     /// Call `run(config)`, allowing it `timeout` in total.
     pub async fn run(&mut self, config: &str, timeout: Duration) -> Result<Outcome, PluginError> {
-        call_export!(self, "run", timeout, |b, s| b.sophon_plugin_strategy_api().call_run(s, config))
+        call_export!(self, "run", timeout, |b, s| b
+            .sophon_plugin_strategy_api()
+            .call_run(s, config))
     }
 
     /// What the plugin wrote to stderr recently.
@@ -479,7 +614,11 @@ impl StrategyInstance {
 pub struct TaskAdapterInstance(Instance<task_adapter::TaskAdapter>);
 
 impl TaskAdapterInstance {
-    pub async fn describe(&mut self, request: &TaskRequest, timeout: Duration) -> Result<TaskInfo, PluginError> {
+    pub async fn describe(
+        &mut self,
+        request: &TaskRequest,
+        timeout: Duration,
+    ) -> Result<TaskInfo, PluginError> {
         let request = request.clone().conv();
         call_export!(self, "describe", timeout, |b, s| b
             .sophon_plugin_task_adapter_api()
@@ -487,7 +626,12 @@ impl TaskAdapterInstance {
     }
 
     /// `submission` is a path inside the adapter (under `/submission`).
-    pub async fn validate(&mut self, request: &TaskRequest, submission: &str, timeout: Duration) -> Result<Validation, PluginError> {
+    pub async fn validate(
+        &mut self,
+        request: &TaskRequest,
+        submission: &str,
+        timeout: Duration,
+    ) -> Result<Validation, PluginError> {
         let request = request.clone().conv();
         call_export!(self, "validate", timeout, |b, s| b
             .sophon_plugin_task_adapter_api()
@@ -495,7 +639,12 @@ impl TaskAdapterInstance {
     }
 
     /// `submission` is a path inside the adapter (under `/submission`).
-    pub async fn grade(&mut self, request: &TaskRequest, submission: &str, timeout: Duration) -> Result<GradeResult, PluginError> {
+    pub async fn grade(
+        &mut self,
+        request: &TaskRequest,
+        submission: &str,
+        timeout: Duration,
+    ) -> Result<GradeResult, PluginError> {
         let request = request.clone().conv();
         call_export!(self, "grade", timeout, |b, s| b
             .sophon_plugin_task_adapter_api()
@@ -507,21 +656,33 @@ impl TaskAdapterInstance {
 pub struct PromotionPolicyInstance(Instance<promotion_policy::PromotionPolicy>);
 
 impl PromotionPolicyInstance {
-    pub async fn describe_task(&mut self, task: &TaskInfo, timeout: Duration) -> Result<TaskDescriptor, PluginError> {
+    pub async fn describe_task(
+        &mut self,
+        task: &TaskInfo,
+        timeout: Duration,
+    ) -> Result<TaskDescriptor, PluginError> {
         let task = task.clone().conv();
         call_export!(self, "describe-task", timeout, |b, s| b
             .sophon_plugin_promotion_policy_api()
             .call_describe_task(s, &task))
     }
 
-    pub async fn on_phase_end(&mut self, trace: &PhaseTrace, timeout: Duration) -> Result<Option<KnowledgeUnit>, PluginError> {
+    pub async fn on_phase_end(
+        &mut self,
+        trace: &PhaseTrace,
+        timeout: Duration,
+    ) -> Result<Option<KnowledgeUnit>, PluginError> {
         let trace = trace.clone().conv();
         call_export!(self, "on-phase-end", timeout, |b, s| b
             .sophon_plugin_promotion_policy_api()
             .call_on_phase_end(s, &trace))
     }
 
-    pub async fn on_task_end(&mut self, trace: &RunTrace, timeout: Duration) -> Result<Vec<WisdomEntry>, PluginError> {
+    pub async fn on_task_end(
+        &mut self,
+        trace: &RunTrace,
+        timeout: Duration,
+    ) -> Result<Vec<WisdomEntry>, PluginError> {
         let trace = trace.clone().conv();
         call_export!(self, "on-task-end", timeout, |b, s| b
             .sophon_plugin_promotion_policy_api()

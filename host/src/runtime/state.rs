@@ -105,7 +105,6 @@ impl PluginState {
             ))
         })
     }
-
 }
 
 /// Await `operation` for at most `limit` (the host-call timeout).
@@ -249,7 +248,11 @@ impl StdoutStream for OutputCapture {
 }
 
 impl tokio::io::AsyncWrite for OutputCapture {
-    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         self.write(buf);
         Poll::Ready(Ok(buf.len()))
     }

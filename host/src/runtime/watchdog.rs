@@ -107,7 +107,13 @@ mod tests {
         let mut w = Watchdog::new(Duration::from_millis(5), Duration::from_secs(60));
         w.start_call(Duration::from_millis(20));
         std::thread::sleep(Duration::from_millis(30));
-        assert_eq!(w.on_epoch(), Err(Trip::CallDeadline(Duration::from_millis(20))));
-        assert_eq!(w.tripped, Some(Trip::CallDeadline(Duration::from_millis(20))));
+        assert_eq!(
+            w.on_epoch(),
+            Err(Trip::CallDeadline(Duration::from_millis(20)))
+        );
+        assert_eq!(
+            w.tripped,
+            Some(Trip::CallDeadline(Duration::from_millis(20)))
+        );
     }
 }

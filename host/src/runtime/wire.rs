@@ -40,12 +40,34 @@ macro_rules! strings {
 strings!(Outcome { best_node, summary });
 strings!(Metric { name, description });
 strings!(TaskInfo {
-    competition_id, title, description, metric, submission_format, data_preview, public_files,
+    competition_id,
+    title,
+    description,
+    metric,
+    submission_format,
+    data_preview,
+    public_files,
     sample_submission
 });
 strings!(Validation { message });
 strings!(GradeResult { message });
-strings!(TaskDescriptor { modality, task_type, metric, data_size, summary });
-strings!(WisdomEntry { category, content, applies_when });
+strings!(TaskDescriptor {
+    modality,
+    task_type,
+    metric,
+    data_size,
+    summary
+});
+strings!(WisdomEntry {
+    category,
+    content,
+    applies_when
+});
 strings!(IdeaVerdict { idea, note });
-strings!(KnowledgeUnit { summary, verdicts, failure_causes, insights, best_approach });
+strings!(KnowledgeUnit {
+    summary,
+    verdicts,
+    failure_causes,
+    insights,
+    best_approach
+});

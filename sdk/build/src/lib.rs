@@ -60,16 +60,33 @@ const SCRUBBED_PREFIXES: &[&str] = &[
     "CLIPPY_",
     "__CARGO_",
 ];
-const SCRUBBED_VARS: &[&str] = &["TARGET", "HOST", "OUT_DIR", "PROFILE", "OPT_LEVEL", "DEBUG", "NUM_JOBS"];
+const SCRUBBED_VARS: &[&str] = &[
+    "TARGET",
+    "HOST",
+    "OUT_DIR",
+    "PROFILE",
+    "OPT_LEVEL",
+    "DEBUG",
+    "NUM_JOBS",
+];
 
 /// Build every plugin in the Cargo workspace at `workspace` (release, `wasm32-wasip2`) into
 /// `target_dir`. Returns the components in package order.
-pub fn build_workspace(workspace: &Path, target_dir: &Path) -> Result<Vec<BuiltPlugin>, BuildError> {
+pub fn build_workspace(
+    workspace: &Path,
+    target_dir: &Path,
+) -> Result<Vec<BuiltPlugin>, BuildError> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let manifest = workspace.join("Cargo.toml");
     let mut command = Command::new(cargo);
     command
-        .args(["build", "--release", "--workspace", "--target", "wasm32-wasip2"])
+        .args([
+            "build",
+            "--release",
+            "--workspace",
+            "--target",
+            "wasm32-wasip2",
+        ])
         .arg("--message-format=json-render-diagnostics")
         .arg("--manifest-path")
         .arg(&manifest)
@@ -80,13 +97,18 @@ pub fn build_workspace(workspace: &Path, target_dir: &Path) -> Result<Vec<BuiltP
         .stderr(Stdio::piped());
     for (key, _) in std::env::vars_os() {
         let key = key.to_string_lossy();
-        if SCRUBBED_PREFIXES.iter().any(|p| key.starts_with(p)) || SCRUBBED_VARS.contains(&key.as_ref()) {
+        if SCRUBBED_PREFIXES.iter().any(|p| key.starts_with(p))
+            || SCRUBBED_VARS.contains(&key.as_ref())
+        {
             command.env_remove(key.as_ref());
         }
     }
-    let output = command
-        .output()
-        .map_err(|e| BuildError(format!("cannot run cargo to build the plugins in {}: {e}", workspace.display())))?;
+    let output = command.output().map_err(|e| {
+        BuildError(format!(
+            "cannot run cargo to build the plugins in {}: {e}",
+            workspace.display()
+        ))
+    })?;
     if !output.status.success() {
         return Err(BuildError(format!(
             "building the plugins in {} failed (is the wasm32-wasip2 target installed? \
@@ -97,7 +119,9 @@ pub fn build_workspace(workspace: &Path, target_dir: &Path) -> Result<Vec<BuiltP
     }
     let mut built = Vec::new();
     for line in String::from_utf8_lossy(&output.stdout).lines() {
-        let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
         if message["reason"] != "compiler-artifact" {
             continue;
         }
@@ -116,7 +140,10 @@ pub fn build_workspace(workspace: &Path, target_dir: &Path) -> Result<Vec<BuiltP
         if let Some(wasm) = wasm {
             let package_id = message["package_id"].as_str().unwrap_or_default();
             built.push(BuiltPlugin {
-                crate_name: message["target"]["name"].as_str().unwrap_or_default().replace('-', "_"),
+                crate_name: message["target"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .replace('-', "_"),
                 package: package_name(package_id),
                 wasm: PathBuf::from(wasm),
             });
@@ -146,9 +173,11 @@ fn package_name(package_id: &str) -> String {
 /// profile directories), asks Cargo to rerun when the workspace or any `watch` path changes,
 /// and panics with cargo's diagnostics on failure (failing the outer build).
 pub fn build_workspace_for_build_script(workspace: &str, watch: &[&str]) -> Vec<BuiltPlugin> {
-    let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("run from a build script"));
+    let manifest_dir =
+        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("run from a build script"));
     let workspace = manifest_dir.join(workspace);
-    for path in std::iter::once(workspace.clone()).chain(watch.iter().map(|w| manifest_dir.join(w))) {
+    for path in std::iter::once(workspace.clone()).chain(watch.iter().map(|w| manifest_dir.join(w)))
+    {
         println!("cargo:rerun-if-changed={}", path.display());
     }
     let target_dir = outer_target_dir().join("plugins");
@@ -174,7 +203,13 @@ fn outer_target_dir() -> PathBuf {
 mod tests {
     #[test]
     fn reads_package_names_from_both_id_forms() {
-        assert_eq!(super::package_name("path+file:///w/plugins/echo#0.1.0"), "echo");
-        assert_eq!(super::package_name("path+file:///w/plugins/x#my-plugin@0.1.0"), "my-plugin");
+        assert_eq!(
+            super::package_name("path+file:///w/plugins/echo#0.1.0"),
+            "echo"
+        );
+        assert_eq!(
+            super::package_name("path+file:///w/plugins/x#my-plugin@0.1.0"),
+            "my-plugin"
+        );
     }
 }

@@ -46,7 +46,14 @@ impl hcc::Host for PluginState {
     async fn record_event(&mut self, event: hcc::Event) -> WitResult<u64> {
         let result = match self.hcc_with(HccScope::ExperienceWrite) {
             Ok(s) => match check_size("the event's content", &event.content) {
-                Ok(()) => bounded(self.limits.host_call_timeout, "recording an event", s.record_event(event.conv())).await,
+                Ok(()) => {
+                    bounded(
+                        self.limits.host_call_timeout,
+                        "recording an event",
+                        s.record_event(event.conv()),
+                    )
+                    .await
+                }
                 Err(e) => Err(e),
             },
             Err(e) => Err(e),
@@ -57,7 +64,14 @@ impl hcc::Host for PluginState {
     async fn begin_phase(&mut self, plan: String) -> WitResult<u32> {
         let result = match self.hcc_with(HccScope::ExperienceWrite) {
             Ok(s) => match check_size("the plan", &plan) {
-                Ok(()) => bounded(self.limits.host_call_timeout, "beginning a phase", s.begin_phase(plan)).await,
+                Ok(()) => {
+                    bounded(
+                        self.limits.host_call_timeout,
+                        "beginning a phase",
+                        s.begin_phase(plan),
+                    )
+                    .await
+                }
                 Err(e) => Err(e),
             },
             Err(e) => Err(e),
@@ -67,7 +81,14 @@ impl hcc::Host for PluginState {
 
     async fn end_phase(&mut self) -> WitResult<Option<hcc::KnowledgeUnit>> {
         let result = match self.hcc_with(HccScope::ExperienceWrite) {
-            Ok(s) => bounded(self.limits.host_call_timeout, "ending a phase", s.end_phase()).await,
+            Ok(s) => {
+                bounded(
+                    self.limits.host_call_timeout,
+                    "ending a phase",
+                    s.end_phase(),
+                )
+                .await
+            }
             Err(e) => Err(e),
         };
         answer(result)
@@ -75,15 +96,34 @@ impl hcc::Host for PluginState {
 
     async fn context(&mut self, request: hcc::ContextRequest) -> WitResult<hcc::AssembledContext> {
         let result = match self.hcc_with(HccScope::ExperienceRead) {
-            Ok(s) => bounded(self.limits.host_call_timeout, "assembling context", s.context(request.conv())).await,
+            Ok(s) => {
+                bounded(
+                    self.limits.host_call_timeout,
+                    "assembling context",
+                    s.context(request.conv()),
+                )
+                .await
+            }
             Err(e) => Err(e),
         };
         answer(result)
     }
 
-    async fn events(&mut self, phase: Option<u32>, after: u64, limit: u32) -> WitResult<Vec<hcc::StoredEvent>> {
+    async fn events(
+        &mut self,
+        phase: Option<u32>,
+        after: u64,
+        limit: u32,
+    ) -> WitResult<Vec<hcc::StoredEvent>> {
         let result = match self.hcc_with(HccScope::ExperienceRead) {
-            Ok(s) => bounded(self.limits.host_call_timeout, "reading events", s.events(phase, after, limit.min(10_000))).await,
+            Ok(s) => {
+                bounded(
+                    self.limits.host_call_timeout,
+                    "reading events",
+                    s.events(phase, after, limit.min(10_000)),
+                )
+                .await
+            }
             Err(e) => Err(e),
         };
         answer(result)
@@ -91,20 +131,39 @@ impl hcc::Host for PluginState {
 
     async fn knowledge(&mut self) -> WitResult<Vec<hcc::KnowledgeUnit>> {
         let result = match self.hcc_with(HccScope::KnowledgeRead) {
-            Ok(s) => bounded(self.limits.host_call_timeout, "reading knowledge", s.knowledge()).await,
+            Ok(s) => {
+                bounded(
+                    self.limits.host_call_timeout,
+                    "reading knowledge",
+                    s.knowledge(),
+                )
+                .await
+            }
             Err(e) => Err(e),
         };
         answer(result)
     }
 
-    async fn search(&mut self, layer: hcc::Layer, query: String, k: u32) -> WitResult<Vec<hcc::Hit>> {
+    async fn search(
+        &mut self,
+        layer: hcc::Layer,
+        query: String,
+        k: u32,
+    ) -> WitResult<Vec<hcc::Hit>> {
         let scope = match layer {
             hcc::Layer::Experience => HccScope::ExperienceRead,
             hcc::Layer::Knowledge => HccScope::KnowledgeRead,
             hcc::Layer::Wisdom => HccScope::WisdomRead,
         };
         let result = match self.hcc_with(scope) {
-            Ok(s) => bounded(self.limits.host_call_timeout, "searching the HCC", s.search(layer.conv(), query, k.min(1000))).await,
+            Ok(s) => {
+                bounded(
+                    self.limits.host_call_timeout,
+                    "searching the HCC",
+                    s.search(layer.conv(), query, k.min(1000)),
+                )
+                .await
+            }
             Err(e) => Err(e),
         };
         answer(result)
@@ -113,7 +172,12 @@ impl hcc::Host for PluginState {
     async fn stats(&mut self) -> WitResult<hcc::HccStats> {
         let result = match self.service(Capability::Hcc, &self.services.hcc) {
             Ok(s) => {
-                bounded(self.limits.host_call_timeout, "reading HCC stats", s.stats()).await
+                bounded(
+                    self.limits.host_call_timeout,
+                    "reading HCC stats",
+                    s.stats(),
+                )
+                .await
             }
             Err(e) => Err(e),
         };
@@ -121,16 +185,79 @@ impl hcc::Host for PluginState {
     }
 }
 
-unit_enum!(hcc::Layer, cap::Layer { Experience, Knowledge, Wisdom });
-unit_enum!(hcc::Verdict, cap::Verdict { Worked, Failed, Inconclusive });
-record!(hcc::Event, cap::Event { kind, node, content, metric });
-record!(hcc::StoredEvent, cap::StoredEvent { id, phase, time_ms, event });
-record!(hcc::IdeaVerdict, cap::IdeaVerdict { idea, verdict, metric, note });
-record!(hcc::KnowledgeUnit, cap::KnowledgeUnit {
-    phase, summary, verdicts, failure_causes, insights, best_approach, best_metric
-});
-record!(hcc::TaskDescriptor, cap::TaskDescriptor { modality, task_type, metric, data_size, summary });
-record!(hcc::WisdomEntry, cap::WisdomEntry { category, content, applies_when });
+unit_enum!(
+    hcc::Layer,
+    cap::Layer {
+        Experience,
+        Knowledge,
+        Wisdom
+    }
+);
+unit_enum!(
+    hcc::Verdict,
+    cap::Verdict {
+        Worked,
+        Failed,
+        Inconclusive
+    }
+);
+record!(
+    hcc::Event,
+    cap::Event {
+        kind,
+        node,
+        content,
+        metric
+    }
+);
+record!(
+    hcc::StoredEvent,
+    cap::StoredEvent {
+        id,
+        phase,
+        time_ms,
+        event
+    }
+);
+record!(
+    hcc::IdeaVerdict,
+    cap::IdeaVerdict {
+        idea,
+        verdict,
+        metric,
+        note
+    }
+);
+record!(
+    hcc::KnowledgeUnit,
+    cap::KnowledgeUnit {
+        phase,
+        summary,
+        verdicts,
+        failure_causes,
+        insights,
+        best_approach,
+        best_metric
+    }
+);
+record!(
+    hcc::TaskDescriptor,
+    cap::TaskDescriptor {
+        modality,
+        task_type,
+        metric,
+        data_size,
+        summary
+    }
+);
+record!(
+    hcc::WisdomEntry,
+    cap::WisdomEntry {
+        category,
+        content,
+        applies_when
+    }
+);
 record!(cap::Provenance => hcc::Provenance {
     competition_id, run_id, descriptor, hits, mean_score_of_users
 });

@@ -34,11 +34,17 @@ impl jobs::HostJob for PluginState {
         Ok(self.table.get(&this)?.handle.state().conv())
     }
 
-    async fn subscribe(&mut self, this: Resource<RunningJob>) -> wasmtime::Result<Resource<DynPollable>> {
+    async fn subscribe(
+        &mut self,
+        this: Resource<RunningJob>,
+    ) -> wasmtime::Result<Resource<DynPollable>> {
         subscribe(&mut self.table, this)
     }
 
-    async fn get(&mut self, this: Resource<RunningJob>) -> wasmtime::Result<Option<jobs::JobResult>> {
+    async fn get(
+        &mut self,
+        this: Resource<RunningJob>,
+    ) -> wasmtime::Result<Option<jobs::JobResult>> {
         Ok(self.table.get(&this)?.handle.result().conv())
     }
 
@@ -74,7 +80,13 @@ impl jobs::Host for PluginState {
             Ok(service) => service,
             Err(e) => return Ok(Err(e.into())),
         };
-        match bounded(self.limits.host_call_timeout, "submitting a job", service.submit(spec.conv())).await {
+        match bounded(
+            self.limits.host_call_timeout,
+            "submitting a job",
+            service.submit(spec.conv()),
+        )
+        .await
+        {
             Ok(handle) => Ok(Ok(self.table.push(RunningJob { handle })?)),
             Err(e) => Ok(Err(e.into())),
         }
@@ -88,9 +100,18 @@ impl jobs::Host for PluginState {
     }
 }
 
-unit_enum!(cap::JobState, jobs::JobState {
-    Queued, Running, Succeeded, Failed, TimedOut, OutOfMemory, Cancelled
-});
+unit_enum!(
+    cap::JobState,
+    jobs::JobState {
+        Queued,
+        Running,
+        Succeeded,
+        Failed,
+        TimedOut,
+        OutOfMemory,
+        Cancelled
+    }
+);
 unit_enum!(cap::LogStream, jobs::LogStream { Stdout, Stderr });
 record!(jobs::JobFile => cap::JobFile { path, contents, executable });
 record!(jobs::Mount => cap::Mount { source, target });

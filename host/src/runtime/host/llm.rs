@@ -28,14 +28,22 @@ pub struct PendingChat {
 }
 
 impl PendingChat {
+    /// Wait for the call's outcome. Cancel-safe: `wasi:io/poll` drops the readiness futures of
+    /// pollables that were not ready, so the task handle stays in place until it has finished.
     async fn settle(&mut self) {
         if self.outcome.is_none()
-            && let Some(task) = self.task.take()
+            && let Some(task) = self.task.as_mut()
         {
-            self.outcome = Some(match task.await {
+            let joined = task.await;
+            self.task = None;
+            self.outcome = Some(match joined {
                 Ok(result) => result,
-                Err(e) if e.is_cancelled() => Err(CapabilityError::Cancelled("the call was cancelled".into())),
-                Err(e) => Err(CapabilityError::Internal(format!("the LLM call failed inside the host: {e}"))),
+                Err(e) if e.is_cancelled() => {
+                    Err(CapabilityError::Cancelled("the call was cancelled".into()))
+                }
+                Err(e) => Err(CapabilityError::Internal(format!(
+                    "the LLM call failed inside the host: {e}"
+                ))),
             });
         }
     }
@@ -57,11 +65,17 @@ impl Pollable for PendingChat {
 }
 
 impl llm::HostPendingCompletion for PluginState {
-    async fn subscribe(&mut self, this: Resource<PendingChat>) -> wasmtime::Result<Resource<DynPollable>> {
+    async fn subscribe(
+        &mut self,
+        this: Resource<PendingChat>,
+    ) -> wasmtime::Result<Resource<DynPollable>> {
         subscribe(&mut self.table, this)
     }
 
-    async fn get(&mut self, this: Resource<PendingChat>) -> wasmtime::Result<Option<Result<llm::Completion, types::Error>>> {
+    async fn get(
+        &mut self,
+        this: Resource<PendingChat>,
+    ) -> wasmtime::Result<Option<Result<llm::Completion, types::Error>>> {
         let pending = self.table.get_mut(&this)?;
         if pending.taken {
             return Ok(Some(Err(types::Error::InvalidArgument(
@@ -82,7 +96,9 @@ impl llm::HostPendingCompletion for PluginState {
         let pending = self.table.get_mut(&this)?;
         if let Some(task) = pending.task.take() {
             task.abort();
-            pending.outcome = Some(Err(CapabilityError::Cancelled("cancelled by the plugin".into())));
+            pending.outcome = Some(Err(CapabilityError::Cancelled(
+                "cancelled by the plugin".into(),
+            )));
         }
         Ok(())
     }
@@ -102,7 +118,14 @@ impl llm::Host for PluginState {
             Ok(service) => {
                 let request: cap::ChatRequest = request.conv();
                 match service.admit(&request) {
-                    Ok(()) => bounded(self.limits.host_call_timeout, "the LLM call", service.chat(request)).await,
+                    Ok(()) => {
+                        bounded(
+                            self.limits.host_call_timeout,
+                            "the LLM call",
+                            service.chat(request),
+                        )
+                        .await
+                    }
                     Err(e) => Err(e),
                 }
             }
@@ -154,10 +177,19 @@ impl llm::Host for PluginState {
         Ok(Ok(self.table.push(pending)?))
     }
 
-    async fn embed(&mut self, inputs: Vec<String>, model: Option<String>) -> WitResult<Vec<Vec<f32>>> {
+    async fn embed(
+        &mut self,
+        inputs: Vec<String>,
+        model: Option<String>,
+    ) -> WitResult<Vec<Vec<f32>>> {
         let result = match self.service(Capability::Llm, &self.services.llm) {
             Ok(service) => {
-                bounded(self.limits.host_call_timeout, "the embedding call", service.embed(inputs, model)).await
+                bounded(
+                    self.limits.host_call_timeout,
+                    "the embedding call",
+                    service.embed(inputs, model),
+                )
+                .await
             }
             Err(e) => Err(e),
         };
@@ -186,13 +218,67 @@ impl llm::Host for PluginState {
     }
 }
 
-unit_enum!(llm::Role, cap::Role { System, User, Assistant, Tool });
-unit_enum!(llm::CachePolicy, cap::CachePolicy { Default, Prefer, Bypass });
-unit_enum!(llm::FinishReason, cap::FinishReason { Stop, Length, ToolCalls, ContentFilter, Other });
-record!(llm::ToolCall, cap::ToolCall { id, name, arguments });
-record!(llm::Message, cap::Message { role, content, reasoning, tool_calls, tool_call_id });
-record!(llm::ToolDef, cap::ToolDef { name, description, parameters });
-record!(llm::JsonSchema, cap::JsonSchema { name, schema, strict });
+unit_enum!(
+    llm::Role,
+    cap::Role {
+        System,
+        User,
+        Assistant,
+        Tool
+    }
+);
+unit_enum!(
+    llm::CachePolicy,
+    cap::CachePolicy {
+        Default,
+        Prefer,
+        Bypass
+    }
+);
+unit_enum!(
+    llm::FinishReason,
+    cap::FinishReason {
+        Stop,
+        Length,
+        ToolCalls,
+        ContentFilter,
+        Other
+    }
+);
+record!(
+    llm::ToolCall,
+    cap::ToolCall {
+        id,
+        name,
+        arguments
+    }
+);
+record!(
+    llm::Message,
+    cap::Message {
+        role,
+        content,
+        reasoning,
+        tool_calls,
+        tool_call_id
+    }
+);
+record!(
+    llm::ToolDef,
+    cap::ToolDef {
+        name,
+        description,
+        parameters
+    }
+);
+record!(
+    llm::JsonSchema,
+    cap::JsonSchema {
+        name,
+        schema,
+        strict
+    }
+);
 record!(llm::ChatRequest => cap::ChatRequest {
     messages, model, temperature, top_p, max_tokens, stop, seed, response_format, tools,
     tool_choice, prefill, cache, purpose

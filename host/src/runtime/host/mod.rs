@@ -36,13 +36,35 @@ impl From<CapabilityError> for types::Error {
 }
 
 /// A capability result as a WIT result (host functions never trap on capability errors).
-pub(crate) fn answer<T: Conv<U>, U>(result: CapResult<T>) -> wasmtime::Result<Result<U, types::Error>> {
+pub(crate) fn answer<T: Conv<U>, U>(
+    result: CapResult<T>,
+) -> wasmtime::Result<Result<U, types::Error>> {
     Ok(result.map(Conv::conv).map_err(types::Error::from))
 }
 
-convert::record!(crate::artifacts::Artifact, types::Artifact { id, name, size, sha256 });
-convert::unit_enum!(crate::task::Direction, types::Direction { Maximize, Minimize });
-convert::unit_enum!(crate::run::LogLevel, types::LogLevel { Trace, Debug, Info, Warn, Error });
+convert::record!(
+    crate::artifacts::Artifact,
+    types::Artifact {
+        id,
+        name,
+        size,
+        sha256
+    }
+);
+convert::unit_enum!(
+    crate::task::Direction,
+    types::Direction { Maximize, Minimize }
+);
+convert::unit_enum!(
+    crate::run::LogLevel,
+    types::LogLevel {
+        Trace,
+        Debug,
+        Info,
+        Warn,
+        Error
+    }
+);
 
 impl Conv<()> for () {
     fn conv(self) {}

@@ -15,7 +15,10 @@ type WitResult<T> = wasmtime::Result<Result<T, types::Error>>;
 impl PluginState {
     fn run_context(&self) -> CapResult<&Arc<dyn cap::RunContext>> {
         self.services.run.as_ref().ok_or_else(|| {
-            CapabilityError::Unavailable(format!("plugin `{}` is not running inside a run", self.identity.name))
+            CapabilityError::Unavailable(format!(
+                "plugin `{}` is not running inside a run",
+                self.identity.name
+            ))
         })
     }
 
@@ -44,7 +47,11 @@ impl run::Host for PluginState {
     }
 
     fn budget(&mut self) -> wasmtime::Result<run::RunBudget> {
-        Ok(self.run_context().map(|r| r.budget()).unwrap_or_default().conv())
+        Ok(self
+            .run_context()
+            .map(|r| r.budget())
+            .unwrap_or_default()
+            .conv())
     }
 
     fn should_stop(&mut self) -> wasmtime::Result<bool> {
@@ -53,17 +60,33 @@ impl run::Host for PluginState {
 
     async fn report_node(&mut self, node: run::NodeReport) -> WitResult<()> {
         let result = match self.strategy_run_context() {
-            Ok(run) => bounded(self.limits.host_call_timeout, "reporting a node", run.report_node(node.conv())).await,
+            Ok(run) => {
+                bounded(
+                    self.limits.host_call_timeout,
+                    "reporting a node",
+                    run.report_node(node.conv()),
+                )
+                .await
+            }
             Err(e) => Err(e),
         };
         answer(result)
     }
 
-    async fn report_best(&mut self, node: String, submission: String, metric: f64) -> WitResult<bool> {
+    async fn report_best(
+        &mut self,
+        node: String,
+        submission: String,
+        metric: f64,
+    ) -> WitResult<bool> {
         let result = match self.strategy_run_context() {
             Ok(run) => {
-                bounded(self.limits.host_call_timeout, "reporting the best submission", run.report_best(node, submission, metric))
-                    .await
+                bounded(
+                    self.limits.host_call_timeout,
+                    "reporting the best submission",
+                    run.report_best(node, submission, metric),
+                )
+                .await
             }
             Err(e) => Err(e),
         };

@@ -13,7 +13,12 @@ impl task::Host for PluginState {
     async fn describe(&mut self) -> WitResult<task::TaskInfo> {
         let result = match self.service(Capability::Task, &self.services.task) {
             Ok(s) => {
-                bounded(self.limits.host_call_timeout, "describing the task", s.describe()).await
+                bounded(
+                    self.limits.host_call_timeout,
+                    "describing the task",
+                    s.describe(),
+                )
+                .await
             }
             Err(e) => Err(e),
         };
@@ -23,8 +28,12 @@ impl task::Host for PluginState {
     async fn validate(&mut self, submission: String) -> WitResult<task::Validation> {
         let result = match self.service(Capability::Task, &self.services.task) {
             Ok(s) => {
-                bounded(self.limits.host_call_timeout, "validating a submission", async move { s.validate(&submission).await })
-                    .await
+                bounded(
+                    self.limits.host_call_timeout,
+                    "validating a submission",
+                    async move { s.validate(&submission).await },
+                )
+                .await
             }
             Err(e) => Err(e),
         };
@@ -32,9 +41,25 @@ impl task::Host for PluginState {
     }
 }
 
-record!(task::Metric, cap::Metric { name, direction, description });
-record!(task::TaskInfo, cap::TaskInfo {
-    competition_id, title, description, metric, submission_format, data_preview, public_files,
-    sample_submission
-});
+record!(
+    task::Metric,
+    cap::Metric {
+        name,
+        direction,
+        description
+    }
+);
+record!(
+    task::TaskInfo,
+    cap::TaskInfo {
+        competition_id,
+        title,
+        description,
+        metric,
+        submission_format,
+        data_preview,
+        public_files,
+        sample_submission
+    }
+);
 record!(task::Validation, cap::Validation { valid, message });

@@ -1,0 +1,89 @@
+//! The `sophon` command line.
+
+mod plugin;
+mod scaffold;
+
+use crate::config::SophonConfig;
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+pub use scaffold::scaffold_plugin;
+
+#[derive(Parser)]
+#[command(
+    name = "sophon",
+    version,
+    about = "A platform for autonomous ML-engineering agents with sandboxed Wasm plugins"
+)]
+struct Cli {
+    /// Operator configuration (default: ./sophon.toml if it exists, else the embedded defaults).
+    #[arg(long, global = true, env = "SOPHON_CONFIG")]
+    config: Option<PathBuf>,
+    /// More log output (-v debug, -vv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Inspect, scaffold, list and run plugins.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose);
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+        .and_then(|rt| rt.block_on(dispatch(cli)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    let config = load_config(cli.config.as_deref())?;
+    match cli.command {
+        Command::Plugin(command) => plugin::run(command, &config).await,
+    }
+}
+
+fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<SophonConfig> {
+    match path {
+        Some(path) => Ok(SophonConfig::load(path)?),
+        None => {
+            let local = std::path::Path::new("sophon.toml");
+            if local.exists() {
+                Ok(SophonConfig::load(local)?)
+            } else {
+                Ok(SophonConfig::defaults())
+            }
+        }
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn,sophon=info",
+        1 => "info,sophon=debug",
+        _ => "debug,sophon=trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SOPHON_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

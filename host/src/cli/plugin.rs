@@ -1,0 +1,301 @@
+//! `sophon plugin …`: inspect, scaffold, list and run plugins.
+
+use crate::artifacts::ArtifactStore;
+use crate::builtin;
+use crate::config::SophonConfig;
+use crate::run::RunInfo;
+use crate::run::session::SessionRun;
+use crate::runtime::inspect::{self, ManifestOrigin};
+use crate::runtime::{HostServices, PluginGrants, Runtime, World};
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use serde_json::json;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Subcommand)]
+pub enum PluginCommand {
+    /// Show a plugin's world, imports, exports, manifest, size and SHA-256 (nothing runs).
+    Inspect {
+        /// A `.wasm` file or `builtin:<name>`.
+        plugin: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a new plugin crate that builds and loads.
+    New {
+        /// strategy, task-adapter or promotion-policy.
+        world: World,
+        /// Plugin name: lower-case letters, digits and `-`.
+        name: String,
+        /// Parent directory of the new crate (default: the current directory).
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// Path of the sophon-sdk crate (default: the SDK this sophon was built from).
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
+    /// List the embedded plugins and those configured in sophon.toml.
+    List,
+    /// Run a strategy plugin in a sandbox with the host capabilities available so far.
+    Run {
+        /// A `.wasm` file or `builtin:<name>`.
+        plugin: String,
+        /// The strategy's own settings (JSON).
+        #[arg(long, default_value = "{}")]
+        plugin_config: String,
+        /// Grant exactly what the plugin's manifest asks for (instead of sophon.toml's grants).
+        #[arg(long)]
+        grant_requested: bool,
+        /// Wall-clock limit for the run.
+        #[arg(long, default_value_t = 60)]
+        timeout_secs: u64,
+        /// Where the run's artifacts go (default: a new directory under ./sophon-runs).
+        #[arg(long)]
+        run_dir: Option<PathBuf>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub async fn run(command: PluginCommand, config: &SophonConfig) -> anyhow::Result<()> {
+    match command {
+        PluginCommand::Inspect { plugin, json } => inspect(&plugin, json),
+        PluginCommand::New {
+            world,
+            name,
+            dir,
+            sdk,
+        } => {
+            let path = super::scaffold_plugin(world, &name, &dir, sdk.as_deref())?;
+            println!("created {} plugin `{name}` in {}", world, path.display());
+            println!("build it:  cd {} && cargo build --release", path.display());
+            println!(
+                "inspect:   sophon plugin inspect {}/target/wasm32-wasip2/release/{}.wasm",
+                path.display(),
+                name.replace('-', "_")
+            );
+            Ok(())
+        }
+        PluginCommand::List => list(config),
+        PluginCommand::Run {
+            plugin,
+            plugin_config: strategy_config,
+            grant_requested,
+            timeout_secs,
+            run_dir,
+            json,
+        } => {
+            run_strategy(
+                config,
+                &plugin,
+                &strategy_config,
+                grant_requested,
+                Duration::from_secs(timeout_secs),
+                run_dir,
+                json,
+            )
+            .await
+        }
+    }
+}
+
+fn inspect(reference: &str, as_json: bool) -> anyhow::Result<()> {
+    let source = builtin::resolve(reference)?;
+    let described = inspect::describe(&source)?;
+    let world = described.facts.world();
+    let (manifest, manifest_error) = match &described.manifest {
+        Some(Ok(m)) => (Some(m), None),
+        Some(Err(e)) => (None, Some(e.to_string())),
+        None => (None, None),
+    };
+    if as_json {
+        let out = json!({
+            "plugin": source.origin,
+            "world": world.map(|w| w.as_str()),
+            "imports": described.facts.imports,
+            "exports": described.facts.exports,
+            "sha256": described.sha256,
+            "size": described.size,
+            "manifest": manifest,
+            "manifest_origin": described.manifest_origin,
+            "manifest_error": manifest_error,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    println!("plugin    {}", source.origin);
+    println!("size      {} bytes", described.size);
+    println!("sha256    {}", described.sha256);
+    println!(
+        "world     {}",
+        world.map_or(
+            "none (exports no Sophon plugin interface)".to_string(),
+            |w| format!("sophon:plugin/{w}")
+        )
+    );
+    println!("exports   {}", described.facts.exports.join("\n          "));
+    println!("imports   {}", described.facts.imports.join("\n          "));
+    match (manifest, manifest_error) {
+        (Some(m), _) => {
+            let origin = match described.manifest_origin {
+                ManifestOrigin::Embedded => "embedded",
+                _ => "beside the file",
+            };
+            println!("manifest  ({origin})");
+            for line in toml::to_string(m)?.lines() {
+                println!("          {line}");
+            }
+        }
+        (None, Some(error)) => println!("manifest  INVALID: {error}"),
+        (None, None) => println!("manifest  none (sophon will refuse to load it)"),
+    }
+    Ok(())
+}
+
+fn list(config: &SophonConfig) -> anyhow::Result<()> {
+    println!(
+        "{:<24} {:<18} {:<9} {:<34} source",
+        "name", "world", "version", "capabilities asked"
+    );
+    let mut rows = Vec::new();
+    for name in builtin::names() {
+        rows.push(format!("{}{name}", builtin::PREFIX));
+    }
+    for entry in config.plugins.values() {
+        if let Some(source) = &entry.source
+            && !rows.contains(source)
+        {
+            rows.push(source.clone());
+        }
+    }
+    for reference in rows {
+        let described = builtin::resolve(&reference).and_then(|s| inspect::describe(&s));
+        match described.as_ref().ok().and_then(|d| d.manifest.as_ref()) {
+            Some(Ok(m)) => {
+                let caps: Vec<&str> = m.capabilities.list().iter().map(|c| c.as_str()).collect();
+                println!(
+                    "{:<24} {:<18} {:<9} {:<34} {reference}",
+                    m.plugin.name,
+                    m.plugin.world.as_str(),
+                    m.plugin.version,
+                    if caps.is_empty() {
+                        "-".to_string()
+                    } else {
+                        caps.join(",")
+                    }
+                );
+            }
+            _ => println!(
+                "{:<24} {:<18} {:<9} {:<34} {reference}",
+                "?", "?", "?", "unreadable"
+            ),
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_strategy(
+    config: &SophonConfig,
+    reference: &str,
+    strategy_config: &str,
+    grant_requested: bool,
+    timeout: Duration,
+    run_dir: Option<PathBuf>,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    let source = builtin::resolve(reference)?;
+    let described = inspect::describe(&source)?;
+    let manifest = match described.manifest {
+        Some(Ok(m)) => m,
+        Some(Err(e)) => bail!("{reference} has an invalid manifest: {e}"),
+        None => bail!("{reference} has no manifest; see `sophon plugin inspect {reference}`"),
+    };
+    if manifest.plugin.world != World::Strategy {
+        bail!(
+            "{reference} is a {} plugin; `plugin run` runs strategies",
+            manifest.plugin.world
+        );
+    }
+    let grants = if grant_requested {
+        tracing::warn!(
+            plugin = %manifest.plugin.name,
+            "--grant-requested: granting everything the plugin's manifest asks for: {:?}",
+            manifest.capabilities.list()
+        );
+        PluginGrants {
+            grants: manifest.capabilities.clone(),
+            memory_mb: manifest.limits.memory_mb,
+            sha256: None,
+        }
+    } else {
+        config.grants_for(&manifest.plugin.name)
+    };
+    let runtime = Runtime::new(config.runtime_config())?;
+    let plugin = runtime.load(&source, &grants)?;
+
+    let run_id = format!("{}-{}", manifest.plugin.name, std::process::id());
+    let run_dir = run_dir.unwrap_or_else(|| PathBuf::from("sophon-runs").join(&run_id));
+    let store = Arc::new(
+        ArtifactStore::open(&run_dir.join("artifacts"), 1 << 30)
+            .with_context(|| format!("creating the artifact store in {}", run_dir.display()))?,
+    );
+    let session = Arc::new(
+        SessionRun::new(RunInfo {
+            run_id: run_id.clone(),
+            competition_id: String::new(),
+            seed: 0,
+            arm: None,
+        })
+        .with_wall_limit(timeout)
+        .with_artifacts(store.clone()),
+    );
+    let services = HostServices {
+        run: Some(session.clone()),
+        artifacts: Some(store),
+        ..HostServices::default()
+    };
+    let mut instance = plugin.strategy(services).await?;
+    let outcome = instance.run(strategy_config, timeout).await?;
+    let nodes = session.nodes();
+    let best = session.best();
+    if as_json {
+        let out = json!({
+            "run_id": run_id,
+            "run_dir": run_dir,
+            "outcome": outcome,
+            "nodes": nodes,
+            "best": best.map(|b| json!({"node": b.node, "submission": b.submission, "metric": b.metric})),
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    println!(
+        "plugin   {} {} (sandboxed, memory cap {} MiB)",
+        plugin.name(),
+        plugin.identity().version,
+        plugin.grants().memory_bytes >> 20
+    );
+    println!("run      {run_id}  ({})", run_dir.display());
+    for node in &nodes {
+        println!(
+            "node     {:<10} {:<8} metric {:<8} {}",
+            node.id,
+            node.operator,
+            node.metric.map_or("-".to_string(), |m| format!("{m:.4}")),
+            node.summary
+        );
+    }
+    if let Some(best) = best {
+        println!(
+            "best     {} (metric {:.4}, submission artifact {})",
+            best.node, best.metric, best.submission
+        );
+    }
+    println!("outcome  {}", outcome.summary);
+    Ok(())
+}

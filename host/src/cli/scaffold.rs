@@ -1,0 +1,221 @@
+//! `sophon plugin new`: a plugin crate that builds (`cargo build --release`) and loads.
+
+use crate::runtime::World;
+use anyhow::{Context, bail};
+use std::path::{Path, PathBuf};
+
+/// The SDK this binary was built with, for the new crate's path dependency.
+fn default_sdk() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("sdk")
+}
+
+/// Create plugin crate `name` for `world` under `parent`; returns its directory.
+/// Refuses to overwrite an existing directory.
+pub fn scaffold_plugin(
+    world: World,
+    name: &str,
+    parent: &Path,
+    sdk: Option<&Path>,
+) -> anyhow::Result<PathBuf> {
+    let name_ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && name.as_bytes()[0].is_ascii_lowercase();
+    if !name_ok {
+        bail!(
+            "plugin name {name:?} must start with a lower-case letter and use only a-z, 0-9 and `-`"
+        );
+    }
+    let sdk = sdk.map(Path::to_path_buf).unwrap_or_else(default_sdk);
+    let sdk = sdk.canonicalize().with_context(|| {
+        format!(
+            "the sophon-sdk crate is not at {}; pass --sdk <path to sophon's sdk/ directory>",
+            sdk.display()
+        )
+    })?;
+    let dir = parent.join(name);
+    if dir.exists() {
+        bail!(
+            "{} already exists; choose another name or directory",
+            dir.display()
+        );
+    }
+    std::fs::create_dir_all(dir.join("src"))
+        .with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::create_dir_all(dir.join(".cargo"))?;
+    let type_name: String = name
+        .split('-')
+        .map(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect();
+    let files = [
+        ("Cargo.toml", cargo_toml(name, &sdk)),
+        ("plugin.toml", plugin_toml(world, name)),
+        ("src/lib.rs", lib_rs(world, &type_name)),
+        (".cargo/config.toml", "[build]\ntarget = \"wasm32-wasip2\"\n".to_string()),
+        (
+            "rust-toolchain.toml",
+            "[toolchain]\nchannel = \"1.95.0\"\ntargets = [\"wasm32-wasip2\"]\nprofile = \"minimal\"\n".to_string(),
+        ),
+        (".gitignore", "/target\n".to_string()),
+    ];
+    for (file, contents) in files {
+        std::fs::write(dir.join(file), contents).with_context(|| format!("writing {file}"))?;
+    }
+    Ok(dir)
+}
+
+fn cargo_toml(name: &str, sdk: &Path) -> String {
+    format!(
+        r#"[package]
+name = "{name}"
+version = "0.1.0"
+edition = "2024"
+publish = false
+
+[lib]
+crate-type = ["cdylib"]
+
+[dependencies]
+sophon-sdk = {{ path = {sdk:?} }}
+
+# A standalone crate, not part of any enclosing workspace.
+[workspace]
+
+[profile.release]
+opt-level = "s"
+lto = true
+codegen-units = 1
+strip = "debuginfo"
+"#,
+        sdk = sdk.display().to_string()
+    )
+}
+
+fn plugin_toml(world: World, name: &str) -> String {
+    let capabilities = match world {
+        World::Strategy => {
+            "\n# Ask only for what the plugin uses; the operator grants it in sophon.toml.\n[capabilities.llm]\nmax-tokens = 200000\n"
+        }
+        World::TaskAdapter => "",
+        World::PromotionPolicy => "\n[capabilities.hcc]\nscopes = [\"experience:read\"]\n",
+    };
+    format!(
+        "[plugin]\nname = \"{name}\"\nversion = \"0.1.0\"\nworld = \"{world}\"\ndescription = \"A new {world} plugin.\"\n\n[limits]\nmemory-mb = 64\n{capabilities}"
+    )
+}
+
+fn lib_rs(world: World, type_name: &str) -> String {
+    match world {
+        World::Strategy => format!(
+            r#"//! A search strategy. The host calls `run` once; everything the strategy learns comes from
+//! host calls (llm, jobs, hcc, task, run), so a resumed run replays it exactly.
+
+use sophon_sdk::{{Outcome, Strategy, llm, run}};
+
+struct {type_name};
+
+impl Strategy for {type_name} {{
+    fn run(config: String) -> Result<Outcome, String> {{
+        sophon_sdk::info!("starting with config {{config}}");
+        if run::should_stop() {{
+            return Ok(Outcome {{ best_node: None, nodes: 0, summary: "no budget".into() }});
+        }}
+        let reply = llm::chat(&llm::ChatRequest::user("Name one model for tabular data.").max_tokens(32))?;
+        Ok(Outcome {{ best_node: None, nodes: 0, summary: reply.text }})
+    }}
+}}
+
+sophon_sdk::export_strategy!({type_name});
+"#
+        ),
+        World::TaskAdapter => format!(
+            r#"//! A task adapter. Each call runs in a fresh sandbox that holds, read-only, the public data at
+//! /data/public, the private answers at /data/private (where granted) and the submission under
+//! /submission.
+
+use sophon_sdk::task::Metric;
+use sophon_sdk::{{Direction, GradeResult, TaskAdapter, TaskInfo, TaskRequest, Validation}};
+
+struct {type_name};
+
+impl TaskAdapter for {type_name} {{
+    fn describe(request: TaskRequest) -> Result<TaskInfo, String> {{
+        let files: Vec<String> = std::fs::read_dir("/data/public")
+            .map_err(|e| format!("cannot list the public data: {{e}}"))?
+            .filter_map(|entry| entry.ok())
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .collect();
+        Ok(TaskInfo {{
+            competition_id: request.competition_id.clone(),
+            title: request.competition_id,
+            description: String::new(),
+            metric: Metric {{ name: "accuracy".into(), direction: Direction::Maximize, description: String::new() }},
+            submission_format: "a CSV file".into(),
+            data_preview: files.join("\n"),
+            public_files: files,
+            sample_submission: None,
+        }})
+    }}
+
+    fn validate(_request: TaskRequest, submission: String) -> Result<Validation, String> {{
+        let text = std::fs::read_to_string(&submission).map_err(|e| format!("cannot read {{submission}}: {{e}}"))?;
+        Ok(Validation {{ valid: !text.is_empty(), message: format!("{{}} lines", text.lines().count()) }})
+    }}
+
+    fn grade(request: TaskRequest, submission: String) -> Result<GradeResult, String> {{
+        let validation = Self::validate(request, submission)?;
+        Ok(GradeResult {{ score: None, valid: validation.valid, message: validation.message, direction: Direction::Maximize }})
+    }}
+}}
+
+sophon_sdk::export_task_adapter!({type_name});
+"#
+        ),
+        World::PromotionPolicy => format!(
+            r#"//! A memory promotion policy: raw events → knowledge (phase end) → wisdom (task end).
+
+use sophon_sdk::{{KnowledgeUnit, PhaseTrace, PromotionPolicy, RunTrace, TaskDescriptor, TaskInfo, WisdomEntry}};
+
+struct {type_name};
+
+impl PromotionPolicy for {type_name} {{
+    fn describe_task(task: TaskInfo) -> Result<TaskDescriptor, String> {{
+        Ok(TaskDescriptor {{
+            modality: "unknown".into(),
+            task_type: "unknown".into(),
+            metric: task.metric.name,
+            data_size: format!("{{}} files", task.public_files.len()),
+            summary: task.title,
+        }})
+    }}
+
+    fn on_phase_end(trace: PhaseTrace) -> Result<Option<KnowledgeUnit>, String> {{
+        Ok(Some(KnowledgeUnit {{
+            phase: trace.phase,
+            summary: format!("{{}} events under plan: {{}}", trace.events.len(), trace.plan),
+            verdicts: Vec::new(),
+            failure_causes: Vec::new(),
+            insights: Vec::new(),
+            best_approach: None,
+            best_metric: None,
+        }}))
+    }}
+
+    fn on_task_end(_trace: RunTrace) -> Result<Vec<WisdomEntry>, String> {{
+        Ok(Vec::new())
+    }}
+}}
+
+sophon_sdk::export_promotion_policy!({type_name});
+"#
+        ),
+    }
+}

@@ -1,0 +1,108 @@
+//! A well-behaved strategy exercising each host capability, one per `run` config.
+
+use sophon_sdk::futures::future::join_all;
+use sophon_sdk::{Outcome, Strategy, artifacts, hcc, jobs, llm, rt, run, task};
+
+struct Worker;
+
+fn outcome(summary: String) -> Outcome {
+    Outcome {
+        best_node: None,
+        nodes: 0,
+        summary,
+    }
+}
+
+impl Strategy for Worker {
+    fn run(config: String) -> Result<Outcome, String> {
+        let (mode, arg) = config.split_once(':').unwrap_or((config.as_str(), ""));
+        match mode {
+            "parallel-chat" => {
+                let n: usize = arg.parse().map_err(|_| "parallel-chat:<n>")?;
+                let calls =
+                    (0..n).map(|i| llm::chat_async(llm::ChatRequest::user(format!("worker {i}"))));
+                let replies = rt::block_on(join_all(calls));
+                let texts: Result<Vec<String>, _> =
+                    replies.into_iter().map(|r| r.map(|c| c.text)).collect();
+                Ok(outcome(texts?.join("|")))
+            }
+            "chat" => Ok(outcome(
+                llm::chat(&llm::ChatRequest::user(arg).purpose("test"))?.text,
+            )),
+            "artifacts" => {
+                let created = artifacts::create("submission.csv", b"id,target\n1,0.5\n")?;
+                let back = artifacts::read_all(&created.id, 1 << 20)?;
+                run::report_node(&run::NodeReport {
+                    id: "n1".into(),
+                    parent: None,
+                    operator: "draft".into(),
+                    worker: Some(0),
+                    plan: "constant baseline".into(),
+                    code: None,
+                    metric: Some(0.5),
+                    buggy: false,
+                    valid_submission: true,
+                    summary: "a constant".into(),
+                })?;
+                let adopted = run::report_best("n1", &created.id, 0.5)?;
+                sophon_sdk::info!("stored {} bytes as {}", back.len(), created.id);
+                Ok(Outcome {
+                    best_node: Some("n1".into()),
+                    nodes: 1,
+                    summary: format!(
+                        "{}|{}|{adopted}",
+                        String::from_utf8_lossy(&back),
+                        created.sha256
+                    ),
+                })
+            }
+            "jobs" => {
+                let n: usize = arg.parse().map_err(|_| "jobs:<n>")?;
+                let submitted: Result<Vec<jobs::Job>, _> = (0..n)
+                    .map(|i| {
+                        jobs::submit(&jobs::JobSpec::new(
+                            format!("job{i}"),
+                            &["echo", &i.to_string()],
+                        ))
+                    })
+                    .collect();
+                let submitted = submitted?;
+                let results = rt::block_on(join_all(submitted.iter().map(jobs::wait_async)));
+                Ok(outcome(
+                    results
+                        .into_iter()
+                        .map(|r| r.stdout.head)
+                        .collect::<Vec<_>>()
+                        .join("|"),
+                ))
+            }
+            "task" => {
+                let info = task::describe()?;
+                let sub = artifacts::create("submission.csv", b"id,target\n")?;
+                let validation = task::validate(&sub.id)?;
+                Ok(outcome(format!(
+                    "{}|{}|{}",
+                    info.competition_id, validation.valid, validation.message
+                )))
+            }
+            "hcc" => {
+                hcc::begin_phase("try a baseline")?;
+                hcc::record(hcc::EventKind::Code, Some("n1"), "print(1)", None)?;
+                let context = hcc::context(1000, None)?;
+                Ok(outcome(context.text))
+            }
+            "info" => {
+                let info = run::info();
+                Ok(outcome(format!(
+                    "{}|{}|{}",
+                    info.run_id,
+                    info.seed,
+                    run::should_stop()
+                )))
+            }
+            other => Err(format!("unknown mode {other:?}")),
+        }
+    }
+}
+
+sophon_sdk::export_strategy!(Worker);
