@@ -11,6 +11,7 @@
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
@@ -75,8 +76,12 @@ impl ComponentCache {
 
 fn store(dir: &Path, path: &Path, component: &Component) -> wasmtime::Result<()> {
     create_private_dir(dir)?;
+    static WRITES: AtomicU64 = AtomicU64::new(0);
     let bytes = component.serialize()?;
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    // Unique per process and write, so concurrent writers never share a temporary file; the
+    // rename makes the entry appear whole or not at all.
+    let n = WRITES.fetch_add(1, Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp-{}-{n}", std::process::id()));
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)?;
     Ok(())

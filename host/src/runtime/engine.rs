@@ -2,9 +2,9 @@
 //! plugin's deadlines.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// Sizing of the engine; see `[runtime]` in `sophon.toml`.
@@ -31,8 +31,8 @@ impl Default for EngineSettings {
     }
 }
 
-/// Build the engine: component model, async, epoch interruption, pooling allocator.
-pub fn build_engine(settings: &EngineSettings) -> wasmtime::Result<Engine> {
+/// The pooling allocator's sizing for `settings`.
+pub fn pooling_config(settings: &EngineSettings) -> PoolingAllocationConfig {
     let mut pool = PoolingAllocationConfig::default();
     let instances = settings.max_instances;
     pool.total_component_instances(instances)
@@ -51,7 +51,11 @@ pub fn build_engine(settings: &EngineSettings) -> wasmtime::Result<Engine> {
         // Pages a freed slot keeps resident, so re-instantiation touches less memory.
         .linear_memory_keep_resident(256 << 10)
         .table_keep_resident(64 << 10);
+    pool
+}
 
+/// Build the engine: component model, async, epoch interruption, pooling allocator.
+pub fn build_engine(settings: &EngineSettings) -> wasmtime::Result<Engine> {
     let mut config = Config::new();
     config
         .wasm_component_model(true)
@@ -60,26 +64,49 @@ pub fn build_engine(settings: &EngineSettings) -> wasmtime::Result<Engine> {
         .async_stack_size(settings.max_wasm_stack + (1 << 20))
         .cranelift_opt_level(wasmtime::OptLevel::Speed)
         .parallel_compilation(true)
-        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config(
+            settings,
+        )));
     Engine::new(&config)
 }
 
-/// Increments the engine's epoch every tick on a background thread until dropped.
+/// Milliseconds since the runtime started, advanced by the epoch thread: a clock that is as
+/// cheap to read as an atomic load, at the resolution of one tick.
+#[derive(Debug, Default)]
+pub struct CoarseClock(AtomicU64);
+
+impl CoarseClock {
+    pub fn now_ms(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn set_for_test(&self, ms: u64) {
+        self.0.store(ms, Ordering::Relaxed);
+    }
+}
+
+/// Increments the engine's epoch and advances the [`CoarseClock`] every tick on a background
+/// thread until dropped.
 pub struct EpochTicker {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl EpochTicker {
-    pub fn start(engine: Engine, tick: Duration) -> Self {
+    pub fn start(engine: Engine, tick: Duration, clock: Arc<CoarseClock>) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let stop = stop.clone();
+            let started = Instant::now();
             std::thread::Builder::new()
                 .name("sophon-epoch".into())
                 .spawn(move || {
                     while !stop.load(Ordering::Acquire) {
                         std::thread::sleep(tick);
+                        clock
+                            .0
+                            .store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
                         engine.increment_epoch();
                     }
                 })

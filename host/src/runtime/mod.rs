@@ -8,6 +8,7 @@
 
 mod bindings;
 pub mod cache;
+mod deadline;
 pub mod engine;
 mod error;
 pub mod grants;
@@ -29,7 +30,7 @@ pub use plugin::{
 pub use state::{HostCallLimits, HostServices, PluginIdentity};
 
 use cache::ComponentCache;
-use engine::{EngineSettings, EpochTicker};
+use engine::{CoarseClock, EngineSettings, EpochTicker};
 use state::PluginState;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -79,6 +80,7 @@ struct RuntimeInner {
     cache: ComponentCache,
     compiled: Mutex<HashMap<String, Component>>,
     config: RuntimeConfig,
+    clock: Arc<CoarseClock>,
     _ticker: EpochTicker,
 }
 
@@ -104,7 +106,8 @@ impl Runtime {
             run::add_to_linker::<_, HasSelf<PluginState>>(l, |s| s).map_err(runtime_error)?;
         }
         let cache = ComponentCache::new(&engine, config.cache_dir.clone());
-        let ticker = EpochTicker::start(engine.clone(), config.engine.epoch_tick);
+        let clock = Arc::new(CoarseClock::default());
+        let ticker = EpochTicker::start(engine.clone(), config.engine.epoch_tick, clock.clone());
         Ok(Runtime {
             inner: Arc::new(RuntimeInner {
                 engine,
@@ -112,6 +115,7 @@ impl Runtime {
                 cache,
                 compiled: Mutex::new(HashMap::new()),
                 config,
+                clock,
                 _ticker: ticker,
             }),
         })

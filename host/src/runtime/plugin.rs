@@ -11,6 +11,8 @@
 
 use super::Runtime;
 use super::bindings::{promotion_policy, strategy, task_adapter};
+use super::deadline::{Elapsed, within};
+use super::engine::CoarseClock;
 use super::error::PluginError;
 use super::grants::{self, EffectiveGrants, Surface};
 use super::host::convert::{Conv, record};
@@ -303,7 +305,11 @@ impl LoadedPlugin {
                 memory_limit: self.identity.grants.memory_bytes as usize,
                 exceeded: None,
             },
-            watchdog: Watchdog::new(config.engine.epoch_tick, config.compute_slice),
+            watchdog: Watchdog::new(
+                self.runtime.inner.clock.clone(),
+                config.engine.epoch_tick,
+                config.compute_slice,
+            ),
             identity: self.identity.clone(),
             services,
             limits: config.host_calls.clone(),
@@ -340,9 +346,11 @@ impl LoadedPlugin {
         instantiate: impl AsyncFnOnce(&mut Store<PluginState>) -> wasmtime::Result<B>,
     ) -> Result<Instance<B>, PluginError> {
         let timeout = self.runtime.config().compute_slice;
-        store.data_mut().watchdog.start_call(timeout);
-        let outcome = tokio::time::timeout(timeout, instantiate(&mut store)).await;
+        let start = store.data_mut().watchdog.start_call(timeout);
+        let clock = self.runtime.inner.clock.clone();
+        let outcome = within(&clock, start, timeout, instantiate(&mut store)).await;
         let mut instance = Instance {
+            clock,
             store,
             bindings: None,
             poisoned: false,
@@ -401,6 +409,7 @@ impl LoadedPlugin {
 
 /// One live plugin instance: a store and the world's bindings.
 struct Instance<B> {
+    clock: Arc<CoarseClock>,
     store: Store<PluginState>,
     bindings: Option<B>,
     poisoned: bool,
@@ -416,19 +425,20 @@ impl<B> Instance<B> {
         self.store.data().identity.name.clone()
     }
 
-    /// Arm the watchdog for a call of at most `timeout`.
-    fn begin(&mut self, timeout: Duration) -> Result<(), PluginError> {
+    /// Arm the watchdog for a call of at most `timeout`; returns the call's start on the
+    /// runtime's clock.
+    fn begin(&mut self, timeout: Duration) -> Result<u64, PluginError> {
         if self.poisoned {
             return Err(PluginError::Poisoned {
                 plugin: self.plugin(),
             });
         }
         let state = self.store.data_mut();
-        state.watchdog.start_call(timeout);
+        let start = state.watchdog.start_call(timeout);
         state.limiter.exceeded = None;
         state.stderr.clear_tail();
         self.store.set_epoch_deadline(1);
-        Ok(())
+        Ok(start)
     }
 
     /// Turn a call's outcome into a value or a classified error (poisoning on failure).
@@ -436,7 +446,7 @@ impl<B> Instance<B> {
         &mut self,
         func: &'static str,
         timeout: Duration,
-        outcome: Result<wasmtime::Result<T>, tokio::time::error::Elapsed>,
+        outcome: Result<wasmtime::Result<T>, Elapsed>,
     ) -> Result<T, PluginError> {
         let error = match outcome {
             Ok(Ok(value)) => return Ok(value),
@@ -583,11 +593,11 @@ fn truncate(mut text: String, limit: usize) -> String {
 macro_rules! call_export {
     ($self:ident, $func:literal, $timeout:expr, |$b:ident, $s:ident| $call:expr) => {{
         let timeout: Duration = $timeout;
-        $self.0.begin(timeout)?;
+        let start = $self.0.begin(timeout)?;
         let instance = &mut $self.0;
         let $b = instance.bindings.as_ref().expect("instantiated");
         let $s = &mut instance.store;
-        let outcome = tokio::time::timeout(timeout + GRACE, $call).await;
+        let outcome = within(&instance.clock, start, timeout + GRACE, $call).await;
         let raw = $self.0.settle($func, timeout, outcome)?;
         $self.0.guest_result($func, raw.map(Conv::conv))
     }};

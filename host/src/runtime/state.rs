@@ -13,6 +13,7 @@ use crate::run::RunContext;
 use crate::task::TaskService;
 use std::collections::VecDeque;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -162,6 +163,8 @@ impl ResourceLimiter for MemoryLimiter {
 #[derive(Clone)]
 pub struct OutputCapture {
     inner: Arc<Mutex<Captured>>,
+    /// Something was written since the tail was last cleared (checked without the lock).
+    dirty: Arc<AtomicBool>,
 }
 
 struct Captured {
@@ -186,6 +189,7 @@ impl OutputCapture {
                 line: Vec::new(),
                 forwarded: 0,
             })),
+            dirty: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -200,10 +204,13 @@ impl OutputCapture {
 
     /// Forget the tail (between calls, so an error shows only its own call's output).
     pub fn clear_tail(&self) {
-        self.inner.lock().unwrap().tail.clear();
+        if self.dirty.swap(false, Ordering::AcqRel) {
+            self.inner.lock().unwrap().tail.clear();
+        }
     }
 
     fn write(&self, buf: &[u8]) {
+        self.dirty.store(true, Ordering::Release);
         let mut inner = self.inner.lock().unwrap();
         let keep = &buf[buf.len().saturating_sub(TAIL_BYTES)..];
         let overflow = (inner.tail.len() + keep.len()).saturating_sub(TAIL_BYTES);

@@ -9,10 +9,13 @@
 //!   host or other plugins on the same thread.
 //!
 //! "Without pause" is measured from the callbacks themselves: while a plugin waits in a host
-//! call it does not run, so no callback fires; a gap of more than two ticks between callbacks
-//! means it paused, which restarts the slice. Host calls pay nothing for this.
+//! call it does not run, so no callback fires; a gap of more than three ticks between
+//! callbacks means it paused, which restarts the slice. Host calls pay nothing for this, and
+//! starting a call reads only the runtime's coarse clock.
 
-use std::time::{Duration, Instant};
+use super::engine::CoarseClock;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Why the watchdog stopped a call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,50 +28,55 @@ pub enum Trip {
 
 #[derive(Debug)]
 pub struct Watchdog {
-    tick: Duration,
+    clock: Arc<CoarseClock>,
+    tick_ms: u64,
     slice: Duration,
-    call_deadline: Option<(Instant, Duration)>,
-    busy_since: Instant,
-    last_seen: Instant,
+    /// (deadline in clock ms, the call's timeout)
+    call_deadline: Option<(u64, Duration)>,
+    busy_since_ms: u64,
+    last_seen_ms: u64,
     pub(crate) tripped: Option<Trip>,
 }
 
 impl Watchdog {
-    pub fn new(tick: Duration, slice: Duration) -> Self {
-        let now = Instant::now();
+    pub fn new(clock: Arc<CoarseClock>, tick: Duration, slice: Duration) -> Self {
+        let now = clock.now_ms();
         Watchdog {
-            tick,
+            clock,
+            tick_ms: (tick.as_millis() as u64).max(1),
             slice,
             call_deadline: None,
-            busy_since: now,
-            last_seen: now,
+            busy_since_ms: now,
+            last_seen_ms: now,
             tripped: None,
         }
     }
 
-    /// Arm for a call that may last `timeout` in total.
-    pub fn start_call(&mut self, timeout: Duration) {
-        let now = Instant::now();
-        self.call_deadline = Some((now + timeout, timeout));
-        self.busy_since = now;
-        self.last_seen = now;
+    /// Arm for a call that may last `timeout` in total; returns its start on the clock.
+    pub fn start_call(&mut self, timeout: Duration) -> u64 {
+        let now = self.clock.now_ms();
+        let limit_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        self.call_deadline = Some((now.saturating_add(limit_ms), timeout));
+        self.busy_since_ms = now;
+        self.last_seen_ms = now;
         self.tripped = None;
+        now
     }
 
     /// Decide at an epoch deadline: `Err` traps, `Ok` lets the plugin continue after a yield.
     pub fn on_epoch(&mut self) -> Result<(), Trip> {
-        let now = Instant::now();
-        if now.duration_since(self.last_seen) > self.tick * 2 {
-            self.busy_since = now;
+        let now = self.clock.now_ms();
+        if now.saturating_sub(self.last_seen_ms) > self.tick_ms * 3 {
+            self.busy_since_ms = now;
         }
-        self.last_seen = now;
+        self.last_seen_ms = now;
         if let Some((deadline, timeout)) = self.call_deadline
             && now >= deadline
         {
             self.tripped = Some(Trip::CallDeadline(timeout));
             return Err(Trip::CallDeadline(timeout));
         }
-        if now.duration_since(self.busy_since) >= self.slice {
+        if Duration::from_millis(now.saturating_sub(self.busy_since_ms)) >= self.slice {
             self.tripped = Some(Trip::ComputeSlice(self.slice));
             return Err(Trip::ComputeSlice(self.slice));
         }
@@ -80,40 +88,60 @@ impl Watchdog {
 mod tests {
     use super::*;
 
+    /// A clock the test moves by hand.
+    fn clock() -> Arc<CoarseClock> {
+        Arc::new(CoarseClock::default())
+    }
+
+    fn advance(clock: &CoarseClock, ms: u64) {
+        clock.set_for_test(clock.now_ms() + ms);
+    }
+
     #[test]
     fn trips_on_continuous_compute_but_not_after_pauses() {
-        let tick = Duration::from_millis(20);
-        let mut w = Watchdog::new(tick, Duration::from_millis(100));
+        let c = clock();
+        let mut w = Watchdog::new(
+            c.clone(),
+            Duration::from_millis(10),
+            Duration::from_millis(100),
+        );
         w.start_call(Duration::from_secs(60));
         // Paused between callbacks (as when waiting on the host): never trips.
-        for _ in 0..8 {
-            std::thread::sleep(tick * 3);
+        for _ in 0..20 {
+            advance(&c, 40);
             assert!(w.on_epoch().is_ok());
         }
-        // Continuous: callbacks more often than every tick until the slice is spent.
-        let start = Instant::now();
-        let trip = loop {
-            std::thread::sleep(Duration::from_millis(2));
-            if let Err(trip) = w.on_epoch() {
-                break trip;
-            }
-            assert!(start.elapsed() < Duration::from_secs(5), "never tripped");
-        };
-        assert_eq!(trip, Trip::ComputeSlice(Duration::from_millis(100)));
+        // Continuous: a callback every tick until the slice is spent.
+        for _ in 0..9 {
+            advance(&c, 10);
+            assert!(w.on_epoch().is_ok());
+        }
+        advance(&c, 10);
+        assert_eq!(
+            w.on_epoch(),
+            Err(Trip::ComputeSlice(Duration::from_millis(100)))
+        );
+        assert_eq!(
+            w.tripped,
+            Some(Trip::ComputeSlice(Duration::from_millis(100)))
+        );
     }
 
     #[test]
     fn trips_at_the_call_deadline() {
-        let mut w = Watchdog::new(Duration::from_millis(5), Duration::from_secs(60));
+        let c = clock();
+        let mut w = Watchdog::new(
+            c.clone(),
+            Duration::from_millis(10),
+            Duration::from_secs(60),
+        );
         w.start_call(Duration::from_millis(20));
-        std::thread::sleep(Duration::from_millis(30));
+        advance(&c, 10);
+        assert!(w.on_epoch().is_ok());
+        advance(&c, 40);
         assert_eq!(
             w.on_epoch(),
             Err(Trip::CallDeadline(Duration::from_millis(20)))
-        );
-        assert_eq!(
-            w.tripped,
-            Some(Trip::CallDeadline(Duration::from_millis(20)))
         );
     }
 }

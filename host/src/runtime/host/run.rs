@@ -35,9 +35,9 @@ impl PluginState {
 
 impl run::Host for PluginState {
     fn info(&mut self) -> wasmtime::Result<run::RunInfo> {
-        Ok(match self.run_context() {
-            Ok(run) => run.info().conv(),
-            Err(_) => run::RunInfo {
+        Ok(match &self.services.run {
+            Some(run) => run.info().conv(),
+            None => run::RunInfo {
                 run_id: String::new(),
                 competition_id: String::new(),
                 seed: 0,
@@ -48,14 +48,17 @@ impl run::Host for PluginState {
 
     fn budget(&mut self) -> wasmtime::Result<run::RunBudget> {
         Ok(self
-            .run_context()
+            .services
+            .run
+            .as_ref()
             .map(|r| r.budget())
             .unwrap_or_default()
             .conv())
     }
 
+    /// Hot: strategies poll it in their loops, so no allocation on any path.
     fn should_stop(&mut self) -> wasmtime::Result<bool> {
-        Ok(self.run_context().is_ok_and(|r| r.should_stop()))
+        Ok(self.services.run.as_ref().is_some_and(|r| r.should_stop()))
     }
 
     async fn report_node(&mut self, node: run::NodeReport) -> WitResult<()> {
@@ -103,9 +106,9 @@ impl run::Host for PluginState {
             message.truncate(cut);
             message.push_str(" [truncated]");
         }
-        match self.run_context() {
-            Ok(run) => run.log(&self.identity.name, level.conv(), &message),
-            Err(_) => tracing::info!(plugin = %self.identity.name, "{message}"),
+        match &self.services.run {
+            Some(run) => run.log(&self.identity.name, level.conv(), &message),
+            None => tracing::info!(plugin = %self.identity.name, "{message}"),
         }
         Ok(())
     }
