@@ -18,7 +18,9 @@ use super::grants::{self, EffectiveGrants, Surface};
 use super::host::convert::{Conv, record};
 use super::inspect::ComponentFacts;
 use super::manifest::{Capabilities, Manifest, World};
-use super::state::{HostServices, MemoryLimiter, OutputCapture, PluginIdentity, PluginState};
+use super::state::{
+    HostServices, MemoryLimiter, OutputCapture, PluginIdentity, PluginState, truncate_marked,
+};
 use super::watchdog::{Trip, Watchdog};
 use super::wire::WireSize;
 use crate::hcc::{KnowledgeUnit, PhaseTrace, RunTrace, TaskDescriptor, WisdomEntry};
@@ -538,7 +540,7 @@ impl<B> Instance<B> {
             Err(message) => Err(PluginError::Guest {
                 plugin: self.plugin(),
                 func,
-                message: truncate(message, 64 * 1024),
+                message: truncate_marked(message, 64 * 1024),
             }),
         }
     }
@@ -575,18 +577,6 @@ fn is_stack_overflow(error: &wasmtime::Error) -> bool {
 
 fn sophon_panic_prefix() -> &'static str {
     "sophon-plugin-panic: "
-}
-
-fn truncate(mut text: String, limit: usize) -> String {
-    if text.len() > limit {
-        let mut cut = limit;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
-        text.push_str(" [truncated]");
-    }
-    text
 }
 
 /// Call an export under the watchdog and a wall-clock timeout.

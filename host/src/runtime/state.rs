@@ -108,6 +108,33 @@ impl PluginState {
     }
 }
 
+/// Await `operation` on the capability `service` (if the plugin may use it) for at most `limit`
+/// (the host-call timeout). The shape of every awaited host call.
+pub(crate) async fn call<S: ?Sized, T, Fut>(
+    service: CapResult<Arc<S>>,
+    limit: Duration,
+    what: &str,
+    operation: impl FnOnce(Arc<S>) -> Fut,
+) -> CapResult<T>
+where
+    Fut: Future<Output = CapResult<T>>,
+{
+    bounded(limit, what, operation(service?)).await
+}
+
+/// Cut `text` to at most `limit` bytes at a character boundary, marking the cut.
+pub(crate) fn truncate_marked(mut text: String, limit: usize) -> String {
+    if text.len() > limit {
+        let mut cut = limit;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push_str(" [truncated]");
+    }
+    text
+}
+
 /// Await `operation` for at most `limit` (the host-call timeout).
 pub(crate) async fn bounded<T>(
     limit: Duration,

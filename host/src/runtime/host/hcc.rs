@@ -7,7 +7,7 @@ use crate::capability::{CapResult, CapabilityError};
 use crate::hcc as cap;
 use crate::runtime::bindings::host::sophon::host::{hcc, types};
 use crate::runtime::manifest::{Capability, HccScope};
-use crate::runtime::state::{PluginState, bounded};
+use crate::runtime::state::{PluginState, call};
 use std::sync::Arc;
 
 type WitResult<T> = wasmtime::Result<Result<T, types::Error>>;
@@ -44,104 +44,76 @@ fn check_size(what: &str, text: &str) -> CapResult<()> {
 
 impl hcc::Host for PluginState {
     async fn record_event(&mut self, event: hcc::Event) -> WitResult<u64> {
-        let result = match self.hcc_with(HccScope::ExperienceWrite) {
-            Ok(s) => match check_size("the event's content", &event.content) {
-                Ok(()) => {
-                    bounded(
-                        self.limits.host_call_timeout,
-                        "recording an event",
-                        s.record_event(event.conv()),
-                    )
-                    .await
-                }
-                Err(e) => Err(e),
-            },
-            Err(e) => Err(e),
-        };
-        answer(result)
+        let service = self.hcc_with(HccScope::ExperienceWrite);
+        let limit = self.limits.host_call_timeout;
+        answer(
+            call(service, limit, "recording an event", |s| async move {
+                check_size("the event's content", &event.content)?;
+                s.record_event(event.conv()).await
+            })
+            .await,
+        )
     }
 
     async fn begin_phase(&mut self, plan: String) -> WitResult<u32> {
-        let result = match self.hcc_with(HccScope::ExperienceWrite) {
-            Ok(s) => match check_size("the plan", &plan) {
-                Ok(()) => {
-                    bounded(
-                        self.limits.host_call_timeout,
-                        "beginning a phase",
-                        s.begin_phase(plan),
-                    )
-                    .await
-                }
-                Err(e) => Err(e),
-            },
-            Err(e) => Err(e),
-        };
-        answer(result)
+        let service = self.hcc_with(HccScope::ExperienceWrite);
+        let limit = self.limits.host_call_timeout;
+        answer(
+            call(service, limit, "beginning a phase", |s| async move {
+                check_size("the plan", &plan)?;
+                s.begin_phase(plan).await
+            })
+            .await,
+        )
     }
 
     async fn end_phase(&mut self) -> WitResult<Option<hcc::KnowledgeUnit>> {
-        let result = match self.hcc_with(HccScope::ExperienceWrite) {
-            Ok(s) => {
-                bounded(
-                    self.limits.host_call_timeout,
-                    "ending a phase",
-                    s.end_phase(),
-                )
-                .await
-            }
-            Err(e) => Err(e),
-        };
-        answer(result)
+        let service = self.hcc_with(HccScope::ExperienceWrite);
+        let limit = self.limits.host_call_timeout;
+        answer(
+            call(service, limit, "ending a phase", |s| async move {
+                s.end_phase().await
+            })
+            .await,
+        )
     }
 
     async fn context(&mut self, request: hcc::ContextRequest) -> WitResult<hcc::AssembledContext> {
-        let result = match self.hcc_with(HccScope::ExperienceRead) {
-            Ok(s) => {
-                bounded(
-                    self.limits.host_call_timeout,
-                    "assembling context",
-                    s.context(request.conv()),
-                )
-                .await
-            }
-            Err(e) => Err(e),
-        };
-        answer(result)
+        let service = self.hcc_with(HccScope::ExperienceRead);
+        let limit = self.limits.host_call_timeout;
+        answer(
+            call(service, limit, "assembling context", |s| async move {
+                s.context(request.conv()).await
+            })
+            .await,
+        )
     }
 
     async fn events(
         &mut self,
         phase: Option<u32>,
         after: u64,
-        limit: u32,
+        max: u32,
     ) -> WitResult<Vec<hcc::StoredEvent>> {
-        let result = match self.hcc_with(HccScope::ExperienceRead) {
-            Ok(s) => {
-                bounded(
-                    self.limits.host_call_timeout,
-                    "reading events",
-                    s.events(phase, after, limit.min(10_000)),
-                )
-                .await
-            }
-            Err(e) => Err(e),
-        };
-        answer(result)
+        let service = self.hcc_with(HccScope::ExperienceRead);
+        let limit = self.limits.host_call_timeout;
+        answer(
+            call(service, limit, "reading events", |s| async move {
+                s.events(phase, after, max.min(10_000)).await
+            })
+            .await,
+        )
     }
 
     async fn knowledge(&mut self) -> WitResult<Vec<hcc::KnowledgeUnit>> {
-        let result = match self.hcc_with(HccScope::KnowledgeRead) {
-            Ok(s) => {
-                bounded(
-                    self.limits.host_call_timeout,
-                    "reading knowledge",
-                    s.knowledge(),
-                )
-                .await
-            }
-            Err(e) => Err(e),
-        };
-        answer(result)
+        let service = self.hcc_with(HccScope::KnowledgeRead);
+        let limit = self.limits.host_call_timeout;
+        answer(
+            call(service, limit, "reading knowledge", |s| async move {
+                s.knowledge().await
+            })
+            .await,
+        )
     }
 
     async fn search(
@@ -155,33 +127,25 @@ impl hcc::Host for PluginState {
             hcc::Layer::Knowledge => HccScope::KnowledgeRead,
             hcc::Layer::Wisdom => HccScope::WisdomRead,
         };
-        let result = match self.hcc_with(scope) {
-            Ok(s) => {
-                bounded(
-                    self.limits.host_call_timeout,
-                    "searching the HCC",
-                    s.search(layer.conv(), query, k.min(1000)),
-                )
-                .await
-            }
-            Err(e) => Err(e),
-        };
-        answer(result)
+        let service = self.hcc_with(scope);
+        let limit = self.limits.host_call_timeout;
+        answer(
+            call(service, limit, "searching the HCC", |s| async move {
+                s.search(layer.conv(), query, k.min(1000)).await
+            })
+            .await,
+        )
     }
 
     async fn stats(&mut self) -> WitResult<hcc::HccStats> {
-        let result = match self.service(Capability::Hcc, &self.services.hcc) {
-            Ok(s) => {
-                bounded(
-                    self.limits.host_call_timeout,
-                    "reading HCC stats",
-                    s.stats(),
-                )
-                .await
-            }
-            Err(e) => Err(e),
-        };
-        answer(result)
+        let service = self.service(Capability::Hcc, &self.services.hcc);
+        let limit = self.limits.host_call_timeout;
+        answer(
+            call(service, limit, "reading HCC stats", |s| async move {
+                s.stats().await
+            })
+            .await,
+        )
     }
 }
 

@@ -6,7 +6,7 @@ use super::convert::{Conv, record, unit_enum};
 use crate::jobs as cap;
 use crate::runtime::bindings::host::sophon::host::{jobs, types};
 use crate::runtime::manifest::Capability;
-use crate::runtime::state::{PluginState, bounded};
+use crate::runtime::state::{PluginState, bounded, call};
 use std::sync::Arc;
 use wasmtime::component::Resource;
 use wasmtime_wasi::p2::{DynPollable, Pollable, subscribe};
@@ -76,17 +76,12 @@ impl jobs::HostJob for PluginState {
 
 impl jobs::Host for PluginState {
     async fn submit(&mut self, spec: jobs::JobSpec) -> WitResult<Resource<RunningJob>> {
-        let service = match self.service(Capability::Jobs, &self.services.jobs) {
-            Ok(service) => service,
-            Err(e) => return Ok(Err(e.into())),
-        };
-        match bounded(
-            self.limits.host_call_timeout,
-            "submitting a job",
-            service.submit(spec.conv()),
-        )
-        .await
-        {
+        let service = self.service(Capability::Jobs, &self.services.jobs);
+        let limit = self.limits.host_call_timeout;
+        let submitted = call(service, limit, "submitting a job", |s| async move {
+            s.submit(spec.conv()).await
+        });
+        match submitted.await {
             Ok(handle) => Ok(Ok(self.table.push(RunningJob { handle })?)),
             Err(e) => Ok(Err(e.into())),
         }

@@ -11,7 +11,7 @@ use crate::capability::{CapResult, CapabilityError};
 use crate::llm as cap;
 use crate::runtime::bindings::host::sophon::host::{llm, types};
 use crate::runtime::manifest::Capability;
-use crate::runtime::state::{PluginState, bounded};
+use crate::runtime::state::{PluginState, bounded, call};
 use wasmtime::component::Resource;
 use wasmtime_wasi::p2::{DynPollable, Pollable, subscribe};
 
@@ -114,24 +114,16 @@ impl llm::HostPendingCompletion for PluginState {
 
 impl llm::Host for PluginState {
     async fn chat(&mut self, request: llm::ChatRequest) -> WitResult<llm::Completion> {
-        let result = match self.service(Capability::Llm, &self.services.llm) {
-            Ok(service) => {
+        let service = self.service(Capability::Llm, &self.services.llm);
+        let limit = self.limits.host_call_timeout;
+        answer(
+            call(service, limit, "the LLM call", |s| async move {
                 let request: cap::ChatRequest = request.conv();
-                match service.admit(&request) {
-                    Ok(()) => {
-                        bounded(
-                            self.limits.host_call_timeout,
-                            "the LLM call",
-                            service.chat(request),
-                        )
-                        .await
-                    }
-                    Err(e) => Err(e),
-                }
-            }
-            Err(e) => Err(e),
-        };
-        answer(result)
+                s.admit(&request)?;
+                s.chat(request).await
+            })
+            .await,
+        )
     }
 
     async fn start_chat(&mut self, request: llm::ChatRequest) -> WitResult<Resource<PendingChat>> {
@@ -159,15 +151,10 @@ impl llm::Host for PluginState {
             return Ok(Err(e.into()));
         }
         let timeout = self.limits.host_call_timeout;
-        let task = tokio::spawn(async move {
-            match tokio::time::timeout(timeout, service.chat(request)).await {
-                Ok(result) => result,
-                Err(_) => Err(CapabilityError::Timeout(format!(
-                    "the LLM call did not finish within the host-call timeout of {} s",
-                    timeout.as_secs_f64()
-                ))),
-            }
-        });
+        let task =
+            tokio::spawn(
+                async move { bounded(timeout, "the LLM call", service.chat(request)).await },
+            );
         let pending = PendingChat {
             task: Some(task),
             outcome: None,
@@ -182,18 +169,14 @@ impl llm::Host for PluginState {
         inputs: Vec<String>,
         model: Option<String>,
     ) -> WitResult<Vec<Vec<f32>>> {
-        let result = match self.service(Capability::Llm, &self.services.llm) {
-            Ok(service) => {
-                bounded(
-                    self.limits.host_call_timeout,
-                    "the embedding call",
-                    service.embed(inputs, model),
-                )
-                .await
-            }
-            Err(e) => Err(e),
-        };
-        answer(result)
+        let service = self.service(Capability::Llm, &self.services.llm);
+        let limit = self.limits.host_call_timeout;
+        answer(
+            call(service, limit, "the embedding call", |s| async move {
+                s.embed(inputs, model).await
+            })
+            .await,
+        )
     }
 
     async fn count_tokens(&mut self, text: String, model: Option<String>) -> WitResult<u32> {

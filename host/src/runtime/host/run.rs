@@ -7,21 +7,13 @@ use crate::capability::{CapResult, CapabilityError};
 use crate::run as cap;
 use crate::runtime::bindings::host::sophon::host::{run, types};
 use crate::runtime::manifest::World;
-use crate::runtime::state::{PluginState, bounded};
+use crate::runtime::state::{PluginState, call, truncate_marked};
 use std::sync::Arc;
 
 type WitResult<T> = wasmtime::Result<Result<T, types::Error>>;
 
 impl PluginState {
-    fn run_context(&self) -> CapResult<&Arc<dyn cap::RunContext>> {
-        self.services.run.as_ref().ok_or_else(|| {
-            CapabilityError::Unavailable(format!(
-                "plugin `{}` is not running inside a run",
-                self.identity.name
-            ))
-        })
-    }
-
+    /// The run, for the calls only a strategy may make.
     fn strategy_run_context(&self) -> CapResult<Arc<dyn cap::RunContext>> {
         if self.identity.world != World::Strategy {
             return Err(CapabilityError::NotGranted(format!(
@@ -29,7 +21,12 @@ impl PluginState {
                 self.identity.name, self.identity.world
             )));
         }
-        self.run_context().cloned()
+        self.services.run.clone().ok_or_else(|| {
+            CapabilityError::Unavailable(format!(
+                "plugin `{}` is not running inside a run",
+                self.identity.name
+            ))
+        })
     }
 }
 
@@ -62,18 +59,14 @@ impl run::Host for PluginState {
     }
 
     async fn report_node(&mut self, node: run::NodeReport) -> WitResult<()> {
-        let result = match self.strategy_run_context() {
-            Ok(run) => {
-                bounded(
-                    self.limits.host_call_timeout,
-                    "reporting a node",
-                    run.report_node(node.conv()),
-                )
-                .await
-            }
-            Err(e) => Err(e),
-        };
-        answer(result)
+        let run = self.strategy_run_context();
+        let limit = self.limits.host_call_timeout;
+        answer(
+            call(run, limit, "reporting a node", |r| async move {
+                r.report_node(node.conv()).await
+            })
+            .await,
+        )
     }
 
     async fn report_best(
@@ -82,30 +75,21 @@ impl run::Host for PluginState {
         submission: String,
         metric: f64,
     ) -> WitResult<bool> {
-        let result = match self.strategy_run_context() {
-            Ok(run) => {
-                bounded(
-                    self.limits.host_call_timeout,
-                    "reporting the best submission",
-                    run.report_best(node, submission, metric),
-                )
-                .await
-            }
-            Err(e) => Err(e),
-        };
-        answer(result)
+        let run = self.strategy_run_context();
+        let limit = self.limits.host_call_timeout;
+        answer(
+            call(
+                run,
+                limit,
+                "reporting the best submission",
+                |r| async move { r.report_best(node, submission, metric).await },
+            )
+            .await,
+        )
     }
 
-    fn log(&mut self, level: types::LogLevel, mut message: String) -> wasmtime::Result<()> {
-        let limit = self.limits.max_log_line_bytes;
-        if message.len() > limit {
-            let mut cut = limit;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
-            message.push_str(" [truncated]");
-        }
+    fn log(&mut self, level: types::LogLevel, message: String) -> wasmtime::Result<()> {
+        let message = truncate_marked(message, self.limits.max_log_line_bytes);
         match &self.services.run {
             Some(run) => run.log(&self.identity.name, level.conv(), &message),
             None => tracing::info!(plugin = %self.identity.name, "{message}"),

@@ -4,40 +4,32 @@ use super::answer;
 use super::convert::record;
 use crate::runtime::bindings::host::sophon::host::{task, types};
 use crate::runtime::manifest::Capability;
-use crate::runtime::state::{PluginState, bounded};
+use crate::runtime::state::{PluginState, call};
 use crate::task as cap;
 
 type WitResult<T> = wasmtime::Result<Result<T, types::Error>>;
 
 impl task::Host for PluginState {
     async fn describe(&mut self) -> WitResult<task::TaskInfo> {
-        let result = match self.service(Capability::Task, &self.services.task) {
-            Ok(s) => {
-                bounded(
-                    self.limits.host_call_timeout,
-                    "describing the task",
-                    s.describe(),
-                )
-                .await
-            }
-            Err(e) => Err(e),
-        };
-        answer(result)
+        let service = self.service(Capability::Task, &self.services.task);
+        let limit = self.limits.host_call_timeout;
+        answer(
+            call(service, limit, "describing the task", |s| async move {
+                s.describe().await
+            })
+            .await,
+        )
     }
 
     async fn validate(&mut self, submission: String) -> WitResult<task::Validation> {
-        let result = match self.service(Capability::Task, &self.services.task) {
-            Ok(s) => {
-                bounded(
-                    self.limits.host_call_timeout,
-                    "validating a submission",
-                    async move { s.validate(&submission).await },
-                )
-                .await
-            }
-            Err(e) => Err(e),
-        };
-        answer(result)
+        let service = self.service(Capability::Task, &self.services.task);
+        let limit = self.limits.host_call_timeout;
+        answer(
+            call(service, limit, "validating a submission", |s| async move {
+                s.validate(&submission).await
+            })
+            .await,
+        )
     }
 }
 
