@@ -29,11 +29,10 @@ pub enum PluginError {
     },
     #[error(
         "plugin {origin} has SHA-256 {actual}, but sophon.toml expects {expected}: \
-         the file changed; verify it and update `sha256` under [plugins.{name}]"
+         the file changed; verify it, then update `sha256` in its [plugins.<name>] table"
     )]
     HashMismatch {
         origin: String,
-        name: String,
         expected: String,
         actual: String,
     },

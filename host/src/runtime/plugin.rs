@@ -125,6 +125,15 @@ pub(super) fn load(
 ) -> Result<LoadedPlugin, PluginError> {
     let origin = source.origin.clone();
     let sha256 = source.sha256();
+    if let Some(expected) = &granted.sha256
+        && !expected.eq_ignore_ascii_case(&sha256)
+    {
+        return Err(PluginError::HashMismatch {
+            origin,
+            expected: expected.clone(),
+            actual: sha256,
+        });
+    }
     let facts = ComponentFacts::read(&source.wasm).map_err(|e| PluginError::Inspect {
         origin: origin.clone(),
         source: e,
@@ -145,16 +154,6 @@ pub(super) fn load(
         source: e,
     })?;
     let name = manifest.plugin.name.clone();
-    if let Some(expected) = &granted.sha256
-        && !expected.eq_ignore_ascii_case(&sha256)
-    {
-        return Err(PluginError::HashMismatch {
-            origin,
-            name,
-            expected: expected.clone(),
-            actual: sha256,
-        });
-    }
     let link_error = |e: wasmtime::Error| PluginError::Link {
         plugin: name.clone(),
         message: format!("{e:#}"),
