@@ -1,5 +1,6 @@
 //! The `sophon` command line.
 
+mod llm;
 mod plugin;
 mod scaffold;
 
@@ -22,8 +23,8 @@ struct Cli {
     #[arg(long, global = true, env = "SOPHON_CONFIG")]
     config: Option<PathBuf>,
     /// More log output (-v debug, -vv trace).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
-    verbose: u8,
+    #[arg(short = 'v', long = "verbosity", global = true, action = clap::ArgAction::Count)]
+    verbosity: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -33,11 +34,14 @@ enum Command {
     /// Inspect, scaffold, list and run plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// Talk to the configured language models, or serve the embedded one.
+    #[command(subcommand)]
+    Llm(llm::LlmCommand),
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.verbose);
+    init_tracing(cli.verbosity);
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -56,6 +60,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     let config = load_config(cli.config.as_deref())?;
     match cli.command {
         Command::Plugin(command) => plugin::run(command, &config).await,
+        Command::Llm(command) => llm::run(command, &config).await,
     }
 }
 

@@ -3,6 +3,9 @@
 use crate::artifacts::ArtifactStore;
 use crate::builtin;
 use crate::config::SophonConfig;
+use crate::llm::LanguageModel;
+use crate::llm::budget::Limits;
+use crate::llm::hub::LlmHub;
 use crate::run::RunInfo;
 use crate::run::session::SessionRun;
 use crate::runtime::inspect::{self, ManifestOrigin};
@@ -254,13 +257,36 @@ async fn run_strategy(
         .with_wall_limit(timeout)
         .with_artifacts(store.clone()),
     );
+    // The LLM hub starts nothing until the plugin's first call.
+    let hub = match &plugin.grants().llm {
+        Some(_) => Some(Arc::new(
+            LlmHub::from_config(&config.llm, config.llm.run_limits(), &|k| {
+                std::env::var(k).ok()
+            })
+            .map_err(anyhow::Error::msg)?,
+        )),
+        None => None,
+    };
+    let llm: Option<Arc<dyn LanguageModel>> = match (&hub, &plugin.grants().llm) {
+        (Some(hub), Some(limits)) => Some(hub.scoped(
+            plugin.name(),
+            Limits {
+                tokens: limits.max_tokens,
+                requests: limits.max_requests,
+                cost_usd: limits.max_cost_usd,
+            },
+        )),
+        _ => None,
+    };
     let services = HostServices {
         run: Some(session.clone()),
         artifacts: Some(store),
+        llm,
         ..HostServices::default()
     };
     let mut instance = plugin.strategy(services).await?;
     let outcome = instance.run(strategy_config, timeout).await?;
+    let llm_usage = hub.as_ref().map(|h| h.ledger().summary().total);
     let nodes = session.nodes();
     let best = session.best();
     if as_json {
@@ -270,6 +296,7 @@ async fn run_strategy(
             "outcome": outcome,
             "nodes": nodes,
             "best": best.map(|b| json!({"node": b.node, "submission": b.submission, "metric": b.metric})),
+            "llm": llm_usage,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
@@ -294,6 +321,17 @@ async fn run_strategy(
         println!(
             "best     {} (metric {:.4}, submission artifact {})",
             best.node, best.metric, best.submission
+        );
+    }
+    if let Some(usage) = llm_usage {
+        println!(
+            "llm      {} calls ({} cached, {} failed), {} prompt + {} completion tokens, ${:.4}",
+            usage.calls,
+            usage.cache_hits,
+            usage.errors,
+            usage.prompt_tokens,
+            usage.completion_tokens,
+            usage.cost_usd
         );
     }
     println!("outcome  {}", outcome.summary);

@@ -26,6 +26,7 @@
 //! ([`DEFAULT_CONFIG`]) grant the first-party plugins; an operator's file overrides them
 //! plugin by plugin and setting by setting.
 
+use crate::llm::config::LlmConfig;
 use crate::runtime::{Capabilities, MemoryPolicy, PluginGrants, RuntimeConfig};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -43,6 +44,8 @@ pub struct SophonConfig {
     pub runtime: RuntimeSection,
     #[serde(default)]
     pub plugins: BTreeMap<String, PluginEntry>,
+    #[serde(default)]
+    pub llm: LlmConfig,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -121,6 +124,18 @@ impl SophonConfig {
         })?;
         let mut overrides: SophonConfig = parse_toml_from(&text, &path.display().to_string())?;
         let base = path.parent().unwrap_or(Path::new("."));
+        for provider in overrides.llm.providers.values_mut() {
+            if let Some(path) = &provider.model_path
+                && path.is_relative()
+            {
+                provider.model_path = Some(base.join(path));
+            }
+        }
+        if let Some(cassette) = &overrides.llm.cassette
+            && cassette.is_relative()
+        {
+            overrides.llm.cassette = Some(base.join(cassette));
+        }
         for entry in overrides.plugins.values_mut() {
             if let Some(source) = &entry.source
                 && !source.starts_with("builtin:")
@@ -145,6 +160,7 @@ impl SophonConfig {
         mine.max_return_bytes = r.max_return_bytes.or(mine.max_return_bytes);
         mine.max_instances = r.max_instances.or(mine.max_instances);
         self.plugins.extend(other.plugins);
+        self.llm = self.llm.merged(other.llm);
         self
     }
 

@@ -3,6 +3,16 @@
 //! Backends (OpenAI-compatible providers, the embedded local model), retries, caching and
 //! budgets live behind this trait; the runtime only adapts it to WIT.
 
+pub mod budget;
+pub mod cache;
+pub mod cassette;
+pub mod config;
+pub mod hub;
+pub mod local;
+pub mod openai;
+pub mod provider;
+pub mod retry;
+pub mod template;
 mod types;
 
 pub use types::*;

@@ -1,0 +1,178 @@
+//! `sophon llm …`: talk to the configured models, or run the embedded one.
+
+use crate::config::SophonConfig;
+use crate::llm::config::{LlmConfig, ProviderConfig, ProviderKind};
+use crate::llm::hub::{LOCAL, LlmHub};
+use crate::llm::local::{LocalProvider, PythonEnv};
+use crate::llm::provider::Delta;
+use crate::llm::{ChatRequest, JsonSchema, Message, ResponseFormat, Role};
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Subcommand)]
+pub enum LlmCommand {
+    /// Ask a model and print its reply.
+    Chat {
+        /// The prompt.
+        prompt: String,
+        /// A provider from [llm.providers] in sophon.toml; `openai` works without configuration
+        /// through $OPENAI_BASE_URL, $OPENAI_API_KEY and $OPENAI_MODEL (or --model); `local` is the
+        /// embedded model. Default: [llm] default, else `local`.
+        #[arg(long)]
+        provider: Option<String>,
+        /// The provider's model name, overriding its configuration.
+        #[arg(long)]
+        model: Option<String>,
+        /// A system message.
+        #[arg(long)]
+        system: Option<String>,
+        #[arg(long)]
+        max_tokens: Option<u32>,
+        #[arg(long)]
+        temperature: Option<f32>,
+        /// Constrain the reply to the JSON Schema in this file.
+        #[arg(long)]
+        json_schema: Option<PathBuf>,
+        /// Continue this partial assistant message.
+        #[arg(long)]
+        prefill: Option<String>,
+        /// Also print the usage (model, tokens, latency, cost, cache hit) to stderr.
+        #[arg(long)]
+        verbose: bool,
+    },
+    /// Run the embedded local model server in the foreground until Ctrl-C.
+    Serve {
+        /// The local provider to serve (default `local`).
+        #[arg(long)]
+        provider: Option<String>,
+    },
+}
+
+pub async fn run(command: LlmCommand, config: &SophonConfig) -> anyhow::Result<()> {
+    match command {
+        LlmCommand::Chat {
+            prompt,
+            provider,
+            model,
+            system,
+            max_tokens,
+            temperature,
+            json_schema,
+            prefill,
+            verbose,
+        } => {
+            let llm = with_provider(&config.llm, provider.as_deref(), model.as_deref());
+            let hub = LlmHub::from_config(&llm, llm.run_limits(), &|k| std::env::var(k).ok())
+                .map_err(anyhow::Error::msg)?;
+            let mut messages = Vec::new();
+            if let Some(system) = system {
+                messages.push(Message::new(Role::System, system));
+            }
+            messages.push(Message::new(Role::User, prompt));
+            let mut request = ChatRequest::new(messages);
+            request.model = provider;
+            request.max_tokens = max_tokens;
+            request.temperature = temperature;
+            request.prefill = prefill;
+            if let Some(path) = json_schema {
+                let schema = std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                request.response_format = ResponseFormat::JsonSchema(JsonSchema {
+                    name: "reply".into(),
+                    schema,
+                    strict: true,
+                });
+            }
+            let streamed = std::sync::atomic::AtomicBool::new(false);
+            let print = |delta: Delta<'_>| {
+                if let Delta::Text(text) = delta {
+                    streamed.store(true, std::sync::atomic::Ordering::Relaxed);
+                    print!("{text}");
+                    let _ = std::io::stdout().flush();
+                }
+            };
+            let completion = hub.chat("cli", None, request, Some(&print)).await?;
+            if !streamed.load(std::sync::atomic::Ordering::Relaxed) {
+                print!("{}", completion.text);
+            }
+            println!();
+            if verbose {
+                let u = &completion.usage;
+                if let Some(reasoning) = &completion.reasoning {
+                    eprintln!("reasoning: {reasoning}");
+                }
+                eprintln!(
+                    "model {} | prompt {} + completion {} tokens ({} reasoning) | {} ms | ${:.6} | cache hit: {} | finish: {:?}",
+                    u.model,
+                    u.prompt_tokens,
+                    u.completion_tokens,
+                    u.reasoning_tokens,
+                    u.latency_ms,
+                    u.cost_usd,
+                    u.cache_hit,
+                    completion.finish
+                );
+            }
+            Ok(())
+        }
+        LlmCommand::Serve { provider } => {
+            let name = provider.unwrap_or_else(|| LOCAL.to_string());
+            let provider_config = match config.llm.providers.get(&name) {
+                Some(p) if p.kind == ProviderKind::Local => p.clone(),
+                Some(_) => bail!(
+                    "provider `{name}` is not a local provider; `llm serve` runs the embedded model"
+                ),
+                None if name == LOCAL => ProviderConfig {
+                    kind: ProviderKind::Local,
+                    ..ProviderConfig::default()
+                },
+                None => bail!("no provider `{name}` in [llm.providers]"),
+            };
+            let local = Arc::new(LocalProvider::new(
+                &name,
+                &provider_config,
+                PythonEnv::default_root(),
+            ));
+            let (server, _) = local.client().await?;
+            println!(
+                "serving {} at {} (OpenAI-compatible; Ctrl-C stops it)",
+                server.model_name(),
+                server.base_url()
+            );
+            tokio::signal::ctrl_c()
+                .await
+                .context("waiting for Ctrl-C")?;
+            drop(local);
+            Ok(())
+        }
+    }
+}
+
+/// `config` with `provider` defined (an unconfigured `openai` or `local` gets its defaults) and
+/// its model overridden by `model`.
+fn with_provider(config: &LlmConfig, provider: Option<&str>, model: Option<&str>) -> LlmConfig {
+    let mut config = config.clone();
+    let name = provider
+        .map(str::to_owned)
+        .or_else(|| config.default.clone())
+        .unwrap_or_else(|| LOCAL.to_string());
+    let entry = config
+        .providers
+        .entry(name.clone())
+        .or_insert_with(|| ProviderConfig {
+            kind: if name == "openai" {
+                ProviderKind::Openai
+            } else {
+                ProviderKind::Local
+            },
+            ..ProviderConfig::default()
+        });
+    if let Some(model) = model {
+        entry.model = Some(model.to_string());
+    }
+    config.default = Some(name);
+    config
+}
