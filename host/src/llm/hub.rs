@@ -180,6 +180,7 @@ impl LlmHub {
     ) -> CapResult<Completion> {
         let (alias, provider) = self.provider(request.model.as_deref())?;
         let key = cache::chat_key(&provider.cache_identity(), &request);
+        let cassette_key = cache::chat_key(&cassette_identity(alias, provider), &request);
         let record = |completion: Option<&Completion>, error: Option<&CapabilityError>| {
             let usage = completion.map(|c| c.usage.clone()).unwrap_or_default();
             self.ledger.record(CallRecord {
@@ -206,7 +207,7 @@ impl LlmHub {
             .as_ref()
             .filter(|c| c.mode() == CassetteMode::Replay)
         {
-            return match cassette.replay(&key) {
+            return match cassette.replay(&cassette_key) {
                 Ok(Recorded::Chat(mut completion)) => {
                     completion.usage.cache_hit = true;
                     completion.usage.cost_usd = 0.0;
@@ -263,7 +264,7 @@ impl LlmHub {
                     cache.put_chat(&key, &completion);
                 }
                 if let Some(cassette) = &self.cassette {
-                    cassette.record(&key, Recorded::Chat(completion.clone()));
+                    cassette.record(&cassette_key, Recorded::Chat(completion.clone()));
                 }
                 Ok(completion)
             }
@@ -280,14 +281,15 @@ impl LlmHub {
         inputs: Vec<String>,
         alias: Option<&str>,
     ) -> CapResult<Vec<Vec<f32>>> {
-        let (_, provider) = self.provider(alias)?;
+        let (alias, provider) = self.provider(alias)?;
         let key = cache::embed_key(&provider.cache_identity(), &inputs);
+        let cassette_key = cache::embed_key(&cassette_identity(alias, provider), &inputs);
         if let Some(cassette) = self
             .cassette
             .as_ref()
             .filter(|c| c.mode() == CassetteMode::Replay)
         {
-            return match cassette.replay(&key)? {
+            return match cassette.replay(&cassette_key)? {
                 Recorded::Embeddings(vectors) => Ok(vectors),
                 Recorded::Chat(_) => Err(CapabilityError::Internal(
                     "the cassette holds a chat reply for an embedding key".into(),
@@ -302,10 +304,15 @@ impl LlmHub {
             cache.put_embeddings(&key, &vectors);
         }
         if let Some(cassette) = &self.cassette {
-            cassette.record(&key, Recorded::Embeddings(vectors.clone()));
+            cassette.record(&cassette_key, Recorded::Embeddings(vectors.clone()));
         }
         Ok(vectors)
     }
+}
+
+/// Cassettes travel between machines and endpoints, so they key calls by alias and model only.
+fn cassette_identity(alias: &str, provider: &Arc<dyn Provider>) -> String {
+    format!("{alias}#{}", provider.model_info().name)
 }
 
 /// `not-granted`, `timeout`, … for the ledger.
