@@ -105,3 +105,67 @@ fn an_operator_config_can_withhold_a_grant() {
     assert!(!ok);
     assert!(stderr.contains("no-such-setting"), "{stderr}");
 }
+
+/// Answers every HTTP request on loopback with one canned chat completion.
+fn canned_openai_server() -> std::net::SocketAddr {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let reply = r#"{"model":"canned","choices":[{"index":0,"message":{"role":"assistant","content":"Gradient boosting."},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":3}}"#;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{reply}",
+                reply.len()
+            );
+        }
+    });
+    addr
+}
+
+#[test]
+fn llm_chat_talks_to_an_openai_compatible_server_from_the_environment() {
+    let addr = canned_openai_server();
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_sophon"))
+        .args([
+            "llm",
+            "chat",
+            "--provider",
+            "openai",
+            "--model",
+            "m1",
+            "--verbose",
+            "Name a model.",
+        ])
+        .current_dir(dir.path())
+        .env("OPENAI_BASE_URL", format!("http://{addr}/v1"))
+        .env("OPENAI_API_KEY", "sk-test")
+        .env("SOPHON_LOG", "warn")
+        .env("XDG_CACHE_HOME", dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(stdout.trim(), "Gradient boosting.");
+    assert!(
+        stderr.contains("model canned | prompt 9 + completion 3 tokens"),
+        "{stderr}"
+    );
+}

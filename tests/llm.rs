@@ -621,6 +621,47 @@ async fn unknown_aliases_name_the_available_ones() {
     );
 }
 
+/// A plugin cancels a call in flight: the HTTP request is abandoned and the plugin gets
+/// `cancelled`.
+#[tokio::test]
+async fn a_plugin_can_cancel_a_call_in_flight() {
+    let server = OpenAiServer::start().await;
+    server.always(Reply::Slow(
+        Duration::from_secs(30),
+        Box::new(Reply::text("too late")),
+    ));
+    let hub = Arc::new(hub(&server, Limits::default()));
+    let runtime = sophon_tests::test_runtime();
+    let grants = "[grants]\nllm = { max-concurrent = 8 }\njobs = {}\nhcc = { scopes = ['experience:write', 'knowledge:read', 'wisdom:read'] }\ntask = {}\nartifacts = {}";
+    let plugin = sophon_tests::load(&runtime, "worker", grants);
+    let services = HostServices {
+        llm: Some(hub.scoped("worker", Limits::default())),
+        ..HostServices::default()
+    };
+    let mut instance = plugin.strategy(services).await.unwrap();
+    let outcome = instance
+        .run("cancel-chat", Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert!(
+        outcome.summary.starts_with("cancelled:"),
+        "{}",
+        outcome.summary
+    );
+    assert_eq!(
+        server.received().len(),
+        1,
+        "the call had reached the provider"
+    );
+    for _ in 0..100 {
+        if server.abandoned() == 1 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the provider request was not abandoned");
+}
+
 /// From inside a sandboxed plugin: concurrent calls, budgets and typed errors.
 #[tokio::test]
 async fn a_plugin_reaches_the_provider_and_meets_its_budget() {

@@ -51,6 +51,18 @@ impl Budget {
     /// Refuse if any limit is reached; otherwise reserve one request.
     pub fn admit(&self) -> CapResult<()> {
         let mut used = self.used.lock().unwrap();
+        self.check_used(&used)?;
+        used.requests += 1;
+        Ok(())
+    }
+
+    /// Refuse if any limit is reached, reserving nothing (a quick check before starting a call
+    /// in the background; [`Budget::admit`] still decides when it is sent).
+    pub fn check(&self) -> CapResult<()> {
+        self.check_used(&self.used.lock().unwrap())
+    }
+
+    fn check_used(&self, used: &Used) -> CapResult<()> {
         let refuse = |what: String| {
             Err(CapabilityError::BudgetExhausted(format!(
                 "{} has used {what}",
@@ -75,7 +87,6 @@ impl Budget {
                 used.cost_usd
             ));
         }
-        used.requests += 1;
         Ok(())
     }
 

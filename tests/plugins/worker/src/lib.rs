@@ -26,6 +26,16 @@ impl Strategy for Worker {
                     replies.into_iter().map(|r| r.map(|c| c.text)).collect();
                 Ok(outcome(texts?.join("|")))
             }
+            "cancel-chat" => {
+                let pending = llm::start_chat(&llm::ChatRequest::user("take your time"))?;
+                // Let the request reach the provider before changing our mind.
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                pending.cancel();
+                match rt::block_on(llm::wait_completion(&pending)) {
+                    Ok(c) => Ok(outcome(format!("GOT {}", c.text))),
+                    Err(e) => Ok(outcome(e.to_string())),
+                }
+            }
             "chat" => Ok(outcome(
                 llm::chat(&llm::ChatRequest::user(arg).purpose("test"))?.text,
             )),
