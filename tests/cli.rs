@@ -168,4 +168,8 @@ fn llm_chat_talks_to_an_openai_compatible_server_from_the_environment() {
         stderr.contains("model canned | prompt 9 + completion 3 tokens"),
         "{stderr}"
     );
+
+    let (ok, _, stderr) = sophon(&["llm", "chat", "--provider", "opneai", "hi"], dir.path());
+    assert!(!ok);
+    assert!(stderr.contains("no provider `opneai`"), "{stderr}");
 }

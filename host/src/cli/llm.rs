@@ -65,6 +65,14 @@ pub async fn run(command: LlmCommand, config: &SophonConfig) -> anyhow::Result<(
             verbose,
         } => {
             let llm = with_provider(&config.llm, provider.as_deref(), model.as_deref());
+            if let Some(name) = &provider
+                && !llm.providers.contains_key(name)
+            {
+                bail!(
+                    "no provider `{name}`: use `openai`, `local`, or one configured under [llm.providers] ({})",
+                    llm.providers.keys().cloned().collect::<Vec<_>>().join(", ")
+                );
+            }
             let hub = LlmHub::from_config(&llm, llm.run_limits(), &|k| std::env::var(k).ok())
                 .map_err(anyhow::Error::msg)?;
             let mut messages = Vec::new();
@@ -151,26 +159,30 @@ pub async fn run(command: LlmCommand, config: &SophonConfig) -> anyhow::Result<(
     }
 }
 
-/// `config` with `provider` defined (an unconfigured `openai` or `local` gets its defaults) and
-/// its model overridden by `model`.
+/// `config` with `provider` as the default: an unconfigured `openai` or `local` gets its
+/// defaults, any other name must be configured (the hub then names the ones that are).
+/// `model` overrides the provider's model.
 fn with_provider(config: &LlmConfig, provider: Option<&str>, model: Option<&str>) -> LlmConfig {
     let mut config = config.clone();
     let name = provider
         .map(str::to_owned)
         .or_else(|| config.default.clone())
         .unwrap_or_else(|| LOCAL.to_string());
-    let entry = config
-        .providers
-        .entry(name.clone())
-        .or_insert_with(|| ProviderConfig {
-            kind: if name == "openai" {
-                ProviderKind::Openai
-            } else {
-                ProviderKind::Local
-            },
-            ..ProviderConfig::default()
-        });
-    if let Some(model) = model {
+    let builtin_kind = match name.as_str() {
+        "openai" => Some(ProviderKind::Openai),
+        LOCAL => Some(ProviderKind::Local),
+        _ => None,
+    };
+    if let Some(kind) = builtin_kind {
+        config
+            .providers
+            .entry(name.clone())
+            .or_insert_with(|| ProviderConfig {
+                kind,
+                ..ProviderConfig::default()
+            });
+    }
+    if let (Some(model), Some(entry)) = (model, config.providers.get_mut(&name)) {
         entry.model = Some(model.to_string());
     }
     config.default = Some(name);
