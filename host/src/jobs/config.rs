@@ -1,0 +1,93 @@
+//! `[jobs]` in `sophon.toml`.
+//!
+//! ```toml
+//! [jobs.local]
+//! sandbox = "bubblewrap"          # or "none": jobs run unsandboxed (logged loudly, per job)
+//! jobs-dir = "/var/lib/sophon/jobs"
+//! default-cpus = 1                # when a job names none
+//! default-memory-mb = 4096
+//! default-timeout-secs = 3600
+//! grace-secs = 10                 # SIGINT, then this long, then SIGKILL
+//! max-processes = 512             # per job
+//! gpus = [{ index = 0, name = "fake-a100" }]   # instead of nvidia-smi (e.g. for tests)
+//! ro-binds = ["/opt/ml-env"]      # more read-only paths inside every sandbox
+//!
+//! [jobs.datasets]                 # named read-only mounts a job may ask for
+//! glove = "/data/glove"
+//! ```
+
+use super::scheduler::Gpu;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct JobsConfig {
+    #[serde(default)]
+    pub local: LocalConfig,
+    #[serde(default)]
+    pub datasets: BTreeMap<String, PathBuf>,
+}
+
+impl JobsConfig {
+    pub fn merged(mut self, other: JobsConfig) -> JobsConfig {
+        let (mine, theirs) = (&mut self.local, other.local);
+        mine.sandbox = theirs.sandbox.or(mine.sandbox);
+        mine.bwrap = theirs.bwrap.or(mine.bwrap.take());
+        mine.jobs_dir = theirs.jobs_dir.or(mine.jobs_dir.take());
+        mine.default_cpus = theirs.default_cpus.or(mine.default_cpus);
+        mine.default_memory_mb = theirs.default_memory_mb.or(mine.default_memory_mb);
+        mine.default_timeout_secs = theirs.default_timeout_secs.or(mine.default_timeout_secs);
+        mine.grace_secs = theirs.grace_secs.or(mine.grace_secs);
+        mine.max_processes = theirs.max_processes.or(mine.max_processes);
+        mine.output_head_bytes = theirs.output_head_bytes.or(mine.output_head_bytes);
+        mine.output_tail_bytes = theirs.output_tail_bytes.or(mine.output_tail_bytes);
+        mine.log_max_bytes = theirs.log_max_bytes.or(mine.log_max_bytes);
+        mine.memory_mb = theirs.memory_mb.or(mine.memory_mb);
+        mine.cpus = theirs.cpus.or(mine.cpus.take());
+        mine.gpus = theirs.gpus.or(mine.gpus.take());
+        mine.ro_binds.extend(theirs.ro_binds);
+        mine.path = theirs.path.or(mine.path.take());
+        self.datasets.extend(other.datasets);
+        self
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SandboxKind {
+    #[default]
+    Bubblewrap,
+    /// No sandbox: the operator's explicit, loudly logged choice.
+    None,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LocalConfig {
+    pub sandbox: Option<SandboxKind>,
+    /// Path of `bwrap` (default: found on `PATH`).
+    pub bwrap: Option<PathBuf>,
+    /// Where job directories go (default `~/.local/share/sophon/jobs`).
+    pub jobs_dir: Option<PathBuf>,
+    pub default_cpus: Option<u32>,
+    pub default_memory_mb: Option<u64>,
+    pub default_timeout_secs: Option<u64>,
+    pub grace_secs: Option<u64>,
+    pub max_processes: Option<u64>,
+    pub output_head_bytes: Option<usize>,
+    pub output_tail_bytes: Option<usize>,
+    /// Per stream, kept on disk for `logs`; output beyond it is counted, not kept.
+    pub log_max_bytes: Option<u64>,
+    /// Memory for all jobs together (default: the machine's).
+    pub memory_mb: Option<u64>,
+    /// Core ids jobs may use (default: all this process may use).
+    pub cpus: Option<Vec<usize>>,
+    /// The GPUs, instead of asking `nvidia-smi` (a fake inventory for tests).
+    pub gpus: Option<Vec<Gpu>>,
+    #[serde(default)]
+    pub ro_binds: Vec<PathBuf>,
+    /// `PATH` inside the sandbox.
+    pub path: Option<String>,
+}

@@ -1,0 +1,903 @@
+//! The local executor (the embedded default): runs each job in its own bubblewrap sandbox on
+//! this machine, with exclusive CPU cores (pinned) and GPUs (`CUDA_VISIBLE_DEVICES`) from the
+//! [`Scheduler`], memory and process limits from a per-job cgroup, a wall-clock timeout (SIGINT,
+//! a grace period, then SIGKILL of everything the job started), bounded output capture, and the
+//! outputs collected into the run's artifact store.
+//!
+//! File access on behalf of a job goes through cap-std `Dir` handles on the job's working
+//! directory: a job file or output path that is absolute, contains `..` or leads through a
+//! symlink out of the directory is refused, never followed.
+//!
+//! Without a sandbox (`sandbox = "none"`, the operator's explicit choice) every job logs a
+//! warning; without cgroups the limits fall back to rlimits (address space, processes), which
+//! the executor reports once at start.
+
+use super::cgroup::{CgroupSupport, JobCgroup};
+use super::config::{JobsConfig, SandboxKind};
+use super::output::{CaptureLimits, capture};
+use super::sandbox::{self, Isolation, SandboxSpec};
+use super::scheduler::{Allocation, Inventory, Request, Scheduler};
+use super::*;
+use crate::artifacts::{Artifact, ArtifactStore};
+use crate::capability::{CapResult, CapabilityError};
+use cap_std::fs::{Dir, OpenOptionsExt};
+use std::collections::BTreeMap;
+use std::ffi::CString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, watch};
+
+/// Most files collected from one output directory.
+const MAX_OUTPUT_FILES: usize = 1000;
+
+/// What a run gives its jobs.
+#[derive(Clone)]
+pub struct JobContext {
+    /// Whose jobs these are (the run), for fair scheduling.
+    pub owner: String,
+    pub artifacts: Arc<ArtifactStore>,
+    /// The task's public data, for `mount-source::task-public`.
+    pub task_public: Option<PathBuf>,
+}
+
+/// Resolved executor settings.
+#[derive(Clone, Debug)]
+struct Settings {
+    jobs_dir: PathBuf,
+    default_cpus: usize,
+    default_memory_mb: u64,
+    default_timeout: Duration,
+    grace: Duration,
+    max_processes: u64,
+    capture: CaptureLimits,
+    ro_binds: Vec<PathBuf>,
+    path: String,
+}
+
+pub struct LocalExecutor {
+    settings: Settings,
+    isolation: Isolation,
+    cgroups: CgroupSupport,
+    scheduler: Scheduler,
+    datasets: BTreeMap<String, PathBuf>,
+    prefix: String,
+    jobs: Mutex<BTreeMap<String, Arc<LocalJob>>>,
+}
+
+impl LocalExecutor {
+    /// An executor for `config`; fails if the sandbox it asks for is not installed.
+    pub fn new(config: &JobsConfig) -> Result<LocalExecutor, String> {
+        let local = &config.local;
+        let isolation = match local.sandbox.unwrap_or_default() {
+            SandboxKind::Bubblewrap => Isolation::bubblewrap(local.bwrap.as_deref())?,
+            SandboxKind::None => {
+                tracing::warn!(
+                    "[jobs.local] sandbox = \"none\": jobs will run UNSANDBOXED, with this process's access to the machine"
+                );
+                Isolation::Unsandboxed
+            }
+        };
+        let mut inventory = Inventory::detect();
+        if let Some(cores) = &local.cpus {
+            inventory.cores = cores.clone();
+        }
+        if let Some(gpus) = &local.gpus {
+            inventory.gpus = gpus.clone();
+        }
+        if let Some(mb) = local.memory_mb {
+            inventory.memory_mb = mb;
+        }
+        let cgroups = CgroupSupport::detect();
+        if let CgroupSupport::Unavailable(reason) = &cgroups {
+            tracing::warn!(
+                "job limits fall back to rlimits (address space, process count): {reason}"
+            );
+        }
+        let jobs_dir = local
+            .jobs_dir
+            .clone()
+            .or_else(|| dirs::data_dir().map(|d| d.join("sophon").join("jobs")))
+            .unwrap_or_else(|| PathBuf::from("sophon-jobs"));
+        std::fs::create_dir_all(&jobs_dir)
+            .map_err(|e| format!("creating {}: {e}", jobs_dir.display()))?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Ok(LocalExecutor {
+            settings: Settings {
+                jobs_dir,
+                default_cpus: local.default_cpus.unwrap_or(1) as usize,
+                default_memory_mb: local.default_memory_mb.unwrap_or(4096),
+                default_timeout: Duration::from_secs(local.default_timeout_secs.unwrap_or(3600)),
+                grace: Duration::from_secs(local.grace_secs.unwrap_or(10)),
+                max_processes: local.max_processes.unwrap_or(512),
+                capture: CaptureLimits {
+                    head_bytes: local.output_head_bytes.unwrap_or(8 << 10),
+                    tail_bytes: local.output_tail_bytes.unwrap_or(8 << 10),
+                    log_max_bytes: local.log_max_bytes.unwrap_or(64 << 20),
+                },
+                ro_binds: local.ro_binds.clone(),
+                path: local
+                    .path
+                    .clone()
+                    .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into()),
+            },
+            isolation,
+            cgroups,
+            scheduler: Scheduler::new(inventory),
+            datasets: config.datasets.clone(),
+            prefix: format!("{}-{}", now.as_millis(), std::process::id()),
+            jobs: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    pub fn scheduler(&self) -> &Scheduler {
+        &self.scheduler
+    }
+
+    pub fn isolation(&self) -> &Isolation {
+        &self.isolation
+    }
+
+    /// Whether memory and process limits are enforced with cgroups (else rlimits).
+    pub fn cgroups(&self) -> &CgroupSupport {
+        &self.cgroups
+    }
+
+    /// A job this executor started, by id.
+    pub fn job(&self, id: &str) -> Option<Arc<LocalJob>> {
+        self.jobs.lock().unwrap().get(id).cloned()
+    }
+
+    /// Check `spec`, then queue it; the job runs in the background.
+    pub fn submit(
+        self: &Arc<Self>,
+        context: &JobContext,
+        spec: JobSpec,
+    ) -> CapResult<Arc<LocalJob>> {
+        let request = self.request(&spec)?;
+        self.scheduler.check(&request)?;
+        validate(&spec, &self.datasets, context)?;
+        // Unique in this process (not just this executor: cgroups are machine-wide), and the
+        // prefix makes it unique across processes.
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let number = NEXT.fetch_add(1, Ordering::Relaxed);
+        let id = format!("local-{}-{number}", self.prefix);
+        let dir = self.settings.jobs_dir.join(&id);
+        std::fs::create_dir_all(dir.join("work")).map_err(|e| {
+            CapabilityError::Internal(format!("creating the job directory {}: {e}", dir.display()))
+        })?;
+        let (done, _) = watch::channel(None);
+        let job = Arc::new(LocalJob {
+            id: id.clone(),
+            name: spec.name.clone(),
+            dir,
+            state: Mutex::new(JobState::Queued),
+            done,
+            cancel_requested: AtomicBool::new(false),
+            cancel: Notify::new(),
+        });
+        self.jobs.lock().unwrap().insert(id, job.clone());
+        let (executor, job_task, context) = (self.clone(), job.clone(), context.clone());
+        tokio::spawn(async move {
+            let result = executor.execute(&job_task, &context, &spec, request).await;
+            let result = result.unwrap_or_else(|message| JobResult {
+                state: JobState::Failed,
+                exit: None,
+                stdout: OutputExcerpt::default(),
+                stderr: OutputExcerpt::default(),
+                wall_ms: 0,
+                cpu_ms: 0,
+                peak_memory_bytes: None,
+                artifacts: Vec::new(),
+                message,
+            });
+            job_task.finish(result);
+        });
+        Ok(job)
+    }
+
+    fn request(&self, spec: &JobSpec) -> CapResult<Request> {
+        let r = &spec.resources;
+        if r.cpus == Some(0) {
+            return Err(CapabilityError::InvalidArgument(
+                "resources.cpus must be at least 1".into(),
+            ));
+        }
+        Ok(Request {
+            cpus: r.cpus.map_or(self.settings.default_cpus, |c| c as usize),
+            gpus: r.gpus as usize,
+            gpu_kind: r.gpu_kind.clone(),
+            memory_mb: r.memory_mb.unwrap_or(self.settings.default_memory_mb),
+        })
+    }
+
+    async fn execute(
+        &self,
+        job: &Arc<LocalJob>,
+        context: &JobContext,
+        spec: &JobSpec,
+        request: Request,
+    ) -> Result<JobResult, String> {
+        let allocation = tokio::select! {
+            allocation = self.scheduler.acquire(&context.owner, request) => allocation.map_err(|e| e.to_string())?,
+            _ = job.cancelled() => return Ok(JobResult::ended(JobState::Cancelled, "cancelled while queued")),
+        };
+        job.set_state(JobState::Running);
+        let work = job.dir.join("work");
+        let work_dir = Dir::open_ambient_dir(&work, cap_std::ambient_authority())
+            .map_err(|e| format!("opening {}: {e}", work.display()))?;
+        materialise(&work_dir, &spec.files, &context.artifacts).map_err(|e| e.to_string())?;
+        let mounts = self.mounts(job, spec, context).map_err(|e| e.to_string())?;
+        let memory_bytes = allocation.memory_mb * 1024 * 1024;
+        let cgroup = match &self.cgroups {
+            CgroupSupport::Unavailable(_) => None,
+            support => Some(
+                JobCgroup::create(
+                    support,
+                    &job.id,
+                    Some(memory_bytes),
+                    Some(self.settings.max_processes),
+                )
+                .map_err(|e| format!("creating the job's cgroup: {e}"))?,
+            ),
+        };
+        let outcome = self
+            .run_process(job, spec, &allocation, &work, mounts, cgroup.as_ref())
+            .await;
+        if let Some(cgroup) = &cgroup {
+            cgroup.kill_all();
+        }
+        let mut result = outcome?;
+        if let Some(cgroup) = &cgroup {
+            result.peak_memory_bytes = cgroup.peak_memory();
+            if let Some(cpu) = cgroup.cpu_time() {
+                result.cpu_ms = cpu.as_millis() as u64;
+            }
+            if result.state == JobState::Failed && cgroup.oom_killed() {
+                result.state = JobState::OutOfMemory;
+                result.message = format!(
+                    "killed for using more than its {} MB of memory",
+                    allocation.memory_mb
+                );
+            }
+            cgroup.remove();
+        }
+        let (artifacts, problems) = collect_outputs(&work_dir, &spec.outputs, &context.artifacts);
+        result.artifacts = artifacts;
+        if !problems.is_empty() {
+            let joined = problems.join("; ");
+            result.message = if result.message.is_empty() {
+                joined
+            } else {
+                format!("{}; {joined}", result.message)
+            };
+        }
+        drop(allocation);
+        Ok(result)
+    }
+
+    /// The job's read-only mounts as (host path, sandbox path).
+    fn mounts(
+        &self,
+        job: &LocalJob,
+        spec: &JobSpec,
+        context: &JobContext,
+    ) -> CapResult<Vec<(PathBuf, String)>> {
+        let mut mounts = Vec::new();
+        for (n, mount) in spec.mounts.iter().enumerate() {
+            let target = sandbox::mount_target(&mount.target)?;
+            let host = match &mount.source {
+                MountSource::TaskPublic => context.task_public.clone().ok_or_else(|| {
+                    CapabilityError::Unavailable("this run has no task data to mount".into())
+                })?,
+                MountSource::Named(name) => self.datasets.get(name).cloned().ok_or_else(|| {
+                    CapabilityError::NotFound(format!(
+                        "no dataset named `{name}` in [jobs.datasets]"
+                    ))
+                })?,
+                MountSource::Artifact(id) => {
+                    // Artifacts are copied out of the store, so the job sees only that file.
+                    let artifact = context.artifacts.stat(id)?;
+                    let dir = job.dir.join("mounts").join(n.to_string());
+                    std::fs::create_dir_all(&dir)
+                        .map_err(|e| CapabilityError::Internal(e.to_string()))?;
+                    let path = dir.join(&artifact.name);
+                    let mut source = context.artifacts.open_file(id)?;
+                    let mut file = std::fs::File::create(&path)
+                        .map_err(|e| CapabilityError::Internal(e.to_string()))?;
+                    std::io::copy(&mut source, &mut file)
+                        .map_err(|e| CapabilityError::Internal(e.to_string()))?;
+                    path
+                }
+            };
+            mounts.push((host, target));
+        }
+        Ok(mounts)
+    }
+
+    async fn run_process(
+        &self,
+        job: &Arc<LocalJob>,
+        spec: &JobSpec,
+        allocation: &Allocation,
+        work: &Path,
+        mounts: Vec<(PathBuf, String)>,
+        cgroup: Option<&JobCgroup>,
+    ) -> Result<JobResult, String> {
+        let cpus = allocation.cores.len().max(1).to_string();
+        let mut env: Vec<(String, String)> = vec![
+            ("PATH".into(), self.settings.path.clone()),
+            ("HOME".into(), sandbox::WORKDIR.into()),
+            ("TMPDIR".into(), "/tmp".into()),
+            ("LANG".into(), "C.UTF-8".into()),
+            ("OMP_NUM_THREADS".into(), cpus.clone()),
+            ("OPENBLAS_NUM_THREADS".into(), cpus.clone()),
+            ("MKL_NUM_THREADS".into(), cpus),
+            (
+                "CUDA_VISIBLE_DEVICES".into(),
+                allocation
+                    .gpus
+                    .iter()
+                    .map(|g| g.index.to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+        ];
+        env.extend(spec.env.iter().cloned());
+        let devices = if allocation.gpus.is_empty() {
+            Vec::new()
+        } else {
+            nvidia_devices()
+        };
+        let sandbox_spec = SandboxSpec {
+            workdir: work.to_path_buf(),
+            mounts,
+            extra_ro: self.settings.ro_binds.clone(),
+            devices,
+            env: env.clone(),
+            command: spec.command.clone(),
+        };
+        let sandboxed = matches!(self.isolation, Isolation::Bubblewrap(_));
+        if !sandboxed {
+            tracing::warn!(job = %job.id, "running job `{}` UNSANDBOXED ([jobs.local] sandbox = \"none\")", spec.name);
+        }
+        let argv = sandbox::argv(&self.isolation, &sandbox_spec);
+        let mut command = tokio::process::Command::new(&argv[0]);
+        command
+            .args(&argv[1..])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .process_group(0);
+        if sandboxed {
+            command.current_dir(&job.dir).env_clear();
+        } else {
+            command.current_dir(work).env_clear().envs(env);
+        }
+        let setup = ChildSetup::new(
+            &allocation.cores,
+            cgroup,
+            self.settings.max_processes,
+            allocation.memory_mb,
+        );
+        // SAFETY: the closure only makes async-signal-safe calls (sched_setaffinity, open, write,
+        // close, setrlimit) on data prepared before the fork.
+        unsafe { command.pre_exec(move || setup.apply()) };
+        let started = Instant::now();
+        let mut child = command
+            .spawn()
+            .map_err(|e| format!("starting `{}`: {e}", argv[0].to_string_lossy()))?;
+        let root_pid = child.id().map(|p| p as i32);
+        let stdout = child.stdout.take().expect("piped");
+        let stderr = child.stderr.take().expect("piped");
+        let limits = self.settings.capture;
+        let (out_log, err_log) = (job.dir.join("stdout.log"), job.dir.join("stderr.log"));
+        let stdout_task = tokio::spawn(async move { capture(stdout, limits, &out_log).await });
+        let stderr_task = tokio::spawn(async move { capture(stderr, limits, &err_log).await });
+
+        let timeout = spec
+            .resources
+            .timeout_ms
+            .map(Duration::from_millis)
+            .unwrap_or(self.settings.default_timeout);
+        enum End {
+            Exited(std::process::ExitStatus),
+            TimedOut,
+            Cancelled,
+        }
+        let end = tokio::select! {
+            status = child.wait() => End::Exited(status.map_err(|e| format!("waiting for the job: {e}"))?),
+            _ = tokio::time::sleep(timeout) => End::TimedOut,
+            _ = job.cancelled() => End::Cancelled,
+        };
+        let status = match end {
+            End::Exited(status) => Ok(status),
+            End::TimedOut | End::Cancelled => {
+                // SIGINT to the job's processes (not to bwrap, whose death would end the
+                // sandbox at once), a grace period, then SIGKILL of everything.
+                signal_job(root_pid, sandboxed, cgroup, libc::SIGINT);
+                match tokio::time::timeout(self.settings.grace, child.wait()).await {
+                    Ok(status) => status.map_err(|e| format!("waiting for the job: {e}")),
+                    Err(_) => {
+                        signal_job(root_pid, false, cgroup, libc::SIGKILL);
+                        if let Some(cgroup) = cgroup {
+                            cgroup.kill_all();
+                        }
+                        child
+                            .wait()
+                            .await
+                            .map_err(|e| format!("waiting for the job: {e}"))
+                    }
+                }
+            }
+        }?;
+        let wall = started.elapsed();
+        // Nothing the job started may outlive it (and hold its output pipes open). The child is
+        // reaped, so its pid may be reused: only the cgroup is safe to act on now. In the
+        // sandbox, bwrap's exit has already ended its pid namespace.
+        if let Some(cgroup) = cgroup {
+            cgroup.kill_all();
+        }
+        let excerpt = |task: tokio::task::JoinHandle<OutputExcerpt>| async move {
+            tokio::time::timeout(Duration::from_secs(10), task)
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or_default()
+        };
+        let (stdout, stderr) = (excerpt(stdout_task).await, excerpt(stderr_task).await);
+        let exit = match (
+            status.code(),
+            std::os::unix::process::ExitStatusExt::signal(&status),
+        ) {
+            (Some(code), _) => Some(ExitStatus::Code(code)),
+            (None, Some(signal)) => Some(ExitStatus::Signal(signal)),
+            _ => None,
+        };
+        let (state, message) = match end {
+            End::Cancelled => (JobState::Cancelled, "cancelled".to_string()),
+            End::TimedOut => (
+                JobState::TimedOut,
+                format!("killed after its {} s timeout", timeout.as_secs_f64()),
+            ),
+            End::Exited(_) if status.success() => (JobState::Succeeded, String::new()),
+            End::Exited(_) => (JobState::Failed, String::new()),
+        };
+        Ok(JobResult {
+            state,
+            exit,
+            stdout,
+            stderr,
+            wall_ms: wall.as_millis() as u64,
+            cpu_ms: 0,
+            peak_memory_bytes: None,
+            artifacts: Vec::new(),
+            message,
+        })
+    }
+}
+
+/// What the child does between `fork` and `exec`, prepared beforehand.
+struct ChildSetup {
+    cores: libc::cpu_set_t,
+    cgroup_procs: Vec<CString>,
+    /// rlimits used only where there are no cgroups: (resource, value).
+    rlimits: Vec<(libc::__rlimit_resource_t, u64)>,
+}
+
+// SAFETY: cpu_set_t is plain data; CString is Send + Sync.
+unsafe impl Send for ChildSetup {}
+unsafe impl Sync for ChildSetup {}
+
+impl ChildSetup {
+    fn new(
+        cores: &[usize],
+        cgroup: Option<&JobCgroup>,
+        max_processes: u64,
+        memory_mb: u64,
+    ) -> ChildSetup {
+        // SAFETY: a zeroed cpu_set_t is the empty set; CPU_SET only sets bits within it.
+        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        for &core in cores {
+            unsafe { libc::CPU_SET(core, &mut set) };
+        }
+        let mut rlimits = vec![(libc::RLIMIT_CORE, 0)];
+        let cgroup_procs = match cgroup {
+            Some(group) => group
+                .join_paths()
+                .into_iter()
+                .filter_map(|p| CString::new(p.into_os_string().into_encoded_bytes()).ok())
+                .collect(),
+            None => {
+                rlimits.push((libc::RLIMIT_AS, memory_mb.saturating_mul(1024 * 1024)));
+                rlimits.push((libc::RLIMIT_NPROC, max_processes));
+                Vec::new()
+            }
+        };
+        ChildSetup {
+            cores: set,
+            cgroup_procs,
+            rlimits,
+        }
+    }
+
+    /// Runs in the forked child: join the cgroups, pin the cores, set the rlimits.
+    fn apply(&self) -> std::io::Result<()> {
+        // SAFETY: async-signal-safe libc calls on data owned by self.
+        unsafe {
+            for path in &self.cgroup_procs {
+                let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                if fd < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                let written = libc::write(fd, b"0".as_ptr().cast(), 1);
+                libc::close(fd);
+                if written != 1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            if libc::CPU_COUNT(&self.cores) > 0
+                && libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &self.cores)
+                    != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            for &(resource, value) in &self.rlimits {
+                let limit = libc::rlimit {
+                    rlim_cur: value,
+                    rlim_max: value,
+                };
+                if libc::setrlimit(resource, &limit) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Send `signal` to the job's processes: through its cgroup when there is one, else to its
+/// process group and every descendant of `root`. With `spare_root`, the root (bwrap) is spared.
+fn signal_job(root: Option<i32>, spare_root: bool, cgroup: Option<&JobCgroup>, signal: i32) {
+    let Some(root) = root else { return };
+    let mut pids: Vec<i32> = match cgroup {
+        Some(group) => group.pids(),
+        None => descendants(root),
+    };
+    if !spare_root {
+        pids.push(root);
+        // SAFETY: kill(2) on the job's own process group (negative pid).
+        unsafe { libc::kill(-root, signal) };
+    }
+    for pid in pids {
+        if spare_root && pid == root {
+            continue;
+        }
+        // SAFETY: kill(2) on a process of the job.
+        unsafe { libc::kill(pid, signal) };
+    }
+}
+
+/// Every process whose ancestry leads to `root`, from /proc.
+fn descendants(root: i32) -> Vec<i32> {
+    let mut parents: BTreeMap<i32, i32> = BTreeMap::new();
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for entry in entries.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            // The parent pid is the second field after the parenthesised command name.
+            if let Some(ppid) = stat
+                .rsplit(')')
+                .next()
+                .and_then(|rest| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse().ok())
+            {
+                parents.insert(pid, ppid);
+            }
+        }
+    }
+    parents
+        .keys()
+        .copied()
+        .filter(|&pid| {
+            let mut current = pid;
+            for _ in 0..64 {
+                match parents.get(&current) {
+                    Some(&parent) if parent == root => return true,
+                    Some(&parent) if parent > 1 => current = parent,
+                    _ => return false,
+                }
+            }
+            false
+        })
+        .collect()
+}
+
+/// The NVIDIA device nodes to bind for GPU jobs.
+fn nvidia_devices() -> Vec<PathBuf> {
+    std::fs::read_dir("/dev")
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with("nvidia"))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Check a spec before anything runs.
+fn validate(
+    spec: &JobSpec,
+    datasets: &BTreeMap<String, PathBuf>,
+    context: &JobContext,
+) -> CapResult<()> {
+    if spec.command.is_empty() || spec.command[0].is_empty() {
+        return Err(CapabilityError::InvalidArgument(
+            "the job's command is empty".into(),
+        ));
+    }
+    if spec.command.iter().any(|a| a.contains('\0')) {
+        return Err(CapabilityError::InvalidArgument(
+            "the job's command contains NUL".into(),
+        ));
+    }
+    for (key, value) in &spec.env {
+        let valid_key = !key.is_empty()
+            && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            && !key.as_bytes()[0].is_ascii_digit();
+        if !valid_key || value.contains('\0') {
+            return Err(CapabilityError::InvalidArgument(format!(
+                "invalid environment variable {key:?}"
+            )));
+        }
+    }
+    for file in &spec.files {
+        sandbox::relative_path(&file.path)?;
+    }
+    for output in &spec.outputs {
+        sandbox::relative_path(output.trim_end_matches('/'))?;
+    }
+    for mount in &spec.mounts {
+        sandbox::mount_target(&mount.target)?;
+        match &mount.source {
+            MountSource::Named(name) if !datasets.contains_key(name) => {
+                return Err(CapabilityError::NotFound(format!(
+                    "no dataset named `{name}` in [jobs.datasets]"
+                )));
+            }
+            MountSource::TaskPublic if context.task_public.is_none() => {
+                return Err(CapabilityError::Unavailable(
+                    "this run has no task data to mount".into(),
+                ));
+            }
+            MountSource::Artifact(id) => {
+                context.artifacts.stat(id)?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Write the job's files into its working directory (through `work`, so nothing escapes).
+fn materialise(work: &Dir, files: &[JobFile], artifacts: &ArtifactStore) -> CapResult<()> {
+    let io = |path: &str, e: std::io::Error| {
+        CapabilityError::InvalidArgument(format!("cannot write job file {path:?}: {e}"))
+    };
+    for file in files {
+        let relative = sandbox::relative_path(&file.path)?;
+        if let Some(parent) = relative.parent().filter(|p| !p.as_os_str().is_empty()) {
+            work.create_dir_all(parent).map_err(|e| io(&file.path, e))?;
+        }
+        let mut options = cap_std::fs::OpenOptions::new();
+        options
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(if file.executable { 0o755 } else { 0o644 });
+        let mut out = work
+            .open_with(&relative, &options)
+            .map_err(|e| io(&file.path, e))?;
+        match &file.contents {
+            FileContents::Text(text) => out
+                .write_all(text.as_bytes())
+                .map_err(|e| io(&file.path, e))?,
+            FileContents::Bytes(bytes) => out.write_all(bytes).map_err(|e| io(&file.path, e))?,
+            FileContents::Artifact(id) => {
+                let mut source = artifacts.open_file(id)?;
+                std::io::copy(&mut source, &mut out).map_err(|e| io(&file.path, e))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Collect `outputs` (files, or directories with a trailing `/`) into the artifact store.
+/// Returns the artifacts and the problems met (escapes, oversize files), which do not fail the
+/// job. Missing paths are skipped.
+fn collect_outputs(
+    work: &Dir,
+    outputs: &[String],
+    artifacts: &ArtifactStore,
+) -> (Vec<Artifact>, Vec<String>) {
+    let mut collected = Vec::new();
+    let mut problems = Vec::new();
+    for output in outputs {
+        let Ok(relative) = sandbox::relative_path(output.trim_end_matches('/')) else {
+            continue;
+        };
+        let mut pending = vec![relative];
+        let mut files = 0;
+        while let Some(path) = pending.pop() {
+            let metadata = match work.symlink_metadata(&path) {
+                Ok(m) => m,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    problems.push(format!("output {}: {e}", path.display()));
+                    continue;
+                }
+            };
+            if metadata.is_symlink() {
+                problems.push(format!(
+                    "output {} is a symlink; not collected",
+                    path.display()
+                ));
+            } else if metadata.is_dir() {
+                match work.read_dir(&path) {
+                    Ok(entries) => {
+                        pending.extend(entries.flatten().map(|e| path.join(e.file_name())))
+                    }
+                    Err(e) => problems.push(format!("output {}: {e}", path.display())),
+                }
+            } else if metadata.is_file() {
+                files += 1;
+                if files > MAX_OUTPUT_FILES {
+                    problems.push(format!("output {output}: more than {MAX_OUTPUT_FILES} files; the rest are not collected"));
+                    break;
+                }
+                let name = path.to_string_lossy().replace('/', "__");
+                let stored = work
+                    .read(&path)
+                    .map_err(|e| CapabilityError::Internal(e.to_string()))
+                    .and_then(|bytes| artifacts.create(&name, &bytes));
+                match stored {
+                    Ok(artifact) => collected.push(artifact),
+                    Err(e) => problems.push(format!("output {}: {e}", path.display())),
+                }
+            }
+        }
+    }
+    (collected, problems)
+}
+
+/// One job of the local executor.
+pub struct LocalJob {
+    id: String,
+    name: String,
+    dir: PathBuf,
+    state: Mutex<JobState>,
+    done: watch::Sender<Option<JobResult>>,
+    cancel_requested: AtomicBool,
+    cancel: Notify,
+}
+
+impl LocalJob {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The job's directory on the host (working directory `work/`, `stdout.log`, `stderr.log`).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn set_state(&self, state: JobState) {
+        *self.state.lock().unwrap() = state;
+    }
+
+    fn finish(&self, result: JobResult) {
+        self.set_state(result.state);
+        self.done.send_replace(Some(result));
+    }
+
+    async fn cancelled(&self) {
+        loop {
+            let notified = self.cancel.notified();
+            if self.cancel_requested.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl JobResult {
+    fn ended(state: JobState, message: &str) -> JobResult {
+        JobResult {
+            state,
+            exit: None,
+            stdout: OutputExcerpt::default(),
+            stderr: OutputExcerpt::default(),
+            wall_ms: 0,
+            cpu_ms: 0,
+            peak_memory_bytes: None,
+            artifacts: Vec::new(),
+            message: message.to_string(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl JobHandle for LocalJob {
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+
+    fn state(&self) -> JobState {
+        *self.state.lock().unwrap()
+    }
+
+    async fn wait(&self) -> JobResult {
+        let mut done = self.done.subscribe();
+        loop {
+            if let Some(result) = done.borrow_and_update().clone() {
+                return result;
+            }
+            if done.changed().await.is_err() {
+                return JobResult::ended(JobState::Failed, "the executor went away");
+            }
+        }
+    }
+
+    fn result(&self) -> Option<JobResult> {
+        self.done.borrow().clone()
+    }
+
+    async fn cancel(&self) {
+        self.cancel_requested.store(true, Ordering::Release);
+        self.cancel.notify_waiters();
+    }
+
+    async fn logs(&self, stream: LogStream, offset: u64, max_bytes: u32) -> CapResult<String> {
+        let file = match stream {
+            LogStream::Stdout => "stdout.log",
+            LogStream::Stderr => "stderr.log",
+        };
+        let path = self.dir.join(file);
+        let bytes = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
+            use std::io::{Read, Seek, SeekFrom};
+            let mut file = match std::fs::File::open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+                Err(e) => return Err(e),
+            };
+            file.seek(SeekFrom::Start(offset))?;
+            let mut out = Vec::new();
+            file.take(u64::from(max_bytes)).read_to_end(&mut out)?;
+            Ok(out)
+        })
+        .await
+        .map_err(|e| CapabilityError::Internal(e.to_string()))?
+        .map_err(|e| CapabilityError::Internal(format!("reading the job's {file}: {e}")))?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+}
