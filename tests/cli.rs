@@ -173,3 +173,80 @@ fn llm_chat_talks_to_an_openai_compatible_server_from_the_environment() {
     assert!(!ok);
     assert!(stderr.contains("no provider `opneai`"), "{stderr}");
 }
+
+#[test]
+fn job_run_streams_output_and_exits_with_the_jobs_status() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("sophon.toml"),
+        format!(
+            "[jobs.local]\njobs-dir = {:?}\ngrace-secs = 1\n",
+            dir.path().join("jobs")
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    std::fs::write(dir.path().join("data/train.csv"), "a,b\n").unwrap();
+    let (ok, stdout, stderr) = sophon(
+        &[
+            "job",
+            "run",
+            "--data",
+            "data",
+            "--",
+            "sh",
+            "-c",
+            "cat /data/train.csv; echo err >&2",
+        ],
+        dir.path(),
+    );
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout, "a,b\n");
+    assert!(
+        stderr.contains("err\n") && stderr.contains("succeeded"),
+        "{stderr}"
+    );
+    let (ok, _, stderr) = sophon(
+        &["job", "run", "--timeout", "1", "--", "sleep", "30"],
+        dir.path(),
+    );
+    assert!(!ok);
+    assert!(stderr.contains("timed-out"), "{stderr}");
+    let (ok, _, _) = sophon(&["job", "run", "--", "sh", "-c", "exit 7"], dir.path());
+    assert!(!ok);
+
+    // Another process cancels a running job.
+    let mut running = Command::new(env!("CARGO_BIN_EXE_sophon"))
+        .args(["job", "run", "--", "sleep", "60"])
+        .current_dir(dir.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let id = loop {
+        let (_, listing, _) = sophon(&["job", "ls"], dir.path());
+        if let Some(line) = listing
+            .lines()
+            .find(|l| l.contains("running") && l.contains("sleep 60"))
+        {
+            break line.split_whitespace().next().unwrap().to_string();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let (ok, _, stderr) = sophon(&["job", "cancel", &id], dir.path());
+    assert!(ok, "{stderr}");
+    let status = running.wait().unwrap();
+    assert!(!status.success());
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut running.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(err.contains("cancelled"), "{err}");
+    let (_, listing, _) = sophon(&["job", "ls"], dir.path());
+    assert!(
+        listing.contains(&id)
+            && listing
+                .lines()
+                .any(|l| l.starts_with(&id) && l.contains("cancelled")),
+        "{listing}"
+    );
+    let (ok, _, stderr) = sophon(&["job", "logs", "../etc"], dir.path());
+    assert!(!ok && stderr.contains("not a job id"), "{stderr}");
+}

@@ -375,3 +375,86 @@ async fn a_missing_sandbox_is_an_error_naming_the_fix_and_the_opt_out_is_explici
         "the opt-out really runs on the host"
     );
 }
+
+#[tokio::test]
+async fn quotas_limit_concurrency_gpus_and_gpu_hours() {
+    use sophon::jobs::service::{JobQuota, PluginJobs};
+    let s = setup(|_| {});
+    let quota = JobQuota {
+        max_concurrent: Some(1),
+        max_gpus: Some(1),
+        gpu_hours: Some(1e-9),
+    };
+    let jobs = PluginJobs::new("planner", s.executor.clone(), s.context.clone(), quota);
+    let mut gpu_job = sh("sleep 0.3");
+    gpu_job.resources.gpus = 1;
+    let first = jobs.submit(gpu_job.clone()).await.unwrap();
+    let err = jobs.submit(sh("true")).await.err().unwrap();
+    assert!(
+        matches!(err, CapabilityError::BudgetExhausted(ref m) if m.contains("jobs.max-concurrent")),
+        "{err}"
+    );
+    assert_eq!(jobs.inventory().job_slots_free, 0);
+    first.wait().await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let err = jobs.submit(gpu_job.clone()).await.err().unwrap();
+    assert!(
+        matches!(err, CapabilityError::BudgetExhausted(ref m) if m.contains("GPU-hours")),
+        "{err}"
+    );
+    gpu_job.resources.gpus = 2;
+    let err = jobs.submit(gpu_job).await.err().unwrap();
+    assert!(
+        matches!(err, CapabilityError::NotGranted(ref m) if m.contains("at most 1 GPUs")),
+        "{err}"
+    );
+    // CPU jobs are not held back by the GPU-hours quota.
+    assert_eq!(
+        jobs.submit(sh("echo cpu"))
+            .await
+            .unwrap()
+            .wait()
+            .await
+            .stdout
+            .head,
+        "cpu\n"
+    );
+    let inventory = jobs.inventory();
+    assert_eq!(
+        (inventory.gpus, inventory.gpu_kinds.as_slice()),
+        (2, ["fake-a100".to_string()].as_slice())
+    );
+    let mut elsewhere = sh("true");
+    elsewhere.backend = Some("slurm".into());
+    assert!(matches!(
+        jobs.submit(elsewhere).await,
+        Err(CapabilityError::Unavailable(_))
+    ));
+}
+
+/// A sandboxed plugin submits real sandboxed jobs and waits on them concurrently.
+#[tokio::test]
+async fn a_plugin_runs_jobs_through_the_host() {
+    use sophon::jobs::service::{JobQuota, PluginJobs};
+    use sophon::runtime::HostServices;
+    let s = setup(|c| c.cpus = Some(vec![0, 1]));
+    let runtime = sophon_tests::test_runtime();
+    let grants = "[grants]\nllm = { max-concurrent = 8 }\njobs = {}\nhcc = { scopes = ['experience:write', 'knowledge:read', 'wisdom:read'] }\ntask = {}\nartifacts = {}";
+    let plugin = sophon_tests::load(&runtime, "worker", grants);
+    let jobs = PluginJobs::new(
+        "worker",
+        s.executor.clone(),
+        s.context.clone(),
+        JobQuota::default(),
+    );
+    let services = HostServices {
+        jobs: Some(Arc::new(jobs)),
+        ..HostServices::default()
+    };
+    let mut instance = plugin.strategy(services).await.unwrap();
+    let outcome = instance
+        .run("jobs:3", Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(outcome.summary, "0\n|1\n|2\n");
+}

@@ -1,5 +1,6 @@
 //! The `sophon` command line.
 
+mod job;
 mod llm;
 mod plugin;
 mod scaffold;
@@ -37,6 +38,9 @@ enum Command {
     /// Talk to the configured language models, or serve the embedded one.
     #[command(subcommand)]
     Llm(llm::LlmCommand),
+    /// Run commands as sandboxed jobs; list, read and cancel jobs.
+    #[command(subcommand)]
+    Job(job::JobCommand),
 }
 
 pub fn main() -> ExitCode {
@@ -61,6 +65,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Plugin(command) => plugin::run(command, &config).await,
         Command::Llm(command) => llm::run(command, &config).await,
+        Command::Job(command) => job::run(command, &config).await,
     }
 }
 

@@ -3,6 +3,9 @@
 use crate::artifacts::ArtifactStore;
 use crate::builtin;
 use crate::config::SophonConfig;
+use crate::jobs::JobService;
+use crate::jobs::local::{JobContext, LocalExecutor};
+use crate::jobs::service::{JobQuota, PluginJobs};
 use crate::llm::LanguageModel;
 use crate::llm::budget::Limits;
 use crate::llm::hub::LlmHub;
@@ -278,10 +281,33 @@ async fn run_strategy(
         )),
         _ => None,
     };
+    let jobs: Option<Arc<dyn JobService>> = match &plugin.grants().jobs {
+        Some(limits) => {
+            let executor = Arc::new(LocalExecutor::new(&config.jobs).map_err(anyhow::Error::msg)?);
+            let context = JobContext {
+                owner: run_id.clone(),
+                artifacts: store.clone(),
+                task_public: None,
+            };
+            let quota = JobQuota {
+                max_concurrent: limits.max_concurrent,
+                max_gpus: limits.max_gpus,
+                gpu_hours: limits.gpu_hours,
+            };
+            Some(Arc::new(PluginJobs::new(
+                plugin.name(),
+                executor,
+                context,
+                quota,
+            )))
+        }
+        None => None,
+    };
     let services = HostServices {
         run: Some(session.clone()),
         artifacts: Some(store),
         llm,
+        jobs,
         ..HostServices::default()
     };
     let mut instance = plugin.strategy(services).await?;

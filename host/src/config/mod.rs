@@ -26,6 +26,7 @@
 //! ([`DEFAULT_CONFIG`]) grant the first-party plugins; an operator's file overrides them
 //! plugin by plugin and setting by setting.
 
+use crate::jobs::config::JobsConfig;
 use crate::llm::config::LlmConfig;
 use crate::runtime::{Capabilities, MemoryPolicy, PluginGrants, RuntimeConfig};
 use serde::Deserialize;
@@ -46,6 +47,8 @@ pub struct SophonConfig {
     pub plugins: BTreeMap<String, PluginEntry>,
     #[serde(default)]
     pub llm: LlmConfig,
+    #[serde(default)]
+    pub jobs: JobsConfig,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -161,6 +164,7 @@ impl SophonConfig {
         mine.max_instances = r.max_instances.or(mine.max_instances);
         self.plugins.extend(other.plugins);
         self.llm = self.llm.merged(other.llm);
+        self.jobs = self.jobs.merged(other.jobs);
         self
     }
 

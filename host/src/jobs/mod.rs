@@ -9,6 +9,7 @@ pub mod local;
 pub mod output;
 pub mod sandbox;
 pub mod scheduler;
+pub mod service;
 mod types;
 
 pub use types::*;

@@ -1,0 +1,255 @@
+//! `sophon job …`: run a command as a sandboxed job, list jobs, read their logs, cancel them.
+
+use crate::artifacts::ArtifactStore;
+use crate::config::SophonConfig;
+use crate::jobs::local::{CANCEL_FILE, JobContext, LocalExecutor, list_jobs, state_name};
+use crate::jobs::{JobHandle, JobSpec, JobState, Mount, MountSource, Resources};
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Subcommand)]
+pub enum JobCommand {
+    /// Run CMD ARGS... as a sandboxed job, streaming its output; exits non-zero unless it
+    /// succeeds.
+    Run {
+        /// Only `local` is built so far.
+        #[arg(long, default_value = "local")]
+        backend: String,
+        #[arg(long)]
+        cpus: Option<u32>,
+        #[arg(long, default_value_t = 0)]
+        gpus: u32,
+        /// Memory limit, e.g. `512M`, `4G` (default: [jobs.local] default-memory-mb).
+        #[arg(long)]
+        memory: Option<String>,
+        /// Wall-clock limit in seconds.
+        #[arg(long)]
+        timeout: Option<u64>,
+        /// A directory mounted read-only at /data.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// The command and its arguments (after `--`).
+        #[arg(required = true, last = true)]
+        command: Vec<String>,
+    },
+    /// List jobs (newest first).
+    Ls,
+    /// Print a job's output so far.
+    Logs {
+        id: String,
+        /// stderr instead of stdout.
+        #[arg(long)]
+        stderr: bool,
+    },
+    /// Cancel a job (SIGINT, grace period, SIGKILL), even one run by another sophon process.
+    Cancel { id: String },
+}
+
+pub async fn run(command: JobCommand, config: &SophonConfig) -> anyhow::Result<()> {
+    match command {
+        JobCommand::Run {
+            backend,
+            cpus,
+            gpus,
+            memory,
+            timeout,
+            data,
+            command,
+        } => {
+            if backend != "local" {
+                bail!("backend `{backend}` is not available yet; use `--backend local`");
+            }
+            let memory_mb = memory.as_deref().map(parse_size_mb).transpose()?;
+            let executor = Arc::new(LocalExecutor::new(&config.jobs).map_err(anyhow::Error::msg)?);
+            let artifacts_dir = executor.jobs_dir().join("cli-artifacts");
+            let context = JobContext {
+                owner: format!("cli-{}", std::process::id()),
+                artifacts: Arc::new(
+                    ArtifactStore::open(&artifacts_dir, 1 << 30)
+                        .context("opening the artifact store")?,
+                ),
+                task_public: match &data {
+                    Some(dir) => Some(
+                        dir.canonicalize()
+                            .with_context(|| format!("--data {}", dir.display()))?,
+                    ),
+                    None => None,
+                },
+            };
+            let spec = JobSpec {
+                name: command.join(" "),
+                files: Vec::new(),
+                command,
+                env: Vec::new(),
+                resources: Resources {
+                    cpus,
+                    gpus,
+                    gpu_kind: None,
+                    memory_mb,
+                    timeout_ms: timeout.map(|s| s * 1000),
+                },
+                mounts: data
+                    .map(|_| {
+                        vec![Mount {
+                            source: MountSource::TaskPublic,
+                            target: "/data".into(),
+                        }]
+                    })
+                    .unwrap_or_default(),
+                outputs: Vec::new(),
+                backend: None,
+            };
+            let job = executor.submit(&context, spec)?;
+            eprintln!("job {}", job.id());
+            let (mut out_offset, mut err_offset) = (0u64, 0u64);
+            let result = loop {
+                let finished = job.result();
+                out_offset += forward(
+                    &job.dir().join("stdout.log"),
+                    out_offset,
+                    &mut std::io::stdout(),
+                );
+                err_offset += forward(
+                    &job.dir().join("stderr.log"),
+                    err_offset,
+                    &mut std::io::stderr(),
+                );
+                if let Some(result) = finished {
+                    break result;
+                }
+                tokio::select! {
+                    _ = job.wait() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                    _ = tokio::signal::ctrl_c() => job.cancel().await,
+                }
+            };
+            let mut status = format!("job {} {}", job.id(), state_name(result.state));
+            if let Some(exit) = result.exit {
+                status.push_str(&format!(" ({exit:?})"));
+            }
+            if !result.message.is_empty() {
+                status.push_str(&format!(": {}", result.message));
+            }
+            status.push_str(&format!(
+                " | wall {:.2} s, cpu {:.2} s, peak memory {}",
+                result.wall_ms as f64 / 1000.0,
+                result.cpu_ms as f64 / 1000.0,
+                result
+                    .peak_memory_bytes
+                    .map_or("?".into(), |b| format!("{} MB", b >> 20))
+            ));
+            eprintln!("{status}");
+            if result.state != JobState::Succeeded {
+                std::process::exit(match result.exit {
+                    Some(crate::jobs::ExitStatus::Code(code)) if code != 0 => code,
+                    _ => 1,
+                });
+            }
+            Ok(())
+        }
+        JobCommand::Ls => {
+            let dir = jobs_dir(config);
+            println!("{:<40} {:<14} {:<8} command", "id", "state", "pid");
+            for (record, state) in list_jobs(&dir) {
+                println!(
+                    "{:<40} {:<14} {:<8} {}",
+                    record.id,
+                    state,
+                    record.pid,
+                    record.command.join(" ")
+                );
+            }
+            Ok(())
+        }
+        JobCommand::Logs { id, stderr } => {
+            let path = job_dir(config, &id)?.join(if stderr { "stderr.log" } else { "stdout.log" });
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            std::io::stdout().write_all(&bytes)?;
+            Ok(())
+        }
+        JobCommand::Cancel { id } => {
+            let dir = job_dir(config, &id)?;
+            std::fs::write(dir.join(CANCEL_FILE), b"")
+                .with_context(|| format!("cancelling {id}"))?;
+            eprintln!(
+                "asked job {id} to stop (the process running it interrupts it within a second)"
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Copy what the log at `path` holds past `offset` to `out`; returns the bytes copied.
+fn forward(path: &std::path::Path, offset: u64, out: &mut dyn Write) -> u64 {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return 0;
+    };
+    let mut bytes = Vec::new();
+    if file.seek(SeekFrom::Start(offset)).is_err()
+        || file.take(1 << 20).read_to_end(&mut bytes).is_err()
+    {
+        return 0;
+    }
+    let _ = out.write_all(&bytes);
+    let _ = out.flush();
+    bytes.len() as u64
+}
+
+fn jobs_dir(config: &SophonConfig) -> PathBuf {
+    config
+        .jobs
+        .local
+        .jobs_dir
+        .clone()
+        .or_else(|| dirs::data_dir().map(|d| d.join("sophon").join("jobs")))
+        .unwrap_or_else(|| PathBuf::from("sophon-jobs"))
+}
+
+fn job_dir(config: &SophonConfig, id: &str) -> anyhow::Result<PathBuf> {
+    if id.is_empty() || id.contains(['/', '\\']) || id.starts_with('.') {
+        bail!("{id:?} is not a job id (see `sophon job ls`)");
+    }
+    let dir = jobs_dir(config).join(id);
+    if !dir.is_dir() {
+        bail!(
+            "no job {id} in {} (see `sophon job ls`)",
+            jobs_dir(config).display()
+        );
+    }
+    Ok(dir)
+}
+
+/// `512M`, `4G`, `2048` (MB) → megabytes.
+fn parse_size_mb(text: &str) -> anyhow::Result<u64> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let value: u64 = number
+        .parse()
+        .with_context(|| format!("memory size {text:?} is not like 512M or 4G"))?;
+    Ok(match unit.to_ascii_uppercase().as_str() {
+        "" | "M" | "MB" | "MIB" => value,
+        "G" | "GB" | "GIB" => value * 1024,
+        other => bail!("memory size {text:?}: unknown unit {other:?} (use M or G)"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sizes() {
+        assert_eq!(super::parse_size_mb("512M").unwrap(), 512);
+        assert_eq!(super::parse_size_mb("4G").unwrap(), 4096);
+        assert_eq!(super::parse_size_mb("100").unwrap(), 100);
+        assert!(super::parse_size_mb("4T").is_err());
+        assert!(super::parse_size_mb("lots").is_err());
+    }
+}

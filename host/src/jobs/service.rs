@@ -1,0 +1,132 @@
+//! [`PluginJobs`]: one plugin's view of the run's job backends, with the quotas its grant sets
+//! — jobs running at once, GPUs per job, GPU-hours in total. It is what the runtime serves as
+//! `sophon:host/jobs`.
+//!
+//! Quota checks happen at submission, so a refused job fails at once with `budget-exhausted`
+//! (a spent quota) or `not-granted` (more than the grant allows per job). GPU-hours are charged
+//! when a job ends (wall time × GPUs held).
+
+use super::local::{JobContext, LocalExecutor};
+use super::*;
+use crate::capability::{CapResult, CapabilityError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// The backend every job goes to unless it names another.
+pub const LOCAL: &str = "local";
+
+/// A plugin's job quotas; `None` is unlimited.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct JobQuota {
+    pub max_concurrent: Option<u64>,
+    pub max_gpus: Option<u64>,
+    pub gpu_hours: Option<f64>,
+}
+
+pub struct PluginJobs {
+    plugin: String,
+    executor: Arc<LocalExecutor>,
+    context: JobContext,
+    quota: JobQuota,
+    running: Arc<AtomicU64>,
+    gpu_hours_used: Arc<Mutex<f64>>,
+}
+
+impl PluginJobs {
+    pub fn new(
+        plugin: &str,
+        executor: Arc<LocalExecutor>,
+        context: JobContext,
+        quota: JobQuota,
+    ) -> PluginJobs {
+        PluginJobs {
+            plugin: plugin.to_string(),
+            executor,
+            context,
+            quota,
+            running: Arc::new(AtomicU64::new(0)),
+            gpu_hours_used: Arc::new(Mutex::new(0.0)),
+        }
+    }
+
+    fn gpu_hours_left(&self) -> Option<f64> {
+        self.quota
+            .gpu_hours
+            .map(|limit| (limit - *self.gpu_hours_used.lock().unwrap()).max(0.0))
+    }
+}
+
+#[async_trait::async_trait]
+impl JobService for PluginJobs {
+    async fn submit(&self, spec: JobSpec) -> CapResult<Arc<dyn JobHandle>> {
+        if let Some(backend) = spec.backend.as_deref().filter(|b| *b != LOCAL) {
+            return Err(CapabilityError::Unavailable(format!(
+                "job backend `{backend}` is not configured for this run (available: {LOCAL})"
+            )));
+        }
+        let gpus = u64::from(spec.resources.gpus);
+        if let Some(max) = self.quota.max_gpus
+            && gpus > max
+        {
+            return Err(CapabilityError::NotGranted(format!(
+                "plugin `{}` may use at most {max} GPUs per job (jobs.max-gpus), the job asks for {gpus}",
+                self.plugin
+            )));
+        }
+        if gpus > 0 && self.gpu_hours_left().is_some_and(|left| left <= 0.0) {
+            return Err(CapabilityError::BudgetExhausted(format!(
+                "plugin `{}` has used its {} GPU-hours (jobs.gpu-hours)",
+                self.plugin,
+                self.quota.gpu_hours.unwrap_or_default()
+            )));
+        }
+        let reserved = self.running.fetch_add(1, Ordering::AcqRel);
+        if let Some(max) = self.quota.max_concurrent
+            && reserved >= max
+        {
+            self.running.fetch_sub(1, Ordering::AcqRel);
+            return Err(CapabilityError::BudgetExhausted(format!(
+                "plugin `{}` already has {max} jobs queued or running, its limit (jobs.max-concurrent); wait for one",
+                self.plugin
+            )));
+        }
+        let job = match self.executor.submit(&self.context, spec) {
+            Ok(job) => job,
+            Err(e) => {
+                self.running.fetch_sub(1, Ordering::AcqRel);
+                return Err(e);
+            }
+        };
+        let (running, used, watched) = (
+            self.running.clone(),
+            self.gpu_hours_used.clone(),
+            job.clone(),
+        );
+        tokio::spawn(async move {
+            let result = watched.wait().await;
+            *used.lock().unwrap() += result.wall_ms as f64 / 3_600_000.0 * gpus as f64;
+            running.fetch_sub(1, Ordering::AcqRel);
+        });
+        Ok(job)
+    }
+
+    fn inventory(&self) -> JobInventory {
+        let scheduler = self.executor.scheduler();
+        let inventory = scheduler.inventory();
+        let mut kinds: Vec<String> = inventory.gpus.iter().map(|g| g.name.clone()).collect();
+        kinds.sort();
+        kinds.dedup();
+        let running = self.running.load(Ordering::Acquire);
+        JobInventory {
+            cpus: inventory.cores.len() as u32,
+            gpus: inventory.gpus.len() as u32,
+            gpu_kinds: kinds,
+            memory_mb: inventory.memory_mb,
+            backends: vec![LOCAL.to_string()],
+            job_slots_free: self.quota.max_concurrent.map_or(u32::MAX, |max| {
+                max.saturating_sub(running).min(u64::from(u32::MAX)) as u32
+            }),
+            gpu_hours_left: self.gpu_hours_left(),
+        }
+    }
+}
