@@ -1,11 +1,9 @@
 //! The local executor with real sandboxed jobs (bubblewrap + cgroups on this machine): what a
 //! job gets, and every attack it may try — each contained and reported with the right status.
 
-use sophon::artifacts::ArtifactStore;
 use sophon::capability::CapabilityError;
 use sophon::jobs::config::{JobsConfig, LocalConfig};
 use sophon::jobs::local::{JobContext, LocalExecutor};
-use sophon::jobs::scheduler::Gpu;
 use sophon::jobs::*;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,63 +18,17 @@ struct Setup {
 
 fn setup(tweak: impl FnOnce(&mut LocalConfig)) -> Setup {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().to_path_buf();
-    std::fs::create_dir_all(root.join("public")).unwrap();
-    std::fs::write(root.join("public/train.csv"), "id,y\n1,0\n").unwrap();
-    std::fs::create_dir_all(root.join("private")).unwrap();
-    std::fs::write(root.join("private/answers.csv"), "id,y\n1,1\n").unwrap();
-    let mut local = LocalConfig {
-        jobs_dir: Some(root.join("jobs")),
-        gpus: Some(vec![
-            Gpu {
-                index: 0,
-                name: "fake-a100".into(),
-                memory_mb: 40_000,
-            },
-            Gpu {
-                index: 1,
-                name: "fake-a100".into(),
-                memory_mb: 40_000,
-            },
-        ]),
-        default_memory_mb: Some(512),
-        default_timeout_secs: Some(60),
-        grace_secs: Some(1),
-        max_processes: Some(64),
-        ..LocalConfig::default()
-    };
-    tweak(&mut local);
-    let executor = Arc::new(
-        LocalExecutor::new(&JobsConfig {
-            local,
-            ..JobsConfig::default()
-        })
-        .unwrap(),
-    );
-    let context = JobContext {
-        owner: "run-1".into(),
-        artifacts: Arc::new(ArtifactStore::open(&root.join("artifacts"), 1 << 30).unwrap()),
-        task_public: Some(root.join("public")),
-    };
+    let e = sophon_tests::jobs::executor(dir.path(), tweak);
     Setup {
         _dir: dir,
-        root,
-        executor,
-        context,
+        root: e.root,
+        executor: e.executor,
+        context: e.context,
     }
 }
 
 fn sh(script: &str) -> JobSpec {
-    JobSpec {
-        name: "test".into(),
-        files: Vec::new(),
-        command: vec!["sh".into(), "-c".into(), script.into()],
-        env: Vec::new(),
-        resources: Resources::default(),
-        mounts: Vec::new(),
-        outputs: Vec::new(),
-        backend: None,
-    }
+    sophon_tests::jobs::command(&["sh", "-c", script])
 }
 
 async fn run(s: &Setup, spec: JobSpec) -> JobResult {

@@ -6,48 +6,24 @@
 //! docs/performance.md.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use sophon::artifacts::ArtifactStore;
-use sophon::jobs::config::{JobsConfig, LocalConfig, SandboxKind};
+use sophon::jobs::config::SandboxKind;
 use sophon::jobs::local::{JobContext, LocalExecutor};
-use sophon::jobs::{JobHandle, JobSpec, JobState, Resources};
+use sophon::jobs::{JobHandle, JobSpec, JobState};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const BATCH: usize = 20;
 
 fn executor(dir: &std::path::Path, sandbox: SandboxKind) -> (Arc<LocalExecutor>, JobContext) {
-    let local = LocalConfig {
-        sandbox: Some(sandbox),
-        jobs_dir: Some(dir.join(format!("{sandbox:?}"))),
-        default_memory_mb: Some(64),
-        ..LocalConfig::default()
-    };
-    let executor = Arc::new(
-        LocalExecutor::new(&JobsConfig {
-            local,
-            ..JobsConfig::default()
-        })
-        .unwrap(),
-    );
-    let context = JobContext {
-        owner: "bench".into(),
-        artifacts: Arc::new(ArtifactStore::open(&dir.join("artifacts"), 1 << 20).unwrap()),
-        task_public: None,
-    };
-    (executor, context)
+    let e = sophon_tests::jobs::executor(&dir.join(format!("{sandbox:?}")), |local| {
+        local.sandbox = Some(sandbox);
+        local.default_memory_mb = Some(64);
+    });
+    (e.executor, e.context)
 }
 
 fn trivial() -> JobSpec {
-    JobSpec {
-        name: "true".into(),
-        files: Vec::new(),
-        command: vec!["true".into()],
-        env: Vec::new(),
-        resources: Resources::default(),
-        mounts: Vec::new(),
-        outputs: Vec::new(),
-        backend: None,
-    }
+    sophon_tests::jobs::command(&["true"])
 }
 
 async fn bare() {

@@ -204,18 +204,9 @@ impl LocalExecutor {
         let (executor, job_task, context) = (self.clone(), job.clone(), context.clone());
         tokio::spawn(async move {
             let result = executor.execute(&job_task, &context, &spec, request).await;
-            let result = result.unwrap_or_else(|message| JobResult {
-                state: JobState::Failed,
-                exit: None,
-                stdout: OutputExcerpt::default(),
-                stderr: OutputExcerpt::default(),
-                wall_ms: 0,
-                cpu_ms: 0,
-                peak_memory_bytes: None,
-                artifacts: Vec::new(),
-                message,
-            });
-            job_task.finish(result);
+            job_task.finish(
+                result.unwrap_or_else(|message| JobResult::ended(JobState::Failed, &message)),
+            );
         });
         Ok(job)
     }
