@@ -410,3 +410,28 @@ async fn a_plugin_runs_jobs_through_the_host() {
         .unwrap();
     assert_eq!(outcome.summary, "0\n|1\n|2\n");
 }
+
+#[tokio::test]
+async fn a_command_that_cannot_start_fails_cleanly() {
+    let s = setup(|c| c.sandbox = Some(sophon::jobs::config::SandboxKind::None));
+    let job = s
+        .executor
+        .submit(
+            &s.context,
+            sophon_tests::jobs::command(&["/nonexistent/program"]),
+        )
+        .unwrap();
+    let result = job.wait().await;
+    assert_eq!(result.state, JobState::Failed);
+    assert!(
+        result.message.contains("/nonexistent/program"),
+        "{}",
+        result.message
+    );
+    let leftover = std::fs::read_dir("/sys/fs/cgroup/memory/sophon")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy() == job.id());
+    assert!(!leftover, "the job's cgroup was removed");
+}

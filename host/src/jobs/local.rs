@@ -259,23 +259,26 @@ impl LocalExecutor {
         let outcome = self
             .run_process(job, spec, &allocation, &work, mounts, cgroup.as_ref())
             .await;
-        if let Some(cgroup) = &cgroup {
+        // Read the group's accounting, then remove it — whether or not the job ever started.
+        let accounting = cgroup.as_ref().map(|cgroup| {
             cgroup.kill_all();
-        }
+            let accounting = (cgroup.peak_memory(), cgroup.cpu_time(), cgroup.oom_killed());
+            cgroup.remove();
+            accounting
+        });
         let mut result = outcome?;
-        if let Some(cgroup) = &cgroup {
-            result.peak_memory_bytes = cgroup.peak_memory();
-            if let Some(cpu) = cgroup.cpu_time() {
+        if let Some((peak_memory, cpu_time, oom_killed)) = accounting {
+            result.peak_memory_bytes = peak_memory;
+            if let Some(cpu) = cpu_time {
                 result.cpu_ms = cpu.as_millis() as u64;
             }
-            if result.state == JobState::Failed && cgroup.oom_killed() {
+            if result.state == JobState::Failed && oom_killed {
                 result.state = JobState::OutOfMemory;
                 result.message = format!(
                     "killed for using more than its {} MB of memory",
                     allocation.memory_mb
                 );
             }
-            cgroup.remove();
         }
         let (artifacts, problems) = collect_outputs(&work_dir, &spec.outputs, &context.artifacts);
         result.artifacts = artifacts;
