@@ -428,10 +428,25 @@ async fn a_command_that_cannot_start_fails_cleanly() {
         "{}",
         result.message
     );
-    let leftover = std::fs::read_dir("/sys/fs/cgroup/memory/sophon")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .any(|e| e.file_name().to_string_lossy() == job.id());
-    assert!(!leftover, "the job's cgroup was removed");
+    // cgroup v2: /sys/fs/cgroup/sophon/<id>; v1: /sys/fs/cgroup/<controller>/sophon/<id>.
+    let mut places = vec![PathBuf::from("/sys/fs/cgroup/sophon")];
+    places.extend(
+        std::fs::read_dir("/sys/fs/cgroup")
+            .unwrap()
+            .flatten()
+            .map(|e| e.path().join("sophon")),
+    );
+    assert!(
+        places.iter().any(|p| p.is_dir()),
+        "some cgroup hierarchy holds Sophon's jobs"
+    );
+    let leftover: Vec<_> = places
+        .iter()
+        .map(|p| p.join(job.id()))
+        .filter(|p| p.exists())
+        .collect();
+    assert!(
+        leftover.is_empty(),
+        "the job's cgroup was not removed: {leftover:?}"
+    );
 }
