@@ -3,6 +3,7 @@
 use crate::artifacts::ArtifactStore;
 use crate::config::SophonConfig;
 use crate::jobs::local::{CANCEL_FILE, JobContext, LocalExecutor, list_jobs, state_name};
+use crate::jobs::slurm::SlurmExecutor;
 use crate::jobs::{JobHandle, JobSpec, JobState, Mount, MountSource, Resources};
 use anyhow::{Context, bail};
 use clap::Subcommand;
@@ -16,7 +17,7 @@ pub enum JobCommand {
     /// Run CMD ARGS... as a sandboxed job, streaming its output; exits non-zero unless it
     /// succeeds.
     Run {
-        /// Only `local` is built so far.
+        /// `local`, or `slurm` where [jobs.slurm] is configured.
         #[arg(long, default_value = "local")]
         backend: String,
         #[arg(long)]
@@ -60,8 +61,8 @@ pub async fn run(command: JobCommand, config: &SophonConfig) -> anyhow::Result<(
             data,
             command,
         } => {
-            if backend != "local" {
-                bail!("backend `{backend}` is not available yet; use `--backend local`");
+            if backend != "local" && backend != "slurm" {
+                bail!("unknown backend `{backend}`: use `local` or `slurm`");
             }
             let memory_mb = memory.as_deref().map(parse_size_mb).transpose()?;
             let executor = Arc::new(LocalExecutor::new(&config.jobs).map_err(anyhow::Error::msg)?);
@@ -103,21 +104,32 @@ pub async fn run(command: JobCommand, config: &SophonConfig) -> anyhow::Result<(
                 outputs: Vec::new(),
                 backend: None,
             };
-            let job = executor.submit(&context, spec)?;
+            let (job, dir): (Arc<dyn JobHandle>, PathBuf) = if backend == "slurm" {
+                let slurm = config
+                    .jobs
+                    .slurm
+                    .as_ref()
+                    .context("--backend slurm needs [jobs.slurm] in sophon.toml")?;
+                let slurm = Arc::new(
+                    SlurmExecutor::new(slurm, config.jobs.datasets.clone(), &|k| {
+                        std::env::var(k).ok()
+                    })
+                    .map_err(anyhow::Error::msg)?,
+                );
+                let job = slurm.submit(&context, spec).await?;
+                let dir = job.dir().to_path_buf();
+                (job, dir)
+            } else {
+                let job = executor.submit(&context, spec)?;
+                let dir = job.dir().to_path_buf();
+                (job, dir)
+            };
             eprintln!("job {}", job.id());
             let (mut out_offset, mut err_offset) = (0u64, 0u64);
             let result = loop {
                 let finished = job.result();
-                out_offset += forward(
-                    &job.dir().join("stdout.log"),
-                    out_offset,
-                    &mut std::io::stdout(),
-                );
-                err_offset += forward(
-                    &job.dir().join("stderr.log"),
-                    err_offset,
-                    &mut std::io::stderr(),
-                );
+                out_offset += forward(&dir.join("stdout.log"), out_offset, &mut std::io::stdout());
+                err_offset += forward(&dir.join("stderr.log"), err_offset, &mut std::io::stderr());
                 if let Some(result) = finished {
                     break result;
                 }

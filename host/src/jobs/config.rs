@@ -26,8 +26,43 @@ use std::path::PathBuf;
 pub struct JobsConfig {
     #[serde(default)]
     pub local: LocalConfig,
+    /// The Slurm backend, if this machine submits to a cluster.
+    pub slurm: Option<SlurmConfig>,
     #[serde(default)]
     pub datasets: BTreeMap<String, PathBuf>,
+}
+
+/// `[jobs.slurm]`: submit through slurmrestd when `url` is set, else with `sbatch`/`squeue`/
+/// `scontrol`/`scancel`. Job directories live under `shared-dir`, which every node must see.
+///
+/// ```toml
+/// [jobs.slurm]
+/// url = "http://slurm-head:6820"   # slurmrestd; omit to use the sbatch family of commands
+/// user = "alice"                   # X-SLURM-USER-NAME (default $USER)
+/// token-env = "SLURM_JWT"          # environment variable holding the JWT
+/// shared-dir = "/shared/sophon/jobs"
+/// partition = "gpu"
+/// sandbox = "bubblewrap"           # bwrap on the compute nodes, or "none"
+/// ```
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SlurmConfig {
+    pub url: Option<String>,
+    pub user: Option<String>,
+    pub token_env: Option<String>,
+    pub shared_dir: Option<PathBuf>,
+    pub partition: Option<String>,
+    pub sandbox: Option<SandboxKind>,
+    pub bwrap: Option<PathBuf>,
+    /// How often job states are polled.
+    pub poll_ms: Option<u64>,
+    pub grace_secs: Option<u64>,
+    pub default_cpus: Option<u32>,
+    pub default_memory_mb: Option<u64>,
+    pub default_timeout_secs: Option<u64>,
+    pub path: Option<String>,
+    pub output_head_bytes: Option<usize>,
+    pub output_tail_bytes: Option<usize>,
 }
 
 impl JobsConfig {
@@ -49,6 +84,7 @@ impl JobsConfig {
         mine.gpus = theirs.gpus.or(mine.gpus.take());
         mine.ro_binds.extend(theirs.ro_binds);
         mine.path = theirs.path.or(mine.path.take());
+        self.slurm = other.slurm.or(self.slurm);
         self.datasets.extend(other.datasets);
         self
     }

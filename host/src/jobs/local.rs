@@ -14,35 +14,22 @@
 
 use super::cgroup::{CgroupSupport, JobCgroup};
 use super::config::{JobsConfig, SandboxKind};
-use super::output::{CaptureLimits, capture};
+use super::output::{CaptureLimits, capture, read_log};
 use super::sandbox::{self, Isolation, SandboxSpec};
 use super::scheduler::{Allocation, Inventory, Request, Scheduler};
+pub use super::workdir::JobContext;
+use super::workdir::{collect_outputs, materialise, validate};
 use super::*;
-use crate::artifacts::{Artifact, ArtifactStore};
 use crate::capability::{CapResult, CapabilityError};
-use cap_std::fs::{Dir, OpenOptionsExt};
+use cap_std::fs::Dir;
 use std::collections::BTreeMap;
 use std::ffi::CString;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, watch};
-
-/// Most files collected from one output directory.
-const MAX_OUTPUT_FILES: usize = 1000;
-
-/// What a run gives its jobs.
-#[derive(Clone)]
-pub struct JobContext {
-    /// Whose jobs these are (the run), for fair scheduling.
-    pub owner: String,
-    pub artifacts: Arc<ArtifactStore>,
-    /// The task's public data, for `mount-source::task-public`.
-    pub task_public: Option<PathBuf>,
-}
 
 /// Resolved executor settings.
 #[derive(Clone, Debug)]
@@ -657,151 +644,6 @@ fn nvidia_devices() -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
-/// Check a spec before anything runs.
-fn validate(
-    spec: &JobSpec,
-    datasets: &BTreeMap<String, PathBuf>,
-    context: &JobContext,
-) -> CapResult<()> {
-    if spec.command.is_empty() || spec.command[0].is_empty() {
-        return Err(CapabilityError::InvalidArgument(
-            "the job's command is empty".into(),
-        ));
-    }
-    if spec.command.iter().any(|a| a.contains('\0')) {
-        return Err(CapabilityError::InvalidArgument(
-            "the job's command contains NUL".into(),
-        ));
-    }
-    for (key, value) in &spec.env {
-        let valid_key = !key.is_empty()
-            && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-            && !key.as_bytes()[0].is_ascii_digit();
-        if !valid_key || value.contains('\0') {
-            return Err(CapabilityError::InvalidArgument(format!(
-                "invalid environment variable {key:?}"
-            )));
-        }
-    }
-    for file in &spec.files {
-        sandbox::relative_path(&file.path)?;
-    }
-    for output in &spec.outputs {
-        sandbox::relative_path(output.trim_end_matches('/'))?;
-    }
-    for mount in &spec.mounts {
-        sandbox::mount_target(&mount.target)?;
-        match &mount.source {
-            MountSource::Named(name) if !datasets.contains_key(name) => {
-                return Err(CapabilityError::NotFound(format!(
-                    "no dataset named `{name}` in [jobs.datasets]"
-                )));
-            }
-            MountSource::TaskPublic if context.task_public.is_none() => {
-                return Err(CapabilityError::Unavailable(
-                    "this run has no task data to mount".into(),
-                ));
-            }
-            MountSource::Artifact(id) => {
-                context.artifacts.stat(id)?;
-            }
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
-/// Write the job's files into its working directory (through `work`, so nothing escapes).
-fn materialise(work: &Dir, files: &[JobFile], artifacts: &ArtifactStore) -> CapResult<()> {
-    let io = |path: &str, e: std::io::Error| {
-        CapabilityError::InvalidArgument(format!("cannot write job file {path:?}: {e}"))
-    };
-    for file in files {
-        let relative = sandbox::relative_path(&file.path)?;
-        if let Some(parent) = relative.parent().filter(|p| !p.as_os_str().is_empty()) {
-            work.create_dir_all(parent).map_err(|e| io(&file.path, e))?;
-        }
-        let mut options = cap_std::fs::OpenOptions::new();
-        options
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(if file.executable { 0o755 } else { 0o644 });
-        let mut out = work
-            .open_with(&relative, &options)
-            .map_err(|e| io(&file.path, e))?;
-        match &file.contents {
-            FileContents::Text(text) => out
-                .write_all(text.as_bytes())
-                .map_err(|e| io(&file.path, e))?,
-            FileContents::Bytes(bytes) => out.write_all(bytes).map_err(|e| io(&file.path, e))?,
-            FileContents::Artifact(id) => {
-                let mut source = artifacts.open_file(id)?;
-                std::io::copy(&mut source, &mut out).map_err(|e| io(&file.path, e))?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Collect `outputs` (files, or directories with a trailing `/`) into the artifact store.
-/// Returns the artifacts and the problems met (escapes, oversize files), which do not fail the
-/// job. Missing paths are skipped.
-fn collect_outputs(
-    work: &Dir,
-    outputs: &[String],
-    artifacts: &ArtifactStore,
-) -> (Vec<Artifact>, Vec<String>) {
-    let mut collected = Vec::new();
-    let mut problems = Vec::new();
-    for output in outputs {
-        let Ok(relative) = sandbox::relative_path(output.trim_end_matches('/')) else {
-            continue;
-        };
-        let mut pending = vec![relative];
-        let mut files = 0;
-        while let Some(path) = pending.pop() {
-            let metadata = match work.symlink_metadata(&path) {
-                Ok(m) => m,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => {
-                    problems.push(format!("output {}: {e}", path.display()));
-                    continue;
-                }
-            };
-            if metadata.is_symlink() {
-                problems.push(format!(
-                    "output {} is a symlink; not collected",
-                    path.display()
-                ));
-            } else if metadata.is_dir() {
-                match work.read_dir(&path) {
-                    Ok(entries) => {
-                        pending.extend(entries.flatten().map(|e| path.join(e.file_name())))
-                    }
-                    Err(e) => problems.push(format!("output {}: {e}", path.display())),
-                }
-            } else if metadata.is_file() {
-                files += 1;
-                if files > MAX_OUTPUT_FILES {
-                    problems.push(format!("output {output}: more than {MAX_OUTPUT_FILES} files; the rest are not collected"));
-                    break;
-                }
-                let name = path.to_string_lossy().replace('/', "__");
-                let stored = work
-                    .read(&path)
-                    .map_err(|e| CapabilityError::Internal(e.to_string()))
-                    .and_then(|bytes| artifacts.create(&name, &bytes));
-                match stored {
-                    Ok(artifact) => collected.push(artifact),
-                    Err(e) => problems.push(format!("output {}: {e}", path.display())),
-                }
-            }
-        }
-    }
-    (collected, problems)
-}
-
 /// Files of a job directory besides `work/`, `stdout.log` and `stderr.log`.
 pub const SPEC_FILE: &str = "job.json";
 pub const STATE_FILE: &str = "state";
@@ -912,22 +754,6 @@ impl LocalJob {
     }
 }
 
-impl JobResult {
-    fn ended(state: JobState, message: &str) -> JobResult {
-        JobResult {
-            state,
-            exit: None,
-            stdout: OutputExcerpt::default(),
-            stderr: OutputExcerpt::default(),
-            wall_ms: 0,
-            cpu_ms: 0,
-            peak_memory_bytes: None,
-            artifacts: Vec::new(),
-            message: message.to_string(),
-        }
-    }
-}
-
 #[async_trait::async_trait]
 impl JobHandle for LocalJob {
     fn id(&self) -> String {
@@ -960,26 +786,6 @@ impl JobHandle for LocalJob {
     }
 
     async fn logs(&self, stream: LogStream, offset: u64, max_bytes: u32) -> CapResult<String> {
-        let file = match stream {
-            LogStream::Stdout => "stdout.log",
-            LogStream::Stderr => "stderr.log",
-        };
-        let path = self.dir.join(file);
-        let bytes = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
-            use std::io::{Read, Seek, SeekFrom};
-            let mut file = match std::fs::File::open(&path) {
-                Ok(f) => f,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-                Err(e) => return Err(e),
-            };
-            file.seek(SeekFrom::Start(offset))?;
-            let mut out = Vec::new();
-            file.take(u64::from(max_bytes)).read_to_end(&mut out)?;
-            Ok(out)
-        })
-        .await
-        .map_err(|e| CapabilityError::Internal(e.to_string()))?
-        .map_err(|e| CapabilityError::Internal(format!("reading the job's {file}: {e}")))?;
-        Ok(String::from_utf8_lossy(&bytes).into_owned())
+        read_log(&self.dir, stream, offset, max_bytes).await
     }
 }

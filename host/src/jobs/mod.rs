@@ -10,7 +10,9 @@ pub mod output;
 pub mod sandbox;
 pub mod scheduler;
 pub mod service;
+pub mod slurm;
 mod types;
+pub mod workdir;
 
 pub use types::*;
 

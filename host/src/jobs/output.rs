@@ -61,6 +61,64 @@ pub async fn capture(
     }
 }
 
+/// The excerpt of an output already on disk (a cluster job's log): its first and last bytes.
+pub fn excerpt_of_file(path: &Path, limits: CaptureLimits) -> OutputExcerpt {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return OutputExcerpt::default();
+    };
+    let total = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut head = Vec::new();
+    let _ = (&mut file)
+        .take(limits.head_bytes as u64)
+        .read_to_end(&mut head);
+    let mut tail = Vec::new();
+    let after_head = head.len() as u64;
+    if total > after_head {
+        let start = after_head.max(total.saturating_sub(limits.tail_bytes as u64));
+        if file.seek(SeekFrom::Start(start)).is_ok() {
+            let _ = file.take(limits.tail_bytes as u64).read_to_end(&mut tail);
+        }
+    }
+    OutputExcerpt {
+        head: String::from_utf8_lossy(&head).into_owned(),
+        tail: String::from_utf8_lossy(&tail).into_owned(),
+        total_bytes: total,
+    }
+}
+
+/// Up to `max_bytes` of a job's `stream` log (in `job_dir`) from byte `offset`; empty when the
+/// job has not written it yet.
+pub async fn read_log(
+    job_dir: &Path,
+    stream: super::LogStream,
+    offset: u64,
+    max_bytes: u32,
+) -> crate::capability::CapResult<String> {
+    use crate::capability::CapabilityError;
+    let name = match stream {
+        super::LogStream::Stdout => "stdout.log",
+        super::LogStream::Stderr => "stderr.log",
+    };
+    let path = job_dir.join(name);
+    let bytes = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        file.seek(SeekFrom::Start(offset))?;
+        let mut out = Vec::new();
+        file.take(u64::from(max_bytes)).read_to_end(&mut out)?;
+        Ok(out)
+    })
+    .await
+    .map_err(|e| CapabilityError::Internal(e.to_string()))?
+    .map_err(|e| CapabilityError::Internal(format!("reading the job's {name}: {e}")))?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@
 //! when a job ends (wall time × GPUs held).
 
 use super::local::{JobContext, LocalExecutor};
+use super::slurm::SlurmExecutor;
 use super::*;
 use crate::capability::{CapResult, CapabilityError};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,6 +15,8 @@ use std::sync::{Arc, Mutex};
 
 /// The backend every job goes to unless it names another.
 pub const LOCAL: &str = "local";
+/// The Slurm backend's name, where one is configured.
+pub const SLURM: &str = "slurm";
 
 /// A plugin's job quotas; `None` is unlimited.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -26,6 +29,7 @@ pub struct JobQuota {
 pub struct PluginJobs {
     plugin: String,
     executor: Arc<LocalExecutor>,
+    slurm: Option<Arc<SlurmExecutor>>,
     context: JobContext,
     quota: JobQuota,
     running: Arc<AtomicU64>,
@@ -42,11 +46,26 @@ impl PluginJobs {
         PluginJobs {
             plugin: plugin.to_string(),
             executor,
+            slurm: None,
             context,
             quota,
             running: Arc::new(AtomicU64::new(0)),
             gpu_hours_used: Arc::new(Mutex::new(0.0)),
         }
+    }
+
+    /// Also offer the Slurm backend (`backend = "slurm"` in a job spec).
+    pub fn with_slurm(mut self, slurm: Arc<SlurmExecutor>) -> PluginJobs {
+        self.slurm = Some(slurm);
+        self
+    }
+
+    fn backends(&self) -> Vec<String> {
+        let mut backends = vec![LOCAL.to_string()];
+        if self.slurm.is_some() {
+            backends.push(SLURM.to_string());
+        }
+        backends
     }
 
     fn gpu_hours_left(&self) -> Option<f64> {
@@ -59,11 +78,16 @@ impl PluginJobs {
 #[async_trait::async_trait]
 impl JobService for PluginJobs {
     async fn submit(&self, spec: JobSpec) -> CapResult<Arc<dyn JobHandle>> {
-        if let Some(backend) = spec.backend.as_deref().filter(|b| *b != LOCAL) {
-            return Err(CapabilityError::Unavailable(format!(
-                "job backend `{backend}` is not configured for this run (available: {LOCAL})"
-            )));
-        }
+        let slurm = match spec.backend.as_deref() {
+            None | Some(LOCAL) => None,
+            Some(SLURM) if self.slurm.is_some() => self.slurm.clone(),
+            Some(backend) => {
+                return Err(CapabilityError::Unavailable(format!(
+                    "job backend `{backend}` is not configured for this run (available: {})",
+                    self.backends().join(", ")
+                )));
+            }
+        };
         let gpus = u64::from(spec.resources.gpus);
         if let Some(max) = self.quota.max_gpus
             && gpus > max
@@ -90,7 +114,17 @@ impl JobService for PluginJobs {
                 self.plugin
             )));
         }
-        let job = match self.executor.submit(&self.context, spec) {
+        let submitted: CapResult<Arc<dyn JobHandle>> = match slurm {
+            Some(slurm) => slurm
+                .submit(&self.context, spec)
+                .await
+                .map(|j| j as Arc<dyn JobHandle>),
+            None => self
+                .executor
+                .submit(&self.context, spec)
+                .map(|j| j as Arc<dyn JobHandle>),
+        };
+        let job = match submitted {
             Ok(job) => job,
             Err(e) => {
                 self.running.fetch_sub(1, Ordering::AcqRel);
@@ -122,7 +156,7 @@ impl JobService for PluginJobs {
             gpus: inventory.gpus.len() as u32,
             gpu_kinds: kinds,
             memory_mb: inventory.memory_mb,
-            backends: vec![LOCAL.to_string()],
+            backends: self.backends(),
             job_slots_free: self.quota.max_concurrent.map_or(u32::MAX, |max| {
                 max.saturating_sub(running).min(u64::from(u32::MAX)) as u32
             }),

@@ -115,3 +115,21 @@ pub struct JobInventory {
     pub job_slots_free: u32,
     pub gpu_hours_left: Option<f64>,
 }
+
+impl JobResult {
+    /// A result for a job that ended without running to completion (refused, cancelled while
+    /// queued, lost): no exit status, no output.
+    pub fn ended(state: JobState, message: &str) -> JobResult {
+        JobResult {
+            state,
+            exit: None,
+            stdout: OutputExcerpt::default(),
+            stderr: OutputExcerpt::default(),
+            wall_ms: 0,
+            cpu_ms: 0,
+            peak_memory_bytes: None,
+            artifacts: Vec::new(),
+            message: message.to_string(),
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! What every job backend does with a job's working directory and spec, whatever runs it:
+//! check the spec, write its files, collect its outputs — all through a cap-std [`Dir`] on the
+//! working directory, so no path a plugin or a job names (absolute, `..`, a symlink) reaches
+//! outside it.
+
+use super::sandbox;
+use super::*;
+use crate::artifacts::{Artifact, ArtifactStore};
+use crate::capability::{CapResult, CapabilityError};
+use cap_std::fs::{Dir, OpenOptionsExt};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Most files collected from one output directory.
+const MAX_OUTPUT_FILES: usize = 1000;
+
+/// What a run gives its jobs.
+#[derive(Clone)]
+pub struct JobContext {
+    /// Whose jobs these are (the run), for fair scheduling.
+    pub owner: String,
+    pub artifacts: Arc<ArtifactStore>,
+    /// The task's public data, for `mount-source::task-public`.
+    pub task_public: Option<PathBuf>,
+}
+
+/// Check a spec before anything runs.
+pub fn validate(
+    spec: &JobSpec,
+    datasets: &BTreeMap<String, PathBuf>,
+    context: &JobContext,
+) -> CapResult<()> {
+    if spec.command.is_empty() || spec.command[0].is_empty() {
+        return Err(CapabilityError::InvalidArgument(
+            "the job's command is empty".into(),
+        ));
+    }
+    if spec.command.iter().any(|a| a.contains('\0')) {
+        return Err(CapabilityError::InvalidArgument(
+            "the job's command contains NUL".into(),
+        ));
+    }
+    for (key, value) in &spec.env {
+        let valid_key = !key.is_empty()
+            && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            && !key.as_bytes()[0].is_ascii_digit();
+        if !valid_key || value.contains('\0') {
+            return Err(CapabilityError::InvalidArgument(format!(
+                "invalid environment variable {key:?}"
+            )));
+        }
+    }
+    for file in &spec.files {
+        sandbox::relative_path(&file.path)?;
+    }
+    for output in &spec.outputs {
+        sandbox::relative_path(output.trim_end_matches('/'))?;
+    }
+    for mount in &spec.mounts {
+        sandbox::mount_target(&mount.target)?;
+        match &mount.source {
+            MountSource::Named(name) if !datasets.contains_key(name) => {
+                return Err(CapabilityError::NotFound(format!(
+                    "no dataset named `{name}` in [jobs.datasets]"
+                )));
+            }
+            MountSource::TaskPublic if context.task_public.is_none() => {
+                return Err(CapabilityError::Unavailable(
+                    "this run has no task data to mount".into(),
+                ));
+            }
+            MountSource::Artifact(id) => {
+                context.artifacts.stat(id)?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Write the job's files into its working directory (through `work`, so nothing escapes).
+pub fn materialise(work: &Dir, files: &[JobFile], artifacts: &ArtifactStore) -> CapResult<()> {
+    let io = |path: &str, e: std::io::Error| {
+        CapabilityError::InvalidArgument(format!("cannot write job file {path:?}: {e}"))
+    };
+    for file in files {
+        let relative = sandbox::relative_path(&file.path)?;
+        if let Some(parent) = relative.parent().filter(|p| !p.as_os_str().is_empty()) {
+            work.create_dir_all(parent).map_err(|e| io(&file.path, e))?;
+        }
+        let mut options = cap_std::fs::OpenOptions::new();
+        options
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(if file.executable { 0o755 } else { 0o644 });
+        let mut out = work
+            .open_with(&relative, &options)
+            .map_err(|e| io(&file.path, e))?;
+        match &file.contents {
+            FileContents::Text(text) => out
+                .write_all(text.as_bytes())
+                .map_err(|e| io(&file.path, e))?,
+            FileContents::Bytes(bytes) => out.write_all(bytes).map_err(|e| io(&file.path, e))?,
+            FileContents::Artifact(id) => {
+                let mut source = artifacts.open_file(id)?;
+                std::io::copy(&mut source, &mut out).map_err(|e| io(&file.path, e))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Collect `outputs` (files, or directories with a trailing `/`) into the artifact store.
+/// Returns the artifacts and the problems met (escapes, oversize files), which do not fail the
+/// job. Missing paths are skipped.
+pub fn collect_outputs(
+    work: &Dir,
+    outputs: &[String],
+    artifacts: &ArtifactStore,
+) -> (Vec<Artifact>, Vec<String>) {
+    let mut collected = Vec::new();
+    let mut problems = Vec::new();
+    for output in outputs {
+        let Ok(relative) = sandbox::relative_path(output.trim_end_matches('/')) else {
+            continue;
+        };
+        let mut pending = vec![relative];
+        let mut files = 0;
+        while let Some(path) = pending.pop() {
+            let metadata = match work.symlink_metadata(&path) {
+                Ok(m) => m,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    problems.push(format!("output {}: {e}", path.display()));
+                    continue;
+                }
+            };
+            if metadata.is_symlink() {
+                problems.push(format!(
+                    "output {} is a symlink; not collected",
+                    path.display()
+                ));
+            } else if metadata.is_dir() {
+                match work.read_dir(&path) {
+                    Ok(entries) => {
+                        pending.extend(entries.flatten().map(|e| path.join(e.file_name())))
+                    }
+                    Err(e) => problems.push(format!("output {}: {e}", path.display())),
+                }
+            } else if metadata.is_file() {
+                files += 1;
+                if files > MAX_OUTPUT_FILES {
+                    problems.push(format!("output {output}: more than {MAX_OUTPUT_FILES} files; the rest are not collected"));
+                    break;
+                }
+                let name = path.to_string_lossy().replace('/', "__");
+                let stored = work
+                    .read(&path)
+                    .map_err(|e| CapabilityError::Internal(e.to_string()))
+                    .and_then(|bytes| artifacts.create(&name, &bytes));
+                match stored {
+                    Ok(artifact) => collected.push(artifact),
+                    Err(e) => problems.push(format!("output {}: {e}", path.display())),
+                }
+            }
+        }
+    }
+    (collected, problems)
+}

@@ -1,0 +1,161 @@
+//! The Slurm backend against a real single-node cluster with two fake GPUs
+//! (`tests/slurm/start.sh`, which `tests/run` and CI start). Both transports: slurmrestd
+//! (OpenAPI v0.0.38) and the sbatch family of commands.
+//!
+//! Without a cluster (no `SOPHON_SLURM_URL`) these tests say so and pass, unless
+//! `SOPHON_REQUIRE_SLURM=1` (set where the cluster was started), where a missing cluster fails.
+
+use sophon::jobs::config::SlurmConfig;
+use sophon::jobs::local::JobContext;
+use sophon::jobs::slurm::SlurmExecutor;
+use sophon::jobs::*;
+use std::sync::Arc;
+use std::time::Duration;
+
+struct Cluster {
+    _dir: tempfile::TempDir,
+    rest: Arc<SlurmExecutor>,
+    cli: Arc<SlurmExecutor>,
+    context: JobContext,
+}
+
+fn cluster() -> Option<Cluster> {
+    let Ok(url) = std::env::var("SOPHON_SLURM_URL") else {
+        assert!(
+            std::env::var("SOPHON_REQUIRE_SLURM").as_deref() != Ok("1"),
+            "SOPHON_REQUIRE_SLURM=1 but no test cluster: run tests/slurm/start.sh"
+        );
+        eprintln!(
+            "no Slurm test cluster (SOPHON_SLURM_URL unset): skipped; `tests/run` starts one"
+        );
+        return None;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let shared = sophon_tests::jobs::executor(dir.path(), |_| {});
+    let config = |url: Option<String>| SlurmConfig {
+        url,
+        user: std::env::var("SOPHON_SLURM_USER").ok(),
+        token_env: Some("SOPHON_SLURM_TOKEN".into()),
+        shared_dir: Some(dir.path().join("shared")),
+        poll_ms: Some(200),
+        grace_secs: Some(1),
+        default_memory_mb: Some(200),
+        ..SlurmConfig::default()
+    };
+    let env = |k: &str| std::env::var(k).ok();
+    let rest = Arc::new(SlurmExecutor::new(&config(Some(url)), Default::default(), &env).unwrap());
+    let cli = Arc::new(SlurmExecutor::new(&config(None), Default::default(), &env).unwrap());
+    Some(Cluster {
+        _dir: dir,
+        rest,
+        cli,
+        context: shared.context,
+    })
+}
+
+fn sh(script: &str) -> JobSpec {
+    sophon_tests::jobs::command(&["sh", "-c", script])
+}
+
+async fn run(executor: &Arc<SlurmExecutor>, context: &JobContext, spec: JobSpec) -> JobResult {
+    let job = executor.submit(context, spec).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(120), job.wait())
+        .await
+        .expect("the job ended")
+}
+
+#[tokio::test]
+async fn jobs_run_on_the_cluster_with_gpus_files_and_outputs() {
+    let Some(c) = cluster() else { return };
+    for executor in [&c.rest, &c.cli] {
+        let mut spec = sh(
+            "echo gpus=$CUDA_VISIBLE_DEVICES; cat input.txt > out.txt; test -e /etc/passwd || echo sandboxed",
+        );
+        spec.resources.gpus = 1;
+        spec.files.push(JobFile {
+            path: "input.txt".into(),
+            contents: FileContents::Text("data\n".into()),
+            executable: false,
+        });
+        spec.outputs.push("out.txt".into());
+        let result = run(executor, &c.context, spec).await;
+        assert_eq!(result.state, JobState::Succeeded, "{result:?}");
+        assert!(
+            result.stdout.head.contains("gpus=0") || result.stdout.head.contains("gpus=1"),
+            "{result:?}"
+        );
+        assert!(
+            result.stdout.head.contains("sandboxed"),
+            "the job ran in bubblewrap: {result:?}"
+        );
+        let out = result
+            .artifacts
+            .iter()
+            .find(|a| a.name == "out.txt")
+            .expect("collected");
+        assert_eq!(
+            c.context.artifacts.read(&out.id, 0, 100).unwrap(),
+            b"data\n"
+        );
+    }
+}
+
+#[tokio::test]
+async fn failures_timeouts_and_cancels_are_reported() {
+    let Some(c) = cluster() else { return };
+    for executor in [&c.rest, &c.cli] {
+        let result = run(executor, &c.context, sh("echo bad >&2; exit 3")).await;
+        assert_eq!(result.state, JobState::Failed, "{result:?}");
+        assert_eq!(result.exit, Some(ExitStatus::Code(3)));
+        assert_eq!(result.stderr.head, "bad\n");
+
+        let mut slow = sh("sleep 300");
+        slow.resources.timeout_ms = Some(1500);
+        let result = run(executor, &c.context, slow).await;
+        assert_eq!(result.state, JobState::TimedOut, "{result:?}");
+
+        let job = executor.submit(&c.context, sh("sleep 300")).await.unwrap();
+        for _ in 0..100 {
+            if job.state() == JobState::Running {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        job.cancel().await;
+        let result = tokio::time::timeout(Duration::from_secs(60), job.wait())
+            .await
+            .unwrap();
+        assert_eq!(result.state, JobState::Cancelled, "{result:?}");
+    }
+}
+
+#[tokio::test]
+async fn bad_credentials_are_a_clear_error() {
+    let Some(_) = cluster() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let config = SlurmConfig {
+        url: std::env::var("SOPHON_SLURM_URL").ok(),
+        user: Some("root".into()),
+        token_env: Some("BAD_TOKEN".into()),
+        shared_dir: Some(dir.path().to_path_buf()),
+        ..SlurmConfig::default()
+    };
+    let err = SlurmExecutor::new(&config, Default::default(), &|_| None)
+        .err()
+        .unwrap();
+    assert!(err.contains("$BAD_TOKEN holds no JWT"), "{err}");
+    let executor = Arc::new(
+        SlurmExecutor::new(&config, Default::default(), &|_| Some("not-a-jwt".into())).unwrap(),
+    );
+    let context = sophon_tests::jobs::executor(dir.path(), |_| {}).context;
+    let err = executor
+        .submit(&context, sh("true"))
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("credentials") || err.contains("refused"),
+        "{err}"
+    );
+}
