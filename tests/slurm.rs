@@ -5,17 +5,18 @@
 //! Without a cluster (no `SOPHON_SLURM_URL`) these tests say so and pass, unless
 //! `SOPHON_REQUIRE_SLURM=1` (set where the cluster was started), where a missing cluster fails.
 
+use sophon::jobs::batch::BatchExecutor;
 use sophon::jobs::config::SlurmConfig;
 use sophon::jobs::local::JobContext;
-use sophon::jobs::slurm::SlurmExecutor;
+use sophon::jobs::slurm;
 use sophon::jobs::*;
 use std::sync::Arc;
 use std::time::Duration;
 
 struct Cluster {
     _dir: tempfile::TempDir,
-    rest: Arc<SlurmExecutor>,
-    cli: Arc<SlurmExecutor>,
+    rest: Arc<BatchExecutor>,
+    cli: Arc<BatchExecutor>,
     context: JobContext,
 }
 
@@ -43,8 +44,8 @@ fn cluster() -> Option<Cluster> {
         ..SlurmConfig::default()
     };
     let env = |k: &str| std::env::var(k).ok();
-    let rest = Arc::new(SlurmExecutor::new(&config(Some(url)), Default::default(), &env).unwrap());
-    let cli = Arc::new(SlurmExecutor::new(&config(None), Default::default(), &env).unwrap());
+    let rest = Arc::new(slurm::executor(&config(Some(url)), Default::default(), &env).unwrap());
+    let cli = Arc::new(slurm::executor(&config(None), Default::default(), &env).unwrap());
     Some(Cluster {
         _dir: dir,
         rest,
@@ -57,7 +58,7 @@ fn sh(script: &str) -> JobSpec {
     sophon_tests::jobs::command(&["sh", "-c", script])
 }
 
-async fn run(executor: &Arc<SlurmExecutor>, context: &JobContext, spec: JobSpec) -> JobResult {
+async fn run(executor: &Arc<BatchExecutor>, context: &JobContext, spec: JobSpec) -> JobResult {
     let job = executor.submit(context, spec).await.unwrap();
     tokio::time::timeout(Duration::from_secs(120), job.wait())
         .await
@@ -140,12 +141,12 @@ async fn bad_credentials_are_a_clear_error() {
         shared_dir: Some(dir.path().to_path_buf()),
         ..SlurmConfig::default()
     };
-    let err = SlurmExecutor::new(&config, Default::default(), &|_| None)
+    let err = slurm::executor(&config, Default::default(), &|_| None)
         .err()
         .unwrap();
     assert!(err.contains("$BAD_TOKEN holds no JWT"), "{err}");
     let executor = Arc::new(
-        SlurmExecutor::new(&config, Default::default(), &|_| Some("not-a-jwt".into())).unwrap(),
+        slurm::executor(&config, Default::default(), &|_| Some("not-a-jwt".into())).unwrap(),
     );
     let context = sophon_tests::jobs::executor(dir.path(), |_| {}).context;
     let err = executor

@@ -3,8 +3,8 @@
 use crate::artifacts::ArtifactStore;
 use crate::config::SophonConfig;
 use crate::jobs::local::{CANCEL_FILE, JobContext, LocalExecutor, list_jobs, state_name};
-use crate::jobs::slurm::SlurmExecutor;
 use crate::jobs::{JobHandle, JobSpec, JobState, Mount, MountSource, Resources};
+use crate::jobs::{ray, slurm};
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use std::io::Write;
@@ -17,7 +17,7 @@ pub enum JobCommand {
     /// Run CMD ARGS... as a sandboxed job, streaming its output; exits non-zero unless it
     /// succeeds.
     Run {
-        /// `local`, or `slurm` where [jobs.slurm] is configured.
+        /// `local`, or `slurm` / `ray` where [jobs.slurm] / [jobs.ray] is configured.
         #[arg(long, default_value = "local")]
         backend: String,
         #[arg(long)]
@@ -61,8 +61,8 @@ pub async fn run(command: JobCommand, config: &SophonConfig) -> anyhow::Result<(
             data,
             command,
         } => {
-            if backend != "local" && backend != "slurm" {
-                bail!("unknown backend `{backend}`: use `local` or `slurm`");
+            if !["local", "slurm", "ray"].contains(&backend.as_str()) {
+                bail!("unknown backend `{backend}`: use `local`, `slurm` or `ray`");
             }
             let memory_mb = memory.as_deref().map(parse_size_mb).transpose()?;
             let executor = Arc::new(LocalExecutor::new(&config.jobs).map_err(anyhow::Error::msg)?);
@@ -104,19 +104,28 @@ pub async fn run(command: JobCommand, config: &SophonConfig) -> anyhow::Result<(
                 outputs: Vec::new(),
                 backend: None,
             };
-            let (job, dir): (Arc<dyn JobHandle>, PathBuf) = if backend == "slurm" {
-                let slurm = config
-                    .jobs
-                    .slurm
-                    .as_ref()
-                    .context("--backend slurm needs [jobs.slurm] in sophon.toml")?;
-                let slurm = Arc::new(
-                    SlurmExecutor::new(slurm, config.jobs.datasets.clone(), &|k| {
-                        std::env::var(k).ok()
-                    })
-                    .map_err(anyhow::Error::msg)?,
-                );
-                let job = slurm.submit(&context, spec).await?;
+            let (job, dir): (Arc<dyn JobHandle>, PathBuf) = if backend != "local" {
+                let datasets = config.jobs.datasets.clone();
+                let cluster = match backend.as_str() {
+                    "slurm" => {
+                        let table = config
+                            .jobs
+                            .slurm
+                            .as_ref()
+                            .context("--backend slurm needs [jobs.slurm] in sophon.toml")?;
+                        slurm::executor(table, datasets, &|k| std::env::var(k).ok())
+                    }
+                    _ => {
+                        let table = config
+                            .jobs
+                            .ray
+                            .as_ref()
+                            .context("--backend ray needs [jobs.ray] in sophon.toml")?;
+                        ray::executor(table, datasets)
+                    }
+                }
+                .map_err(anyhow::Error::msg)?;
+                let job = Arc::new(cluster).submit(&context, spec).await?;
                 let dir = job.dir().to_path_buf();
                 (job, dir)
             } else {

@@ -26,32 +26,41 @@ use std::path::PathBuf;
 pub struct JobsConfig {
     #[serde(default)]
     pub local: LocalConfig,
-    /// The Slurm backend, if this machine submits to a cluster.
-    pub slurm: Option<SlurmConfig>,
+    /// The Slurm backend, if this machine submits to a Slurm cluster.
+    pub slurm: Option<ClusterConfig>,
+    /// The Ray backend, if this machine submits to a Ray cluster.
+    pub ray: Option<ClusterConfig>,
     #[serde(default)]
     pub datasets: BTreeMap<String, PathBuf>,
 }
 
-/// `[jobs.slurm]`: submit through slurmrestd when `url` is set, else with `sbatch`/`squeue`/
-/// `scontrol`/`scancel`. Job directories live under `shared-dir`, which every node must see.
+/// `[jobs.slurm]` and `[jobs.ray]`: a cluster backend. Job directories live under
+/// `shared-dir`, which every node must see.
 ///
 /// ```toml
 /// [jobs.slurm]
-/// url = "http://slurm-head:6820"   # slurmrestd; omit to use the sbatch family of commands
+/// url = "http://slurm-head:6820"   # slurmrestd; omit to use sbatch/scontrol/scancel
 /// user = "alice"                   # X-SLURM-USER-NAME (default $USER)
-/// token-env = "SLURM_JWT"          # environment variable holding the JWT
-/// shared-dir = "/shared/sophon/jobs"
+/// token-env = "SLURM_JWT"          # the variable holding the JWT (`scontrol token`)
 /// partition = "gpu"
+/// shared-dir = "/shared/sophon/jobs"
 /// sandbox = "bubblewrap"           # bwrap on the compute nodes, or "none"
+///
+/// [jobs.ray]
+/// url = "http://ray-head:8265"     # the Ray dashboard (Jobs REST API)
+/// shared-dir = "/shared/sophon/jobs"
 /// ```
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct SlurmConfig {
+pub struct ClusterConfig {
     pub url: Option<String>,
+    /// Slurm: the user slurmrestd acts for.
     pub user: Option<String>,
+    /// Slurm: the environment variable holding the JWT (default `SLURM_JWT`).
     pub token_env: Option<String>,
-    pub shared_dir: Option<PathBuf>,
+    /// Slurm: the partition to submit to.
     pub partition: Option<String>,
+    pub shared_dir: Option<PathBuf>,
     pub sandbox: Option<SandboxKind>,
     pub bwrap: Option<PathBuf>,
     /// How often job states are polled.
@@ -63,6 +72,49 @@ pub struct SlurmConfig {
     pub path: Option<String>,
     pub output_head_bytes: Option<usize>,
     pub output_tail_bytes: Option<usize>,
+}
+
+/// `[jobs.slurm]`.
+pub type SlurmConfig = ClusterConfig;
+
+impl ClusterConfig {
+    /// The settings of a batch executor for `[jobs.<table>]`.
+    pub fn batch_settings(&self, table: &str) -> Result<super::batch::BatchSettings, String> {
+        let shared_dir = self.shared_dir.clone().ok_or_else(|| {
+            format!("[jobs.{table}] needs `shared-dir`: a directory every node of the cluster sees")
+        })?;
+        let isolation = match self.sandbox.unwrap_or_default() {
+            SandboxKind::Bubblewrap => {
+                super::sandbox::Isolation::bubblewrap(self.bwrap.as_deref())?
+            }
+            SandboxKind::None => {
+                tracing::warn!(
+                    "[jobs.{table}] sandbox = \"none\": cluster jobs will run UNSANDBOXED"
+                );
+                super::sandbox::Isolation::Unsandboxed
+            }
+        };
+        Ok(super::batch::BatchSettings {
+            shared_dir,
+            isolation,
+            poll: std::time::Duration::from_millis(self.poll_ms.unwrap_or(1000)),
+            grace: std::time::Duration::from_secs(self.grace_secs.unwrap_or(10)),
+            default_cpus: self.default_cpus.unwrap_or(1),
+            default_memory_mb: self.default_memory_mb.unwrap_or(4096),
+            default_timeout: std::time::Duration::from_secs(
+                self.default_timeout_secs.unwrap_or(3600),
+            ),
+            path: self
+                .path
+                .clone()
+                .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into()),
+            capture: super::output::CaptureLimits {
+                head_bytes: self.output_head_bytes.unwrap_or(8 << 10),
+                tail_bytes: self.output_tail_bytes.unwrap_or(8 << 10),
+                log_max_bytes: u64::MAX,
+            },
+        })
+    }
 }
 
 impl JobsConfig {
@@ -85,6 +137,7 @@ impl JobsConfig {
         mine.ro_binds.extend(theirs.ro_binds);
         mine.path = theirs.path.or(mine.path.take());
         self.slurm = other.slurm.or(self.slurm);
+        self.ray = other.ray.or(self.ray);
         self.datasets.extend(other.datasets);
         self
     }

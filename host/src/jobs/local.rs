@@ -18,7 +18,7 @@ use super::output::{CaptureLimits, capture, read_log};
 use super::sandbox::{self, Isolation, SandboxSpec};
 use super::scheduler::{Allocation, Inventory, Request, Scheduler};
 pub use super::workdir::JobContext;
-use super::workdir::{collect_outputs, materialise, validate};
+use super::workdir::{collect_outputs, materialise, resolve_mounts, validate};
 use super::*;
 use crate::capability::{CapResult, CapabilityError};
 use cap_std::fs::Dir;
@@ -229,7 +229,8 @@ impl LocalExecutor {
         let work_dir = Dir::open_ambient_dir(&work, cap_std::ambient_authority())
             .map_err(|e| format!("opening {}: {e}", work.display()))?;
         materialise(&work_dir, &spec.files, &context.artifacts).map_err(|e| e.to_string())?;
-        let mounts = self.mounts(job, spec, context).map_err(|e| e.to_string())?;
+        let mounts =
+            resolve_mounts(&job.dir, spec, context, &self.datasets).map_err(|e| e.to_string())?;
         let memory_bytes = allocation.memory_mb * 1024 * 1024;
         let cgroup = match &self.cgroups {
             CgroupSupport::Unavailable(_) => None,
@@ -279,45 +280,6 @@ impl LocalExecutor {
         }
         drop(allocation);
         Ok(result)
-    }
-
-    /// The job's read-only mounts as (host path, sandbox path).
-    fn mounts(
-        &self,
-        job: &LocalJob,
-        spec: &JobSpec,
-        context: &JobContext,
-    ) -> CapResult<Vec<(PathBuf, String)>> {
-        let mut mounts = Vec::new();
-        for (n, mount) in spec.mounts.iter().enumerate() {
-            let target = sandbox::mount_target(&mount.target)?;
-            let host = match &mount.source {
-                MountSource::TaskPublic => context.task_public.clone().ok_or_else(|| {
-                    CapabilityError::Unavailable("this run has no task data to mount".into())
-                })?,
-                MountSource::Named(name) => self.datasets.get(name).cloned().ok_or_else(|| {
-                    CapabilityError::NotFound(format!(
-                        "no dataset named `{name}` in [jobs.datasets]"
-                    ))
-                })?,
-                MountSource::Artifact(id) => {
-                    // Artifacts are copied out of the store, so the job sees only that file.
-                    let artifact = context.artifacts.stat(id)?;
-                    let dir = job.dir.join("mounts").join(n.to_string());
-                    std::fs::create_dir_all(&dir)
-                        .map_err(|e| CapabilityError::Internal(e.to_string()))?;
-                    let path = dir.join(&artifact.name);
-                    let mut source = context.artifacts.open_file(id)?;
-                    let mut file = std::fs::File::create(&path)
-                        .map_err(|e| CapabilityError::Internal(e.to_string()))?;
-                    std::io::copy(&mut source, &mut file)
-                        .map_err(|e| CapabilityError::Internal(e.to_string()))?;
-                    path
-                }
-            };
-            mounts.push((host, target));
-        }
-        Ok(mounts)
     }
 
     async fn run_process(

@@ -3,10 +3,12 @@
 //! Backends (the local sandboxed executor, Slurm, Ray) implement this trait; the runtime
 //! adapts it to WIT and turns [`JobHandle::wait`] into a pollable.
 
+pub mod batch;
 pub mod cgroup;
 pub mod config;
 pub mod local;
 pub mod output;
+pub mod ray;
 pub mod sandbox;
 pub mod scheduler;
 pub mod service;

@@ -6,17 +6,16 @@
 //! (a spent quota) or `not-granted` (more than the grant allows per job). GPU-hours are charged
 //! when a job ends (wall time × GPUs held).
 
+use super::batch::BatchExecutor;
 use super::local::{JobContext, LocalExecutor};
-use super::slurm::SlurmExecutor;
 use super::*;
 use crate::capability::{CapResult, CapabilityError};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The backend every job goes to unless it names another.
 pub const LOCAL: &str = "local";
-/// The Slurm backend's name, where one is configured.
-pub const SLURM: &str = "slurm";
 
 /// A plugin's job quotas; `None` is unlimited.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -29,7 +28,8 @@ pub struct JobQuota {
 pub struct PluginJobs {
     plugin: String,
     executor: Arc<LocalExecutor>,
-    slurm: Option<Arc<SlurmExecutor>>,
+    /// Cluster backends by name (`slurm`, `ray`).
+    clusters: BTreeMap<String, Arc<BatchExecutor>>,
     context: JobContext,
     quota: JobQuota,
     running: Arc<AtomicU64>,
@@ -46,7 +46,7 @@ impl PluginJobs {
         PluginJobs {
             plugin: plugin.to_string(),
             executor,
-            slurm: None,
+            clusters: BTreeMap::new(),
             context,
             quota,
             running: Arc::new(AtomicU64::new(0)),
@@ -54,18 +54,16 @@ impl PluginJobs {
         }
     }
 
-    /// Also offer the Slurm backend (`backend = "slurm"` in a job spec).
-    pub fn with_slurm(mut self, slurm: Arc<SlurmExecutor>) -> PluginJobs {
-        self.slurm = Some(slurm);
+    /// Also offer a cluster backend, under its name (`backend = "slurm"` in a job spec).
+    pub fn with_cluster(mut self, cluster: Arc<BatchExecutor>) -> PluginJobs {
+        self.clusters.insert(cluster.backend().to_string(), cluster);
         self
     }
 
     fn backends(&self) -> Vec<String> {
-        let mut backends = vec![LOCAL.to_string()];
-        if self.slurm.is_some() {
-            backends.push(SLURM.to_string());
-        }
-        backends
+        std::iter::once(LOCAL.to_string())
+            .chain(self.clusters.keys().cloned())
+            .collect()
     }
 
     fn gpu_hours_left(&self) -> Option<f64> {
@@ -78,9 +76,9 @@ impl PluginJobs {
 #[async_trait::async_trait]
 impl JobService for PluginJobs {
     async fn submit(&self, spec: JobSpec) -> CapResult<Arc<dyn JobHandle>> {
-        let slurm = match spec.backend.as_deref() {
+        let cluster = match spec.backend.as_deref() {
             None | Some(LOCAL) => None,
-            Some(SLURM) if self.slurm.is_some() => self.slurm.clone(),
+            Some(name) if self.clusters.contains_key(name) => self.clusters.get(name).cloned(),
             Some(backend) => {
                 return Err(CapabilityError::Unavailable(format!(
                     "job backend `{backend}` is not configured for this run (available: {})",
@@ -114,8 +112,8 @@ impl JobService for PluginJobs {
                 self.plugin
             )));
         }
-        let submitted: CapResult<Arc<dyn JobHandle>> = match slurm {
-            Some(slurm) => slurm
+        let submitted: CapResult<Arc<dyn JobHandle>> = match cluster {
+            Some(cluster) => cluster
                 .submit(&self.context, spec)
                 .await
                 .map(|j| j as Arc<dyn JobHandle>),

@@ -1,79 +1,74 @@
-//! The Slurm backend: jobs become batch jobs on a cluster.
-//!
-//! Submission goes through slurmrestd ([`REST_API`], JWT in `X-SLURM-USER-TOKEN`) or, where no
-//! slurmrestd runs, through `sbatch`/`scontrol`/`scancel`. GPUs are requested as GRES
-//! (`gpu[:kind]:N`; Slurm then sets `CUDA_VISIBLE_DEVICES`). A job's directory — its files, its
-//! working directory, its stdout/stderr — lives under the configured shared directory, which
-//! every node must see; outputs are collected from there into the run's artifact store through
-//! cap-std, like the local executor's. On the compute node the job runs in the same bubblewrap
-//! sandbox as locally (unless the operator set `sandbox = "none"`).
-//!
-//! States are polled. Sophon enforces the job's timeout itself (SIGINT, grace, SIGKILL through
-//! Slurm) as well as asking Slurm for the time limit (rounded up to minutes).
+//! The Slurm backend: a [`BatchApi`] over slurmrestd ([`REST_API`], JWT in
+//! `X-SLURM-USER-TOKEN`) or, where no slurmrestd runs, over `sbatch`/`scontrol`/`scancel`.
+//! GPUs are requested as GRES (`gpu[:kind]:N`; Slurm then sets `CUDA_VISIBLE_DEVICES`); the time
+//! limit is the job's timeout rounded up to minutes, plus one (Sophon enforces the exact timeout
+//! itself). Everything else — the job directory, the sandboxed script, polling, collecting — is
+//! the shared [`BatchExecutor`]'s.
 
-use super::config::{SandboxKind, SlurmConfig};
-use super::output::{CaptureLimits, excerpt_of_file, read_log};
-use super::sandbox::{self, Isolation, SandboxSpec};
-use super::workdir::{JobContext, collect_outputs, materialise, validate};
+use super::batch::{BatchApi, BatchExecutor, BatchState, Submission};
+use super::config::ClusterConfig;
 use super::*;
 use crate::capability::{CapResult, CapabilityError};
-use cap_std::fs::Dir;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-use tokio::sync::watch;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// The slurmrestd OpenAPI version spoken (Slurm 22.05 serves only v0.0.38). Every REST path and
-/// field name below belongs to it; a newer version is a new [`SlurmApi`] implementation.
+/// field name in [`RestApi`] belongs to it; a newer version is another [`BatchApi`].
 pub const REST_API: &str = "v0.0.38";
 
-/// A batch job as submitted.
-#[derive(Clone, Debug)]
-pub struct BatchJob {
-    pub name: String,
-    pub script: String,
-    pub workdir: PathBuf,
-    pub stdout: PathBuf,
-    pub stderr: PathBuf,
-    pub cpus: u32,
-    pub memory_mb: u64,
-    pub time_limit_minutes: u64,
-    pub gpus: u32,
-    pub gpu_kind: Option<String>,
-    pub partition: Option<String>,
+/// The executor `[jobs.slurm]` describes: REST when `url` is set, else the commands. `env`
+/// reads the JWT's variable.
+pub fn executor(
+    config: &ClusterConfig,
+    datasets: BTreeMap<String, PathBuf>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<BatchExecutor, String> {
+    let settings = config.batch_settings("slurm")?;
+    let api: Arc<dyn BatchApi> = match &config.url {
+        Some(url) => {
+            let token_env = config.token_env.as_deref().unwrap_or("SLURM_JWT");
+            let token = env(token_env)
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| format!("[jobs.slurm] url is set but ${token_env} holds no JWT (get one with `scontrol token`)"))?;
+            let user = config
+                .user
+                .clone()
+                .or_else(|| env("USER"))
+                .unwrap_or_else(|| "root".into());
+            Arc::new(RestApi::new(url, &user, &token, config.partition.clone()))
+        }
+        None => Arc::new(CliApi {
+            partition: config.partition.clone(),
+        }),
+    };
+    BatchExecutor::new(api, settings, datasets)
 }
 
-impl BatchJob {
-    fn gres(&self) -> Option<String> {
-        (self.gpus > 0).then(|| match &self.gpu_kind {
-            Some(kind) => format!("gpu:{kind}:{}", self.gpus),
-            None => format!("gpu:{}", self.gpus),
-        })
+/// Slurm's job states as Sophon's.
+pub fn map_state(state: &str) -> JobState {
+    match state {
+        "PENDING" | "CONFIGURING" | "REQUEUED" | "RESIZING" | "SUSPENDED" => JobState::Queued,
+        "RUNNING" | "COMPLETING" | "STAGE_OUT" | "SIGNALING" => JobState::Running,
+        "COMPLETED" => JobState::Succeeded,
+        "TIMEOUT" | "DEADLINE" => JobState::TimedOut,
+        "OUT_OF_MEMORY" => JobState::OutOfMemory,
+        "CANCELLED" => JobState::Cancelled,
+        _ => JobState::Failed,
     }
 }
 
-/// What Slurm says of a job.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SlurmState {
-    /// e.g. `PENDING`, `RUNNING`, `COMPLETED`, `FAILED`, `TIMEOUT`, `CANCELLED`, `OUT_OF_MEMORY`.
-    pub state: String,
-    pub exit: Option<ExitStatus>,
-    /// Unix seconds.
-    pub start: Option<u64>,
-    pub end: Option<u64>,
+fn gres(job: &Submission) -> Option<String> {
+    (job.gpus > 0).then(|| match &job.gpu_kind {
+        Some(kind) => format!("gpu:{kind}:{}", job.gpus),
+        None => format!("gpu:{}", job.gpus),
+    })
 }
 
-/// One way of talking to Slurm.
-#[async_trait::async_trait]
-pub trait SlurmApi: Send + Sync {
-    async fn submit(&self, job: &BatchJob) -> CapResult<u64>;
-    /// `None` when Slurm no longer knows the job.
-    async fn query(&self, id: u64) -> CapResult<Option<SlurmState>>;
-    /// Send `signal` (`INT`, `KILL`, …) to the job.
-    async fn signal(&self, id: u64, signal: &str) -> CapResult<()>;
+fn time_limit_minutes(timeout: Duration) -> u64 {
+    timeout.as_secs().div_ceil(60).max(1) + 1
 }
 
 /// slurmrestd, OpenAPI [`REST_API`].
@@ -82,10 +77,11 @@ pub struct RestApi {
     base: String,
     user: String,
     token: String,
+    partition: Option<String>,
 }
 
 impl RestApi {
-    pub fn new(url: &str, user: &str, token: &str) -> RestApi {
+    pub fn new(url: &str, user: &str, token: &str, partition: Option<String>) -> RestApi {
         RestApi {
             http: reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(10))
@@ -95,6 +91,7 @@ impl RestApi {
             base: format!("{}/slurm/{REST_API}", url.trim_end_matches('/')),
             user: user.to_string(),
             token: token.to_string(),
+            partition,
         }
     }
 
@@ -111,17 +108,16 @@ impl RestApi {
                 ))
             })?;
         let status = response.status();
-        let body: Value = response.json().await.map_err(|e| {
-            CapabilityError::MalformedReply(format!(
-                "slurmrestd answered HTTP {status} with no JSON: {e}"
-            ))
-        })?;
         if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
             return Err(CapabilityError::Upstream(format!(
                 "slurmrestd refused the credentials (HTTP {status}): check the JWT (token-env) and user"
             )));
         }
-        Ok(body)
+        response.json().await.map_err(|e| {
+            CapabilityError::MalformedReply(format!(
+                "slurmrestd answered HTTP {status} with no JSON: {e}"
+            ))
+        })
     }
 }
 
@@ -143,22 +139,27 @@ fn rest_errors(body: &Value) -> Option<String> {
 }
 
 #[async_trait::async_trait]
-impl SlurmApi for RestApi {
-    async fn submit(&self, job: &BatchJob) -> CapResult<u64> {
+impl BatchApi for RestApi {
+    fn backend(&self) -> &'static str {
+        "slurm"
+    }
+
+    async fn submit(&self, job: &Submission) -> CapResult<String> {
+        let log = job.dir.join("scheduler.log");
         let mut properties = json!({
             "name": job.name,
-            "current_working_directory": job.workdir,
-            "standard_output": job.stdout,
-            "standard_error": job.stderr,
+            "current_working_directory": job.dir,
+            "standard_output": log,
+            "standard_error": log,
             "environment": { "PATH": "/usr/local/bin:/usr/bin:/bin" },
             "cpus_per_task": job.cpus,
             "memory_per_node": job.memory_mb,
-            "time_limit": job.time_limit_minutes,
+            "time_limit": time_limit_minutes(job.timeout),
         });
-        if let Some(gres) = job.gres() {
+        if let Some(gres) = gres(job) {
             properties["gres"] = json!(gres);
         }
-        if let Some(partition) = &job.partition {
+        if let Some(partition) = &self.partition {
             properties["partition"] = json!(partition);
         }
         let body = json!({ "script": job.script, "job": properties });
@@ -174,32 +175,35 @@ impl SlurmApi for RestApi {
                 "Slurm refused the job: {errors}"
             )));
         }
-        reply.get("job_id").and_then(Value::as_u64).ok_or_else(|| {
-            CapabilityError::MalformedReply(format!(
-                "slurmrestd's submit reply has no job_id: {reply}"
-            ))
-        })
+        reply
+            .get("job_id")
+            .and_then(Value::as_u64)
+            .map(|id| id.to_string())
+            .ok_or_else(|| {
+                CapabilityError::MalformedReply(format!(
+                    "slurmrestd's submit reply has no job_id: {reply}"
+                ))
+            })
     }
 
-    async fn query(&self, id: u64) -> CapResult<Option<SlurmState>> {
+    async fn query(&self, id: &str) -> CapResult<Option<BatchState>> {
         let reply = self
             .call(self.http.get(format!("{}/job/{id}", self.base)))
             .await?;
         let Some(job) = reply.get("jobs").and_then(|j| j.get(0)) else {
             return match rest_errors(&reply) {
-                Some(errors)
-                    if errors.to_lowercase().contains("invalid job id")
-                        || errors.contains("Unable to query") =>
+                Some(e)
+                    if e.to_lowercase().contains("invalid job id")
+                        || e.contains("Unable to query") =>
                 {
                     Ok(None)
                 }
-                Some(errors) => Err(CapabilityError::Upstream(format!("Slurm: {errors}"))),
+                Some(e) => Err(CapabilityError::Upstream(format!("Slurm: {e}"))),
                 None => Ok(None),
             };
         };
-        // v0.0.38 reports the raw wait status: the exit code is in bits 8-15, a signal in 0-6.
-        let raw = job.get("exit_code").and_then(Value::as_i64);
-        let exit = raw.map(|raw| {
+        // v0.0.38 reports the raw wait status: the exit code in bits 8-15, a signal in 0-6.
+        let exit = job.get("exit_code").and_then(Value::as_i64).map(|raw| {
             let (code, signal) = ((raw >> 8) & 0xff, raw & 0x7f);
             if signal != 0 {
                 ExitStatus::Signal(signal as i32)
@@ -207,22 +211,43 @@ impl SlurmApi for RestApi {
                 ExitStatus::Code(code as i32)
             }
         });
-        let time = |key: &str| job.get(key).and_then(Value::as_u64).filter(|&t| t > 0);
-        Ok(Some(SlurmState {
-            state: job
-                .get("job_state")
-                .and_then(Value::as_str)
-                .unwrap_or("UNKNOWN")
-                .to_string(),
+        let millis = |key: &str| {
+            job.get(key)
+                .and_then(Value::as_u64)
+                .filter(|&t| t > 0)
+                .map(|t| t * 1000)
+        };
+        let native = job
+            .get("job_state")
+            .and_then(Value::as_str)
+            .unwrap_or("UNKNOWN")
+            .to_string();
+        Ok(Some(BatchState {
+            state: map_state(&native),
+            native,
             exit,
-            start: time("start_time"),
-            end: time("end_time"),
+            start_ms: millis("start_time"),
+            end_ms: millis("end_time"),
         }))
     }
 
-    async fn signal(&self, id: u64, signal: &str) -> CapResult<()> {
-        let url = format!("{}/job/{id}?signal=SIG{signal}", self.base);
-        let reply = self.call(self.http.delete(url)).await?;
+    async fn interrupt(&self, id: &str) -> CapResult<()> {
+        self.signal(id, "SIGINT").await
+    }
+
+    async fn kill(&self, id: &str) -> CapResult<()> {
+        self.signal(id, "SIGKILL").await
+    }
+}
+
+impl RestApi {
+    async fn signal(&self, id: &str, signal: &str) -> CapResult<()> {
+        let reply = self
+            .call(
+                self.http
+                    .delete(format!("{}/job/{id}?signal={signal}", self.base)),
+            )
+            .await?;
         match rest_errors(&reply) {
             Some(errors) => Err(CapabilityError::Upstream(format!(
                 "Slurm could not signal job {id}: {errors}"
@@ -233,7 +258,9 @@ impl SlurmApi for RestApi {
 }
 
 /// `sbatch`, `scontrol` and `scancel`, for clusters without slurmrestd.
-pub struct CliApi;
+pub struct CliApi {
+    pub partition: Option<String>,
+}
 
 async fn command_output(
     program: &str,
@@ -272,21 +299,48 @@ async fn command_output(
     ))
 }
 
+impl CliApi {
+    async fn scancel(&self, id: &str, signal: &str) -> CapResult<()> {
+        let (ok, _, stderr) = command_output(
+            "scancel",
+            &[
+                format!("--signal={signal}"),
+                "--full".into(),
+                id.to_string(),
+            ],
+            None,
+        )
+        .await?;
+        if ok || stderr.contains("already completing") || stderr.contains("Invalid job id") {
+            Ok(())
+        } else {
+            Err(CapabilityError::Upstream(format!(
+                "scancel: {}",
+                stderr.trim()
+            )))
+        }
+    }
+}
+
 #[async_trait::async_trait]
-impl SlurmApi for CliApi {
-    async fn submit(&self, job: &BatchJob) -> CapResult<u64> {
+impl BatchApi for CliApi {
+    fn backend(&self) -> &'static str {
+        "slurm"
+    }
+
+    async fn submit(&self, job: &Submission) -> CapResult<String> {
+        let log = job.dir.join("scheduler.log");
         let mut args = vec![
             "--parsable".to_string(),
             format!("--job-name={}", job.name),
-            format!("--chdir={}", job.workdir.display()),
-            format!("--output={}", job.stdout.display()),
-            format!("--error={}", job.stderr.display()),
+            format!("--chdir={}", job.dir.display()),
+            format!("--output={}", log.display()),
             format!("--cpus-per-task={}", job.cpus),
             format!("--mem={}M", job.memory_mb),
-            format!("--time={}", job.time_limit_minutes),
+            format!("--time={}", time_limit_minutes(job.timeout)),
         ];
-        args.extend(job.gres().map(|g| format!("--gres={g}")));
-        args.extend(job.partition.as_ref().map(|p| format!("--partition={p}")));
+        args.extend(gres(job).map(|g| format!("--gres={g}")));
+        args.extend(self.partition.as_ref().map(|p| format!("--partition={p}")));
         let (ok, stdout, stderr) = command_output("sbatch", &args, Some(&job.script)).await?;
         if !ok {
             return Err(CapabilityError::Upstream(format!(
@@ -298,13 +352,14 @@ impl SlurmApi for CliApi {
             .trim()
             .split(';')
             .next()
-            .and_then(|id| id.parse().ok())
+            .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+            .map(str::to_owned)
             .ok_or_else(|| {
                 CapabilityError::MalformedReply(format!("sbatch printed no job id: {stdout:?}"))
             })
     }
 
-    async fn query(&self, id: u64) -> CapResult<Option<SlurmState>> {
+    async fn query(&self, id: &str) -> CapResult<Option<BatchState>> {
         let (ok, stdout, stderr) = command_output(
             "scontrol",
             &["show".into(), "job".into(), "-o".into(), id.to_string()],
@@ -332,446 +387,26 @@ impl SlurmApi for CliApi {
                 Ok(signal) if signal != 0 => ExitStatus::Signal(signal),
                 _ => ExitStatus::Code(code.parse().unwrap_or(0)),
             });
-        Ok(Some(SlurmState {
-            state: fields
-                .get("JobState")
-                .copied()
-                .unwrap_or("UNKNOWN")
-                .to_string(),
+        let native = fields
+            .get("JobState")
+            .copied()
+            .unwrap_or("UNKNOWN")
+            .to_string();
+        Ok(Some(BatchState {
+            state: map_state(&native),
+            native,
             exit,
-            start: None,
-            end: None,
+            start_ms: None,
+            end_ms: None,
         }))
     }
 
-    async fn signal(&self, id: u64, signal: &str) -> CapResult<()> {
-        let (ok, _, stderr) = command_output(
-            "scancel",
-            &[
-                format!("--signal={signal}"),
-                "--full".into(),
-                id.to_string(),
-            ],
-            None,
-        )
-        .await?;
-        if ok || stderr.contains("already completing") || stderr.contains("Invalid job id") {
-            Ok(())
-        } else {
-            Err(CapabilityError::Upstream(format!(
-                "scancel: {}",
-                stderr.trim()
-            )))
-        }
-    }
-}
-
-/// Resolved settings.
-struct Settings {
-    shared_dir: PathBuf,
-    partition: Option<String>,
-    poll: Duration,
-    grace: Duration,
-    default_cpus: u32,
-    default_memory_mb: u64,
-    default_timeout: Duration,
-    path: String,
-    capture: CaptureLimits,
-}
-
-/// Submits jobs to Slurm.
-pub struct SlurmExecutor {
-    api: Arc<dyn SlurmApi>,
-    settings: Settings,
-    isolation: Isolation,
-    datasets: BTreeMap<String, PathBuf>,
-    prefix: String,
-}
-
-impl SlurmExecutor {
-    /// The backend `config` describes; `env` reads the JWT's environment variable.
-    pub fn new(
-        config: &SlurmConfig,
-        datasets: BTreeMap<String, PathBuf>,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<SlurmExecutor, String> {
-        let shared_dir = config
-            .shared_dir
-            .clone()
-            .ok_or("[jobs.slurm] needs `shared-dir`: a directory every node of the cluster sees")?;
-        std::fs::create_dir_all(&shared_dir)
-            .map_err(|e| format!("creating {}: {e}", shared_dir.display()))?;
-        let api: Arc<dyn SlurmApi> = match &config.url {
-            Some(url) => {
-                let token_env = config.token_env.as_deref().unwrap_or("SLURM_JWT");
-                let token = env(token_env).filter(|t| !t.is_empty()).ok_or_else(|| {
-                    format!("[jobs.slurm] url is set but ${token_env} holds no JWT (get one with `scontrol token`)")
-                })?;
-                let user = config
-                    .user
-                    .clone()
-                    .or_else(|| env("USER"))
-                    .unwrap_or_else(|| "root".into());
-                Arc::new(RestApi::new(url, &user, &token))
-            }
-            None => Arc::new(CliApi),
-        };
-        let isolation = match config.sandbox.unwrap_or_default() {
-            SandboxKind::Bubblewrap => Isolation::bubblewrap(config.bwrap.as_deref())?,
-            SandboxKind::None => {
-                tracing::warn!(
-                    "[jobs.slurm] sandbox = \"none\": cluster jobs will run UNSANDBOXED"
-                );
-                Isolation::Unsandboxed
-            }
-        };
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        Ok(SlurmExecutor {
-            api,
-            settings: Settings {
-                shared_dir,
-                partition: config.partition.clone(),
-                poll: Duration::from_millis(config.poll_ms.unwrap_or(1000)),
-                grace: Duration::from_secs(config.grace_secs.unwrap_or(10)),
-                default_cpus: config.default_cpus.unwrap_or(1),
-                default_memory_mb: config.default_memory_mb.unwrap_or(4096),
-                default_timeout: Duration::from_secs(config.default_timeout_secs.unwrap_or(3600)),
-                path: config
-                    .path
-                    .clone()
-                    .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into()),
-                capture: CaptureLimits {
-                    head_bytes: config.output_head_bytes.unwrap_or(8 << 10),
-                    tail_bytes: config.output_tail_bytes.unwrap_or(8 << 10),
-                    log_max_bytes: u64::MAX,
-                },
-            },
-            isolation,
-            datasets,
-            prefix: format!("{}-{}", now.as_millis(), std::process::id()),
-        })
+    async fn interrupt(&self, id: &str) -> CapResult<()> {
+        self.scancel(id, "INT").await
     }
 
-    /// Check, prepare and submit `spec`; the returned job follows it on the cluster.
-    pub async fn submit(
-        self: &Arc<Self>,
-        context: &JobContext,
-        spec: JobSpec,
-    ) -> CapResult<Arc<SlurmJob>> {
-        validate(&spec, &self.datasets, context)?;
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let id = format!(
-            "slurm-{}-{}",
-            self.prefix,
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        let dir = self.settings.shared_dir.join(&id);
-        let work = dir.join("work");
-        let internal = |e: std::io::Error| {
-            CapabilityError::Internal(format!("preparing {}: {e}", dir.display()))
-        };
-        std::fs::create_dir_all(&work).map_err(internal)?;
-        let work_dir =
-            Dir::open_ambient_dir(&work, cap_std::ambient_authority()).map_err(internal)?;
-        materialise(&work_dir, &spec.files, &context.artifacts)?;
-        let mut mounts = Vec::new();
-        for mount in &spec.mounts {
-            let host = match &mount.source {
-                MountSource::TaskPublic => context.task_public.clone(),
-                MountSource::Named(name) => self.datasets.get(name).cloned(),
-                MountSource::Artifact(artifact) => {
-                    let meta = context.artifacts.stat(artifact)?;
-                    let copy = dir.join("mounts").join(&meta.id).join(&meta.name);
-                    std::fs::create_dir_all(copy.parent().expect("has a parent"))
-                        .map_err(internal)?;
-                    let mut source = context.artifacts.open_file(artifact)?;
-                    let mut file = std::fs::File::create(&copy).map_err(internal)?;
-                    std::io::copy(&mut source, &mut file).map_err(internal)?;
-                    Some(copy)
-                }
-            }
-            .ok_or_else(|| {
-                CapabilityError::NotFound("a mount's source is not available to this run".into())
-            })?;
-            mounts.push((host, sandbox::mount_target(&mount.target)?));
-        }
-        let resources = &spec.resources;
-        let timeout = resources
-            .timeout_ms
-            .map(Duration::from_millis)
-            .unwrap_or(self.settings.default_timeout);
-        let batch = BatchJob {
-            name: spec
-                .name
-                .chars()
-                .filter(|c| c.is_ascii_graphic())
-                .take(60)
-                .collect::<String>(),
-            script: self.script(&spec, &work, mounts),
-            workdir: dir.clone(),
-            stdout: dir.join("stdout.log"),
-            stderr: dir.join("stderr.log"),
-            cpus: resources.cpus.unwrap_or(self.settings.default_cpus),
-            memory_mb: resources
-                .memory_mb
-                .unwrap_or(self.settings.default_memory_mb),
-            time_limit_minutes: timeout.as_secs().div_ceil(60).max(1) + 1,
-            gpus: resources.gpus,
-            gpu_kind: resources.gpu_kind.clone(),
-            partition: self.settings.partition.clone(),
-        };
-        let slurm_id = self.api.submit(&batch).await?;
-        let (done, _) = watch::channel(None);
-        let job = Arc::new(SlurmJob {
-            id: format!("{id}-{slurm_id}"),
-            slurm_id,
-            dir,
-            state: Mutex::new(JobState::Queued),
-            done,
-            cancel_requested: AtomicBool::new(false),
-            api: self.api.clone(),
-        });
-        let (executor, follower, context) = (self.clone(), job.clone(), context.clone());
-        tokio::spawn(async move {
-            let result = executor
-                .follow(&follower, &context, &spec.outputs, timeout)
-                .await;
-            follower.finish(result);
-        });
-        Ok(job)
-    }
-
-    /// The batch script: the command, in the sandbox unless the operator opted out.
-    fn script(&self, spec: &JobSpec, work: &Path, mounts: Vec<(PathBuf, String)>) -> String {
-        let mut env: Vec<(String, String)> = vec![
-            ("PATH".into(), self.settings.path.clone()),
-            ("HOME".into(), sandbox::WORKDIR.into()),
-            ("TMPDIR".into(), "/tmp".into()),
-            ("LANG".into(), "C.UTF-8".into()),
-        ];
-        env.extend(spec.env.iter().cloned());
-        let sandbox_spec = SandboxSpec {
-            workdir: work.to_path_buf(),
-            mounts,
-            env: env.clone(),
-            command: spec.command.clone(),
-            ..SandboxSpec::default()
-        };
-        let argv = sandbox::argv(&self.isolation, &sandbox_spec);
-        let quote = |args: &[std::ffi::OsString]| -> Vec<String> {
-            args.iter()
-                .map(|a| shell_quote(&a.to_string_lossy()))
-                .collect()
-        };
-        let mut script = String::from("#!/bin/sh\n# Written by Sophon.\n");
-        match self.isolation {
-            Isolation::Bubblewrap(_) => {
-                // Slurm's GPU assignment and the node's GPU devices pass into the sandbox.
-                script.push_str(
-                    "set -- --setenv CUDA_VISIBLE_DEVICES \"${CUDA_VISIBLE_DEVICES:-}\"\n",
-                );
-                script.push_str("for d in /dev/nvidia*; do [ -e \"$d\" ] && set -- \"$@\" --dev-bind \"$d\" \"$d\"; done\n");
-                // bwrap [options] "$@" -- command: the node's extras go before the separator.
-                let separator = argv
-                    .iter()
-                    .position(|a| a == "--")
-                    .expect("bwrap's argv has `--`");
-                let (options, command) = argv.split_at(separator);
-                script.push_str(&format!(
-                    "exec {} \"$@\" {}\n",
-                    quote(options).join(" "),
-                    quote(command).join(" ")
-                ));
-            }
-            Isolation::Unsandboxed => {
-                script.push_str(&format!("cd {}\n", shell_quote(&work.to_string_lossy())));
-                for (key, value) in &env {
-                    script.push_str(&format!("export {key}={}\n", shell_quote(value)));
-                }
-                script.push_str(&format!("exec {}\n", quote(&argv).join(" ")));
-            }
-        }
-        script
-    }
-
-    /// Poll the job until it ends (enforcing the timeout and honouring cancels), then collect.
-    async fn follow(
-        &self,
-        job: &SlurmJob,
-        context: &JobContext,
-        outputs: &[String],
-        timeout: Duration,
-    ) -> JobResult {
-        let submitted = Instant::now();
-        let mut started: Option<Instant> = None;
-        let mut forced: Option<(JobState, Instant)> = None;
-        let mut failures = 0;
-        let last = loop {
-            match self.api.query(job.slurm_id).await {
-                Ok(Some(state)) => {
-                    failures = 0;
-                    let mapped = map_state(&state.state);
-                    if mapped == JobState::Running && started.is_none() {
-                        started = Some(Instant::now());
-                        job.set_state(JobState::Running);
-                    }
-                    if mapped.is_final() {
-                        break Some(state);
-                    }
-                }
-                Ok(None) => break None,
-                Err(e) => {
-                    failures += 1;
-                    if failures >= 30 {
-                        return JobResult::ended(
-                            JobState::Failed,
-                            &format!("lost track of Slurm job {}: {e}", job.slurm_id),
-                        );
-                    }
-                }
-            }
-            let cancel = job.cancel_requested.load(Ordering::Acquire);
-            let over_time = started.is_some_and(|s| s.elapsed() >= timeout);
-            match forced {
-                None if cancel || over_time => {
-                    let why = if cancel {
-                        JobState::Cancelled
-                    } else {
-                        JobState::TimedOut
-                    };
-                    let _ = self.api.signal(job.slurm_id, "INT").await;
-                    forced = Some((why, Instant::now()));
-                }
-                Some((_, since)) if since.elapsed() >= self.settings.grace => {
-                    let _ = self.api.signal(job.slurm_id, "KILL").await;
-                }
-                _ => {}
-            }
-            tokio::time::sleep(self.settings.poll).await;
-        };
-        let work = job.dir.join("work");
-        let mut result = JobResult {
-            state: last
-                .as_ref()
-                .map_or(JobState::Failed, |s| map_state(&s.state)),
-            exit: last.as_ref().and_then(|s| s.exit),
-            stdout: excerpt_of_file(&job.dir.join("stdout.log"), self.settings.capture),
-            stderr: excerpt_of_file(&job.dir.join("stderr.log"), self.settings.capture),
-            wall_ms: match last.as_ref().and_then(|s| s.start.zip(s.end)) {
-                Some((start, end)) => end.saturating_sub(start) * 1000,
-                None => started.unwrap_or(submitted).elapsed().as_millis() as u64,
-            },
-            cpu_ms: 0,
-            peak_memory_bytes: None,
-            artifacts: Vec::new(),
-            message: match &last {
-                Some(state) => format!("Slurm job {} ended {}", job.slurm_id, state.state),
-                None => format!("Slurm forgot job {} before Sophon saw it end", job.slurm_id),
-            },
-        };
-        if let Some((why, _)) = forced {
-            result.state = why;
-            if why == JobState::TimedOut {
-                result.message = format!("killed after its {} s timeout", timeout.as_secs_f64());
-            }
-        }
-        if let Ok(work_dir) = Dir::open_ambient_dir(&work, cap_std::ambient_authority()) {
-            let (artifacts, problems) = collect_outputs(&work_dir, outputs, &context.artifacts);
-            result.artifacts = artifacts;
-            if !problems.is_empty() {
-                result.message = format!("{}; {}", result.message, problems.join("; "));
-            }
-        }
-        result
-    }
-}
-
-/// Slurm's job states as Sophon's.
-pub fn map_state(state: &str) -> JobState {
-    match state {
-        "PENDING" | "CONFIGURING" | "REQUEUED" | "RESIZING" | "SUSPENDED" => JobState::Queued,
-        "RUNNING" | "COMPLETING" | "STAGE_OUT" | "SIGNALING" => JobState::Running,
-        "COMPLETED" => JobState::Succeeded,
-        "TIMEOUT" | "DEADLINE" => JobState::TimedOut,
-        "OUT_OF_MEMORY" => JobState::OutOfMemory,
-        "CANCELLED" => JobState::Cancelled,
-        _ => JobState::Failed,
-    }
-}
-
-/// `'…'` with embedded quotes escaped.
-fn shell_quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "'\\''"))
-}
-
-/// A job on the cluster.
-pub struct SlurmJob {
-    id: String,
-    slurm_id: u64,
-    dir: PathBuf,
-    state: Mutex<JobState>,
-    done: watch::Sender<Option<JobResult>>,
-    cancel_requested: AtomicBool,
-    api: Arc<dyn SlurmApi>,
-}
-
-impl SlurmJob {
-    pub fn slurm_id(&self) -> u64 {
-        self.slurm_id
-    }
-
-    /// The job's directory on the shared filesystem (`work/`, `stdout.log`, `stderr.log`).
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    fn set_state(&self, state: JobState) {
-        *self.state.lock().unwrap() = state;
-    }
-
-    fn finish(&self, result: JobResult) {
-        self.set_state(result.state);
-        self.done.send_replace(Some(result));
-    }
-}
-
-#[async_trait::async_trait]
-impl JobHandle for SlurmJob {
-    fn id(&self) -> String {
-        self.id.clone()
-    }
-
-    fn state(&self) -> JobState {
-        *self.state.lock().unwrap()
-    }
-
-    async fn wait(&self) -> JobResult {
-        let mut done = self.done.subscribe();
-        loop {
-            if let Some(result) = done.borrow_and_update().clone() {
-                return result;
-            }
-            if done.changed().await.is_err() {
-                return JobResult::ended(JobState::Failed, "the Slurm backend went away");
-            }
-        }
-    }
-
-    fn result(&self) -> Option<JobResult> {
-        self.done.borrow().clone()
-    }
-
-    async fn cancel(&self) {
-        self.cancel_requested.store(true, Ordering::Release);
-        if self.state() == JobState::Queued {
-            let _ = self.api.signal(self.slurm_id, "KILL").await;
-        }
-    }
-
-    async fn logs(&self, stream: LogStream, offset: u64, max_bytes: u32) -> CapResult<String> {
-        read_log(&self.dir, stream, offset, max_bytes).await
+    async fn kill(&self, id: &str) -> CapResult<()> {
+        self.scancel(id, "KILL").await
     }
 }
 
@@ -780,12 +415,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn states_and_quoting() {
+    fn states_time_limits_and_gres() {
         assert_eq!(map_state("PENDING"), JobState::Queued);
         assert_eq!(map_state("COMPLETED"), JobState::Succeeded);
         assert_eq!(map_state("TIMEOUT"), JobState::TimedOut);
         assert_eq!(map_state("OUT_OF_MEMORY"), JobState::OutOfMemory);
         assert_eq!(map_state("NODE_FAIL"), JobState::Failed);
-        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(time_limit_minutes(Duration::from_secs(30)), 2);
+        assert_eq!(time_limit_minutes(Duration::from_secs(3600)), 61);
+        let mut job = Submission {
+            id: "j".into(),
+            name: "n".into(),
+            dir: PathBuf::from("/d"),
+            script: String::new(),
+            cpus: 1,
+            memory_mb: 1,
+            timeout: Duration::from_secs(1),
+            gpus: 2,
+            gpu_kind: Some("a100".into()),
+        };
+        assert_eq!(gres(&job).as_deref(), Some("gpu:a100:2"));
+        job.gpus = 0;
+        assert_eq!(gres(&job), None);
     }
 }

@@ -170,3 +170,38 @@ pub fn collect_outputs(
     }
     (collected, problems)
 }
+
+/// The job's read-only mounts as (host path, path inside the sandbox). Artifacts are copied out
+/// of the store into `job_dir/mounts/`, so the job sees that one file and nothing else.
+pub fn resolve_mounts(
+    job_dir: &std::path::Path,
+    spec: &JobSpec,
+    context: &JobContext,
+    datasets: &BTreeMap<String, PathBuf>,
+) -> CapResult<Vec<(PathBuf, String)>> {
+    let internal = |e: std::io::Error| CapabilityError::Internal(format!("preparing a mount: {e}"));
+    let mut mounts = Vec::new();
+    for (n, mount) in spec.mounts.iter().enumerate() {
+        let target = sandbox::mount_target(&mount.target)?;
+        let host = match &mount.source {
+            MountSource::TaskPublic => context.task_public.clone().ok_or_else(|| {
+                CapabilityError::Unavailable("this run has no task data to mount".into())
+            })?,
+            MountSource::Named(name) => datasets.get(name).cloned().ok_or_else(|| {
+                CapabilityError::NotFound(format!("no dataset named `{name}` in [jobs.datasets]"))
+            })?,
+            MountSource::Artifact(id) => {
+                let artifact = context.artifacts.stat(id)?;
+                let dir = job_dir.join("mounts").join(n.to_string());
+                std::fs::create_dir_all(&dir).map_err(internal)?;
+                let path = dir.join(&artifact.name);
+                let mut source = context.artifacts.open_file(id)?;
+                let mut file = std::fs::File::create(&path).map_err(internal)?;
+                std::io::copy(&mut source, &mut file).map_err(internal)?;
+                path
+            }
+        };
+        mounts.push((host, target));
+    }
+    Ok(mounts)
+}

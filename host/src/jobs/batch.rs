@@ -1,0 +1,427 @@
+//! Cluster backends (Slurm, Ray) share everything but how they talk to their scheduler: a job's
+//! directory on a filesystem every node sees, a batch script that runs the job in the same
+//! bubblewrap sandbox as locally and writes its stdout/stderr there, polling the scheduler,
+//! Sophon's own timeout (interrupt, grace period, kill), and collecting the outputs through
+//! cap-std. [`BatchExecutor`] does all of that over a [`BatchApi`], which is what a backend
+//! implements.
+
+use super::output::{CaptureLimits, excerpt_of_file, read_log};
+use super::sandbox::{self, Isolation, SandboxSpec};
+use super::workdir::{JobContext, collect_outputs, materialise, resolve_mounts, validate};
+use super::*;
+use crate::capability::{CapResult, CapabilityError};
+use cap_std::fs::Dir;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// The batch script's name inside a job's directory.
+pub const SCRIPT_FILE: &str = "job.sh";
+
+/// A job as handed to a scheduler.
+#[derive(Clone, Debug)]
+pub struct Submission {
+    /// Sophon's id for the job, unique across processes.
+    pub id: String,
+    pub name: String,
+    /// The job's directory (holds [`SCRIPT_FILE`], `work/`, `stdout.log`, `stderr.log`).
+    pub dir: PathBuf,
+    pub script: String,
+    pub cpus: u32,
+    pub memory_mb: u64,
+    pub timeout: Duration,
+    pub gpus: u32,
+    pub gpu_kind: Option<String>,
+}
+
+/// What the scheduler says of a job.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchState {
+    pub state: JobState,
+    /// The scheduler's own word for it (e.g. Slurm's `NODE_FAIL`), for messages.
+    pub native: String,
+    pub exit: Option<ExitStatus>,
+    /// Unix milliseconds.
+    pub start_ms: Option<u64>,
+    pub end_ms: Option<u64>,
+}
+
+/// One scheduler's API.
+#[async_trait::async_trait]
+pub trait BatchApi: Send + Sync {
+    /// `slurm`, `ray`, … for ids and messages.
+    fn backend(&self) -> &'static str;
+    /// Queue the job; returns the scheduler's id for it.
+    async fn submit(&self, job: &Submission) -> CapResult<String>;
+    /// `None` when the scheduler no longer knows the job.
+    async fn query(&self, id: &str) -> CapResult<Option<BatchState>>;
+    /// Ask the job to stop (SIGINT where the scheduler can send it).
+    async fn interrupt(&self, id: &str) -> CapResult<()>;
+    /// Stop the job now.
+    async fn kill(&self, id: &str) -> CapResult<()>;
+}
+
+/// How a cluster backend runs jobs (from its `[jobs.<backend>]` table).
+#[derive(Clone, Debug)]
+pub struct BatchSettings {
+    pub shared_dir: PathBuf,
+    pub isolation: Isolation,
+    pub poll: Duration,
+    pub grace: Duration,
+    pub default_cpus: u32,
+    pub default_memory_mb: u64,
+    pub default_timeout: Duration,
+    pub path: String,
+    pub capture: CaptureLimits,
+}
+
+/// Runs jobs through a scheduler.
+pub struct BatchExecutor {
+    api: Arc<dyn BatchApi>,
+    settings: BatchSettings,
+    datasets: BTreeMap<String, PathBuf>,
+    prefix: String,
+}
+
+impl BatchExecutor {
+    pub fn new(
+        api: Arc<dyn BatchApi>,
+        settings: BatchSettings,
+        datasets: BTreeMap<String, PathBuf>,
+    ) -> Result<BatchExecutor, String> {
+        std::fs::create_dir_all(&settings.shared_dir).map_err(|e| {
+            format!(
+                "creating the shared job directory {}: {e}",
+                settings.shared_dir.display()
+            )
+        })?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Ok(BatchExecutor {
+            prefix: format!(
+                "{}-{}-{}",
+                api.backend(),
+                now.as_millis(),
+                std::process::id()
+            ),
+            api,
+            settings,
+            datasets,
+        })
+    }
+
+    pub fn backend(&self) -> &'static str {
+        self.api.backend()
+    }
+
+    /// Check, prepare and submit `spec`; the returned job follows it on the cluster.
+    pub async fn submit(
+        self: &Arc<Self>,
+        context: &JobContext,
+        spec: JobSpec,
+    ) -> CapResult<Arc<ClusterJob>> {
+        validate(&spec, &self.datasets, context)?;
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let id = format!("{}-{}", self.prefix, NEXT.fetch_add(1, Ordering::Relaxed));
+        let dir = self.settings.shared_dir.join(&id);
+        let work = dir.join("work");
+        let internal = |e: std::io::Error| {
+            CapabilityError::Internal(format!("preparing {}: {e}", dir.display()))
+        };
+        std::fs::create_dir_all(&work).map_err(internal)?;
+        let work_dir =
+            Dir::open_ambient_dir(&work, cap_std::ambient_authority()).map_err(internal)?;
+        materialise(&work_dir, &spec.files, &context.artifacts)?;
+        let mounts = resolve_mounts(&dir, &spec, context, &self.datasets)?;
+        let script = self.script(&spec, &dir, mounts);
+        std::fs::write(dir.join(SCRIPT_FILE), &script).map_err(internal)?;
+        let resources = &spec.resources;
+        let timeout = resources
+            .timeout_ms
+            .map(Duration::from_millis)
+            .unwrap_or(self.settings.default_timeout);
+        let submission = Submission {
+            id: id.clone(),
+            name: spec
+                .name
+                .chars()
+                .filter(|c| c.is_ascii_graphic())
+                .take(60)
+                .collect(),
+            dir: dir.clone(),
+            script,
+            cpus: resources.cpus.unwrap_or(self.settings.default_cpus),
+            memory_mb: resources
+                .memory_mb
+                .unwrap_or(self.settings.default_memory_mb),
+            timeout,
+            gpus: resources.gpus,
+            gpu_kind: resources.gpu_kind.clone(),
+        };
+        let native_id = self.api.submit(&submission).await?;
+        let (done, _) = watch::channel(None);
+        let job = Arc::new(ClusterJob {
+            id: format!("{id}@{native_id}"),
+            native_id,
+            dir,
+            state: Mutex::new(JobState::Queued),
+            done,
+            cancel_requested: AtomicBool::new(false),
+            api: self.api.clone(),
+        });
+        let (executor, follower, context) = (self.clone(), job.clone(), context.clone());
+        tokio::spawn(async move {
+            let result = executor
+                .follow(&follower, &context, &spec.outputs, timeout)
+                .await;
+            follower.finish(result);
+        });
+        Ok(job)
+    }
+
+    /// The batch script: the command in the sandbox (unless the operator opted out), its
+    /// stdout and stderr into the job's directory.
+    fn script(&self, spec: &JobSpec, dir: &Path, mounts: Vec<(PathBuf, String)>) -> String {
+        let work = dir.join("work");
+        let mut env: Vec<(String, String)> = vec![
+            ("PATH".into(), self.settings.path.clone()),
+            ("HOME".into(), sandbox::WORKDIR.into()),
+            ("TMPDIR".into(), "/tmp".into()),
+            ("LANG".into(), "C.UTF-8".into()),
+        ];
+        env.extend(spec.env.iter().cloned());
+        let sandbox_spec = SandboxSpec {
+            workdir: work.clone(),
+            mounts,
+            env: env.clone(),
+            command: spec.command.clone(),
+            ..SandboxSpec::default()
+        };
+        let argv = sandbox::argv(&self.settings.isolation, &sandbox_spec);
+        let quote = |args: &[std::ffi::OsString]| -> Vec<String> {
+            args.iter()
+                .map(|a| shell_quote(&a.to_string_lossy()))
+                .collect()
+        };
+        let redirect = format!(
+            ">{} 2>{}",
+            shell_quote(&dir.join("stdout.log").to_string_lossy()),
+            shell_quote(&dir.join("stderr.log").to_string_lossy())
+        );
+        let mut script = String::from("#!/bin/sh\n# Written by Sophon.\n");
+        match self.settings.isolation {
+            Isolation::Bubblewrap(_) => {
+                // The scheduler's GPU assignment and the node's GPU devices pass into the sandbox.
+                script.push_str(
+                    "set -- --setenv CUDA_VISIBLE_DEVICES \"${CUDA_VISIBLE_DEVICES:-}\"\n",
+                );
+                script.push_str("for d in /dev/nvidia*; do [ -e \"$d\" ] && set -- \"$@\" --dev-bind \"$d\" \"$d\"; done\n");
+                // bwrap [options] "$@" -- command: the node's extras go before the separator.
+                let separator = argv
+                    .iter()
+                    .position(|a| a == "--")
+                    .expect("bwrap's argv has `--`");
+                let (options, command) = argv.split_at(separator);
+                script.push_str(&format!(
+                    "exec {} \"$@\" {} {redirect}\n",
+                    quote(options).join(" "),
+                    quote(command).join(" ")
+                ));
+            }
+            Isolation::Unsandboxed => {
+                script.push_str(&format!("cd {}\n", shell_quote(&work.to_string_lossy())));
+                for (key, value) in &env {
+                    script.push_str(&format!("export {key}={}\n", shell_quote(value)));
+                }
+                script.push_str(&format!("exec {} {redirect}\n", quote(&argv).join(" ")));
+            }
+        }
+        script
+    }
+
+    /// Poll the job until it ends (enforcing the timeout and honouring cancels), then collect.
+    async fn follow(
+        &self,
+        job: &ClusterJob,
+        context: &JobContext,
+        outputs: &[String],
+        timeout: Duration,
+    ) -> JobResult {
+        let submitted = Instant::now();
+        let mut started: Option<Instant> = None;
+        let mut forced: Option<(JobState, Instant)> = None;
+        let mut failures = 0;
+        let backend = self.api.backend();
+        let last = loop {
+            match self.api.query(&job.native_id).await {
+                Ok(Some(state)) => {
+                    failures = 0;
+                    if state.state == JobState::Running && started.is_none() {
+                        started = Some(Instant::now());
+                        job.set_state(JobState::Running);
+                    }
+                    if state.state.is_final() {
+                        break Some(state);
+                    }
+                }
+                Ok(None) => break None,
+                Err(e) => {
+                    failures += 1;
+                    if failures >= 30 {
+                        return JobResult::ended(
+                            JobState::Failed,
+                            &format!("lost track of {backend} job {}: {e}", job.native_id),
+                        );
+                    }
+                }
+            }
+            let cancel = job.cancel_requested.load(Ordering::Acquire);
+            let over_time = started.is_some_and(|s| s.elapsed() >= timeout);
+            match forced {
+                None if cancel || over_time => {
+                    let why = if cancel {
+                        JobState::Cancelled
+                    } else {
+                        JobState::TimedOut
+                    };
+                    if let Err(e) = self.api.interrupt(&job.native_id).await {
+                        tracing::warn!(job = %job.id, "interrupting: {e}");
+                    }
+                    forced = Some((why, Instant::now()));
+                }
+                Some((_, since)) if since.elapsed() >= self.settings.grace => {
+                    if let Err(e) = self.api.kill(&job.native_id).await {
+                        tracing::warn!(job = %job.id, "killing: {e}");
+                    }
+                }
+                _ => {}
+            }
+            tokio::time::sleep(self.settings.poll).await;
+        };
+        let mut result = JobResult {
+            state: last.as_ref().map_or(JobState::Failed, |s| s.state),
+            exit: last.as_ref().and_then(|s| s.exit),
+            stdout: excerpt_of_file(&job.dir.join("stdout.log"), self.settings.capture),
+            stderr: excerpt_of_file(&job.dir.join("stderr.log"), self.settings.capture),
+            wall_ms: match last.as_ref().and_then(|s| s.start_ms.zip(s.end_ms)) {
+                Some((start, end)) => end.saturating_sub(start),
+                None => started.unwrap_or(submitted).elapsed().as_millis() as u64,
+            },
+            cpu_ms: 0,
+            peak_memory_bytes: None,
+            artifacts: Vec::new(),
+            message: match &last {
+                Some(state) if state.state == JobState::Succeeded => String::new(),
+                Some(state) => format!("{backend} job {} ended {}", job.native_id, state.native),
+                None => format!(
+                    "{backend} forgot job {} before Sophon saw it end",
+                    job.native_id
+                ),
+            },
+        };
+        if let Some((why, _)) = forced {
+            result.state = why;
+            if why == JobState::TimedOut {
+                result.message = format!("killed after its {} s timeout", timeout.as_secs_f64());
+            }
+        }
+        if let Ok(work_dir) =
+            Dir::open_ambient_dir(job.dir.join("work"), cap_std::ambient_authority())
+        {
+            let (artifacts, problems) = collect_outputs(&work_dir, outputs, &context.artifacts);
+            result.artifacts = artifacts;
+            if !problems.is_empty() {
+                result.message = format!("{}; {}", result.message, problems.join("; "));
+            }
+        }
+        result
+    }
+}
+
+/// `'…'` with embedded quotes escaped, for `sh`.
+pub fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
+/// A job on a cluster.
+pub struct ClusterJob {
+    id: String,
+    native_id: String,
+    dir: PathBuf,
+    state: Mutex<JobState>,
+    done: watch::Sender<Option<JobResult>>,
+    cancel_requested: AtomicBool,
+    api: Arc<dyn BatchApi>,
+}
+
+impl ClusterJob {
+    /// The scheduler's id for the job.
+    pub fn native_id(&self) -> &str {
+        &self.native_id
+    }
+
+    /// The job's directory on the shared filesystem (`work/`, `stdout.log`, `stderr.log`).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn set_state(&self, state: JobState) {
+        *self.state.lock().unwrap() = state;
+    }
+
+    fn finish(&self, result: JobResult) {
+        self.set_state(result.state);
+        self.done.send_replace(Some(result));
+    }
+}
+
+#[async_trait::async_trait]
+impl JobHandle for ClusterJob {
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+
+    fn state(&self) -> JobState {
+        *self.state.lock().unwrap()
+    }
+
+    async fn wait(&self) -> JobResult {
+        let mut done = self.done.subscribe();
+        loop {
+            if let Some(result) = done.borrow_and_update().clone() {
+                return result;
+            }
+            if done.changed().await.is_err() {
+                return JobResult::ended(JobState::Failed, "the cluster backend went away");
+            }
+        }
+    }
+
+    fn result(&self) -> Option<JobResult> {
+        self.done.borrow().clone()
+    }
+
+    async fn cancel(&self) {
+        self.cancel_requested.store(true, Ordering::Release);
+        if self.state() == JobState::Queued {
+            let _ = self.api.kill(&self.native_id).await;
+        }
+    }
+
+    async fn logs(&self, stream: LogStream, offset: u64, max_bytes: u32) -> CapResult<String> {
+        read_log(&self.dir, stream, offset, max_bytes).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn quoting() {
+        assert_eq!(super::shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(super::shell_quote("$HOME"), "'$HOME'");
+    }
+}
