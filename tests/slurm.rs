@@ -160,3 +160,36 @@ async fn bad_credentials_are_a_clear_error() {
         "{err}"
     );
 }
+
+/// `sophon job ls` and `sophon job cancel` work on cluster jobs: their directories carry the
+/// same records as local jobs, and the cancel file stops them.
+#[tokio::test]
+async fn cluster_jobs_are_recorded_and_can_be_cancelled_through_their_directory() {
+    use sophon::jobs::records::{CANCEL_FILE, list_jobs};
+    let Some(c) = cluster() else { return };
+    let job = c.rest.submit(&c.context, sh("sleep 300")).await.unwrap();
+    for _ in 0..100 {
+        if job.state() == JobState::Running {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let shared = c._dir.path().join("shared");
+    let listed = list_jobs(&shared);
+    assert!(
+        listed
+            .iter()
+            .any(|(r, state)| r.id == job.id() && state == "running"),
+        "{listed:?}"
+    );
+    std::fs::write(job.dir().join(CANCEL_FILE), b"").unwrap();
+    let result = tokio::time::timeout(Duration::from_secs(60), job.wait())
+        .await
+        .unwrap();
+    assert_eq!(result.state, JobState::Cancelled, "{result:?}");
+    assert!(
+        list_jobs(&shared)
+            .iter()
+            .any(|(r, state)| r.id == job.id() && state == "cancelled")
+    );
+}

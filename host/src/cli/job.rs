@@ -2,7 +2,8 @@
 
 use crate::artifacts::ArtifactStore;
 use crate::config::SophonConfig;
-use crate::jobs::local::{CANCEL_FILE, JobContext, LocalExecutor, list_jobs, state_name};
+use crate::jobs::local::{JobContext, LocalExecutor};
+use crate::jobs::records::{CANCEL_FILE, list_jobs, state_name};
 use crate::jobs::{JobHandle, JobSpec, JobState, Mount, MountSource, Resources};
 use crate::jobs::{ray, slurm};
 use anyhow::{Context, bail};
@@ -173,9 +174,13 @@ pub async fn run(command: JobCommand, config: &SophonConfig) -> anyhow::Result<(
             Ok(())
         }
         JobCommand::Ls => {
-            let dir = jobs_dir(config);
             println!("{:<40} {:<14} {:<8} command", "id", "state", "pid");
-            for (record, state) in list_jobs(&dir) {
+            let mut jobs: Vec<_> = jobs_dirs(config)
+                .iter()
+                .flat_map(|dir| list_jobs(dir))
+                .collect();
+            jobs.sort_by_key(|(record, _)| std::cmp::Reverse(record.submitted_unix_ms));
+            for (record, state) in jobs {
                 println!(
                     "{:<40} {:<14} {:<8} {}",
                     record.id,
@@ -222,28 +227,34 @@ fn forward(path: &std::path::Path, offset: u64, out: &mut dyn Write) -> u64 {
     bytes.len() as u64
 }
 
-fn jobs_dir(config: &SophonConfig) -> PathBuf {
-    config
+/// Where jobs of every configured backend keep their directories.
+fn jobs_dirs(config: &SophonConfig) -> Vec<PathBuf> {
+    let local = config
         .jobs
         .local
         .jobs_dir
         .clone()
         .or_else(|| dirs::data_dir().map(|d| d.join("sophon").join("jobs")))
-        .unwrap_or_else(|| PathBuf::from("sophon-jobs"))
+        .unwrap_or_else(|| PathBuf::from("sophon-jobs"));
+    let clusters = [&config.jobs.slurm, &config.jobs.ray]
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.shared_dir.clone());
+    std::iter::once(local).chain(clusters).collect()
 }
 
+/// The directory of job `id`, whichever backend ran it.
 fn job_dir(config: &SophonConfig, id: &str) -> anyhow::Result<PathBuf> {
     if id.is_empty() || id.contains(['/', '\\']) || id.starts_with('.') {
         bail!("{id:?} is not a job id (see `sophon job ls`)");
     }
-    let dir = jobs_dir(config).join(id);
-    if !dir.is_dir() {
-        bail!(
-            "no job {id} in {} (see `sophon job ls`)",
-            jobs_dir(config).display()
-        );
-    }
-    Ok(dir)
+    // Cluster jobs are listed as `<dir name>@<scheduler id>`.
+    let name = id.split('@').next().unwrap_or(id);
+    jobs_dirs(config)
+        .into_iter()
+        .map(|dir| dir.join(name))
+        .find(|dir| dir.is_dir())
+        .with_context(|| format!("no job {id} (see `sophon job ls`)"))
 }
 
 /// `512M`, `4G`, `2048` (MB) → megabytes.

@@ -6,6 +6,7 @@
 //! implements.
 
 use super::output::{CaptureLimits, excerpt_of_file, read_log};
+use super::records;
 use super::sandbox::{self, Isolation, SandboxSpec};
 use super::workdir::{JobContext, collect_outputs, materialise, resolve_mounts, validate};
 use super::*;
@@ -163,6 +164,10 @@ impl BatchExecutor {
             gpu_kind: resources.gpu_kind.clone(),
         };
         let native_id = self.api.submit(&submission).await?;
+        records::write_record(
+            &dir,
+            &records::new_record(&format!("{id}@{native_id}"), &spec, &context.owner),
+        );
         let (done, _) = watch::channel(None);
         let job = Arc::new(ClusterJob {
             id: format!("{id}@{native_id}"),
@@ -279,7 +284,8 @@ impl BatchExecutor {
                     }
                 }
             }
-            let cancel = job.cancel_requested.load(Ordering::Acquire);
+            let cancel = job.cancel_requested.load(Ordering::Acquire)
+                || records::cancel_file_exists(&job.dir);
             let over_time = started.is_some_and(|s| s.elapsed() >= timeout);
             match forced {
                 None if cancel || over_time => {
@@ -371,10 +377,12 @@ impl ClusterJob {
 
     fn set_state(&self, state: JobState) {
         *self.state.lock().unwrap() = state;
+        records::write_state(&self.dir, state);
     }
 
     fn finish(&self, result: JobResult) {
-        self.set_state(result.state);
+        records::write_result(&self.dir, &result);
+        *self.state.lock().unwrap() = result.state;
         self.done.send_replace(Some(result));
     }
 }

@@ -15,6 +15,7 @@
 use super::cgroup::{CgroupSupport, JobCgroup};
 use super::config::{JobsConfig, SandboxKind};
 use super::output::{CaptureLimits, capture, read_log};
+use super::records;
 use super::sandbox::{self, Isolation, SandboxSpec};
 use super::scheduler::{Allocation, Inventory, Request, Scheduler};
 pub use super::workdir::JobContext;
@@ -173,20 +174,7 @@ impl LocalExecutor {
             cancel_requested: AtomicBool::new(false),
             cancel: Notify::new(),
         });
-        let record = JobRecord {
-            id: id.clone(),
-            name: spec.name.clone(),
-            command: spec.command.clone(),
-            owner: context.owner.clone(),
-            pid: std::process::id(),
-            submitted_unix_ms: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64),
-        };
-        if let Ok(json) = serde_json::to_vec_pretty(&record) {
-            let _ = std::fs::write(job.dir.join(SPEC_FILE), json);
-        }
-        job.set_state(JobState::Queued);
+        records::write_record(&job.dir, &records::new_record(&id, &spec, &context.owner));
         self.jobs.lock().unwrap().insert(id, job.clone());
         let (executor, job_task, context) = (self.clone(), job.clone(), context.clone());
         tokio::spawn(async move {
@@ -606,64 +594,6 @@ fn nvidia_devices() -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
-/// Files of a job directory besides `work/`, `stdout.log` and `stderr.log`.
-pub const SPEC_FILE: &str = "job.json";
-pub const STATE_FILE: &str = "state";
-pub const RESULT_FILE: &str = "result.json";
-pub const CANCEL_FILE: &str = "cancel";
-
-/// `queued`, `running`, `timed-out`, …
-pub fn state_name(state: JobState) -> &'static str {
-    match state {
-        JobState::Queued => "queued",
-        JobState::Running => "running",
-        JobState::Succeeded => "succeeded",
-        JobState::Failed => "failed",
-        JobState::TimedOut => "timed-out",
-        JobState::OutOfMemory => "out-of-memory",
-        JobState::Cancelled => "cancelled",
-    }
-}
-
-/// What `sophon job ls` shows of a job, read from its directory.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-pub struct JobRecord {
-    pub id: String,
-    pub name: String,
-    pub command: Vec<String>,
-    pub owner: String,
-    /// The Sophon process that runs the job.
-    pub pid: u32,
-    pub submitted_unix_ms: u64,
-}
-
-/// The jobs under `jobs_dir` with their state (`lost` when the process that ran an unfinished
-/// job is gone), newest first.
-pub fn list_jobs(jobs_dir: &Path) -> Vec<(JobRecord, String)> {
-    let mut jobs: Vec<(JobRecord, String)> = std::fs::read_dir(jobs_dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| {
-            let record: JobRecord =
-                serde_json::from_slice(&std::fs::read(entry.path().join(SPEC_FILE)).ok()?).ok()?;
-            let mut state = std::fs::read_to_string(entry.path().join(STATE_FILE))
-                .unwrap_or_else(|_| "unknown".into());
-            let unfinished = state == "queued" || state == "running";
-            if unfinished && !Path::new(&format!("/proc/{}", record.pid)).exists() {
-                state = "lost".into();
-            }
-            Some((record, state))
-        })
-        .collect();
-    jobs.sort_by(|a, b| {
-        b.0.submitted_unix_ms
-            .cmp(&a.0.submitted_unix_ms)
-            .then(b.0.id.cmp(&a.0.id))
-    });
-    jobs
-}
-
 /// One job of the local executor.
 pub struct LocalJob {
     id: String,
@@ -688,14 +618,12 @@ impl LocalJob {
     /// Record the state, in memory and in the job directory (for `sophon job ls`).
     fn set_state(&self, state: JobState) {
         *self.state.lock().unwrap() = state;
-        let _ = std::fs::write(self.dir.join(STATE_FILE), state_name(state));
+        records::write_state(&self.dir, state);
     }
 
     fn finish(&self, result: JobResult) {
-        if let Ok(json) = serde_json::to_vec_pretty(&result) {
-            let _ = std::fs::write(self.dir.join(RESULT_FILE), json);
-        }
-        self.set_state(result.state);
+        records::write_result(&self.dir, &result);
+        *self.state.lock().unwrap() = result.state;
         self.done.send_replace(Some(result));
     }
 
@@ -704,7 +632,8 @@ impl LocalJob {
     async fn cancelled(&self) {
         loop {
             let notified = self.cancel.notified();
-            if self.cancel_requested.load(Ordering::Acquire) || self.dir.join(CANCEL_FILE).exists()
+            if self.cancel_requested.load(Ordering::Acquire)
+                || records::cancel_file_exists(&self.dir)
             {
                 return;
             }

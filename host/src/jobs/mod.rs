@@ -9,6 +9,7 @@ pub mod config;
 pub mod local;
 pub mod output;
 pub mod ray;
+pub mod records;
 pub mod sandbox;
 pub mod scheduler;
 pub mod service;
