@@ -1,12 +1,38 @@
 //! The Hierarchical Cognitive Cache: the [`CognitiveCache`] service the host offers plugins as
 //! `sophon:host/hcc`.
 //!
-//! The store (SQLite), context assembly and wisdom retrieval live behind this trait; scopes
-//! are enforced by the runtime before a call reaches it.
+//! - [`store`]: the SQLite store (event log, phases, knowledge, wisdom), one per workspace;
+//! - [`context`]: context assembly under a token budget, with [`tokens`] counting;
+//! - [`embed`], [`index`], [`wisdom`]: embeddings and top-k wisdom retrieval;
+//! - [`promote`]: the promotion policy's contract and the checks on what it returns;
+//! - [`service`]: [`RunHcc`], one run's view, which implements [`CognitiveCache`];
+//! - [`simulate`]: a synthetic run for `sophon hcc simulate` and the benchmarks.
+//!
+//! Scopes are enforced by the runtime before a call reaches the trait.
 
+pub mod config;
+pub mod context;
+pub mod embed;
+pub mod index;
+pub mod promote;
+pub mod schema;
+pub mod service;
+pub mod simulate;
+pub mod store;
+pub mod tokens;
 mod types;
+pub mod wisdom;
 
+pub use config::{EmbedderChoice, HccConfig, HccSettings};
+pub use embed::{Embedder, HashedEmbedder, LlmEmbedder};
+pub use promote::{PluginPromoter, Promoter};
+pub use service::{FinishReport, RunHcc, RunSpec};
+pub use store::{HccStore, StoreError};
 pub use types::*;
+pub use wisdom::{WisdomHit, WisdomRecord};
+
+/// Largest event content or plan the HCC stores, in bytes.
+pub const MAX_EVENT_BYTES: usize = 1 << 20;
 
 use crate::capability::CapResult;
 

@@ -275,6 +275,12 @@ impl LlmHub {
         }
     }
 
+    /// What identifies the embeddings of provider `alias` (the default when `None`).
+    pub fn embedding_identity(&self, alias: Option<&str>) -> CapResult<String> {
+        let (alias, provider) = self.provider(alias)?;
+        Ok(format!("{alias}#{}", provider.embedding_identity()))
+    }
+
     /// Embeddings through provider `alias` (the default when `None`); deterministic, so cached.
     pub async fn embed(
         &self,
@@ -282,7 +288,7 @@ impl LlmHub {
         alias: Option<&str>,
     ) -> CapResult<Vec<Vec<f32>>> {
         let (alias, provider) = self.provider(alias)?;
-        let key = cache::embed_key(&provider.cache_identity(), &inputs);
+        let key = cache::embed_key(&provider.embedding_identity(), &inputs);
         let cassette_key = cache::embed_key(&cassette_identity(alias, provider), &inputs);
         if let Some(cassette) = self
             .cassette

@@ -529,6 +529,10 @@ impl Provider for OpenAiProvider {
         format!("{}#{}", self.base_url, self.model)
     }
 
+    fn embedding_identity(&self) -> String {
+        format!("{}#{}", self.base_url, self.embedding_model)
+    }
+
     async fn chat(
         &self,
         request: &ChatRequest,

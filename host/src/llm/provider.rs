@@ -25,6 +25,12 @@ pub trait Provider: Send + Sync {
     /// What identifies this provider's answers for caching: endpoint and model.
     fn cache_identity(&self) -> String;
 
+    /// What identifies this provider's embeddings: vectors with different identities live in
+    /// different spaces and are never compared or served from each other's cache.
+    fn embedding_identity(&self) -> String {
+        self.cache_identity()
+    }
+
     /// One chat call. `usage.cost_usd` and `usage.cache_hit` are left for the caller.
     async fn chat(
         &self,

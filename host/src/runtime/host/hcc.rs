@@ -12,9 +12,6 @@ use std::sync::Arc;
 
 type WitResult<T> = wasmtime::Result<Result<T, types::Error>>;
 
-/// Largest event content or plan a plugin may record.
-pub const MAX_EVENT_BYTES: usize = 1 << 20;
-
 impl PluginState {
     /// The HCC service, if the plugin holds `scope`.
     fn hcc_with(&self, scope: HccScope) -> CapResult<Arc<dyn cap::CognitiveCache>> {
@@ -32,23 +29,12 @@ impl PluginState {
     }
 }
 
-fn check_size(what: &str, text: &str) -> CapResult<()> {
-    if text.len() > MAX_EVENT_BYTES {
-        return Err(CapabilityError::TooLarge(format!(
-            "{what} is {} bytes; at most {MAX_EVENT_BYTES} bytes are stored (summarise or truncate it)",
-            text.len()
-        )));
-    }
-    Ok(())
-}
-
 impl hcc::Host for PluginState {
     async fn record_event(&mut self, event: hcc::Event) -> WitResult<u64> {
         let service = self.hcc_with(HccScope::ExperienceWrite);
         let limit = self.limits.host_call_timeout;
         answer(
             call(service, limit, "recording an event", |s| async move {
-                check_size("the event's content", &event.content)?;
                 s.record_event(event.conv()).await
             })
             .await,
@@ -60,7 +46,6 @@ impl hcc::Host for PluginState {
         let limit = self.limits.host_call_timeout;
         answer(
             call(service, limit, "beginning a phase", |s| async move {
-                check_size("the plan", &plan)?;
                 s.begin_phase(plan).await
             })
             .await,

@@ -1,0 +1,147 @@
+//! `[hcc]` in `sophon.toml`.
+//!
+//! ```toml
+//! [hcc]
+//! store = "/var/lib/sophon/hcc.sqlite"  # default: ~/.local/share/sophon/hcc.sqlite
+//! embedder = "hashed"                   # offline default; or "llm" / "llm:<provider alias>"
+//! prefetch-k = 5                        # at most this many wisdom entries per run
+//! min-similarity = 0.3                  # cosine δ: weaker matches are not prefetched
+//! allow-same-competition = false        # the leakage guard (see below)
+//! ```
+//!
+//! The leakage guard: wisdom produced on competition X is never prefetched into (or found by
+//! a search from) a run on X unless `allow-same-competition = true`. Evaluate on tasks whose
+//! wisdom came from *other* tasks.
+
+use serde::Deserialize;
+use std::path::PathBuf;
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct HccConfig {
+    pub store: Option<PathBuf>,
+    pub embedder: Option<String>,
+    pub prefetch_k: Option<u32>,
+    pub min_similarity: Option<f32>,
+    pub allow_same_competition: Option<bool>,
+}
+
+/// Which embedder retrieval uses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EmbedderChoice {
+    /// [`super::HashedEmbedder`]: no model, no network.
+    Hashed,
+    /// The `llm` capability's embeddings, through this provider alias (the default when `None`).
+    Llm(Option<String>),
+}
+
+/// The settings a run's HCC works with, defaults filled in.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HccSettings {
+    pub prefetch_k: u32,
+    pub min_similarity: f32,
+    pub allow_same_competition: bool,
+}
+
+impl Default for HccSettings {
+    fn default() -> Self {
+        HccSettings {
+            prefetch_k: 5,
+            min_similarity: 0.3,
+            allow_same_competition: false,
+        }
+    }
+}
+
+impl HccConfig {
+    /// `self` with every setting `other` gives replacing its own.
+    pub fn merged(self, other: HccConfig) -> HccConfig {
+        HccConfig {
+            store: other.store.or(self.store),
+            embedder: other.embedder.or(self.embedder),
+            prefetch_k: other.prefetch_k.or(self.prefetch_k),
+            min_similarity: other.min_similarity.or(self.min_similarity),
+            allow_same_competition: other.allow_same_competition.or(self.allow_same_competition),
+        }
+    }
+
+    /// The store file: the configured one, else `~/.local/share/sophon/hcc.sqlite`.
+    pub fn store_path(&self) -> PathBuf {
+        self.store.clone().unwrap_or_else(|| {
+            dirs::data_dir()
+                .unwrap_or_else(std::env::temp_dir)
+                .join("sophon")
+                .join("hcc.sqlite")
+        })
+    }
+
+    /// The embedder setting, or an error naming the accepted values.
+    pub fn embedder(&self) -> Result<EmbedderChoice, String> {
+        match self.embedder.as_deref() {
+            None | Some("hashed") => Ok(EmbedderChoice::Hashed),
+            Some("llm") => Ok(EmbedderChoice::Llm(None)),
+            Some(other) => match other.strip_prefix("llm:") {
+                Some(alias) if !alias.is_empty() => Ok(EmbedderChoice::Llm(Some(alias.into()))),
+                _ => Err(format!(
+                    "[hcc] embedder = \"{other}\" is not known: use \"hashed\", \"llm\" or \"llm:<provider alias>\""
+                )),
+            },
+        }
+    }
+
+    /// The retrieval settings, checked.
+    pub fn settings(&self) -> Result<HccSettings, String> {
+        let defaults = HccSettings::default();
+        let settings = HccSettings {
+            prefetch_k: self.prefetch_k.unwrap_or(defaults.prefetch_k),
+            min_similarity: self.min_similarity.unwrap_or(defaults.min_similarity),
+            allow_same_competition: self
+                .allow_same_competition
+                .unwrap_or(defaults.allow_same_competition),
+        };
+        if settings.prefetch_k > 100 {
+            return Err(format!(
+                "[hcc] prefetch-k = {} is too many: at most 100",
+                settings.prefetch_k
+            ));
+        }
+        if !(-1.0..=1.0).contains(&settings.min_similarity) {
+            return Err(format!(
+                "[hcc] min-similarity = {} is not a cosine similarity: use a value in [-1, 1]",
+                settings.min_similarity
+            ));
+        }
+        self.embedder()?;
+        Ok(settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_default_and_bad_values_name_the_fix() {
+        let config = HccConfig::default();
+        assert_eq!(config.settings().unwrap(), HccSettings::default());
+        assert_eq!(config.embedder().unwrap(), EmbedderChoice::Hashed);
+        let llm = HccConfig {
+            embedder: Some("llm:openai".into()),
+            ..HccConfig::default()
+        };
+        assert_eq!(
+            llm.embedder().unwrap(),
+            EmbedderChoice::Llm(Some("openai".into()))
+        );
+        let bad = HccConfig {
+            embedder: Some("bert".into()),
+            ..HccConfig::default()
+        };
+        assert!(bad.settings().unwrap_err().contains("\"hashed\""));
+        let bad = HccConfig {
+            min_similarity: Some(2.0),
+            ..HccConfig::default()
+        };
+        assert!(bad.settings().unwrap_err().contains("[-1, 1]"));
+    }
+}

@@ -1,0 +1,544 @@
+//! [`RunHcc`]: the cognitive cache of one run, backed by the shared [`HccStore`].
+//!
+//! A `RunHcc` is bound to one run and one competition at construction, so whoever holds it
+//! reads and writes that run's events (L1), that competition's knowledge (L2) and the
+//! store's wisdom (L3, read-only: wisdom is written only by [`RunHcc::finish`] through the
+//! promotion policy). Which of these a plugin may use is the runtime's scope check.
+//!
+//! Promotion never loses data: a policy that fails or returns something oversized leaves the
+//! phase ended without knowledge, its raw events in the log, and a `promotion-error` event
+//! saying what happened.
+
+use super::context::{ContextInputs, PhaseContext, WisdomItem, assemble, render_knowledge};
+use super::embed::{Embedder, HashedEmbedder, cosine};
+use super::promote::{self, Promoter};
+use super::store::{HccStore, KnowledgeScope, PhaseRecord};
+use super::tokens::{TokenCache, TokenCounter};
+use super::wisdom::{WisdomHit, WisdomQuery, WisdomRecord, descriptor_text};
+use super::{CognitiveCache, HccSettings, MAX_EVENT_BYTES, types::*};
+use crate::capability::{CapResult, CapabilityError};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Most raw events of the current phase that context assembly considers (the newest).
+pub const MAX_LIVE_EVENTS: u32 = 500;
+/// Most events one `events` call returns.
+pub const MAX_EVENTS_PER_CALL: u32 = 1000;
+/// Most hits one `search` call returns.
+pub const MAX_SEARCH_HITS: u32 = 100;
+/// Longest content a search hit carries; longer contents are cut head+tail.
+pub const HIT_CONTENT_BYTES: usize = 8 * 1024;
+/// How many entries are embedded per request when vectors are missing.
+const EMBED_BATCH: u32 = 128;
+
+/// Who the run is.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunSpec {
+    pub run_id: String,
+    pub competition_id: String,
+    pub descriptor: TaskDescriptor,
+}
+
+/// What [`RunHcc::finish`] stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FinishReport {
+    /// Knowledge of the phase that was still open, if the policy produced some.
+    pub knowledge: Option<KnowledgeUnit>,
+    /// New wisdom entries (entries the store already held are not repeated).
+    pub wisdom: Vec<WisdomRecord>,
+}
+
+/// The HCC of one run.
+pub struct RunHcc {
+    store: Arc<HccStore>,
+    spec: RunSpec,
+    settings: HccSettings,
+    embedder: Arc<dyn Embedder>,
+    promoter: Option<Arc<dyn Promoter>>,
+    default_model: Option<String>,
+    token_caches: Mutex<HashMap<&'static str, Arc<TokenCache>>>,
+}
+
+impl RunHcc {
+    /// Register (or reopen, to resume) the run in `store`. Retrieval uses the offline
+    /// [`HashedEmbedder`] and nothing is promoted until [`RunHcc::with_embedder`] and
+    /// [`RunHcc::with_promoter`] say otherwise.
+    pub fn open(store: Arc<HccStore>, spec: RunSpec, settings: HccSettings) -> CapResult<RunHcc> {
+        store.create_run(&spec.run_id, &spec.competition_id, &spec.descriptor)?;
+        Ok(RunHcc {
+            store,
+            spec,
+            settings,
+            embedder: Arc::new(HashedEmbedder),
+            promoter: None,
+            default_model: None,
+            token_caches: Mutex::default(),
+        })
+    }
+
+    pub fn with_embedder(mut self, embedder: Arc<dyn Embedder>) -> Self {
+        self.embedder = embedder;
+        self
+    }
+
+    pub fn with_promoter(mut self, promoter: Arc<dyn Promoter>) -> Self {
+        self.promoter = Some(promoter);
+        self
+    }
+
+    /// The model whose tokenizer counts when a context request names none.
+    pub fn with_default_model(mut self, model: Option<String>) -> Self {
+        self.default_model = model;
+        self
+    }
+
+    pub fn spec(&self) -> &RunSpec {
+        &self.spec
+    }
+
+    pub fn store(&self) -> &Arc<HccStore> {
+        &self.store
+    }
+
+    /// Retrieve the wisdom that matches this run's task (cosine ≥ δ, at most k, never from
+    /// this competition unless allowed) and remember it as the run's prefetched wisdom, which
+    /// every later context shows. Safe to call again (a resumed run): hits count once per run.
+    pub async fn prefetch(&self) -> CapResult<Vec<WisdomHit>> {
+        let query = descriptor_text(&self.spec.descriptor);
+        let hits = self
+            .retrieve(
+                &query,
+                self.settings.prefetch_k,
+                self.settings.min_similarity,
+            )
+            .await?;
+        let uses: Vec<(String, f32)> = hits
+            .iter()
+            .map(|h| (h.record.id.clone(), h.score))
+            .collect();
+        self.store.record_wisdom_uses(&self.spec.run_id, &uses)?;
+        Ok(hits)
+    }
+
+    /// End the run: close the open phase (promoting it), ask the policy for wisdom from the
+    /// whole run and store what passes the checks. Without a promoter only the run's end is
+    /// recorded.
+    pub async fn finish(&self, best_metric: Option<f64>) -> CapResult<FinishReport> {
+        let knowledge = match self.store.end_phase(&self.spec.run_id)? {
+            Some(phase) => self.promote_or_note(phase).await?,
+            None => None,
+        };
+        let mut wisdom = Vec::new();
+        if let Some(promoter) = &self.promoter {
+            let last_phase = self.store.run(&self.spec.run_id)?.current_phase;
+            let final_events =
+                self.store
+                    .events(&self.spec.run_id, Some(last_phase), 0, None, u32::MAX)?;
+            let trace = RunTrace {
+                competition_id: self.spec.competition_id.clone(),
+                descriptor: self.spec.descriptor.clone(),
+                knowledge: self.run_knowledge()?,
+                best_metric: best_metric.filter(|m| m.is_finite()),
+                final_events: promote::trace_events(final_events),
+            };
+            match promoter.on_task_end(trace).await {
+                Ok(entries) => match promote::check_wisdom(&entries) {
+                    Ok(()) => {
+                        wisdom = self.store.add_wisdom(
+                            &self.spec.competition_id,
+                            &self.spec.run_id,
+                            &self.spec.descriptor,
+                            &entries,
+                        )?;
+                    }
+                    Err(e) => self.note_promotion_error(&format!(
+                        "the promotion policy's wisdom was not stored: {e}"
+                    ))?,
+                },
+                Err(e) => self.note_promotion_error(&format!(
+                    "the promotion policy failed at task end, so no wisdom was stored: {e}"
+                ))?,
+            }
+            // Embed now so the next run finds them; if the embedder is down, the next
+            // prefetch embeds them instead.
+            if let Err(e) = self.embed_missing().await {
+                tracing::warn!(run = %self.spec.run_id, "embedding new wisdom failed: {e}");
+            }
+        }
+        self.store.finish_run(&self.spec.run_id, best_metric)?;
+        Ok(FinishReport { knowledge, wisdom })
+    }
+
+    /// Wisdom most similar to `query`: entries without a vector from this embedder get one
+    /// first.
+    async fn retrieve(&self, query: &str, k: u32, min_score: f32) -> CapResult<Vec<WisdomHit>> {
+        self.embed_missing().await?;
+        let vector = self
+            .embedder
+            .embed(&[query.to_string()])
+            .await?
+            .pop()
+            .unwrap_or_default();
+        let embedder = self.embedder.id();
+        let exclude =
+            (!self.settings.allow_same_competition).then_some(self.spec.competition_id.as_str());
+        Ok(self.store.search_wisdom(&WisdomQuery {
+            embedder: &embedder,
+            vector: &vector,
+            k: k as usize,
+            min_score,
+            exclude_competition: exclude,
+        })?)
+    }
+
+    async fn embed_missing(&self) -> CapResult<()> {
+        let embedder = self.embedder.id();
+        loop {
+            let missing = self.store.wisdom_without_vectors(&embedder, EMBED_BATCH)?;
+            if missing.is_empty() {
+                return Ok(());
+            }
+            let keys: Vec<String> = missing.iter().map(|(_, key)| key.clone()).collect();
+            let vectors = self.embedder.embed(&keys).await?;
+            let rows: Vec<(i64, Vec<f32>)> = missing
+                .into_iter()
+                .map(|(seq, _)| seq)
+                .zip(vectors)
+                .collect();
+            self.store.put_wisdom_vectors(&embedder, &rows)?;
+        }
+    }
+
+    fn run_knowledge(&self) -> CapResult<Vec<KnowledgeUnit>> {
+        Ok(self
+            .store
+            .knowledge(KnowledgeScope::Run(&self.spec.run_id))?
+            .into_iter()
+            .map(|(_, unit)| unit)
+            .collect())
+    }
+
+    /// Distil an ended phase; `Err` only when the store fails, never when the policy does.
+    async fn promote_or_note(&self, phase: PhaseRecord) -> CapResult<Option<KnowledgeUnit>> {
+        match self.promote(&phase).await {
+            Ok(unit) => Ok(unit),
+            Err(e) => {
+                self.note_promotion_error(&e.to_string())?;
+                Ok(None)
+            }
+        }
+    }
+
+    async fn promote(&self, phase: &PhaseRecord) -> CapResult<Option<KnowledgeUnit>> {
+        let Some(promoter) = &self.promoter else {
+            return Ok(None);
+        };
+        let events = self.store.events(
+            &self.spec.run_id,
+            Some(phase.phase),
+            0,
+            phase.ended_after,
+            u32::MAX,
+        )?;
+        let trace = PhaseTrace {
+            competition_id: self.spec.competition_id.clone(),
+            descriptor: self.spec.descriptor.clone(),
+            phase: phase.phase,
+            plan: phase.plan.clone(),
+            events: promote::trace_events(events),
+        };
+        let unit = promoter.on_phase_end(trace).await.map_err(|e| {
+            CapabilityError::Upstream(format!(
+                "the promotion policy failed at the end of phase {}: {e}; the phase ended \
+                 without knowledge (its raw events stay in the log)",
+                phase.phase
+            ))
+        })?;
+        let Some(unit) = unit else {
+            return Ok(None);
+        };
+        let unit = promote::check_knowledge_unit(unit, phase.phase).map_err(|e| {
+            CapabilityError::MalformedReply(format!(
+                "the promotion policy's knowledge for phase {} was not stored: {e}",
+                phase.phase
+            ))
+        })?;
+        self.store.put_knowledge(&self.spec.run_id, &unit)?;
+        Ok(Some(unit))
+    }
+
+    fn note_promotion_error(&self, message: &str) -> CapResult<()> {
+        tracing::warn!(run = %self.spec.run_id, "{message}");
+        self.store.append_event(
+            &self.spec.run_id,
+            &Event {
+                kind: EventKind::Other("promotion-error".into()),
+                node: None,
+                content: message.to_string(),
+                metric: None,
+            },
+        )?;
+        Ok(())
+    }
+
+    fn token_cache(&self, model: Option<&str>) -> Arc<TokenCache> {
+        let counter = TokenCounter::for_model(model.or(self.default_model.as_deref()));
+        let mut caches = self.token_caches.lock().unwrap_or_else(|p| p.into_inner());
+        caches
+            .entry(counter.encoding())
+            .or_insert_with(|| Arc::new(TokenCache::new(counter)))
+            .clone()
+    }
+
+    /// What the context is assembled from, read from the store.
+    async fn context_inputs(&self, query: Option<&str>) -> CapResult<ContextInputs> {
+        let run = &self.spec.run_id;
+        let task = match self.store.task_event(run)? {
+            Some(e) => e.event.content,
+            None => descriptor_text(&self.spec.descriptor),
+        };
+        let wisdom = match query {
+            Some(q) => {
+                self.retrieve(q, self.settings.prefetch_k, self.settings.min_similarity)
+                    .await?
+            }
+            None => self.store.wisdom_used_by(run)?,
+        };
+        let wisdom = wisdom
+            .into_iter()
+            .map(|h| WisdomItem {
+                entry: h.record.entry,
+                score: h.score,
+            })
+            .collect();
+        let phases = self.store.phases(run)?;
+        let mut knowledge: HashMap<u32, KnowledgeUnit> = self
+            .store
+            .knowledge(KnowledgeScope::Run(run))?
+            .into_iter()
+            .map(|(_, u)| (u.phase, u))
+            .collect();
+        let query_vector = query.map(|q| HashedEmbedder.vector(q));
+        let mut views: Vec<PhaseContext> = phases
+            .iter()
+            .map(|p| {
+                let unit = knowledge.remove(&p.phase);
+                let relevance = query_vector.as_ref().map_or(0.0, |q| {
+                    let text = match &unit {
+                        Some(u) => format!("{}\n{}", p.plan, render_knowledge(u)),
+                        None => p.plan.clone(),
+                    };
+                    cosine(q, &HashedEmbedder.vector(&text))
+                });
+                PhaseContext {
+                    phase: p.phase,
+                    plan: p.plan.clone(),
+                    // A still-open phase has no knowledge yet, even if a resumed run left some.
+                    knowledge: unit.filter(|_| p.ended_after.is_some()),
+                    relevance,
+                }
+            })
+            .collect();
+        let current = views.pop();
+        let not_task = |e: &StoredEvent| e.event.kind != EventKind::Task;
+        let (opening, live) = match phases.last() {
+            None => (Vec::new(), self.newest_events(0, 0)?),
+            Some(last) => {
+                let opening = self.store.events(run, Some(0), 0, None, MAX_LIVE_EVENTS)?;
+                let after = last.ended_after.unwrap_or(last.plan_event);
+                (opening, self.newest_events(last.phase, after)?)
+            }
+        };
+        Ok(ContextInputs {
+            task,
+            wisdom,
+            opening: opening.into_iter().filter(not_task).collect(),
+            completed: views,
+            current,
+            live: live.into_iter().filter(not_task).collect(),
+        })
+    }
+
+    /// The newest [`MAX_LIVE_EVENTS`] events of `phase` with id > `after`, oldest first.
+    fn newest_events(&self, phase: u32, after: u64) -> CapResult<Vec<StoredEvent>> {
+        let mut events =
+            self.store
+                .events(&self.spec.run_id, Some(phase), after, None, u32::MAX)?;
+        if events.len() > MAX_LIVE_EVENTS as usize {
+            events.drain(..events.len() - MAX_LIVE_EVENTS as usize);
+        }
+        Ok(events)
+    }
+
+    fn current_phase(&self) -> CapResult<u32> {
+        Ok(self.store.run(&self.spec.run_id)?.current_phase)
+    }
+}
+
+fn check_size(what: &str, text: &str) -> CapResult<()> {
+    if text.len() > MAX_EVENT_BYTES {
+        return Err(CapabilityError::TooLarge(format!(
+            "{what} is {} bytes; at most {MAX_EVENT_BYTES} bytes are stored (summarise or truncate it)",
+            text.len()
+        )));
+    }
+    Ok(())
+}
+
+fn hit_content(text: &str) -> String {
+    promote::cut_bytes(text, HIT_CONTENT_BYTES)
+}
+
+/// The `k` best of `scored` (score, then order of appearance), as hits.
+fn top_hits(mut scored: Vec<(f32, Hit)>, k: u32) -> Vec<Hit> {
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    scored.truncate(k as usize);
+    scored.into_iter().map(|(_, h)| h).collect()
+}
+
+#[async_trait::async_trait]
+impl CognitiveCache for RunHcc {
+    async fn record_event(&self, event: Event) -> CapResult<u64> {
+        check_size("the event's content", &event.content)?;
+        Ok(self.store.append_event(&self.spec.run_id, &event)?.id)
+    }
+
+    async fn begin_phase(&self, plan: String) -> CapResult<u32> {
+        check_size("the plan", &plan)?;
+        if plan.trim().is_empty() {
+            return Err(CapabilityError::InvalidArgument(
+                "a phase needs a research plan: pass its text to begin-phase".into(),
+            ));
+        }
+        if let Some(open) = self.store.end_phase(&self.spec.run_id)? {
+            self.promote_or_note(open).await?;
+        }
+        Ok(self.store.begin_phase(&self.spec.run_id, &plan)?.phase)
+    }
+
+    async fn end_phase(&self) -> CapResult<Option<KnowledgeUnit>> {
+        let Some(phase) = self.store.end_phase(&self.spec.run_id)? else {
+            return Err(CapabilityError::InvalidArgument(
+                "no phase is open: begin-phase starts one (and ends the previous one itself)"
+                    .into(),
+            ));
+        };
+        match self.promote(&phase).await {
+            Ok(unit) => Ok(unit),
+            Err(e) => {
+                self.note_promotion_error(&e.to_string())?;
+                Err(e)
+            }
+        }
+    }
+
+    async fn context(&self, request: ContextRequest) -> CapResult<AssembledContext> {
+        let tokens = self.token_cache(request.model.as_deref());
+        let inputs = self.context_inputs(request.query.as_deref()).await?;
+        assemble(&inputs, request.budget_tokens, &tokens)
+    }
+
+    async fn events(
+        &self,
+        phase: Option<u32>,
+        after: u64,
+        limit: u32,
+    ) -> CapResult<Vec<StoredEvent>> {
+        let phase = match phase {
+            Some(p) => p,
+            None => self.current_phase()?,
+        };
+        Ok(self.store.events(
+            &self.spec.run_id,
+            Some(phase),
+            after,
+            None,
+            limit.min(MAX_EVENTS_PER_CALL),
+        )?)
+    }
+
+    async fn knowledge(&self) -> CapResult<Vec<KnowledgeUnit>> {
+        Ok(self
+            .store
+            .knowledge(KnowledgeScope::Competition(&self.spec.competition_id))?
+            .into_iter()
+            .map(|(_, u)| u)
+            .collect())
+    }
+
+    async fn search(&self, layer: Layer, query: String, k: u32) -> CapResult<Vec<Hit>> {
+        let k = k.min(MAX_SEARCH_HITS);
+        if k == 0 {
+            return Ok(Vec::new());
+        }
+        match layer {
+            Layer::Wisdom => Ok(self
+                .retrieve(&query, k, -1.0)
+                .await?
+                .into_iter()
+                .map(|h| Hit {
+                    layer: Layer::Wisdom,
+                    id: h.record.id,
+                    content: hit_content(&h.record.entry.content),
+                    score: h.score,
+                    provenance: Some(h.record.provenance),
+                })
+                .collect()),
+            Layer::Knowledge => {
+                let q = HashedEmbedder.vector(&query);
+                let units = self
+                    .store
+                    .knowledge(KnowledgeScope::Competition(&self.spec.competition_id))?;
+                let scored = units
+                    .into_iter()
+                    .map(|(run, unit)| {
+                        let text = render_knowledge(&unit);
+                        let score = cosine(&q, &HashedEmbedder.vector(&text));
+                        let hit = Hit {
+                            layer: Layer::Knowledge,
+                            id: format!("{run}/phase-{}", unit.phase),
+                            content: hit_content(&text),
+                            score,
+                            provenance: None,
+                        };
+                        (score, hit)
+                    })
+                    .collect();
+                Ok(top_hits(scored, k))
+            }
+            Layer::Experience => {
+                let q = HashedEmbedder.vector(&query);
+                let events = self
+                    .store
+                    .events(&self.spec.run_id, None, 0, None, u32::MAX)?;
+                let scored = events
+                    .into_iter()
+                    .map(|e| {
+                        let score = cosine(&q, &HashedEmbedder.vector(&e.event.content));
+                        let hit = Hit {
+                            layer: Layer::Experience,
+                            id: e.id.to_string(),
+                            content: hit_content(&e.event.content),
+                            score,
+                            provenance: None,
+                        };
+                        (score, hit)
+                    })
+                    .collect();
+                Ok(top_hits(scored, k))
+            }
+        }
+    }
+
+    async fn stats(&self) -> CapResult<HccStats> {
+        let run = self.store.run(&self.spec.run_id)?;
+        Ok(HccStats {
+            run_id: run.run_id,
+            current_phase: run.current_phase,
+            events: run.events,
+            knowledge_units: self.run_knowledge()?.len() as u32,
+            wisdom_entries: self.store.wisdom_count()?,
+            wisdom_prefetched: self.store.wisdom_used_by(&self.spec.run_id)?.len() as u32,
+        })
+    }
+}
