@@ -4,7 +4,7 @@
 use sophon::run::RunInfo;
 use sophon::run::session::SessionRun;
 use sophon::runtime::{HostServices, LoadedPlugin, PluginError, Runtime};
-use sophon_tests::services::{ListCache, SlowEcho};
+use sophon_tests::services::{ScratchHcc, SlowEcho};
 use sophon_tests::{load, test_config};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,7 +30,7 @@ fn hostile(runtime: &Runtime) -> LoadedPlugin {
 fn services() -> HostServices {
     HostServices {
         llm: Some(SlowEcho::new(Duration::from_millis(50))),
-        hcc: Some(Arc::new(ListCache::default())),
+        hcc: Some(ScratchHcc::new("attack", "c")),
         run: Some(Arc::new(SessionRun::new(RunInfo {
             run_id: "attack".into(),
             competition_id: "c".into(),

@@ -250,3 +250,119 @@ fn job_run_streams_output_and_exits_with_the_jobs_status() {
     let (ok, _, stderr) = sophon(&["job", "logs", "../etc"], dir.path());
     assert!(!ok && stderr.contains("not a job id"), "{stderr}");
 }
+
+#[test]
+fn hcc_simulate_keeps_every_context_within_budget_while_the_naive_history_grows() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, stdout, stderr) = sophon(
+        &[
+            "hcc",
+            "simulate",
+            "--steps",
+            "60",
+            "--budget-tokens",
+            "4000",
+            "--phase-every",
+            "20",
+            "--store",
+            "sim.sqlite",
+            "--json",
+        ],
+        dir.path(),
+    );
+    assert!(ok, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    let steps = report["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 60);
+    for (i, s) in steps.iter().enumerate() {
+        assert_eq!(s["step"], i as u64 + 1);
+        let context = s["context_tokens"].as_u64().unwrap();
+        assert!(
+            context > 0 && context <= 4000,
+            "step {}: {context} tokens",
+            i + 1
+        );
+    }
+    let naive: Vec<u64> = steps
+        .iter()
+        .map(|s| s["naive_tokens"].as_u64().unwrap())
+        .collect();
+    assert!(
+        naive.windows(2).all(|w| w[0] <= w[1]),
+        "the full history only grows"
+    );
+    assert!(
+        naive[59] > 10 * 4000,
+        "60 steps of code and output: {}",
+        naive[59]
+    );
+
+    // The simulated run is a real run in the store: it can be shown, and its wisdom moves
+    // to another store through export/import.
+    let (ok, runs, stderr) = sophon(
+        &["hcc", "show", "--store", "sim.sqlite", "--json"],
+        dir.path(),
+    );
+    assert!(ok, "{stderr}");
+    let runs: serde_json::Value = serde_json::from_str(&runs).unwrap();
+    let run_id = runs[0]["run_id"].as_str().unwrap().to_string();
+    let (ok, events, stderr) = sophon(
+        &["hcc", "show", "--store", "sim.sqlite", "--run", &run_id],
+        dir.path(),
+    );
+    assert!(ok, "{stderr}");
+    assert!(events.contains(&format!("run {run_id} on ")), "{events}");
+    let (ok, _, stderr) = sophon(
+        &[
+            "hcc",
+            "export",
+            "--store",
+            "sim.sqlite",
+            "-o",
+            "wisdom.jsonl",
+        ],
+        dir.path(),
+    );
+    assert!(ok, "{stderr}");
+    let exported = std::fs::read_to_string(dir.path().join("wisdom.jsonl")).unwrap();
+    let lines = exported.lines().count();
+    assert!(
+        lines > 0,
+        "the scripted promotion stores wisdom at task end"
+    );
+    assert!(
+        stderr.contains(&format!("exported {lines} wisdom entries")),
+        "{stderr}"
+    );
+    let (ok, imported, stderr) = sophon(
+        &["hcc", "import", "wisdom.jsonl", "--store", "team.sqlite"],
+        dir.path(),
+    );
+    assert!(ok, "{stderr}");
+    assert!(
+        imported.contains(&format!(
+            "imported {lines} wisdom entries (0 already present)"
+        )),
+        "{imported}"
+    );
+    let (ok, stats, stderr) = sophon(
+        &["hcc", "stats", "--store", "team.sqlite", "--json"],
+        dir.path(),
+    );
+    assert!(ok, "{stderr}");
+    let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    assert_eq!(stats["wisdom_entries"], lines as u64);
+    assert_eq!(
+        stats["runs"], 0,
+        "wisdom travels without the runs that made it"
+    );
+
+    // Bad input: a clear error naming the problem.
+    let (ok, _, stderr) = sophon(
+        &["hcc", "import", "missing.jsonl", "--store", "team.sqlite"],
+        dir.path(),
+    );
+    assert!(!ok && stderr.contains("missing.jsonl"), "{stderr}");
+    let (ok, _, stderr) = sophon(&["hcc", "simulate", "--steps", "0"], dir.path());
+    assert!(!ok && stderr.contains("must be positive"), "{stderr}");
+}

@@ -2,13 +2,14 @@
 //! compiled-component cache) and every host interface reached from inside a plugin.
 
 use sophon::artifacts::ArtifactStore;
+use sophon::hcc::CognitiveCache;
 use sophon::run::RunInfo;
 use sophon::run::session::SessionRun;
 use sophon::runtime::{
     AdapterFiles, GrantError, HostServices, PluginError, PluginGrants, PluginSource, Runtime,
 };
 use sophon::task::TaskRequest;
-use sophon_tests::services::{FakeJobs, FakeTask, ListCache, SlowEcho};
+use sophon_tests::services::{FakeJobs, FakeTask, ScratchHcc, SlowEcho};
 use sophon_tests::{fixture, load, test_config, test_runtime};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -142,7 +143,7 @@ async fn artifacts_nodes_best_submission_and_logs_reach_the_run() {
 async fn task_and_hcc_calls_reach_their_services() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(ArtifactStore::open(dir.path(), 1 << 20).unwrap());
-    let hcc = Arc::new(ListCache::default());
+    let hcc = ScratchHcc::new("run-1", "toy-competition");
     let services = HostServices {
         task: Some(Arc::new(FakeTask {
             artifacts: store.clone(),
@@ -158,11 +159,19 @@ async fn task_and_hcc_calls_reach_their_services() {
         instance.run("task", T).await.unwrap().summary,
         "toy-competition|false|0 rows"
     );
-    assert_eq!(
-        instance.run("hcc", T).await.unwrap().summary,
-        "try a baseline\nprint(1)"
+    // The plugin's calls reach the real store: its phase and event come back in the
+    // assembled context, in the HCC's sections.
+    let context = instance.run("hcc", T).await.unwrap().summary;
+    assert!(
+        context.contains("# Current plan (phase 1)\ntry a baseline\n"),
+        "{context}"
     );
-    assert_eq!(hcc.events.lock().unwrap().len(), 2);
+    assert!(
+        context.contains("# Live events (phase 1)\n## code · node n1\nprint(1)\n"),
+        "{context}"
+    );
+    let stats = hcc.stats().await.unwrap();
+    assert_eq!((stats.current_phase, stats.events), (1, 2));
 }
 
 #[tokio::test]

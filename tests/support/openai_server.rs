@@ -47,6 +47,9 @@ pub enum Reply {
     },
     /// Embeddings, one vector per input (`[index, len(input)]`), sent in reverse order.
     Embeddings,
+    /// Embeddings that carry meaning a test can predict: each input's 26 letter counts
+    /// (texts with similar letters get similar vectors).
+    LetterEmbeddings,
 }
 
 impl Reply {
@@ -255,6 +258,24 @@ fn respond(
                     .enumerate()
                     .rev()
                     .map(|(i, s)| json!({ "index": i, "embedding": [i as f32, s.len() as f32] }))
+                    .collect();
+                axum::Json(json!({ "data": data, "model": "embed-model" })).into_response()
+            }
+            Reply::LetterEmbeddings => {
+                let data: Vec<Value> = request["input"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .enumerate()
+                    .map(|(i, s)| {
+                        let mut counts = [0f32; 26];
+                        for c in s.as_str().unwrap_or_default().chars() {
+                            if c.is_ascii_alphabetic() {
+                                counts[(c.to_ascii_lowercase() as u8 - b'a') as usize] += 1.0;
+                            }
+                        }
+                        json!({ "index": i, "embedding": counts.to_vec() })
+                    })
                     .collect();
                 axum::Json(json!({ "data": data, "model": "embed-model" })).into_response()
             }

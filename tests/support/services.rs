@@ -5,8 +5,8 @@ use sophon::hcc::*;
 use sophon::jobs::*;
 use sophon::llm::*;
 use sophon::task::{Direction, Metric, TaskInfo, TaskService, Validation};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Answers `echo: <last message>` after `delay`, recording how many calls overlapped.
@@ -189,82 +189,57 @@ impl TaskService for FakeTask {
     }
 }
 
-/// An HCC that keeps events in a list and returns them joined as the context.
-#[derive(Default)]
-pub struct ListCache {
-    pub events: Mutex<Vec<StoredEvent>>,
-    phase: AtomicU32,
+/// A real HCC (SQLite store, context assembly) for one run, in a temporary directory that
+/// lives as long as this handle.
+pub struct ScratchHcc {
+    pub run: RunHcc,
+    _dir: tempfile::TempDir,
+}
+
+impl ScratchHcc {
+    /// Run `run_id` on `competition` in a fresh store, with no promotion policy.
+    pub fn new(run_id: &str, competition: &str) -> Arc<ScratchHcc> {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let store = Arc::new(HccStore::open(&dir.path().join("hcc.sqlite")).expect("store"));
+        let spec = RunSpec {
+            run_id: run_id.into(),
+            competition_id: competition.into(),
+            descriptor: TaskDescriptor::default(),
+        };
+        let run = RunHcc::open(store, spec, HccSettings::default()).expect("run");
+        Arc::new(ScratchHcc { run, _dir: dir })
+    }
 }
 
 #[async_trait::async_trait]
-impl CognitiveCache for ListCache {
+impl CognitiveCache for ScratchHcc {
     async fn record_event(&self, event: Event) -> CapResult<u64> {
-        let mut events = self.events.lock().unwrap();
-        let id = events.len() as u64 + 1;
-        events.push(StoredEvent {
-            id,
-            phase: self.phase.load(Ordering::SeqCst),
-            time_ms: 0,
-            event,
-        });
-        Ok(id)
+        self.run.record_event(event).await
     }
     async fn begin_phase(&self, plan: String) -> CapResult<u32> {
-        let phase = self.phase.fetch_add(1, Ordering::SeqCst) + 1;
-        self.record_event(Event {
-            kind: EventKind::Plan,
-            node: None,
-            content: plan,
-            metric: None,
-        })
-        .await?;
-        Ok(phase)
+        self.run.begin_phase(plan).await
     }
     async fn end_phase(&self) -> CapResult<Option<KnowledgeUnit>> {
-        Ok(None)
+        self.run.end_phase().await
     }
     async fn context(&self, request: ContextRequest) -> CapResult<AssembledContext> {
-        let text: Vec<String> = self
-            .events
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|e| e.event.content.clone())
-            .collect();
-        let text = text.join("\n");
-        Ok(AssembledContext {
-            tokens: (text.len() as u32).min(request.budget_tokens),
-            text,
-            sections: Vec::new(),
-            evicted_events: 0,
-        })
+        self.run.context(request).await
     }
     async fn events(
         &self,
-        _phase: Option<u32>,
+        phase: Option<u32>,
         after: u64,
         limit: u32,
     ) -> CapResult<Vec<StoredEvent>> {
-        Ok(self
-            .events
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|e| e.id > after)
-            .take(limit as usize)
-            .cloned()
-            .collect())
+        self.run.events(phase, after, limit).await
     }
     async fn knowledge(&self) -> CapResult<Vec<KnowledgeUnit>> {
-        Ok(Vec::new())
+        self.run.knowledge().await
     }
-    async fn search(&self, _layer: Layer, _query: String, _k: u32) -> CapResult<Vec<Hit>> {
-        Ok(Vec::new())
+    async fn search(&self, layer: Layer, query: String, k: u32) -> CapResult<Vec<Hit>> {
+        self.run.search(layer, query, k).await
     }
     async fn stats(&self) -> CapResult<HccStats> {
-        Ok(HccStats {
-            events: self.events.lock().unwrap().len() as u64,
-            ..HccStats::default()
-        })
+        self.run.stats().await
     }
 }

@@ -1,5 +1,6 @@
 //! The `sophon` command line.
 
+mod hcc;
 mod job;
 mod llm;
 mod plugin;
@@ -41,6 +42,18 @@ enum Command {
     /// Run commands as sandboxed jobs; list, read and cancel jobs.
     #[command(subcommand)]
     Job(job::JobCommand),
+    /// Inspect the HCC store, export/import wisdom, simulate context growth.
+    #[command(subcommand)]
+    Hcc(hcc::HccCommand),
+}
+
+/// Whether the error comes from writing to a pipe whose reader has gone.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 pub fn main() -> ExitCode {
@@ -53,6 +66,8 @@ pub fn main() -> ExitCode {
         .and_then(|rt| rt.block_on(dispatch(cli)));
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // `sophon hcc export | head`: the reader left; that is not the command failing.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -66,6 +81,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Plugin(command) => plugin::run(command, &config).await,
         Command::Llm(command) => llm::run(command, &config).await,
         Command::Job(command) => job::run(command, &config).await,
+        Command::Hcc(command) => hcc::run(command, &config).await,
     }
 }
 

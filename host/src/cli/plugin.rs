@@ -3,6 +3,7 @@
 use crate::artifacts::ArtifactStore;
 use crate::builtin;
 use crate::config::SophonConfig;
+use crate::hcc::{CognitiveCache, EmbedderChoice, RunHcc, RunSpec, TaskDescriptor};
 use crate::jobs::JobService;
 use crate::jobs::local::{JobContext, LocalExecutor};
 use crate::jobs::service::{JobQuota, PluginJobs};
@@ -261,13 +262,29 @@ async fn run_strategy(
         .with_artifacts(store.clone()),
     );
     // The LLM hub starts nothing until the plugin's first call.
-    let hub = match &plugin.grants().llm {
-        Some(_) => Some(Arc::new(
+    let needs_hub = plugin.grants().llm.is_some()
+        || (plugin.grants().hcc.is_some()
+            && config.hcc.embedder().map_err(anyhow::Error::msg)? != EmbedderChoice::Hashed);
+    let hub = match needs_hub {
+        true => Some(Arc::new(
             LlmHub::from_config(&config.llm, config.llm.run_limits(), &|k| {
                 std::env::var(k).ok()
             })
             .map_err(anyhow::Error::msg)?,
         )),
+        false => None,
+    };
+    let hcc: Option<Arc<dyn CognitiveCache>> = match &plugin.grants().hcc {
+        Some(_) => {
+            let spec = RunSpec {
+                run_id: run_id.clone(),
+                competition_id: String::new(),
+                descriptor: TaskDescriptor::default(),
+            };
+            let hcc =
+                RunHcc::from_config(&config.hcc, spec, hub.clone()).map_err(anyhow::Error::msg)?;
+            Some(Arc::new(hcc))
+        }
         None => None,
     };
     let llm: Option<Arc<dyn LanguageModel>> = match (&hub, &plugin.grants().llm) {
@@ -308,6 +325,7 @@ async fn run_strategy(
         artifacts: Some(store),
         llm,
         jobs,
+        hcc,
         ..HostServices::default()
     };
     let mut instance = plugin.strategy(services).await?;

@@ -20,12 +20,16 @@
 //! hcc = { scopes = ["experience:write", "knowledge:read", "wisdom:read"] }
 //! task = {}
 //! artifacts = {}
+//!
+//! [hcc]                              # see crate::hcc::config
+//! store = "hcc.sqlite"
 //! ```
 //!
 //! Unknown keys are errors (a typo must not silently drop a limit). The embedded defaults
 //! ([`DEFAULT_CONFIG`]) grant the first-party plugins; an operator's file overrides them
 //! plugin by plugin and setting by setting.
 
+use crate::hcc::HccConfig;
 use crate::jobs::config::JobsConfig;
 use crate::llm::config::LlmConfig;
 use crate::runtime::{Capabilities, MemoryPolicy, PluginGrants, RuntimeConfig};
@@ -49,6 +53,8 @@ pub struct SophonConfig {
     pub llm: LlmConfig,
     #[serde(default)]
     pub jobs: JobsConfig,
+    #[serde(default)]
+    pub hcc: HccConfig,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -139,6 +145,11 @@ impl SophonConfig {
         {
             overrides.llm.cassette = Some(base.join(cassette));
         }
+        if let Some(store) = &overrides.hcc.store
+            && store.is_relative()
+        {
+            overrides.hcc.store = Some(base.join(store));
+        }
         for entry in overrides.plugins.values_mut() {
             if let Some(source) = &entry.source
                 && !source.starts_with("builtin:")
@@ -165,6 +176,7 @@ impl SophonConfig {
         self.plugins.extend(other.plugins);
         self.llm = self.llm.merged(other.llm);
         self.jobs = self.jobs.merged(other.jobs);
+        self.hcc = self.hcc.merged(other.hcc);
         self
     }
 

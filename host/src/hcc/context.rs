@@ -118,7 +118,7 @@ impl Item {
         if self.tokens <= max {
             return true;
         }
-        match tokens.counter().head_tail(&self.text, max) {
+        match tokens.head_tail(&self.text, max) {
             Some(text) => {
                 self.tokens = tokens.count(&text);
                 self.text = text;

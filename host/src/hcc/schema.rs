@@ -124,3 +124,43 @@ pub fn migrate(conn: &mut Connection) -> Result<(), SchemaError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tables(conn: &Connection) -> Vec<String> {
+        let mut stmt = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    #[test]
+    fn migrating_twice_is_a_no_op() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        let first = tables(&conn);
+        assert!(first.contains(&"events".to_string()) && first.contains(&"wisdom".to_string()));
+        migrate(&mut conn).unwrap();
+        assert_eq!(tables(&conn), first);
+        let version: u32 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn a_store_from_a_newer_sophon_is_refused_untouched() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        let err = migrate(&mut conn).unwrap_err();
+        assert!(matches!(err, SchemaError::TooNew { found } if found == SCHEMA_VERSION + 1));
+        assert!(err.to_string().contains("upgrade Sophon"), "{err}");
+        assert!(tables(&conn).is_empty(), "nothing was created");
+    }
+}

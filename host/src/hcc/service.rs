@@ -9,14 +9,16 @@
 //! phase ended without knowledge, its raw events in the log, and a `promotion-error` event
 //! saying what happened.
 
+use super::config::{EmbedderChoice, HccConfig};
 use super::context::{ContextInputs, PhaseContext, WisdomItem, assemble, render_knowledge};
-use super::embed::{Embedder, HashedEmbedder, cosine};
+use super::embed::{Embedder, HashedEmbedder, LlmEmbedder, cosine};
 use super::promote::{self, Promoter};
 use super::store::{HccStore, KnowledgeScope, PhaseRecord};
 use super::tokens::{TokenCache, TokenCounter};
-use super::wisdom::{WisdomHit, WisdomQuery, WisdomRecord, descriptor_text};
+use super::wisdom::{WisdomHit, WisdomQuery, WisdomRecord, descriptor_key, descriptor_text};
 use super::{CognitiveCache, HccSettings, MAX_EVENT_BYTES, types::*};
 use crate::capability::{CapResult, CapabilityError};
+use crate::llm::hub::LlmHub;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -76,6 +78,30 @@ impl RunHcc {
         })
     }
 
+    /// Open the run in the store that `config` names, with its retrieval settings and
+    /// embedder (`llm` embedders use `hub`, which must then be given). Errors name the setting
+    /// to fix.
+    pub fn from_config(
+        config: &HccConfig,
+        spec: RunSpec,
+        hub: Option<Arc<LlmHub>>,
+    ) -> Result<RunHcc, String> {
+        let settings = config.settings()?;
+        let embedder: Arc<dyn Embedder> = match config.embedder()? {
+            EmbedderChoice::Hashed => Arc::new(HashedEmbedder),
+            EmbedderChoice::Llm(alias) => {
+                let hub =
+                    hub.ok_or("[hcc] embedder = \"llm\" needs the LLM providers configured")?;
+                Arc::new(LlmEmbedder::new(hub, alias).map_err(|e| format!("[hcc] embedder: {e}"))?)
+            }
+        };
+        let path = config.store_path();
+        let store = HccStore::open(&path).map_err(|e| e.to_string())?;
+        Ok(RunHcc::open(Arc::new(store), spec, settings)
+            .map_err(|e| e.to_string())?
+            .with_embedder(embedder))
+    }
+
     pub fn with_embedder(mut self, embedder: Arc<dyn Embedder>) -> Self {
         self.embedder = embedder;
         self
@@ -104,7 +130,7 @@ impl RunHcc {
     /// this competition unless allowed) and remember it as the run's prefetched wisdom, which
     /// every later context shows. Safe to call again (a resumed run): hits count once per run.
     pub async fn prefetch(&self) -> CapResult<Vec<WisdomHit>> {
-        let query = descriptor_text(&self.spec.descriptor);
+        let query = descriptor_key(&self.spec.descriptor);
         let hits = self
             .retrieve(
                 &query,

@@ -34,6 +34,9 @@ pub struct SimulationConfig {
     pub seed: u64,
     /// Whose tokenizer counts (`o200k_base` when `None`).
     pub model: Option<String>,
+    /// End the run after the last step (promoting its open phase and storing wisdom); when
+    /// false the run stays open mid-phase, as a live run would be.
+    pub finish: bool,
 }
 
 impl Default for SimulationConfig {
@@ -45,6 +48,7 @@ impl Default for SimulationConfig {
             phase_every: 25,
             seed: 42,
             model: None,
+            finish: true,
         }
     }
 }
@@ -153,7 +157,11 @@ pub async fn simulate(
             evicted_events: context.evicted_events,
         });
     }
-    let finished = hcc.finish(Some(0.81)).await?;
+    let wisdom_stored = if config.finish {
+        hcc.finish(Some(0.81)).await?.wisdom.len() as u32
+    } else {
+        0
+    };
     let stats = hcc.stats().await?;
     Ok(SimulationReport {
         run_id: run_id.into(),
@@ -164,7 +172,7 @@ pub async fn simulate(
         phases: stats.current_phase,
         knowledge_units: stats.knowledge_units,
         wisdom_prefetched: prefetched.len() as u32,
-        wisdom_stored: finished.wisdom.len() as u32,
+        wisdom_stored,
     })
 }
 
@@ -448,7 +456,7 @@ fn node_events(rng: &mut StdRng, step: u32) -> Vec<Event> {
         "RandomForest",
         "LogisticRegression",
     ][rng.random_range(0..5)];
-    let lines = rng.random_range(60..150);
+    let lines = rng.random_range(40..100);
     let mut code = format!(
         "# node {node}: {model} with engineered features\nimport pandas as pd\nimport numpy as np\n\n"
     );
@@ -461,7 +469,7 @@ fn node_events(rng: &mut StdRng, step: u32) -> Vec<Event> {
         ));
     }
     let failed = rng.random_bool(0.15);
-    let epochs = rng.random_range(40..160);
+    let epochs = rng.random_range(25..90);
     let mut output = String::new();
     for epoch in 0..epochs {
         output.push_str(&format!(

@@ -297,19 +297,22 @@ impl HccStore {
     /// End the current phase. Returns it, or `None` when no phase is open (none begun yet,
     /// or the latest already ended).
     pub fn end_phase(&self, run_id: &str) -> StoreResult<Option<PhaseRecord>> {
-        let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .ctx("ending a phase")?;
-        let current: u32 = tx
-            .query_row(
-                "SELECT COALESCE(MAX(phase), 0) FROM phases WHERE run_id = ?1",
-                [run_id],
-                |r| r.get(0),
-            )
-            .ctx("ending a phase")?;
-        let closed = close_phase(&tx, run_id, current)?;
-        tx.commit().ctx("ending a phase")?;
+        let (current, closed) = {
+            let mut conn = self.conn();
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .ctx("ending a phase")?;
+            let current: u32 = tx
+                .query_row(
+                    "SELECT COALESCE(MAX(phase), 0) FROM phases WHERE run_id = ?1",
+                    [run_id],
+                    |r| r.get(0),
+                )
+                .ctx("ending a phase")?;
+            let closed = close_phase(&tx, run_id, current)?;
+            tx.commit().ctx("ending a phase")?;
+            (current, closed)
+        };
         if !closed {
             return Ok(None);
         }
@@ -582,7 +585,8 @@ fn finite(metric: Option<f64>) -> Option<f64> {
     metric.filter(|m| m.is_finite())
 }
 
-pub(super) fn now_ms() -> u64 {
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)

@@ -97,22 +97,27 @@ impl TokenCounter {
     }
 }
 
-/// A [`TokenCounter`] that remembers the counts of texts it has seen (events are immutable
-/// and reassembled into every context, so most counts repeat). Bounded: it forgets
-/// everything once it holds [`TokenCache::CAPACITY`] texts.
+/// A [`TokenCounter`] that remembers the counts and head+tail cuts of texts it has seen
+/// (events are immutable and reassembled into every context, so most of this work repeats).
+/// Bounded: each memo forgets everything once it holds its capacity.
 #[derive(Debug)]
 pub struct TokenCache {
     counter: TokenCounter,
-    counts: std::sync::Mutex<std::collections::HashMap<(u64, usize), u32>>,
+    counts: Memo<(u64, usize), u32>,
+    cuts: Memo<(u64, usize, u32), Option<String>>,
 }
 
 impl TokenCache {
+    /// Most counts remembered.
     pub const CAPACITY: usize = 200_000;
+    /// Most cuts remembered (each holds a cut text, a few KB at most in a context).
+    pub const CUT_CAPACITY: usize = 20_000;
 
     pub fn new(counter: TokenCounter) -> TokenCache {
         TokenCache {
             counter,
-            counts: Default::default(),
+            counts: Memo::new(Self::CAPACITY),
+            cuts: Memo::new(Self::CUT_CAPACITY),
         }
     }
 
@@ -122,24 +127,59 @@ impl TokenCache {
 
     /// Tokens `text` takes (from memory when seen before).
     pub fn count(&self, text: &str) -> u32 {
-        use std::hash::{Hash, Hasher};
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        text.hash(&mut hasher);
-        let key = (hasher.finish(), text.len());
-        if let Some(n) = self.lock().get(&key) {
-            return *n;
-        }
-        let n = self.counter.count(text);
-        let mut counts = self.lock();
-        if counts.len() >= Self::CAPACITY {
-            counts.clear();
-        }
-        counts.insert(key, n);
-        n
+        let (hash, len) = text_key(text);
+        self.counts
+            .get_or_insert_with((hash, len), || self.counter.count(text))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<(u64, usize), u32>> {
-        self.counts.lock().unwrap_or_else(|p| p.into_inner())
+    /// [`TokenCounter::head_tail`], from memory when this text was cut to this size before.
+    pub fn head_tail(&self, text: &str, max_tokens: u32) -> Option<String> {
+        let (hash, len) = text_key(text);
+        self.cuts.get_or_insert_with((hash, len, max_tokens), || {
+            self.counter.head_tail(text, max_tokens)
+        })
+    }
+}
+
+/// A text's identity in the memos: its hash and length.
+fn text_key(text: &str) -> (u64, usize) {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut hasher);
+    (hasher.finish(), text.len())
+}
+
+/// A bounded, thread-safe memo that is cleared when full. The value is computed outside the
+/// lock, so two threads may compute the same value once each.
+#[derive(Debug)]
+struct Memo<K, V> {
+    capacity: usize,
+    map: std::sync::Mutex<std::collections::HashMap<K, V>>,
+}
+
+impl<K: std::hash::Hash + Eq, V: Clone> Memo<K, V> {
+    fn new(capacity: usize) -> Self {
+        Memo {
+            capacity,
+            map: Default::default(),
+        }
+    }
+
+    fn get_or_insert_with(&self, key: K, compute: impl FnOnce() -> V) -> V {
+        if let Some(v) = self.lock().get(&key) {
+            return v.clone();
+        }
+        let value = compute();
+        let mut map = self.lock();
+        if map.len() >= self.capacity {
+            map.clear();
+        }
+        map.insert(key, value.clone());
+        value
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<K, V>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 

@@ -75,7 +75,7 @@ pub fn wisdom_id(competition_id: &str, entry: &WisdomEntry) -> String {
     format!("w-{}", &hex::encode(h.finalize())[..16])
 }
 
-/// The text a descriptor is embedded as.
+/// A descriptor as prompt text.
 pub fn descriptor_text(d: &TaskDescriptor) -> String {
     format!(
         "modality: {}\ntask type: {}\nmetric: {}\ndata: {}\n{}",
@@ -83,13 +83,19 @@ pub fn descriptor_text(d: &TaskDescriptor) -> String {
     )
 }
 
-/// The text an entry is retrieved by.
-pub fn retrieval_key(descriptor: &TaskDescriptor, entry: &WisdomEntry) -> String {
+/// The text a descriptor is embedded as: its values only (labels shared by every descriptor
+/// would make all of them look alike to a lexical embedder).
+pub fn descriptor_key(d: &TaskDescriptor) -> String {
     format!(
-        "{}\napplies when: {}",
-        descriptor_text(descriptor),
-        entry.applies_when
+        "{}\n{}\n{}\n{}\n{}",
+        d.modality, d.task_type, d.metric, d.data_size, d.summary
     )
+}
+
+/// The text an entry is retrieved by: the descriptor of the task it came from and when it
+/// applies.
+pub fn retrieval_key(descriptor: &TaskDescriptor, entry: &WisdomEntry) -> String {
+    format!("{}\n{}", descriptor_key(descriptor), entry.applies_when)
 }
 
 impl HccStore {

@@ -1,6 +1,7 @@
 //! A promotion policy that needs no LLM: the knowledge unit keeps the phase's best metric.
+//! Its insights report what its read-only HCC access allowed (for the scope tests).
 
-use sophon_sdk::hcc::{EventKind, IdeaVerdict, Verdict};
+use sophon_sdk::hcc::{self, EventKind, IdeaVerdict, Verdict};
 use sophon_sdk::{
     KnowledgeUnit, PhaseTrace, PromotionPolicy, RunTrace, TaskDescriptor, TaskInfo, WisdomEntry,
 };
@@ -25,6 +26,14 @@ impl PromotionPolicy for TopMetric {
             .filter(|e| matches!(e.event.kind, EventKind::Execution))
             .filter_map(|e| e.event.metric.map(|m| (m, e.event.content.clone())))
             .max_by(|a, b| a.0.total_cmp(&b.0));
+        let seen = hcc::events(Some(trace.phase), 0, 1000).map_or_else(
+            |e| format!("reading refused: {e}"),
+            |events| format!("read {} events", events.len()),
+        );
+        let write = match hcc::record(EventKind::Insight, None, "forged by a policy", None) {
+            Ok(_) => "write allowed".to_string(),
+            Err(e) => format!("write refused: {e}"),
+        };
         Ok(best.map(|(metric, content)| KnowledgeUnit {
             phase: trace.phase,
             summary: format!("phase {} best {metric}", trace.phase),
@@ -35,7 +44,7 @@ impl PromotionPolicy for TopMetric {
                 note: content,
             }],
             failure_causes: Vec::new(),
-            insights: Vec::new(),
+            insights: vec![seen, write],
             best_approach: Some(trace.plan),
             best_metric: Some(metric),
         }))
