@@ -573,8 +573,9 @@ async fn plugins_reach_only_their_granted_scopes() {
     let log = store.events("r", None, 0, None, 100).unwrap();
     assert!(log.iter().all(|e| e.event.content != "forged by a policy"));
 
-    // A strategy's handle is bound to its own run: another run's events are invisible.
-    let other = ScratchHcc::new("someone-else", "spaceship");
+    // A strategy's handle is bound to its own run: another run's events in the same store
+    // (even on the same competition) are invisible to it.
+    let other = open_run(&store, "someone-else", "spaceship", HccSettings::default());
     other
         .record_event(event(EventKind::Code, "x", "SECRET", None))
         .await
@@ -584,6 +585,18 @@ async fn plugins_reach_only_their_granted_scopes() {
         .await
         .unwrap();
     assert!(mine.iter().all(|h| !h.content.contains("SECRET")));
+    assert!(
+        run.events(None, 0, 1000)
+            .await
+            .unwrap()
+            .iter()
+            .all(|e| e.event.content != "SECRET")
+    );
+    let theirs = other
+        .search(Layer::Experience, "SECRET".into(), 10)
+        .await
+        .unwrap();
+    assert_eq!(theirs.len(), 1, "the search itself works: {theirs:?}");
 }
 
 /// Marker for the child process of the crash test: when set, `crash_writer` appends
