@@ -366,3 +366,182 @@ fn hcc_simulate_keeps_every_context_within_budget_while_the_naive_history_grows(
     let (ok, _, stderr) = sophon(&["hcc", "simulate", "--steps", "0"], dir.path());
     assert!(!ok && stderr.contains("must be positive"), "{stderr}");
 }
+
+/// A toy competition in MLE-bench's layout, graded through the generic path.
+fn toy_competition(dir: &std::path::Path) {
+    let prepared = dir.join("data/toy/prepared");
+    std::fs::create_dir_all(prepared.join("public")).unwrap();
+    std::fs::create_dir_all(prepared.join("private")).unwrap();
+    std::fs::write(
+        prepared.join("public/description.md"),
+        "# Toy\nPredict y.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        prepared.join("public/sample_submission.csv"),
+        "id,y\n1,a\n2,a\n3,a\n4,a\n",
+    )
+    .unwrap();
+    std::fs::write(
+        prepared.join("private/test.csv"),
+        "id,y\n1,a\n2,b\n3,b\n4,a\n",
+    )
+    .unwrap();
+    // Ten teams: gold = 1st (1.0), silver = 2nd (0.9), bronze = 4th (0.75), median 0.5.
+    let mut board = String::from("teamId,score\n");
+    for (i, s) in [1.0, 0.9, 0.8, 0.75, 0.5, 0.5, 0.4, 0.3, 0.2, 0.1]
+        .iter()
+        .enumerate()
+    {
+        board.push_str(&format!("{i},{s}\n"));
+    }
+    std::fs::write(dir.join("data/toy/leaderboard.csv"), board).unwrap();
+    std::fs::write(
+        dir.join("sophon.toml"),
+        "[mlebench.competitions.toy]\nmetric = \"accuracy\"\nid-column = \"id\"\ntarget-columns = [\"y\"]\n",
+    )
+    .unwrap();
+}
+
+#[test]
+fn grade_writes_mlebench_reports_for_a_jsonl_of_submissions() {
+    let dir = tempfile::tempdir().unwrap();
+    toy_competition(dir.path());
+    std::fs::write(dir.path().join("perfect.csv"), "id,y\n4,a\n3,b\n2,b\n1,a\n").unwrap();
+    std::fs::write(dir.path().join("three.csv"), "id,y\n1,a\n2,b\n3,a\n4,a\n").unwrap();
+    std::fs::write(dir.path().join("bad.csv"), "id,z\n1,a\n2,a\n3,a\n4,a\n").unwrap();
+    std::fs::write(
+        dir.path().join("subs.jsonl"),
+        "# toy runs\n{\"competition_id\": \"toy\", \"submission_path\": \"perfect.csv\"}\n\
+         {\"competition_id\": \"toy\", \"submission_path\": \"three.csv\"}\n\
+         {\"competition_id\": \"toy\", \"submission_path\": \"bad.csv\"}\n\
+         {\"competition_id\": \"toy\", \"submission_path\": \"missing.csv\"}\n",
+    )
+    .unwrap();
+    let (ok, stdout, stderr) = sophon(
+        &[
+            "grade",
+            "--submission",
+            "subs.jsonl",
+            "--output-dir",
+            "out",
+            "--data-dir",
+            "data",
+        ],
+        dir.path(),
+    );
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("4 graded, 2 valid, 2 medals (1 gold, 0 silver, 1 bronze)"),
+        "{stdout}"
+    );
+    let report_path = std::fs::read_dir(dir.path().join("out"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert!(
+        report_path
+            .to_string_lossy()
+            .ends_with("-GMT_grading_report.json")
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
+    assert_eq!(report["total_runs"], 4);
+    assert_eq!(report["total_runs_with_submissions"], 3);
+    assert_eq!(report["total_valid_submissions"], 2);
+    let reports = report["competition_reports"].as_array().unwrap();
+    assert_eq!(reports[0]["score"], 1.0);
+    assert_eq!(reports[0]["gold_medal"], true);
+    assert_eq!(reports[0]["gold_threshold"], 1.0);
+    assert_eq!(reports[0]["median_threshold"], 0.5);
+    assert_eq!(reports[1]["score"], 0.75);
+    assert_eq!(reports[1]["bronze_medal"], true);
+    assert_eq!(reports[1]["above_median"], true);
+    assert_eq!(reports[2]["valid_submission"], false);
+    assert!(reports[2]["score"].is_null());
+    assert!(
+        reports[2]["message"].as_str().unwrap().contains("`y`"),
+        "{}",
+        reports[2]
+    );
+    assert_eq!(reports[3]["submission_exists"], false);
+    assert_eq!(reports[3]["submission_path"], "missing.csv");
+    let keys: Vec<&str> = reports[0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for key in [
+        "competition_id",
+        "score",
+        "gold_threshold",
+        "silver_threshold",
+        "bronze_threshold",
+        "median_threshold",
+        "any_medal",
+        "gold_medal",
+        "silver_medal",
+        "bronze_medal",
+        "above_median",
+        "submission_exists",
+        "valid_submission",
+        "is_lower_better",
+        "created_at",
+        "submission_path",
+    ] {
+        assert!(keys.contains(&key), "{key} missing from {keys:?}");
+    }
+
+    // grade-sample prints one report; competitions list shows the configured competition.
+    let (ok, stdout, stderr) = sophon(
+        &["grade-sample", "three.csv", "toy", "--data-dir", "data"],
+        dir.path(),
+    );
+    assert!(ok, "{stderr}");
+    let one: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(one["score"], 0.75);
+    let (ok, stdout, _) = sophon(
+        &["competitions", "list", "--data-dir", "data", "--json"],
+        dir.path(),
+    );
+    assert!(ok);
+    let rows: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(
+        rows.len(),
+        83,
+        "82 MLE-bench competitions and the configured one"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r["id"] == "toy" && r["prepared"] == true)
+    );
+
+    // An unknown competition stops the run before anything is graded, naming the fix.
+    std::fs::write(
+        dir.path().join("unknown.jsonl"),
+        "{\"competition_id\": \"toy\", \"submission_path\": \"perfect.csv\"}\n{\"competition_id\": \"nope\", \"submission_path\": \"x.csv\"}\n",
+    )
+    .unwrap();
+    let (ok, _, stderr) = sophon(
+        &[
+            "grade",
+            "--submission",
+            "unknown.jsonl",
+            "--output-dir",
+            "out2",
+            "--data-dir",
+            "data",
+        ],
+        dir.path(),
+    );
+    assert!(
+        !ok && stderr.contains("line 2")
+            && stderr.contains("`nope` is not an MLE-bench competition"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("out2").exists());
+}

@@ -12,6 +12,7 @@ pub mod builtin;
 pub mod capability;
 pub mod cli;
 pub mod config;
+pub mod grading;
 pub mod hcc;
 pub mod jobs;
 pub mod llm;

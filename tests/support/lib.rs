@@ -3,6 +3,7 @@
 //! adaptation is what these tests exercise; each capability has its own tests).
 
 pub mod jobs;
+pub mod mlebench;
 pub mod openai_server;
 pub mod services;
 

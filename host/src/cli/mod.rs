@@ -1,5 +1,6 @@
 //! The `sophon` command line.
 
+mod grade;
 mod hcc;
 mod job;
 mod llm;
@@ -45,6 +46,13 @@ enum Command {
     /// Inspect the HCC store, export/import wisdom, simulate context growth.
     #[command(subcommand)]
     Hcc(hcc::HccCommand),
+    /// Grade submissions listed in MLE-bench's JSONL; write MLE-bench's grading report.
+    Grade(grade::GradeArgs),
+    /// Grade one submission CSV and print its report.
+    GradeSample(grade::GradeSampleArgs),
+    /// The competitions Sophon knows, grades and finds prepared.
+    #[command(subcommand)]
+    Competitions(grade::CompetitionsCommand),
 }
 
 /// Whether the error comes from writing to a pipe whose reader has gone.
@@ -82,6 +90,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Llm(command) => llm::run(command, &config).await,
         Command::Job(command) => job::run(command, &config).await,
         Command::Hcc(command) => hcc::run(command, &config).await,
+        Command::Grade(args) => grade::grade(args, &config).await,
+        Command::GradeSample(args) => grade::grade_sample(args, &config).await,
+        Command::Competitions(command) => grade::competitions(command, &config),
     }
 }
 

@@ -23,12 +23,16 @@
 //!
 //! [hcc]                              # see crate::hcc::config
 //! store = "hcc.sqlite"
+//!
+//! [mlebench]                         # see crate::grading::config
+//! data-dir = "/data/mle-bench"
 //! ```
 //!
 //! Unknown keys are errors (a typo must not silently drop a limit). The embedded defaults
 //! ([`DEFAULT_CONFIG`]) grant the first-party plugins; an operator's file overrides them
 //! plugin by plugin and setting by setting.
 
+use crate::grading::MleBenchConfig;
 use crate::hcc::HccConfig;
 use crate::jobs::config::JobsConfig;
 use crate::llm::config::LlmConfig;
@@ -55,6 +59,8 @@ pub struct SophonConfig {
     pub jobs: JobsConfig,
     #[serde(default)]
     pub hcc: HccConfig,
+    #[serde(default)]
+    pub mlebench: MleBenchConfig,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -150,6 +156,16 @@ impl SophonConfig {
         {
             overrides.hcc.store = Some(base.join(store));
         }
+        for dir in [
+            &mut overrides.mlebench.data_dir,
+            &mut overrides.mlebench.leaderboard_dir,
+        ] {
+            if let Some(d) = dir
+                && d.is_relative()
+            {
+                *d = base.join(&*d);
+            }
+        }
         for entry in overrides.plugins.values_mut() {
             if let Some(source) = &entry.source
                 && !source.starts_with("builtin:")
@@ -177,6 +193,7 @@ impl SophonConfig {
         self.llm = self.llm.merged(other.llm);
         self.jobs = self.jobs.merged(other.jobs);
         self.hcc = self.hcc.merged(other.hcc);
+        self.mlebench = self.mlebench.merged(other.mlebench);
         self
     }
 

@@ -1,0 +1,246 @@
+//! Bounded previews of the public data: a file tree, CSV schemas (types, ranges, examples,
+//! missing values) from each file's first rows, and the submission format.
+
+use sophon_grading::table::{Column, Limits, Table};
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+/// Most entries listed in the file tree and `public-files`.
+const MAX_FILES: usize = 200;
+/// Most CSV files given a schema.
+const MAX_SCHEMAS: usize = 6;
+/// Rows of each CSV read for its schema.
+const SCHEMA_ROWS: usize = 2000;
+/// Longest schema input read from one file.
+const SCHEMA_BYTES: u64 = 8 << 20;
+/// Files up to this size have their lines counted exactly.
+const COUNT_LIMIT: u64 = 512 << 20;
+/// Longest preview, in bytes.
+const MAX_PREVIEW_BYTES: usize = 24 * 1024;
+
+/// `text` cut to at most `max` bytes, keeping its head and tail.
+pub fn cut(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let half = max / 2;
+    let head_end = (0..=half)
+        .rev()
+        .find(|i| text.is_char_boundary(*i))
+        .unwrap_or(0);
+    let tail_start = (text.len() - half..text.len())
+        .find(|i| text.is_char_boundary(*i))
+        .unwrap_or(text.len());
+    format!(
+        "{}\n[… {} bytes elided …]\n{}",
+        &text[..head_end],
+        tail_start - head_end,
+        &text[tail_start..]
+    )
+}
+
+/// Every file under `root` (relative paths, sorted, at most [`MAX_FILES`]) with sizes.
+fn walk(root: &Path) -> (Vec<(String, u64)>, usize) {
+    let mut files = Vec::new();
+    let mut stack = vec![PathBuf::new()];
+    let mut total = 0;
+    while let Some(rel) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(root.join(&rel)) else {
+            continue;
+        };
+        let mut entries: Vec<_> = entries.flatten().collect();
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let path = rel.join(entry.file_name());
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                stack.push(path);
+            } else {
+                total += 1;
+                if files.len() < MAX_FILES {
+                    files.push((path.display().to_string(), meta.len()));
+                }
+            }
+        }
+    }
+    files.sort();
+    (files, total)
+}
+
+pub fn file_list(root: &Path) -> Vec<String> {
+    walk(root).0.into_iter().map(|(p, _)| p).collect()
+}
+
+fn human(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 30 => format!("{:.1} GB", b as f64 / (1u64 << 30) as f64),
+        b if b >= 1 << 20 => format!("{:.1} MB", b as f64 / (1u64 << 20) as f64),
+        b if b >= 1 << 10 => format!("{:.1} KB", b as f64 / 1024.0),
+        b => format!("{b} B"),
+    }
+}
+
+/// Data lines of a CSV (lines after the header, blank ones excluded); `None` if too big.
+fn count_rows(path: &Path, size: u64) -> Option<u64> {
+    if size > COUNT_LIMIT {
+        return None;
+    }
+    let mut reader = BufReader::new(std::fs::File::open(path).ok()?);
+    let mut lines = 0u64;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line).ok()? == 0 {
+            break;
+        }
+        if line.iter().any(|b| !b.is_ascii_whitespace()) {
+            lines += 1;
+        }
+    }
+    Some(lines.saturating_sub(1))
+}
+
+/// The first [`SCHEMA_ROWS`] rows of a CSV as a table.
+fn head_table(path: &Path) -> Option<Table> {
+    let file = std::fs::File::open(path).ok()?;
+    let mut text = Vec::new();
+    file.take(SCHEMA_BYTES).read_to_end(&mut text).ok()?;
+    // Keep whole lines only, at most SCHEMA_ROWS + 1 of them.
+    let mut end = 0;
+    for (n, (i, _)) in text
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'\n')
+        .enumerate()
+    {
+        end = i + 1;
+        if n >= SCHEMA_ROWS {
+            break;
+        }
+    }
+    if end == 0 {
+        end = text.len();
+    }
+    Table::read(&text[..end], Limits::default()).ok()
+}
+
+fn column_summary(name: &str, column: &Column) -> String {
+    let rows = column.len();
+    match column {
+        Column::Int(v) => {
+            let (min, max) = (v.iter().min(), v.iter().max());
+            let distinct = {
+                let mut d = v.clone();
+                d.sort_unstable();
+                d.dedup();
+                d.len()
+            };
+            format!(
+                "{name}: integer, range {}..{}, {distinct} distinct",
+                min.map_or("-".into(), |m| m.to_string()),
+                max.map_or("-".into(), |m| m.to_string())
+            )
+        }
+        Column::Float(v) => {
+            let present: Vec<f64> = v.iter().copied().filter(|x| !x.is_nan()).collect();
+            let missing = rows - present.len();
+            let min = present.iter().copied().fold(f64::INFINITY, f64::min);
+            let max = present.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let mean = present.iter().sum::<f64>() / present.len().max(1) as f64;
+            if present.is_empty() {
+                format!("{name}: all missing")
+            } else {
+                format!("{name}: float, range {min}..{max}, mean {mean:.4}, {missing} missing")
+            }
+        }
+        Column::Bool(v) => {
+            let trues = v.iter().filter(|b| **b).count();
+            format!("{name}: boolean, {trues} true / {} false", rows - trues)
+        }
+        Column::Text(v) => {
+            let missing = v.iter().filter(|s| s.is_none()).count();
+            let mut distinct: Vec<&str> = v.iter().flatten().map(String::as_str).collect();
+            distinct.sort_unstable();
+            distinct.dedup();
+            let examples: Vec<String> = distinct
+                .iter()
+                .take(3)
+                .map(|s| {
+                    let short: String = s.chars().take(40).collect();
+                    format!("{short:?}")
+                })
+                .collect();
+            format!(
+                "{name}: text, {} distinct, {missing} missing, e.g. {}",
+                distinct.len(),
+                examples.join(", ")
+            )
+        }
+    }
+}
+
+/// The file tree and the schemas of the first CSV files, within [`MAX_PREVIEW_BYTES`].
+pub fn data_preview(root: &Path) -> String {
+    let (files, total) = walk(root);
+    let mut out = String::from("Files:\n");
+    for (path, size) in &files {
+        let _ = writeln!(out, "  {path} ({})", human(*size));
+    }
+    if total > files.len() {
+        let _ = writeln!(out, "  … and {} more files", total - files.len());
+    }
+    let csvs = files
+        .iter()
+        .filter(|(p, _)| p.ends_with(".csv") && !p.contains('/'))
+        .take(MAX_SCHEMAS);
+    for (path, size) in csvs {
+        let full = root.join(path);
+        let rows = count_rows(&full, *size).map_or("many".into(), |n| n.to_string());
+        let _ = writeln!(out, "\n{path}: {rows} rows");
+        if let Some(table) = head_table(&full) {
+            let note = if table.rows < SCHEMA_ROWS {
+                ""
+            } else {
+                " (from the first rows)"
+            };
+            let _ = writeln!(out, "  {} columns{note}:", table.names.len());
+            for (name, column) in table.names.iter().zip(&table.columns).take(60) {
+                let _ = writeln!(out, "  - {}", column_summary(name, column));
+            }
+            if table.names.len() > 60 {
+                let _ = writeln!(out, "  - … {} more columns", table.names.len() - 60);
+            }
+        }
+        if out.len() > MAX_PREVIEW_BYTES {
+            break;
+        }
+    }
+    cut(&out, MAX_PREVIEW_BYTES)
+}
+
+/// What a submission must look like, from the sample submission.
+pub fn submission_format(sample: &Path, id_column: &str, targets: &[String]) -> String {
+    let Ok(file) = std::fs::File::open(sample) else {
+        return format!(
+            "A CSV with the column `{id_column}` and the prediction column(s) {} (no sample submission found).",
+            targets.join(", ")
+        );
+    };
+    let size = file.metadata().map_or(0, |m| m.len());
+    let mut head = String::new();
+    let mut lines = BufReader::new(file).lines();
+    for line in lines.by_ref().take(4).map_while(Result::ok) {
+        let short: String = line.chars().take(300).collect();
+        head.push_str(&short);
+        head.push('\n');
+    }
+    let rows = count_rows(sample, size).map_or("one per test id".to_string(), |n| n.to_string());
+    format!(
+        "A CSV file like the sample submission `{}`: the same columns, {rows} rows (one per test id, \
+         ids unchanged), predictions in place of the sample's values. It begins:\n{head}",
+        sample
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+    )
+}

@@ -1,0 +1,784 @@
+//! The competitions of MLE-bench (all 82 of its low, medium, high and dev splits), with what
+//! grading needs: metric, id and prediction columns, the answers file, the sample submission
+//! and the grading recipe. Facts from MLE-bench's competition configs and graders as described
+//! in `shared/mlebench/GRADERS.md`; competitions whose recipe is [`Recipe::NotYet`] are listed
+//! but not graded yet (the generic path can grade them when configured).
+
+use crate::grade::Recipe;
+use serde::{Deserialize, Serialize};
+
+/// MLE-bench's complexity split.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Split {
+    Low,
+    Medium,
+    High,
+    Dev,
+}
+
+impl Split {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Split::Low => "low",
+            Split::Medium => "medium",
+            Split::High => "high",
+            Split::Dev => "dev",
+        }
+    }
+}
+
+/// One competition's grading facts.
+#[derive(Clone, Copy, Debug)]
+pub struct Competition {
+    pub id: &'static str,
+    pub split: Split,
+    /// The metric's name as MLE-bench calls it.
+    pub metric: &'static str,
+    pub lower_is_better: bool,
+    pub id_column: &'static str,
+    /// Prediction columns; empty for one-hot log loss, whose classes are the answers' columns
+    /// other than the id.
+    pub targets: &'static [&'static str],
+    /// Relative to `prepared/`.
+    pub answers: &'static str,
+    /// Relative to `prepared/`.
+    pub sample_submission: &'static str,
+    pub recipe: Recipe,
+}
+
+impl Competition {
+    pub fn supported(&self) -> bool {
+        self.recipe != Recipe::NotYet
+    }
+}
+
+const fn not_yet(id: &'static str, split: Split, metric: &'static str, lower: bool) -> Competition {
+    Competition {
+        id,
+        split,
+        metric,
+        lower_is_better: lower,
+        id_column: "",
+        targets: &[],
+        answers: "private/test.csv",
+        sample_submission: "public/sample_submission.csv",
+        recipe: Recipe::NotYet,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+const fn graded(
+    id: &'static str,
+    split: Split,
+    metric: &'static str,
+    lower: bool,
+    id_column: &'static str,
+    targets: &'static [&'static str],
+    answers: &'static str,
+    sample_submission: &'static str,
+    recipe: Recipe,
+) -> Competition {
+    Competition {
+        id,
+        split,
+        metric,
+        lower_is_better: lower,
+        id_column,
+        targets,
+        answers,
+        sample_submission,
+        recipe,
+    }
+}
+
+use Split::*;
+
+const AUC: Recipe = Recipe::RocAuc;
+const ACC: Recipe = Recipe::Accuracy;
+const TEST: &str = "private/test.csv";
+const ANSWERS: &str = "private/answers.csv";
+const SAMPLE: &str = "public/sample_submission.csv";
+/// The class columns are the answers' columns other than the id.
+const FROM_ANSWERS: &[&str] = &[];
+
+/// Every competition of MLE-bench's four splits, in alphabetical order.
+pub const COMPETITIONS: &[Competition] = &[
+    not_yet(
+        "3d-object-detection-for-autonomous-vehicles",
+        High,
+        "mean-average-precision",
+        false,
+    ),
+    not_yet("AI4Code", Medium, "kendall-tau", false),
+    graded(
+        "aerial-cactus-identification",
+        Low,
+        "auc-roc",
+        false,
+        "id",
+        &["has_cactus"],
+        TEST,
+        SAMPLE,
+        AUC,
+    ),
+    not_yet(
+        "alaska2-image-steganalysis",
+        Medium,
+        "weighted-auroc",
+        false,
+    ),
+    not_yet(
+        "aptos2019-blindness-detection",
+        Low,
+        "quadratic-weighted-kappa",
+        false,
+    ),
+    not_yet(
+        "billion-word-imputation",
+        Medium,
+        "levenshtein-distance",
+        true,
+    ),
+    not_yet(
+        "bms-molecular-translation",
+        High,
+        "levenshtein-distance",
+        true,
+    ),
+    graded(
+        "cassava-leaf-disease-classification",
+        Medium,
+        "accuracy",
+        false,
+        "image_id",
+        &["label"],
+        TEST,
+        SAMPLE,
+        ACC,
+    ),
+    graded(
+        "cdiscount-image-classification-challenge",
+        Medium,
+        "accuracy",
+        false,
+        "_id",
+        &["category_id"],
+        ANSWERS,
+        SAMPLE,
+        ACC,
+    ),
+    not_yet(
+        "chaii-hindi-and-tamil-question-answering",
+        Medium,
+        "word-level-jaccard-score",
+        false,
+    ),
+    not_yet(
+        "champs-scalar-coupling",
+        Medium,
+        "log-mean-absolute-error",
+        true,
+    ),
+    graded(
+        "denoising-dirty-documents",
+        Low,
+        "root-mean-squared-error",
+        true,
+        "id",
+        &["value"],
+        ANSWERS,
+        "public/sampleSubmission.csv",
+        Recipe::Rmse { range: None },
+    ),
+    graded(
+        "detecting-insults-in-social-commentary",
+        Low,
+        "auc-roc",
+        false,
+        "Comment",
+        &["Insult"],
+        TEST,
+        "public/sample_submission_null.csv",
+        AUC,
+    ),
+    graded(
+        "dog-breed-identification",
+        Low,
+        "multi-class-log-loss",
+        true,
+        "id",
+        FROM_ANSWERS,
+        TEST,
+        SAMPLE,
+        Recipe::OneHotLogLoss {
+            exact_columns: false,
+        },
+    ),
+    graded(
+        "dogs-vs-cats-redux-kernels-edition",
+        Low,
+        "log-loss",
+        true,
+        "id",
+        &["label"],
+        ANSWERS,
+        SAMPLE,
+        Recipe::BinaryLogLoss { check_rows: true },
+    ),
+    not_yet(
+        "facebook-recruiting-iii-keyword-extraction",
+        Medium,
+        "micro-f1-score",
+        false,
+    ),
+    not_yet(
+        "freesound-audio-tagging-2019",
+        Medium,
+        "label-ranking-average-precision",
+        false,
+    ),
+    not_yet(
+        "google-quest-challenge",
+        Medium,
+        "column-wise-spearman",
+        false,
+    ),
+    not_yet(
+        "google-research-identify-contrails-reduce-global-warming",
+        High,
+        "global-dice",
+        false,
+    ),
+    not_yet(
+        "h-and-m-personalized-fashion-recommendations",
+        Medium,
+        "MAP@12",
+        false,
+    ),
+    not_yet("herbarium-2020-fgvc7", Medium, "macro-f1-score", false),
+    not_yet("herbarium-2021-fgvc8", Medium, "macro-f1-score", false),
+    not_yet("herbarium-2022-fgvc9", Medium, "macro-f1-score", false),
+    graded(
+        "histopathologic-cancer-detection",
+        Low,
+        "auc-roc",
+        false,
+        "id",
+        &["label"],
+        ANSWERS,
+        SAMPLE,
+        AUC,
+    ),
+    not_yet(
+        "hms-harmful-brain-activity-classification",
+        High,
+        "KL-divergence",
+        true,
+    ),
+    not_yet("hotel-id-2021-fgvc8", Medium, "map-at-5", false),
+    not_yet(
+        "hubmap-kidney-segmentation",
+        Medium,
+        "dice-coefficient",
+        false,
+    ),
+    not_yet(
+        "icecube-neutrinos-in-deep-ice",
+        Medium,
+        "mean-angular-error",
+        true,
+    ),
+    not_yet("imet-2020-fgvc7", Medium, "micro-f1-score", false),
+    not_yet(
+        "inaturalist-2019-fgvc6",
+        Medium,
+        "top-1-classification-error",
+        true,
+    ),
+    graded(
+        "invasive-species-monitoring",
+        Dev,
+        "auc-roc",
+        false,
+        "name",
+        &["invasive"],
+        ANSWERS,
+        "private/sample_submission.csv",
+        AUC,
+    ),
+    not_yet("iwildcam-2019-fgvc6", High, "macro-f1-score", false),
+    graded(
+        "iwildcam-2020-fgvc7",
+        Medium,
+        "accuracy",
+        false,
+        "Id",
+        &["Category"],
+        ANSWERS,
+        SAMPLE,
+        ACC,
+    ),
+    not_yet(
+        "jigsaw-toxic-comment-classification-challenge",
+        Low,
+        "column-wise-roc-auc",
+        false,
+    ),
+    not_yet(
+        "jigsaw-unintended-bias-in-toxicity-classification",
+        Medium,
+        "jigsaw-bias-auc",
+        false,
+    ),
+    not_yet("kuzushiji-recognition", Medium, "f1-score", false),
+    graded(
+        "leaf-classification",
+        Low,
+        "multi-class-log-loss",
+        true,
+        "id",
+        FROM_ANSWERS,
+        TEST,
+        SAMPLE,
+        Recipe::OneHotLogLoss {
+            exact_columns: true,
+        },
+    ),
+    not_yet(
+        "learning-agency-lab-automated-essay-scoring-2",
+        Medium,
+        "quadratic-weighted-kappa",
+        false,
+    ),
+    not_yet("lmsys-chatbot-arena", Medium, "multi-class-log-loss", true),
+    graded(
+        "ml2021spring-hw2",
+        Dev,
+        "accuracy",
+        false,
+        "Id",
+        &["ClassId"],
+        ANSWERS,
+        "public/sampleSubmission.csv",
+        ACC,
+    ),
+    graded(
+        "mlsp-2013-birds",
+        Low,
+        "auc-roc",
+        false,
+        "Id",
+        &["Probability"],
+        ANSWERS,
+        SAMPLE,
+        AUC,
+    ),
+    graded(
+        "movie-review-sentiment-analysis-kernels-only",
+        Dev,
+        "accuracy",
+        false,
+        "PhraseId",
+        &["Sentiment"],
+        ANSWERS,
+        "public/sampleSubmission.csv",
+        ACC,
+    ),
+    not_yet(
+        "multi-modal-gesture-recognition",
+        Medium,
+        "levenshtein-distance",
+        true,
+    ),
+    not_yet(
+        "new-york-city-taxi-fare-prediction",
+        Low,
+        "root-mean-squared-error",
+        true,
+    ),
+    not_yet(
+        "nfl-player-contact-detection",
+        High,
+        "matthews-correlation-coefficient",
+        false,
+    ),
+    not_yet(
+        "nomad2018-predict-transparent-conductors",
+        Low,
+        "mean-column-wise-rmsle",
+        true,
+    ),
+    not_yet(
+        "osic-pulmonary-fibrosis-progression",
+        Medium,
+        "modified-laplace-log-likelihood",
+        false,
+    ),
+    not_yet("paddy-disease-classification", Dev, "accuracy", false),
+    graded(
+        "petfinder-pawpularity-score",
+        Medium,
+        "root-mean-squared-error",
+        true,
+        "Id",
+        &["Pawpularity"],
+        TEST,
+        SAMPLE,
+        Recipe::Rmse {
+            range: Some((1.0, 100.0)),
+        },
+    ),
+    graded(
+        "plant-pathology-2020-fgvc7",
+        Low,
+        "mean-column-wise-roc-auc",
+        false,
+        "image_id",
+        &["healthy", "multiple_diseases", "rust", "scab"],
+        TEST,
+        SAMPLE,
+        Recipe::MeanRocAuc {
+            exact_columns: true,
+            range_check: false,
+        },
+    ),
+    not_yet(
+        "plant-pathology-2021-fgvc8",
+        Medium,
+        "micro-f1-score",
+        false,
+    ),
+    not_yet(
+        "plant-seedlings-classification",
+        Dev,
+        "micro-f1-score",
+        false,
+    ),
+    graded(
+        "playground-series-s3e18",
+        Dev,
+        "auroc-multi-label",
+        false,
+        "id",
+        &["EC1", "EC2"],
+        TEST,
+        SAMPLE,
+        Recipe::MeanRocAuc {
+            exact_columns: false,
+            range_check: false,
+        },
+    ),
+    not_yet(
+        "predict-volcanic-eruptions-ingv-oe",
+        High,
+        "mean-absolute-error",
+        true,
+    ),
+    graded(
+        "random-acts-of-pizza",
+        Low,
+        "auc-roc",
+        false,
+        "request_id",
+        &["requester_received_pizza"],
+        TEST,
+        "public/sampleSubmission.csv",
+        AUC,
+    ),
+    not_yet(
+        "ranzcr-clip-catheter-line-classification",
+        Low,
+        "auc-roc",
+        false,
+    ),
+    not_yet(
+        "rsna-2022-cervical-spine-fracture-detection",
+        High,
+        "weighted-multi-label-log-loss",
+        true,
+    ),
+    not_yet(
+        "rsna-breast-cancer-detection",
+        High,
+        "probabilistic-f1-score",
+        false,
+    ),
+    graded(
+        "rsna-miccai-brain-tumor-radiogenomic-classification",
+        High,
+        "auc-roc",
+        false,
+        "BraTS21ID",
+        &["MGMT_value"],
+        TEST,
+        SAMPLE,
+        AUC,
+    ),
+    graded(
+        "seti-breakthrough-listen",
+        Medium,
+        "auc-roc",
+        false,
+        "id",
+        &["target"],
+        TEST,
+        SAMPLE,
+        AUC,
+    ),
+    not_yet(
+        "siim-covid19-detection",
+        High,
+        "mean-average-precision",
+        false,
+    ),
+    graded(
+        "siim-isic-melanoma-classification",
+        Low,
+        "auc-roc",
+        false,
+        "image_name",
+        &["target"],
+        TEST,
+        SAMPLE,
+        AUC,
+    ),
+    not_yet(
+        "smartphone-decimeter-2022",
+        High,
+        "average-haversine-distance",
+        true,
+    ),
+    graded(
+        "spaceship-titanic",
+        Dev,
+        "accuracy",
+        false,
+        "PassengerId",
+        &["Transported"],
+        TEST,
+        SAMPLE,
+        ACC,
+    ),
+    not_yet(
+        "spooky-author-identification",
+        Low,
+        "multi-class-log-loss",
+        true,
+    ),
+    not_yet("stanford-covid-vaccine", High, "mcrmse", true),
+    not_yet(
+        "statoil-iceberg-classifier-challenge",
+        Medium,
+        "log-loss",
+        true,
+    ),
+    graded(
+        "tabular-playground-series-dec-2021",
+        Low,
+        "multi-class-classification-accuracy",
+        false,
+        "Id",
+        &["Cover_Type"],
+        TEST,
+        SAMPLE,
+        ACC,
+    ),
+    graded(
+        "tabular-playground-series-may-2022",
+        Low,
+        "auc-roc",
+        false,
+        "id",
+        &["target"],
+        TEST,
+        SAMPLE,
+        AUC,
+    ),
+    graded(
+        "tensorflow-speech-recognition-challenge",
+        Medium,
+        "accuracy",
+        false,
+        "fname",
+        &["label"],
+        TEST,
+        SAMPLE,
+        ACC,
+    ),
+    not_yet(
+        "tensorflow2-question-answering",
+        Medium,
+        "micro-f1-score",
+        false,
+    ),
+    not_yet(
+        "text-normalization-challenge-english-language",
+        Low,
+        "accuracy",
+        false,
+    ),
+    not_yet(
+        "text-normalization-challenge-russian-language",
+        Low,
+        "accuracy",
+        false,
+    ),
+    not_yet(
+        "tgs-salt-identification-challenge",
+        Medium,
+        "mean-precision-iou-thresholds",
+        false,
+    ),
+    graded(
+        "the-icml-2013-whale-challenge-right-whale-redux",
+        Low,
+        "auc-roc",
+        false,
+        "clip",
+        &["probability"],
+        TEST,
+        "public/sampleSubmission.csv",
+        AUC,
+    ),
+    not_yet(
+        "tweet-sentiment-extraction",
+        Medium,
+        "jaccard-similarity",
+        false,
+    ),
+    not_yet(
+        "us-patent-phrase-to-phrase-matching",
+        Medium,
+        "pearson-correlation-coefficient",
+        false,
+    ),
+    not_yet(
+        "uw-madison-gi-tract-image-segmentation",
+        Medium,
+        "dice-hausdorff-combo",
+        false,
+    ),
+    not_yet(
+        "ventilator-pressure-prediction",
+        Medium,
+        "mean-absolute-error",
+        true,
+    ),
+    not_yet(
+        "vesuvius-challenge-ink-detection",
+        High,
+        "f0.5-score",
+        false,
+    ),
+    not_yet(
+        "vinbigdata-chest-xray-abnormalities-detection",
+        High,
+        "mAP-at-IoU-0.4",
+        false,
+    ),
+    not_yet("whale-categorization-playground", Medium, "MAP@5", false),
+];
+
+/// The competition with this id.
+pub fn find(id: &str) -> Option<&'static Competition> {
+    COMPETITIONS.iter().find(|c| c.id == id)
+}
+
+/// A competition MLE-bench does not know, configured by the operator: metric, id column and
+/// target columns (`[tasks.mlebench.competitions.<id>]` in `sophon.toml`, passed to the
+/// adapter as its options).
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct GenericSpec {
+    /// `accuracy`, `auc` (mean over targets), `log-loss` (one-hot targets), `binary-log-loss`
+    /// or `rmse`.
+    pub metric: String,
+    pub id_column: String,
+    pub target_columns: Vec<String>,
+    #[serde(default = "default_answers")]
+    pub answers: String,
+    #[serde(default = "default_sample")]
+    pub sample_submission: String,
+    /// Defaults to the metric's usual direction.
+    pub lower_is_better: Option<bool>,
+}
+
+fn default_answers() -> String {
+    TEST.into()
+}
+
+fn default_sample() -> String {
+    SAMPLE.into()
+}
+
+impl GenericSpec {
+    /// The recipe and default direction of `metric`.
+    pub fn recipe(&self) -> Result<(Recipe, bool), String> {
+        Ok(match self.metric.as_str() {
+            "accuracy" => (Recipe::Accuracy, false),
+            "auc" | "roc-auc" => (
+                Recipe::MeanRocAuc {
+                    exact_columns: false,
+                    range_check: true,
+                },
+                false,
+            ),
+            "log-loss" => (
+                Recipe::OneHotLogLoss {
+                    exact_columns: false,
+                },
+                true,
+            ),
+            "binary-log-loss" => (Recipe::BinaryLogLoss { check_rows: true }, true),
+            "rmse" => (Recipe::Rmse { range: None }, true),
+            other => {
+                return Err(format!(
+                    "metric `{other}` is not one the generic grader knows: use accuracy, auc, \
+                     log-loss, binary-log-loss or rmse"
+                ));
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_is_complete_sorted_and_consistent() {
+        assert_eq!(COMPETITIONS.len(), 82);
+        let mut ids: Vec<&str> = COMPETITIONS.iter().map(|c| c.id).collect();
+        let sorted = {
+            let mut s = ids.clone();
+            s.sort_unstable();
+            s
+        };
+        assert_eq!(ids, sorted);
+        ids.dedup();
+        assert_eq!(ids.len(), 82);
+        for c in COMPETITIONS.iter().filter(|c| c.supported()) {
+            assert!(!c.id_column.is_empty(), "{}", c.id);
+            let from_answers = matches!(c.recipe, Recipe::OneHotLogLoss { .. });
+            assert_eq!(c.targets.is_empty(), from_answers, "{}", c.id);
+        }
+        assert!(find("spaceship-titanic").unwrap().supported());
+        assert!(find("nope").is_none());
+    }
+
+    #[test]
+    fn generic_specs_name_their_metric() {
+        let spec: GenericSpec = serde_json::from_str(
+            r#"{"metric": "rmse", "id-column": "id", "target-columns": ["y"]}"#,
+        )
+        .unwrap();
+        assert_eq!(spec.recipe().unwrap(), (Recipe::Rmse { range: None }, true));
+        assert_eq!(spec.answers, "private/test.csv");
+        let bad = GenericSpec {
+            metric: "f2".into(),
+            ..spec
+        };
+        assert!(bad.recipe().unwrap_err().contains("accuracy, auc"));
+    }
+}

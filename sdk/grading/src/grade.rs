@@ -1,0 +1,506 @@
+//! Grading recipes: MLE-bench's validation checks and metric for a family of competitions.
+//!
+//! A recipe takes the submission and answers tables and returns
+//! - `Ok(score)` — a valid submission (the score may be NaN, which MLE-bench counts as valid);
+//! - `Err(Failure::Invalid(why))` — a check MLE-bench performs deliberately failed;
+//! - `Err(Failure::Error(why))` — the metric would raise (MLE-bench reports a null score).
+//!
+//! Both failures make the submission invalid in the report; the message tells a strategy
+//! what to fix.
+
+use crate::metrics::{self, LOG_LOSS_EPS};
+use crate::table::{Cell, Column, Table};
+
+/// Why a submission got no score.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Failure {
+    Invalid(String),
+    Error(String),
+}
+
+impl Failure {
+    pub fn message(&self) -> &str {
+        match self {
+            Failure::Invalid(m) | Failure::Error(m) => m,
+        }
+    }
+}
+
+pub type GradeOutcome = Result<f64, Failure>;
+
+fn invalid<T>(message: impl Into<String>) -> Result<T, Failure> {
+    Err(Failure::Invalid(message.into()))
+}
+
+fn error(message: impl Into<String>) -> Failure {
+    Failure::Error(message.into())
+}
+
+/// How a competition is graded.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Recipe {
+    /// MLE-bench's accuracy preparation: row count, columns, ids equal after sorting, then
+    /// accuracy of the raw target values.
+    Accuracy,
+    /// Binary ROC AUC preparation: columns, row count, numeric target in [0, 1], ids equal
+    /// after sorting.
+    RocAuc,
+    /// Mean of per-column ROC AUCs. `exact_columns`: the submission's columns must be exactly
+    /// the id and the targets; `range_check`: values must lie in [0, 1].
+    MeanRocAuc {
+        exact_columns: bool,
+        range_check: bool,
+    },
+    /// Multi-class log loss of one-hot answers: rows summing to 1 (±1.1e-5), values in
+    /// [0, 1], then scikit-learn's `log_loss`. `exact_columns` as above.
+    OneHotLogLoss { exact_columns: bool },
+    /// Binary log loss of P(positive) in one column, values in [0, 1].
+    BinaryLogLoss { check_rows: bool },
+    /// RMSE after aligning ids; `range`: every prediction must lie within it.
+    Rmse { range: Option<(f64, f64)> },
+    /// Not implemented yet: grading answers with a clear message.
+    NotYet,
+}
+
+/// The columns a recipe works on.
+#[derive(Clone, Copy, Debug)]
+pub struct Columns<'a> {
+    pub id: &'a str,
+    pub targets: &'a [&'a str],
+}
+
+/// Grade `submission` against `answers`. Without targets, the targets are the answers'
+/// columns other than the id (one-hot classes).
+pub fn grade(
+    recipe: Recipe,
+    columns: Columns<'_>,
+    submission: &Table,
+    answers: &Table,
+) -> GradeOutcome {
+    if columns.targets.is_empty() && recipe != Recipe::NotYet {
+        if !answers.has(columns.id) {
+            return Err(error(format!(
+                "the answers lack the id column `{}`",
+                columns.id
+            )));
+        }
+        let classes: Vec<&str> = answers
+            .names
+            .iter()
+            .map(String::as_str)
+            .filter(|n| *n != columns.id)
+            .collect();
+        if classes.is_empty() {
+            return Err(error("the answers have no class columns"));
+        }
+        let columns = Columns {
+            id: columns.id,
+            targets: &classes,
+        };
+        return grade(recipe, columns, submission, answers);
+    }
+    match recipe {
+        Recipe::Accuracy => accuracy(columns, submission, answers),
+        Recipe::RocAuc => mean_roc_auc(columns, submission, answers, false, true),
+        Recipe::MeanRocAuc {
+            exact_columns,
+            range_check,
+        } => mean_roc_auc(columns, submission, answers, exact_columns, range_check),
+        Recipe::OneHotLogLoss { exact_columns } => {
+            one_hot_log_loss(columns, submission, answers, exact_columns)
+        }
+        Recipe::BinaryLogLoss { check_rows } => {
+            binary_log_loss(columns, submission, answers, check_rows)
+        }
+        Recipe::Rmse { range } => rmse(columns, submission, answers, range),
+        Recipe::NotYet => invalid(
+            "Sophon cannot grade this competition yet; configure the generic grader \
+             ([tasks.mlebench.competitions.<id>] metric, id-column, target-columns)",
+        ),
+    }
+}
+
+fn require_columns(table: &Table, names: &[&str], whose: &str) -> Result<(), Failure> {
+    let missing: Vec<&str> = names.iter().copied().filter(|n| !table.has(n)).collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        invalid(format!(
+            "the {whose} lacks column(s) {}; it has {}",
+            quote(&missing),
+            quote_owned(&table.names)
+        ))
+    }
+}
+
+fn exact_columns(submission: &Table, expected: &[&str]) -> Result<(), Failure> {
+    let mut have: Vec<&str> = submission.names.iter().map(String::as_str).collect();
+    let mut want = expected.to_vec();
+    have.sort_unstable();
+    want.sort_unstable();
+    if have == want {
+        return Ok(());
+    }
+    let extra: Vec<&str> = have.iter().copied().filter(|n| !want.contains(n)).collect();
+    let missing: Vec<&str> = want.iter().copied().filter(|n| !have.contains(n)).collect();
+    invalid(format!(
+        "the submission must have exactly the columns {}; missing {}, unexpected {}",
+        quote(expected),
+        quote(&missing),
+        quote(&extra)
+    ))
+}
+
+fn same_rows(submission: &Table, answers: &Table) -> Result<(), Failure> {
+    if submission.rows != answers.rows {
+        return invalid(format!(
+            "the submission has {} rows but {} are expected (one per test id)",
+            submission.rows, answers.rows
+        ));
+    }
+    Ok(())
+}
+
+/// Row orders that pair the two tables by id, after checking the ids agree.
+fn align(
+    id: &str,
+    submission: &Table,
+    answers: &Table,
+) -> Result<(Vec<usize>, Vec<usize>), Failure> {
+    let sub_order = submission.order_by(id).expect("id column checked");
+    let ans_order = answers.order_by(id).expect("id column checked");
+    if sub_order.len() != ans_order.len() {
+        return Err(error(format!(
+            "{} submission rows against {} answers rows",
+            sub_order.len(),
+            ans_order.len()
+        )));
+    }
+    let (s, a) = (submission.column(id).unwrap(), answers.column(id).unwrap());
+    let mismatches = sub_order
+        .iter()
+        .zip(&ans_order)
+        .filter(|(i, j)| !s.cell(**i).label_eq(&a.cell(**j)))
+        .count();
+    if mismatches > 0 {
+        let first = sub_order
+            .iter()
+            .zip(&ans_order)
+            .find(|(i, j)| !s.cell(**i).label_eq(&a.cell(**j)))
+            .map(|(i, j)| (describe_cell(s, *i), describe_cell(a, *j)))
+            .unwrap();
+        return invalid(format!(
+            "the `{id}` values do not match the test set's ({mismatches} differ after sorting; \
+             first: submission has {}, expected {}): submit one row per test id, unchanged",
+            first.0, first.1
+        ));
+    }
+    Ok((sub_order, ans_order))
+}
+
+fn describe_cell(column: &Column, row: usize) -> String {
+    match column.cell(row) {
+        crate::table::Cell::Num(x) => format!("{x}"),
+        crate::table::Cell::Bool(b) => format!("{b}"),
+        crate::table::Cell::Text(t) => format!("{t:?}"),
+        crate::table::Cell::Missing => "an empty value".into(),
+    }
+}
+
+fn numbers(table: &Table, name: &str, order: &[usize], whose: &str) -> Result<Vec<f64>, Failure> {
+    let values = table.column(name).unwrap().to_f64().ok_or_else(|| {
+        Failure::Invalid(format!(
+            "the {whose}'s `{name}` column must be numeric, but it is {}",
+            table.column(name).unwrap().kind()
+        ))
+    })?;
+    Ok(order.iter().map(|&r| values[r]).collect())
+}
+
+fn accuracy(columns: Columns<'_>, submission: &Table, answers: &Table) -> GradeOutcome {
+    same_rows(submission, answers)?;
+    let target = columns.targets[0];
+    require_columns(submission, &[target, columns.id], "submission")?;
+    let (s, a) = align(columns.id, submission, answers)?;
+    let (sc, ac) = (
+        submission.column(target).unwrap(),
+        answers.column(target).unwrap(),
+    );
+    // scikit-learn refuses labels with missing values (NaN makes the target type "unknown" or
+    // unsortable): a null score.
+    if (0..submission.rows).any(|r| sc.cell(r) == Cell::Missing) {
+        return Err(error(format!(
+            "`{target}` has empty values: predict a label for every row"
+        )));
+    }
+    // Text labels against numeric or boolean ones: scikit-learn cannot sort their union
+    // (pandas gives text as Python strings) and raises.
+    let is_text = |c: &Column| matches!(c, Column::Text(_));
+    if is_text(sc) != is_text(ac) {
+        return Err(error(format!(
+            "`{target}` holds {} labels but the answers are {}: write labels like the sample \
+             submission's",
+            sc.kind(),
+            ac.kind()
+        )));
+    }
+    metrics::accuracy(s.len(), |i| sc.cell(s[i]).label_eq(&ac.cell(a[i]))).map_err(error)
+}
+
+fn range_ok(values: &[f64], low: f64, high: f64) -> bool {
+    // `min() < low or max() > high` with NaN skipped, as pandas does.
+    values
+        .iter()
+        .filter(|v| !v.is_nan())
+        .all(|v| *v >= low && *v <= high)
+}
+
+fn mean_roc_auc(
+    columns: Columns<'_>,
+    submission: &Table,
+    answers: &Table,
+    exact: bool,
+    range_check: bool,
+) -> GradeOutcome {
+    let mut needed = vec![columns.id];
+    needed.extend_from_slice(columns.targets);
+    if exact {
+        exact_columns(submission, &needed)?;
+    } else {
+        require_columns(submission, &needed, "submission")?;
+    }
+    same_rows(submission, answers)?;
+    let identity: Vec<usize> = (0..submission.rows).collect();
+    for target in columns.targets {
+        let values = numbers(submission, target, &identity, "submission")?;
+        if range_check && !range_ok(&values, 0.0, 1.0) {
+            return invalid(format!(
+                "`{target}` holds values outside [0, 1]: submit probabilities"
+            ));
+        }
+    }
+    let (s, a) = align(columns.id, submission, answers)?;
+    let mut total = 0.0;
+    for target in columns.targets {
+        let truth = numbers(answers, target, &a, "answers")?;
+        let scores = numbers(submission, target, &s, "submission")?;
+        total += metrics::roc_auc(&truth, &scores).map_err(error)?;
+    }
+    Ok(total / columns.targets.len() as f64)
+}
+
+fn one_hot_log_loss(
+    columns: Columns<'_>,
+    submission: &Table,
+    answers: &Table,
+    exact: bool,
+) -> GradeOutcome {
+    let mut needed = vec![columns.id];
+    needed.extend_from_slice(columns.targets);
+    if exact {
+        exact_columns(submission, &needed)?;
+    } else {
+        require_columns(submission, &needed, "submission")?;
+    }
+    same_rows(submission, answers)?;
+    let identity: Vec<usize> = (0..submission.rows).collect();
+    let probs: Vec<Vec<f64>> = columns
+        .targets
+        .iter()
+        .map(|t| numbers(submission, t, &identity, "submission"))
+        .collect::<Result<_, _>>()?;
+    for row in 0..submission.rows {
+        let sum: f64 = probs.iter().map(|c| c[row]).sum();
+        // np.isclose(sum, 1, atol=1e-6) with its default rtol 1e-5; NaN fails.
+        let close_to_one = (sum - 1.0).abs() <= 1e-6 + 1e-5;
+        if !close_to_one {
+            return invalid(format!(
+                "row {} sums to {sum} over the class columns; each row's probabilities must sum to 1",
+                row + 1
+            ));
+        }
+    }
+    if probs.iter().any(|c| !range_ok(c, 0.0, 1.0)) {
+        return invalid("some probabilities are outside [0, 1]");
+    }
+    let (s, a) = align(columns.id, submission, answers)
+        .map_err(|f| Failure::Error(f.message().to_string()))?;
+    let k = columns.targets.len();
+    let mut truth = Vec::with_capacity(s.len() * k);
+    let mut pred = Vec::with_capacity(s.len() * k);
+    let answer_columns: Vec<Vec<f64>> = columns
+        .targets
+        .iter()
+        .map(|t| numbers(answers, t, &a, "answers"))
+        .collect::<Result<_, _>>()?;
+    for i in 0..s.len() {
+        for c in 0..k {
+            truth.push(answer_columns[c][i]);
+            pred.push(probs[c][s[i]]);
+        }
+    }
+    metrics::log_loss(&truth, &pred, k, LOG_LOSS_EPS).map_err(error)
+}
+
+fn binary_log_loss(
+    columns: Columns<'_>,
+    submission: &Table,
+    answers: &Table,
+    check_rows: bool,
+) -> GradeOutcome {
+    let target = columns.targets[0];
+    require_columns(submission, &[columns.id, target], "submission")?;
+    if check_rows {
+        same_rows(submission, answers)?;
+    }
+    let identity: Vec<usize> = (0..submission.rows).collect();
+    let values = numbers(submission, target, &identity, "submission")?;
+    if values.iter().any(|v| !(0.0..=1.0).contains(v)) {
+        return invalid(format!(
+            "`{target}` must be a probability in [0, 1] on every row (no empty values)"
+        ));
+    }
+    let (s, a) = align(columns.id, submission, answers)?;
+    let truth = numbers(answers, target, &a, "answers")?;
+    let probs: Vec<f64> = s.iter().map(|&r| values[r]).collect();
+    metrics::binary_log_loss(&truth, &probs, LOG_LOSS_EPS).map_err(error)
+}
+
+fn rmse(
+    columns: Columns<'_>,
+    submission: &Table,
+    answers: &Table,
+    range: Option<(f64, f64)>,
+) -> GradeOutcome {
+    let target = columns.targets[0];
+    require_columns(submission, &[columns.id, target], "submission")?;
+    let identity: Vec<usize> = (0..submission.rows).collect();
+    let values = numbers(submission, target, &identity, "submission")?;
+    if let Some((low, high)) = range
+        && values.iter().any(|v| !(low..=high).contains(v))
+    {
+        return invalid(format!(
+            "`{target}` must lie in [{low}, {high}] on every row (no empty values)"
+        ));
+    }
+    same_rows(submission, answers)?;
+    let (s, a) = align(columns.id, submission, answers)?;
+    let truth = numbers(answers, target, &a, "answers")?;
+    let preds: Vec<f64> = s.iter().map(|&r| values[r]).collect();
+    metrics::rmse(&truth, &preds).map_err(error)
+}
+
+fn quote(names: &[&str]) -> String {
+    if names.is_empty() {
+        return "none".into();
+    }
+    let shown: Vec<String> = names.iter().take(12).map(|n| format!("`{n}`")).collect();
+    let more = names.len().saturating_sub(12);
+    if more > 0 {
+        format!("{} and {more} more", shown.join(", "))
+    } else {
+        shown.join(", ")
+    }
+}
+
+fn quote_owned(names: &[String]) -> String {
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    quote(&refs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::Limits;
+
+    fn table(text: &str) -> Table {
+        Table::read(text.as_bytes(), Limits::default()).unwrap()
+    }
+
+    const ID: Columns<'static> = Columns {
+        id: "id",
+        targets: &["y"],
+    };
+
+    #[test]
+    fn accuracy_aligns_by_id_and_compares_by_value() {
+        let answers = table("id,y\n1,True\n2,False\n3,True\n");
+        // 1/0 compare equal to True/False; row order does not matter.
+        let shuffled = table("id,y\n3,1\n1,1\n2,1\n");
+        let score = grade(Recipe::Accuracy, ID, &shuffled, &answers).unwrap();
+        assert!((score - 2.0 / 3.0).abs() < 1e-12);
+        // A column mixing `1` and `True` is text for pandas, and scikit-learn refuses text
+        // labels against boolean ones (checked against scikit-learn 1.5.2).
+        let mixed = table("id,y\n3,1\n1,True\n2,False\n");
+        assert!(matches!(
+            grade(Recipe::Accuracy, ID, &mixed, &answers),
+            Err(Failure::Error(m)) if m.contains("text labels")
+        ));
+        let missing = table("id,y\n1,True\n2,False\n");
+        let err = grade(Recipe::Accuracy, ID, &missing, &answers).unwrap_err();
+        assert!(
+            matches!(&err, Failure::Invalid(m) if m.contains("2 rows but 3")),
+            "{err:?}"
+        );
+        let wrong_ids = table("id,y\n1,True\n2,False\n4,True\n");
+        let err = grade(Recipe::Accuracy, ID, &wrong_ids, &answers).unwrap_err();
+        assert!(err.message().contains("do not match"), "{err:?}");
+        let no_column = table("id,z\n1,True\n2,False\n3,True\n");
+        let err = grade(Recipe::Accuracy, ID, &no_column, &answers).unwrap_err();
+        assert!(err.message().contains("lacks column(s) `y`"), "{err:?}");
+    }
+
+    #[test]
+    fn auc_checks_range_then_scores() {
+        let answers = table("id,y\na,0\nb,1\nc,0\nd,1\n");
+        let good = table("id,y\nd,0.9\nc,0.2\nb,0.7\na,0.1\n");
+        assert_eq!(grade(Recipe::RocAuc, ID, &good, &answers).unwrap(), 1.0);
+        let out_of_range = table("id,y\na,0.1\nb,1.7\nc,0.2\nd,0.9\n");
+        assert!(matches!(
+            grade(Recipe::RocAuc, ID, &out_of_range, &answers),
+            Err(Failure::Invalid(_))
+        ));
+        // NaN passes the range check (pandas min/max skip it) and then breaks the metric.
+        let nan = table("id,y\na,0.1\nb,\nc,0.2\nd,0.9\n");
+        assert!(matches!(
+            grade(Recipe::RocAuc, ID, &nan, &answers),
+            Err(Failure::Error(_))
+        ));
+        let text = table("id,y\na,x\nb,0.2\nc,0.2\nd,0.9\n");
+        assert!(
+            grade(Recipe::RocAuc, ID, &text, &answers)
+                .unwrap_err()
+                .message()
+                .contains("numeric")
+        );
+    }
+
+    #[test]
+    fn one_hot_log_loss_checks_sums_and_exact_columns() {
+        let columns = Columns {
+            id: "id",
+            targets: &["a", "b"],
+        };
+        let answers = table("id,a,b\n1,1,0\n2,0,1\n");
+        let recipe = Recipe::OneHotLogLoss {
+            exact_columns: true,
+        };
+        let uniform = table("id,b,a\n2,0.5,0.5\n1,0.5,0.5\n");
+        let score = grade(recipe, columns, &uniform, &answers).unwrap();
+        assert!((score - 2f64.ln()).abs() < 1e-12);
+        let bad_sum = table("id,a,b\n1,0.5,0.6\n2,0.5,0.5\n");
+        assert!(
+            grade(recipe, columns, &bad_sum, &answers)
+                .unwrap_err()
+                .message()
+                .contains("sums to")
+        );
+        let extra = table("id,a,b,c\n1,1,0,0\n2,0,1,0\n");
+        assert!(
+            grade(recipe, columns, &extra, &answers)
+                .unwrap_err()
+                .message()
+                .contains("exactly")
+        );
+    }
+}

@@ -1,0 +1,385 @@
+//! Metrics with the semantics of the libraries MLE-bench's graders call (scikit-learn 1.5,
+//! numpy, scipy). Each returns `Err` where the library raises (which MLE-bench reports as a
+//! null score) and NaN where the library returns NaN.
+
+/// Why a metric could not be computed (the library would raise).
+pub type MetricResult = Result<f64, String>;
+
+/// scikit-learn's `log_loss` clipping: float64 machine epsilon.
+pub const LOG_LOSS_EPS: f64 = f64::EPSILON;
+
+fn same_length(a: usize, b: usize) -> Result<(), String> {
+    if a != b {
+        return Err(format!("{a} predictions for {b} true values"));
+    }
+    if a == 0 {
+        return Err("no rows to score".into());
+    }
+    Ok(())
+}
+
+fn no_nan(values: &[f64], what: &str) -> Result<(), String> {
+    if values.iter().any(|v| v.is_nan()) {
+        return Err(format!("{what} contain NaN"));
+    }
+    Ok(())
+}
+
+/// Fraction of rows where `equal(i)` holds.
+pub fn accuracy(rows: usize, equal: impl Fn(usize) -> bool) -> MetricResult {
+    if rows == 0 {
+        return Err("no rows to score".into());
+    }
+    Ok((0..rows).filter(|&i| equal(i)).count() as f64 / rows as f64)
+}
+
+/// Binary ROC AUC: the trapezoidal area under the ROC curve, which equals the Mann–Whitney
+/// probability with ties counted as ½. `truth` holds two distinct values; the greater is
+/// the positive class.
+pub fn roc_auc(truth: &[f64], scores: &[f64]) -> MetricResult {
+    same_length(scores.len(), truth.len())?;
+    no_nan(truth, "true labels")?;
+    no_nan(scores, "predictions")?;
+    let mut classes: Vec<f64> = truth.to_vec();
+    classes.sort_by(f64::total_cmp);
+    classes.dedup();
+    if classes.len() != 2 {
+        return Err(format!(
+            "ROC AUC needs exactly two classes in the truth, found {}",
+            classes.len()
+        ));
+    }
+    let positive = classes[1];
+    // Average ranks of the scores (ties share their mean rank).
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|a, b| scores[*a].total_cmp(&scores[*b]));
+    let mut ranks = vec![0f64; scores.len()];
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && scores[order[j + 1]] == scores[order[i]] {
+            j += 1;
+        }
+        let rank = (i + j) as f64 / 2.0 + 1.0;
+        for k in i..=j {
+            ranks[order[k]] = rank;
+        }
+        i = j + 1;
+    }
+    let n_pos = truth.iter().filter(|t| **t == positive).count() as f64;
+    let n_neg = truth.len() as f64 - n_pos;
+    let rank_sum: f64 = truth
+        .iter()
+        .zip(&ranks)
+        .filter(|(t, _)| **t == positive)
+        .map(|(_, r)| r)
+        .sum();
+    Ok((rank_sum - n_pos * (n_pos + 1.0) / 2.0) / (n_pos * n_neg))
+}
+
+/// Multi-class log loss: mean over rows of −Σ_c y_c·ln(clip(p_c, eps, 1−eps)), rows not
+/// renormalised (scikit-learn ≥ 1.5 only warns). `truth` and `probs` are row-major
+/// `rows × classes`.
+pub fn log_loss(truth: &[f64], probs: &[f64], classes: usize, eps: f64) -> MetricResult {
+    same_length(probs.len(), truth.len())?;
+    if classes == 0 || !truth.len().is_multiple_of(classes) {
+        return Err("log loss needs a rows × classes matrix".into());
+    }
+    no_nan(probs, "predictions")?;
+    no_nan(truth, "true labels")?;
+    let rows = truth.len() / classes;
+    let mut total = 0.0;
+    for r in 0..rows {
+        let mut row = 0.0;
+        for c in 0..classes {
+            let y = truth[r * classes + c];
+            if y != 0.0 {
+                let p = probs[r * classes + c].clamp(eps, 1.0 - eps);
+                row -= y * p.ln();
+            }
+        }
+        total += row;
+    }
+    Ok(total / rows as f64)
+}
+
+/// Binary log loss of P(positive) against 0/1 truth (scikit-learn's 1-D form).
+pub fn binary_log_loss(truth: &[f64], probs: &[f64], eps: f64) -> MetricResult {
+    same_length(probs.len(), truth.len())?;
+    let mut t = Vec::with_capacity(truth.len() * 2);
+    let mut p = Vec::with_capacity(truth.len() * 2);
+    for (y, q) in truth.iter().zip(probs) {
+        t.extend([1.0 - y, *y]);
+        p.extend([1.0 - q, *q]);
+    }
+    log_loss(&t, &p, 2, eps)
+}
+
+pub fn rmse(truth: &[f64], preds: &[f64]) -> MetricResult {
+    same_length(preds.len(), truth.len())?;
+    no_nan(preds, "predictions")?;
+    no_nan(truth, "true values")?;
+    let mse = truth
+        .iter()
+        .zip(preds)
+        .map(|(t, p)| (t - p) * (t - p))
+        .sum::<f64>()
+        / truth.len() as f64;
+    Ok(mse.sqrt())
+}
+
+pub fn mae(truth: &[f64], preds: &[f64]) -> MetricResult {
+    same_length(preds.len(), truth.len())?;
+    no_nan(preds, "predictions")?;
+    no_nan(truth, "true values")?;
+    Ok(truth
+        .iter()
+        .zip(preds)
+        .map(|(t, p)| (t - p).abs())
+        .sum::<f64>()
+        / truth.len() as f64)
+}
+
+/// Root mean squared log error; scikit-learn 1.5 refuses any negative value.
+pub fn rmsle(truth: &[f64], preds: &[f64]) -> MetricResult {
+    same_length(preds.len(), truth.len())?;
+    no_nan(preds, "predictions")?;
+    if truth.iter().chain(preds).any(|v| *v < 0.0) {
+        return Err("RMSLE cannot be used when targets contain negative values".into());
+    }
+    let msle = truth
+        .iter()
+        .zip(preds)
+        .map(|(t, p)| (p.ln_1p() - t.ln_1p()).powi(2))
+        .sum::<f64>()
+        / truth.len() as f64;
+    Ok(msle.sqrt())
+}
+
+/// Cohen's kappa with quadratic weights over label *positions* in the sorted union of both
+/// arrays' labels (scikit-learn's definition).
+pub fn quadratic_weighted_kappa(truth: &[f64], preds: &[f64]) -> MetricResult {
+    same_length(preds.len(), truth.len())?;
+    no_nan(preds, "predictions")?;
+    no_nan(truth, "true values")?;
+    let mut labels: Vec<f64> = truth.iter().chain(preds).copied().collect();
+    labels.sort_by(f64::total_cmp);
+    labels.dedup();
+    let k = labels.len();
+    let index = |v: f64| labels.binary_search_by(|l| l.total_cmp(&v)).unwrap();
+    let mut observed = vec![0f64; k * k];
+    for (t, p) in truth.iter().zip(preds) {
+        observed[index(*t) * k + index(*p)] += 1.0;
+    }
+    let n = truth.len() as f64;
+    let row_sums: Vec<f64> = (0..k)
+        .map(|i| (0..k).map(|j| observed[i * k + j]).sum())
+        .collect();
+    let col_sums: Vec<f64> = (0..k)
+        .map(|j| (0..k).map(|i| observed[i * k + j]).sum())
+        .collect();
+    let (mut num, mut den) = (0.0, 0.0);
+    for i in 0..k {
+        for j in 0..k {
+            let w = ((i as f64) - (j as f64)).powi(2);
+            num += w * observed[i * k + j];
+            den += w * row_sums[i] * col_sums[j] / n;
+        }
+    }
+    Ok(1.0 - num / den)
+}
+
+/// Pearson correlation (scipy): NaN for constant input or any NaN; error under 2 points.
+pub fn pearson(x: &[f64], y: &[f64]) -> MetricResult {
+    if x.len() != y.len() {
+        return Err(format!(
+            "{} predictions for {} true values",
+            y.len(),
+            x.len()
+        ));
+    }
+    if x.len() < 2 {
+        return Err("correlation needs at least two points".into());
+    }
+    if x.iter().chain(y).any(|v| v.is_nan()) {
+        return Ok(f64::NAN);
+    }
+    let n = x.len() as f64;
+    let (mx, my) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for (a, b) in x.iter().zip(y) {
+        sxy += (a - mx) * (b - my);
+        sxx += (a - mx) * (a - mx);
+        syy += (b - my) * (b - my);
+    }
+    if sxx == 0.0 || syy == 0.0 {
+        return Ok(f64::NAN);
+    }
+    Ok((sxy / (sxx.sqrt() * syy.sqrt())).clamp(-1.0, 1.0))
+}
+
+/// Average ranks (1-based; ties share their mean).
+pub fn average_ranks(values: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|a, b| values[*a].total_cmp(&values[*b]));
+    let mut ranks = vec![0f64; values.len()];
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && values[order[j + 1]] == values[order[i]] {
+            j += 1;
+        }
+        for k in i..=j {
+            ranks[order[k]] = (i + j) as f64 / 2.0 + 1.0;
+        }
+        i = j + 1;
+    }
+    ranks
+}
+
+/// Spearman correlation (scipy): Pearson of average ranks; NaN for constant input or NaN.
+pub fn spearman(x: &[f64], y: &[f64]) -> MetricResult {
+    if x.iter().chain(y).any(|v| v.is_nan()) {
+        return Ok(f64::NAN);
+    }
+    pearson(&average_ranks(x), &average_ranks(y))
+}
+
+/// Python's `round(x, 5)` on a Python float: the exact binary value correctly rounded to 5
+/// decimals (ties to even), which is what Rust's formatting does.
+pub fn round5_python(x: f64) -> f64 {
+    if !x.is_finite() {
+        return x;
+    }
+    format!("{x:.5}").parse().unwrap_or(x)
+}
+
+/// numpy's `round(x, 5)` on a float64: scale by 10⁵, round half to even, scale back.
+pub fn round5_numpy(x: f64) -> f64 {
+    if !x.is_finite() {
+        return x;
+    }
+    let scaled = x * 1e5;
+    if !scaled.is_finite() {
+        return x;
+    }
+    scaled.round_ties_even() / 1e5
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-12
+    }
+
+    #[test]
+    fn roc_auc_counts_ties_as_half() {
+        // scikit-learn's documented example: 0.75.
+        assert!(close(
+            roc_auc(&[0., 0., 1., 1.], &[0.1, 0.4, 0.35, 0.8]).unwrap(),
+            0.75
+        ));
+        // One tie across classes: (3 + 0.5) / 4.
+        assert!(close(
+            roc_auc(&[0., 0., 1., 1.], &[0.1, 0.5, 0.5, 0.8]).unwrap(),
+            0.875
+        ));
+        // Constant predictions: 0.5; perfect: 1; reversed: 0.
+        assert!(close(roc_auc(&[0., 1., 0., 1.], &[0.3; 4]).unwrap(), 0.5));
+        assert!(close(roc_auc(&[0., 1.], &[0.2, 0.9]).unwrap(), 1.0));
+        assert!(close(roc_auc(&[0., 1.], &[0.9, 0.2]).unwrap(), 0.0));
+        // The greater label is positive, whatever the labels are.
+        assert!(close(roc_auc(&[3., 7.], &[0.2, 0.9]).unwrap(), 1.0));
+        assert!(
+            roc_auc(&[1., 1.], &[0.2, 0.9])
+                .unwrap_err()
+                .contains("two classes")
+        );
+        assert!(
+            roc_auc(&[0., 1.], &[0.2, f64::NAN])
+                .unwrap_err()
+                .contains("NaN")
+        );
+    }
+
+    #[test]
+    fn log_loss_clips_at_machine_epsilon_without_renormalising() {
+        // Perfect one-hot predictions: −ln(1−eps) ≈ eps.
+        let perfect = log_loss(&[1., 0., 0., 1.], &[1., 0., 0., 1.], 2, LOG_LOSS_EPS).unwrap();
+        assert!(perfect < 1e-15);
+        // A confident miss is bounded by −ln(eps) ≈ 36.04.
+        let miss = log_loss(&[1., 0.], &[0., 1.], 2, LOG_LOSS_EPS).unwrap();
+        assert!(close(miss, -(LOG_LOSS_EPS.ln())));
+        // Uniform over 3 classes: ln 3.
+        let uniform = log_loss(&[0., 1., 0.], &[1. / 3.; 3], 3, LOG_LOSS_EPS).unwrap();
+        assert!(close(uniform, 3f64.ln()));
+        // Rows are not renormalised: p = 0.5 on the true class of a row summing to 2.
+        let unnormalised = log_loss(&[1., 0.], &[0.5, 1.5], 2, LOG_LOSS_EPS).unwrap();
+        assert!(close(unnormalised, 2f64.ln()));
+        let binary = binary_log_loss(&[1., 0.], &[0.8, 0.4], LOG_LOSS_EPS).unwrap();
+        assert!(close(binary, -(0.8f64.ln() + 0.6f64.ln()) / 2.0));
+    }
+
+    #[test]
+    fn regression_metrics_and_their_refusals() {
+        assert!(close(
+            rmse(&[1., 2., 3.], &[1., 2., 5.]).unwrap(),
+            (4f64 / 3.).sqrt()
+        ));
+        assert!(close(mae(&[1., 2., 3.], &[2., 2., 1.]).unwrap(), 1.0));
+        assert!(close(rmsle(&[0., 1.], &[0., 1.]).unwrap(), 0.0));
+        assert!(rmsle(&[0., 1.], &[-0.5, 1.]).is_err());
+        assert!(rmse(&[1.], &[f64::NAN]).is_err());
+        assert!(
+            rmse(&[1., 2.], &[1.])
+                .unwrap_err()
+                .contains("1 predictions for 2")
+        );
+    }
+
+    #[test]
+    fn kappa_uses_label_positions() {
+        assert!(close(
+            quadratic_weighted_kappa(&[0., 1., 2.], &[0., 1., 2.]).unwrap(),
+            1.0
+        ));
+        let spaced = quadratic_weighted_kappa(&[0., 2., 4., 4.], &[0., 4., 2., 4.]).unwrap();
+        let dense = quadratic_weighted_kappa(&[0., 1., 2., 2.], &[0., 2., 1., 2.]).unwrap();
+        assert!(close(spaced, dense));
+        // Symmetric in its arguments.
+        let a = quadratic_weighted_kappa(&[0., 1., 1., 3.], &[1., 1., 2., 3.]).unwrap();
+        let b = quadratic_weighted_kappa(&[1., 1., 2., 3.], &[0., 1., 1., 3.]).unwrap();
+        assert!(close(a, b));
+    }
+
+    #[test]
+    fn correlations_return_nan_where_scipy_does() {
+        assert!(close(pearson(&[1., 2., 3.], &[2., 4., 6.]).unwrap(), 1.0));
+        assert!(pearson(&[1., 2., 3.], &[5., 5., 5.]).unwrap().is_nan());
+        assert!(pearson(&[1.], &[1.]).is_err());
+        assert!(close(
+            spearman(&[1., 2., 3., 4.], &[1., 4., 9., 16.]).unwrap(),
+            1.0
+        ));
+        assert_eq!(average_ranks(&[10., 20., 10.]), vec![1.5, 3.0, 1.5]);
+    }
+
+    #[test]
+    fn rounding_matches_python_and_numpy() {
+        // Values checked with CPython 3 (`round(x, 5)` and `round(x * 1e5) / 1e5`): the
+        // binary value of 0.123455 lies below the half, but ×10⁵ rounds to exactly 12345.5.
+        assert_eq!(round5_python(0.123455), 0.12345);
+        assert_eq!(round5_numpy(0.123455), 0.12346);
+        assert_eq!(round5_python(0.002675), 0.00267);
+        assert_eq!(round5_numpy(0.002675), 0.00268);
+        assert_eq!(round5_python(0.000025), 0.00003);
+        assert_eq!(round5_numpy(0.000025), 0.00002);
+        assert_eq!(round5_python(0.7685549), 0.76855);
+        assert_eq!(round5_numpy(0.7685549), 0.76855);
+        assert_eq!(round5_python(1.0), 1.0);
+        assert!(round5_python(f64::NAN).is_nan());
+        assert_eq!(round5_numpy(f64::INFINITY), f64::INFINITY);
+    }
+}

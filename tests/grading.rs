@@ -1,0 +1,501 @@
+//! Grading at parity with MLE-bench, on the real prepared competitions in
+//! `../shared/mlebench/data`: the sandboxed `mlebench` adapter's scores against an independent
+//! pandas + scikit-learn reference, medal thresholds against MLE-bench's for every
+//! leaderboard, and hostile submissions.
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use sophon::config::SophonConfig;
+use sophon::grading::{Grader, Prepared};
+use sophon_grading::{CompetitionReport, Thresholds};
+use sophon_tests::mlebench::{mlebench_dir, python_reference, reference_score};
+use std::path::{Path, PathBuf};
+
+/// One prepared competition and how the reference grades it.
+struct Case {
+    id: &'static str,
+    family: &'static str,
+    id_column: &'static str,
+    targets: &'static [&'static str],
+    answers: &'static str,
+    /// A submission with every answer right.
+    perfect: &'static str,
+    perfect_score: f64,
+}
+
+const CASES: &[Case] = &[
+    Case {
+        id: "spaceship-titanic",
+        family: "accuracy",
+        id_column: "PassengerId",
+        targets: &["Transported"],
+        answers: "private/test.csv",
+        perfect: "private/test.csv",
+        perfect_score: 1.0,
+    },
+    Case {
+        id: "playground-series-s3e18",
+        family: "mean-auc",
+        id_column: "id",
+        targets: &["EC1", "EC2"],
+        answers: "private/test.csv",
+        perfect: "private/test.csv",
+        perfect_score: 1.0,
+    },
+    Case {
+        id: "detecting-insults-in-social-commentary",
+        family: "auc",
+        id_column: "Comment",
+        targets: &["Insult"],
+        answers: "private/test.csv",
+        perfect: "private/gold_submission.csv",
+        perfect_score: 1.0,
+    },
+    Case {
+        id: "leaf-classification",
+        family: "one-hot-log-loss",
+        id_column: "id",
+        targets: &[],
+        answers: "private/test.csv",
+        perfect: "private/test.csv",
+        perfect_score: 0.0,
+    },
+];
+
+struct Setup {
+    data: PathBuf,
+    python: PathBuf,
+    grader: Grader,
+    dir: tempfile::TempDir,
+}
+
+fn setup() -> Option<Setup> {
+    let shared = mlebench_dir()?;
+    let python = python_reference()?;
+    let data = shared.join("data");
+    let grader = Grader::new(&SophonConfig::defaults(), Some(data.clone())).unwrap();
+    Some(Setup {
+        data,
+        python,
+        grader,
+        dir: tempfile::tempdir().unwrap(),
+    })
+}
+
+impl Setup {
+    fn prepared(&self, case: &Case) -> Prepared {
+        self.grader.prepared(case.id).unwrap()
+    }
+
+    fn file(&self, case: &Case, relative: &str) -> PathBuf {
+        self.data.join(case.id).join("prepared").join(relative)
+    }
+
+    async fn grade(&self, case: &Case, submission: &Path) -> CompetitionReport {
+        let prepared = self.prepared(case);
+        self.grader
+            .grade(
+                case.id,
+                &prepared,
+                submission,
+                &submission.display().to_string(),
+            )
+            .await
+    }
+
+    /// Grade with Sophon and with the reference; they must agree on validity and, within
+    /// 1e-6, on the score. Returns Sophon's report.
+    async fn agree(&self, case: &Case, submission: &Path, what: &str) -> CompetitionReport {
+        let report = self.grade(case, submission).await;
+        let (expected, why) = reference_score(
+            &self.python,
+            case.family,
+            case.id_column,
+            case.targets,
+            submission,
+            &self.file(case, case.answers),
+        );
+        match (report.score, expected) {
+            (Some(a), Some(b)) => assert!(
+                (a - b).abs() <= 1e-6,
+                "{} / {what}: Sophon {a}, reference {b}",
+                case.id
+            ),
+            (None, None) => assert!(!report.valid_submission),
+            (a, b) => panic!(
+                "{} / {what}: Sophon {a:?} ({}), reference {b:?} ({why})",
+                case.id, report.message
+            ),
+        }
+        report
+    }
+
+    /// Write `records` (header first) as a CSV submission named `name`.
+    fn write(&self, name: &str, records: &[Vec<String>]) -> PathBuf {
+        let path = self.dir.path().join(name);
+        let mut w = csv::Writer::from_path(&path).unwrap();
+        for r in records {
+            w.write_record(r).unwrap();
+        }
+        w.flush().unwrap();
+        path
+    }
+}
+
+fn records(path: &Path) -> Vec<Vec<String>> {
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_path(path)
+        .unwrap();
+    r.records()
+        .map(|rec| rec.unwrap().iter().map(str::to_string).collect())
+        .collect()
+}
+
+/// A plausible random submission: the sample's ids and columns, random predictions.
+fn random_submission(case: &Case, sample: &[Vec<String>], rng: &mut StdRng) -> Vec<Vec<String>> {
+    let header = sample[0].clone();
+    let mut out = vec![header.clone()];
+    for row in &sample[1..] {
+        let mut new = row.clone();
+        match case.family {
+            "accuracy" => {
+                new[1] = if rng.random_bool(0.5) {
+                    "True"
+                } else {
+                    "False"
+                }
+                .into()
+            }
+            "one-hot-log-loss" => {
+                let raw: Vec<f64> = (1..row.len()).map(|_| rng.random_range(0.0..1.0)).collect();
+                let total: f64 = raw.iter().sum();
+                for (c, v) in raw.iter().enumerate() {
+                    new[c + 1] = format!("{}", v / total);
+                }
+            }
+            _ => {
+                for (c, name) in header.iter().enumerate() {
+                    if case.targets.contains(&name.as_str()) {
+                        new[c] = format!("{}", rng.random_range(0.0..1.0));
+                    }
+                }
+            }
+        }
+        out.push(new);
+    }
+    out
+}
+
+#[tokio::test]
+async fn samples_answers_and_random_submissions_score_as_the_reference_does() {
+    let Some(s) = setup() else { return };
+    let mut rng = StdRng::seed_from_u64(2026);
+    for case in CASES {
+        let sample_path = s.file(
+            case,
+            sophon_grading::find(case.id).unwrap().sample_submission,
+        );
+        let report = s.agree(case, &sample_path, "sample submission").await;
+        assert!(report.valid_submission && report.gold_threshold.is_some());
+
+        let perfect = s
+            .agree(case, &s.file(case, case.perfect), "the answers")
+            .await;
+        assert_eq!(perfect.score, Some(case.perfect_score), "{}", case.id);
+        assert!(
+            perfect.gold_medal,
+            "{}: a perfect score takes gold",
+            case.id
+        );
+
+        let sample = records(&sample_path);
+        for i in 0..3 {
+            let path = s.write(
+                &format!("{}-random-{i}.csv", case.id),
+                &random_submission(case, &sample, &mut rng),
+            );
+            let r = s.agree(case, &path, "random predictions").await;
+            assert!(r.valid_submission, "{}: {}", case.id, r.message);
+        }
+    }
+}
+
+#[tokio::test]
+async fn corrupted_submissions_fail_or_score_exactly_as_the_reference_says() {
+    let Some(s) = setup() else { return };
+    let mut rng = StdRng::seed_from_u64(7);
+    for case in CASES {
+        let sample_path = s.file(
+            case,
+            sophon_grading::find(case.id).unwrap().sample_submission,
+        );
+        let base = random_submission(case, &records(&sample_path), &mut rng);
+        let n = base.len();
+        let base_path = s.write(&format!("{}-base.csv", case.id), &base);
+        let base_score = s.agree(case, &base_path, "base").await.score;
+
+        // Shuffled rows: the same score (rows are paired by id).
+        let mut shuffled = base.clone();
+        shuffled[1..].reverse();
+        let path = s.write(&format!("{}-shuffled.csv", case.id), &shuffled);
+        assert_eq!(
+            s.agree(case, &path, "shuffled rows").await.score,
+            base_score
+        );
+
+        // Missing rows.
+        let path = s.write(&format!("{}-short.csv", case.id), &base[..n - 5]);
+        let r = s.agree(case, &path, "missing rows").await;
+        assert!(
+            !r.valid_submission && r.message.contains("rows"),
+            "{}",
+            r.message
+        );
+
+        // A wrong id.
+        let mut wrong = base.clone();
+        let id_index = wrong[0].iter().position(|c| c == case.id_column).unwrap();
+        wrong[3][id_index] = format!("{}-not-a-test-id", wrong[3][id_index]);
+        let path = s.write(&format!("{}-wrong-id.csv", case.id), &wrong);
+        let r = s.agree(case, &path, "wrong id").await;
+        assert!(!r.valid_submission, "{}", r.message);
+
+        // An empty prediction (NaN).
+        let mut nan = base.clone();
+        let target_index = (0..nan[0].len()).find(|&c| c != id_index).unwrap();
+        nan[2][target_index] = String::new();
+        let path = s.write(&format!("{}-nan.csv", case.id), &nan);
+        let r = s.agree(case, &path, "an empty prediction").await;
+        assert!(
+            !r.valid_submission || case.family == "accuracy",
+            "{}",
+            r.message
+        );
+
+        // The prediction column renamed.
+        let mut renamed = base.clone();
+        renamed[0][target_index] = format!("{}_pred", renamed[0][target_index]);
+        let path = s.write(&format!("{}-renamed.csv", case.id), &renamed);
+        let r = s.agree(case, &path, "a renamed column").await;
+        assert!(
+            !r.valid_submission && r.message.contains("column"),
+            "{}",
+            r.message
+        );
+
+        // Stray whitespace around every prediction: numbers tolerate it, text does not.
+        let mut spaced = base.clone();
+        for row in spaced.iter_mut().skip(1) {
+            for (c, cell) in row.iter_mut().enumerate() {
+                if c != id_index {
+                    *cell = format!(" {cell} ");
+                }
+            }
+        }
+        let path = s.write(&format!("{}-spaced.csv", case.id), &spaced);
+        s.agree(case, &path, "stray whitespace").await;
+    }
+}
+
+#[test]
+fn medal_thresholds_match_mlebench_for_every_leaderboard() {
+    let Some(shared) = mlebench_dir() else { return };
+    let expected = records(&shared.join("THRESHOLDS.csv"));
+    let header = &expected[0];
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let mut checked = 0;
+    for row in &expected[1..] {
+        let id = &row[col("competition")];
+        let leaderboard = shared.join("competitions").join(id).join("leaderboard.csv");
+        if row[col("gold")].is_empty() {
+            continue; // no leaderboard (ventilator: a Git-LFS pointer)
+        }
+        let t = Thresholds::read(&leaderboard).unwrap_or_else(|e| panic!("{id}: {e}"));
+        let number = |name: &str| row[col(name)].parse::<f64>().unwrap();
+        for (name, ours) in [
+            ("gold", t.gold),
+            ("silver", t.silver),
+            ("bronze", t.bronze),
+            ("median", t.median),
+        ] {
+            let theirs = number(name);
+            assert!(
+                (ours - theirs).abs() <= 1e-9 * theirs.abs().max(1.0),
+                "{id} {name}: {ours} vs MLE-bench {theirs}"
+            );
+        }
+        assert_eq!(
+            t.lower_is_better,
+            row[col("lower_is_better")] == "True",
+            "{id}"
+        );
+        assert_eq!(t.teams as f64, number("n_teams"), "{id}");
+        checked += 1;
+    }
+    assert_eq!(checked, 81);
+}
+
+#[tokio::test]
+async fn hostile_submissions_are_invalid_quickly_and_in_bounded_memory() {
+    let Some(s) = setup() else { return };
+    let case = &CASES[0];
+    let dir = s.dir.path();
+
+    // A 4 GB file (sparse: it costs no disk): refused by its size before reading.
+    let huge = dir.join("huge.csv");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(4 << 30)
+        .unwrap();
+    let r = s.grade(case, &huge).await;
+    assert!(
+        !r.valid_submission && r.message.contains("byte limit"),
+        "{}",
+        r.message
+    );
+
+    // Binary garbage.
+    let garbage = dir.join("garbage.csv");
+    let mut rng = StdRng::seed_from_u64(1);
+    let bytes: Vec<u8> = (0..2_000_000).map(|_| rng.random()).collect();
+    std::fs::write(&garbage, bytes).unwrap();
+    let r = s.grade(case, &garbage).await;
+    assert!(r.submission_exists && !r.valid_submission, "{}", r.message);
+
+    // Two million columns.
+    let wide = dir.join("wide.csv");
+    let header: Vec<String> = (0..2_000_000).map(|i| format!("c{i}")).collect();
+    std::fs::write(&wide, header.join(",") + "\n").unwrap();
+    let r = s.grade(case, &wide).await;
+    assert!(
+        !r.valid_submission && r.message.contains("columns"),
+        "{}",
+        r.message
+    );
+
+    // Deeply nested JSON where a CSV belongs: not a submission at all.
+    let nested = dir.join("nested.json");
+    std::fs::write(&nested, "[".repeat(1_000_000) + &"]".repeat(1_000_000)).unwrap();
+    let r = s.grade(case, &nested).await;
+    assert!(!r.submission_exists && !r.valid_submission);
+    // ... and the same bytes named .csv are one absurd text cell, not a crash.
+    let nested_csv = dir.join("nested.csv");
+    std::fs::copy(&nested, &nested_csv).unwrap();
+    let r = s.grade(case, &nested_csv).await;
+    assert!(!r.valid_submission, "{}", r.message);
+
+    // A missing file.
+    let r = s.grade(case, &dir.join("absent.csv")).await;
+    assert!(!r.submission_exists && r.score.is_none());
+
+    // After all that, the adapter still grades a good submission.
+    let sample = s.file(case, "public/sample_submission.csv");
+    assert!(s.grade(case, &sample).await.valid_submission);
+}
+
+#[test]
+fn unknown_and_unprepared_competitions_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let grader = Grader::new(&SophonConfig::defaults(), Some(dir.path().to_path_buf())).unwrap();
+    let err = grader
+        .prepared("no-such-competition")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("not an MLE-bench competition") && err.contains("competitions list"),
+        "{err}"
+    );
+    let err = grader
+        .prepared("spaceship-titanic")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("not prepared") && err.contains("--data-dir"),
+        "{err}"
+    );
+    std::fs::create_dir_all(dir.path().join("spaceship-titanic/prepared/private")).unwrap();
+    std::fs::write(
+        dir.path()
+            .join("spaceship-titanic/prepared/private/other.csv"),
+        "x",
+    )
+    .unwrap();
+    let err = grader
+        .prepared("spaceship-titanic")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("answers file"), "{err}");
+}
+
+#[tokio::test]
+async fn describe_gives_metric_format_and_a_bounded_preview_of_public_data_only() {
+    let Some(shared) = mlebench_dir() else { return };
+    let data = shared.join("data");
+    let grader = Grader::new(&SophonConfig::defaults(), Some(data.clone())).unwrap();
+    for case in CASES {
+        let prepared = grader.prepared(case.id).unwrap();
+        let info = grader.describe(case.id, &prepared).await.unwrap();
+        assert_eq!(info.competition_id, case.id);
+        assert!(!info.description.is_empty() && info.description.len() <= 40 * 1024);
+        let expected = sophon_grading::find(case.id).unwrap();
+        assert_eq!(info.metric.name, expected.metric);
+        assert!(
+            info.public_files.iter().any(|f| f == "train.csv"),
+            "{:?}",
+            info.public_files
+        );
+        assert!(info.data_preview.contains("train.csv:") && info.data_preview.len() <= 25 * 1024);
+        assert!(
+            info.submission_format.contains(case.id_column),
+            "{}",
+            info.submission_format
+        );
+        // Nothing private leaks into what strategies see: no private file, and no column
+        // that only the answers have.
+        assert!(!info.data_preview.contains("gold_submission"));
+        assert!(info.public_files.iter().all(|f| !f.contains("private")));
+        let public_columns: Vec<String> = info
+            .public_files
+            .iter()
+            .filter(|f| f.ends_with(".csv"))
+            .flat_map(|f| records_head(&prepared.public.join(f)))
+            .collect();
+        for column in records_head(&s_file(&data, case, case.answers)) {
+            if !public_columns.contains(&column) {
+                assert!(
+                    !info.data_preview.contains(&format!("- {column}:")),
+                    "{}: private column {column} in the preview",
+                    case.id
+                );
+            }
+        }
+    }
+    // Spaceship's preview knows its columns' types and ranges.
+    let prepared = grader.prepared("spaceship-titanic").unwrap();
+    let info = grader
+        .describe("spaceship-titanic", &prepared)
+        .await
+        .unwrap();
+    assert!(
+        info.data_preview.contains("Transported: boolean"),
+        "{}",
+        info.data_preview
+    );
+    assert!(
+        info.data_preview.contains("Age: float, range 0"),
+        "{}",
+        info.data_preview
+    );
+    assert!(info.submission_format.contains("PassengerId,Transported"));
+    assert_eq!(info.metric.direction, sophon::task::Direction::Maximize);
+}
+
+fn records_head(path: &Path) -> Vec<String> {
+    let mut r = csv::Reader::from_path(path).unwrap();
+    r.headers().unwrap().iter().map(str::to_string).collect()
+}
+
+fn s_file(data: &Path, case: &Case, relative: &str) -> PathBuf {
+    data.join(case.id).join("prepared").join(relative)
+}

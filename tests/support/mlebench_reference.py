@@ -1,0 +1,107 @@
+"""Independent reference scores for Sophon's grading tests.
+
+Re-derives MLE-bench's grading of a few competition families with the libraries MLE-bench
+calls (pandas read_csv, scikit-learn metrics), from the behaviour described in
+shared/mlebench/GRADERS.md — not from Sophon's code. Prints one JSON line:
+{"score": <float rounded as MLE-bench rounds, or null>, "why": "..."}.
+
+usage: mlebench_reference.py <family> <id-column> <targets|-> <submission.csv> <answers.csv>
+family: accuracy | auc | mean-auc | one-hot-log-loss
+"""
+
+import json
+import sys
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
+
+
+class Invalid(Exception):
+    pass
+
+
+def read(path):
+    try:
+        return pd.read_csv(path, float_precision="round_trip")
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+
+
+def aligned(sub, ans, id_col):
+    sub = sub.sort_values(by=id_col).reset_index(drop=True)
+    ans = ans.sort_values(by=id_col).reset_index(drop=True)
+    if (sub[id_col].values != ans[id_col].values).any():
+        raise Invalid("ids differ")
+    return sub, ans
+
+
+def accuracy(sub, ans, id_col, targets):
+    target = targets[0]
+    if len(sub) != len(ans):
+        raise Invalid("row count")
+    for col in (target, id_col):
+        if col not in sub.columns:
+            raise Invalid("missing column")
+    sub, ans = aligned(sub, ans, id_col)
+    return float(accuracy_score(ans[target].values, sub[target].values))
+
+
+def auc_columns(sub, ans, id_col, targets, range_check):
+    for col in [id_col] + targets:
+        if col not in sub.columns:
+            raise Invalid("missing column")
+    if len(sub) != len(ans):
+        raise Invalid("row count")
+    for t in targets:
+        try:
+            values = sub[t].astype(float)
+        except ValueError:
+            raise Invalid("not numeric")
+        if range_check and (values.min() < 0 or values.max() > 1):
+            raise Invalid("range")
+    sub, ans = aligned(sub, ans, id_col)
+    scores = [roc_auc_score(ans[t].astype(float), sub[t].astype(float)) for t in targets]
+    return np.mean(scores)
+
+
+def one_hot_log_loss(sub, ans, id_col, _targets):
+    classes = [c for c in ans.columns if c != id_col]
+    if set(sub.columns) != set([id_col] + classes):
+        raise Invalid("columns")
+    if len(sub) != len(ans):
+        raise Invalid("row count")
+    if not np.isclose(sub[classes].sum(axis=1), 1, atol=1e-6).all():
+        raise Invalid("row sums")
+    if not ((sub[classes] >= 0) & (sub[classes] <= 1)).all().all():
+        raise Invalid("range")
+    sub = sub[[id_col] + classes].sort_values(by=id_col).reset_index(drop=True)
+    ans = ans[[id_col] + classes].sort_values(by=id_col).reset_index(drop=True)
+    assert (sub[id_col].values == ans[id_col].values).all(), "ids differ"
+    return log_loss(ans[classes].to_numpy(), sub[classes].to_numpy())
+
+
+def main():
+    family, id_col, targets, sub_path, ans_path = sys.argv[1:6]
+    targets = [] if targets == "-" else targets.split(",")
+    sub, ans = read(sub_path), read(ans_path)
+    try:
+        if family == "accuracy":
+            score = accuracy(sub, ans, id_col, targets)
+        elif family == "auc":
+            score = auc_columns(sub, ans, id_col, targets, True)
+        elif family == "mean-auc":
+            score = auc_columns(sub, ans, id_col, targets, False)
+        elif family == "one-hot-log-loss":
+            score = one_hot_log_loss(sub, ans, id_col, targets)
+        else:
+            raise SystemExit(f"unknown family {family}")
+        # MLE-bench: round(score, 5) on whatever the metric returned.
+        print(json.dumps({"score": round(score, 5), "why": "scored"}))
+    except Invalid as e:
+        print(json.dumps({"score": None, "why": f"invalid: {e}"}))
+    except Exception as e:  # MLE-bench: any other exception is a null score too
+        print(json.dumps({"score": None, "why": f"error: {type(e).__name__}: {e}"}))
+
+
+main()
