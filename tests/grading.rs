@@ -121,7 +121,13 @@ impl Setup {
                 "{} / {what}: Sophon {a}, reference {b}",
                 case.id
             ),
-            (None, None) => assert!(!report.valid_submission),
+            // The reference's NaN is a valid submission without a score.
+            (None, None) => assert_eq!(
+                report.valid_submission,
+                why == "nan",
+                "{what}: {}",
+                report.message
+            ),
             (a, b) => panic!(
                 "{} / {what}: Sophon {a:?} ({}), reference {b:?} ({why})",
                 case.id, report.message
@@ -498,4 +504,234 @@ fn records_head(path: &Path) -> Vec<String> {
 
 fn s_file(data: &Path, case: &Case, relative: &str) -> PathBuf {
     data.join(case.id).join("prepared").join(relative)
+}
+
+/// A competition of one of the text or ranking families, prepared in a temporary directory
+/// with synthetic answers (these competitions' real data is not in `../shared`).
+struct Synthetic {
+    case: Case,
+    answers: Vec<Vec<String>>,
+    sample: &'static str,
+    /// A random prediction for row `i` given its true value.
+    predict: fn(&mut StdRng, &str) -> String,
+}
+
+fn words(rng: &mut StdRng, n: usize) -> String {
+    const WORDS: &[&str] = &[
+        "the",
+        "cat",
+        "सूरज",
+        "ran",
+        "Blue",
+        "sky",
+        "நீர்",
+        "over",
+        "a",
+        "hill",
+    ];
+    (0..n)
+        .map(|_| WORDS[rng.random_range(0..WORDS.len())])
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn synthetic_cases(rng: &mut StdRng) -> Vec<Synthetic> {
+    let rows = 60;
+    let essay: Vec<Vec<String>> = std::iter::once(vec!["essay_id".into(), "score".into()])
+        .chain((0..rows).map(|i| vec![format!("e{i:04}"), rng.random_range(1..=6).to_string()]))
+        .collect();
+    let patent: Vec<Vec<String>> = std::iter::once(vec!["id".into(), "score".into()])
+        .chain((0..rows).map(|i| {
+            vec![
+                format!("{:016x}", i * 7919),
+                ["0.0", "0.25", "0.5", "0.75", "1.0"][rng.random_range(0..5)].into(),
+            ]
+        }))
+        .collect();
+    let sentences: Vec<Vec<String>> = std::iter::once(vec!["id".into(), "sentence".into()])
+        .chain((0..rows).map(|i| vec![i.to_string(), words(rng, 6)]))
+        .collect();
+    let answers: Vec<Vec<String>> = std::iter::once(vec!["id".into(), "PredictionString".into()])
+        .chain((0..rows).map(|i| vec![format!("q{i}"), words(rng, 3)]))
+        .collect();
+    vec![
+        Synthetic {
+            case: Case {
+                id: "learning-agency-lab-automated-essay-scoring-2",
+                family: "kappa",
+                id_column: "essay_id",
+                targets: &["score"],
+                answers: "private/answers.csv",
+                perfect: "",
+                perfect_score: 1.0,
+            },
+            answers: essay,
+            sample: "public/sample_submission.csv",
+            predict: |rng, truth| {
+                let t: i64 = truth.parse().unwrap();
+                (t + rng.random_range(-1..=1)).clamp(1, 6).to_string()
+            },
+        },
+        Synthetic {
+            case: Case {
+                id: "us-patent-phrase-to-phrase-matching",
+                family: "pearson",
+                id_column: "id",
+                targets: &["score"],
+                answers: "private/test.csv",
+                perfect: "",
+                perfect_score: 1.0,
+            },
+            answers: patent,
+            sample: "public/sample_submission.csv",
+            predict: |rng, truth| {
+                format!(
+                    "{}",
+                    truth.parse::<f64>().unwrap() + rng.random_range(-0.3..0.3)
+                )
+            },
+        },
+        Synthetic {
+            case: Case {
+                id: "billion-word-imputation",
+                family: "levenshtein",
+                id_column: "id",
+                targets: &["sentence"],
+                answers: "private/test.csv",
+                perfect: "",
+                perfect_score: 0.0,
+            },
+            answers: sentences,
+            sample: "private/sample_submission.csv",
+            predict: |rng, truth| {
+                let mut t: Vec<char> = truth.chars().collect();
+                for _ in 0..rng.random_range(0..4) {
+                    let at = rng.random_range(0..t.len());
+                    t.remove(at);
+                }
+                t.into_iter().collect()
+            },
+        },
+        Synthetic {
+            case: Case {
+                id: "chaii-hindi-and-tamil-question-answering",
+                family: "jaccard",
+                id_column: "id",
+                targets: &["PredictionString"],
+                answers: "private/test.csv",
+                perfect: "",
+                perfect_score: 1.0,
+            },
+            answers,
+            sample: "public/sample_submission.csv",
+            predict: |rng, truth| {
+                let mut w: Vec<&str> = truth.split(' ').collect();
+                if rng.random_bool(0.5) {
+                    w.pop();
+                }
+                w.join(" ").to_uppercase()
+            },
+        },
+    ]
+}
+
+fn write_csv(path: &Path, records: &[Vec<String>]) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut w = csv::Writer::from_path(path).unwrap();
+    for r in records {
+        w.write_record(r).unwrap();
+    }
+    w.flush().unwrap();
+}
+
+#[tokio::test]
+async fn text_and_ranking_metrics_score_as_the_reference_does_on_synthetic_competitions() {
+    let Some(python) = python_reference() else {
+        return;
+    };
+    let data = tempfile::tempdir().unwrap();
+    let mut rng = StdRng::seed_from_u64(99);
+    let cases = synthetic_cases(&mut rng);
+    for c in &cases {
+        let root = data.path().join(c.case.id).join("prepared");
+        write_csv(&root.join(c.case.answers), &c.answers);
+        let sample: Vec<Vec<String>> = c
+            .answers
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                if i == 0 {
+                    r.clone()
+                } else {
+                    vec![r[0].clone(), r[1].clone()]
+                }
+            })
+            .collect();
+        write_csv(&root.join(c.sample), &sample);
+        std::fs::create_dir_all(root.join("public")).unwrap();
+    }
+    let s = Setup {
+        data: data.path().to_path_buf(),
+        python,
+        grader: Grader::new(&SophonConfig::defaults(), Some(data.path().to_path_buf())).unwrap(),
+        dir: tempfile::tempdir().unwrap(),
+    };
+    for c in &cases {
+        let case = &c.case;
+        // The answers themselves.
+        let perfect = s
+            .agree(case, &s.file(case, case.answers), "the answers")
+            .await;
+        assert_eq!(perfect.score, Some(case.perfect_score), "{}", case.id);
+        // Noisy predictions, in shuffled order.
+        let mut noisy = vec![c.answers[0].clone()];
+        for row in c.answers[1..].iter().rev() {
+            noisy.push(vec![row[0].clone(), (c.predict)(&mut rng, &row[1])]);
+        }
+        let path = s.write(&format!("{}-noisy.csv", case.id), &noisy);
+        let r = s.agree(case, &path, "noisy predictions").await;
+        assert!(r.valid_submission, "{}: {}", case.id, r.message);
+        // A blank prediction, a wrong id, a missing row, constant predictions.
+        let mut blank = noisy.clone();
+        blank[5][1] = String::new();
+        s.agree(
+            case,
+            &s.write(&format!("{}-blank.csv", case.id), &blank),
+            "a blank prediction",
+        )
+        .await;
+        let mut wrong = noisy.clone();
+        wrong[7][0] = "not-an-id".into();
+        let r = s
+            .agree(
+                case,
+                &s.write(&format!("{}-wrong.csv", case.id), &wrong),
+                "a wrong id",
+            )
+            .await;
+        assert!(!r.valid_submission);
+        s.agree(
+            case,
+            &s.write(&format!("{}-short.csv", case.id), &noisy[..noisy.len() - 1]),
+            "a missing row",
+        )
+        .await;
+        let constant: Vec<Vec<String>> = noisy
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                if i == 0 {
+                    r.clone()
+                } else {
+                    vec![r[0].clone(), c.answers[1][1].clone()]
+                }
+            })
+            .collect();
+        s.agree(
+            case,
+            &s.write(&format!("{}-constant.csv", case.id), &constant),
+            "constant predictions",
+        )
+        .await;
+    }
 }

@@ -3,6 +3,8 @@
 # backend's tests. Installs `ray[default]` into a venv (${SOPHON_RAY_ENV:-/opt/sophon-ray}) on
 # first use. Idempotent. Prints the environment the tests read (SOPHON_RAY_URL).
 set -euo pipefail
+# The head keeps the directory it starts in: never one that may be deleted (a checkout).
+cd /
 env_dir=${SOPHON_RAY_ENV:-/opt/sophon-ray}
 url=http://127.0.0.1:8265
 export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0

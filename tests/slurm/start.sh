@@ -4,8 +4,11 @@
 # Needs root and Debian's `slurm-wlm slurmrestd munge`. Idempotent: a running cluster is left as is.
 # Prints the environment the tests read (SOPHON_SLURM_*), also written to /run/sophon-slurm.env.
 set -euo pipefail
+# Daemons keep the directory they start in: never one that may be deleted (a checkout).
+cd /
 
-if sinfo -h -o '%T' 2>/dev/null | grep -qE 'idle|mixed|alloc'; then
+if sinfo -h -o '%T' 2>/dev/null | grep -qE 'idle|mixed|alloc' \
+  && curl -s -o /dev/null 127.0.0.1:6820 && [ -s /run/sophon-slurm.env ]; then
   cat /run/sophon-slurm.env
   exit 0
 fi

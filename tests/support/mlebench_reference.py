@@ -6,15 +6,17 @@ shared/mlebench/GRADERS.md — not from Sophon's code. Prints one JSON line:
 {"score": <float rounded as MLE-bench rounds, or null>, "why": "..."}.
 
 usage: mlebench_reference.py <family> <id-column> <targets|-> <submission.csv> <answers.csv>
-family: accuracy | auc | mean-auc | one-hot-log-loss
+family: accuracy | auc | mean-auc | one-hot-log-loss | kappa | pearson | levenshtein | jaccard
 """
 
 import json
 import sys
 
+import Levenshtein
 import numpy as np
 import pandas as pd
-from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
+from scipy.stats import pearsonr
+from sklearn.metrics import accuracy_score, cohen_kappa_score, log_loss, roc_auc_score
 
 
 class Invalid(Exception):
@@ -81,6 +83,49 @@ def one_hot_log_loss(sub, ans, id_col, _targets):
     return log_loss(ans[classes].to_numpy(), sub[classes].to_numpy())
 
 
+def kappa(sub, ans, id_col, targets):
+    target = targets[0]
+    for col in (target, id_col):
+        if col not in sub.columns:
+            raise Invalid("missing column")
+    if len(sub) == 0:
+        raise Invalid("empty")
+    sub, ans = aligned(sub, ans, id_col)
+    return cohen_kappa_score(ans[target], sub[target], weights="quadratic")
+
+
+def pearson(sub, ans, id_col, targets):
+    target = targets[0]
+    if len(sub) != len(ans):
+        raise Invalid("row count")
+    for col in (id_col, target):
+        if col not in sub.columns:
+            raise Invalid("missing column")
+    sub, ans = aligned(sub, ans, id_col)
+    return pearsonr(ans[target], sub[target])[0]
+
+
+def texts(sub, ans, id_col, targets, per_row, fill):
+    target = targets[0]
+    if len(sub) != len(ans):
+        raise Invalid("row count")
+    for col in (id_col, target):
+        if col not in sub.columns:
+            raise Invalid("missing column")
+    sub, ans = aligned(sub, ans, id_col)
+    if fill:
+        sub[target] = sub[target].fillna("")
+        ans[target] = ans[target].fillna("")
+    return np.mean([per_row(t, p) for t, p in zip(ans[target], sub[target])])
+
+
+def jaccard(a, b):
+    a, b = set(str(a).lower().split()), set(str(b).lower().split())
+    if not a and not b:
+        return 0.0
+    return len(a & b) / len(a | b)
+
+
 def main():
     family, id_col, targets, sub_path, ans_path = sys.argv[1:6]
     targets = [] if targets == "-" else targets.split(",")
@@ -94,8 +139,19 @@ def main():
             score = auc_columns(sub, ans, id_col, targets, False)
         elif family == "one-hot-log-loss":
             score = one_hot_log_loss(sub, ans, id_col, targets)
+        elif family == "kappa":
+            score = kappa(sub, ans, id_col, targets)
+        elif family == "pearson":
+            score = pearson(sub, ans, id_col, targets)
+        elif family == "levenshtein":
+            score = texts(sub, ans, id_col, targets, Levenshtein.distance, False)
+        elif family == "jaccard":
+            score = texts(sub, ans, id_col, targets, jaccard, True)
         else:
             raise SystemExit(f"unknown family {family}")
+        if score != score:  # NaN: valid, but no number to compare (and not strict JSON)
+            print(json.dumps({"score": None, "why": "nan"}))
+            return
         # MLE-bench: round(score, 5) on whatever the metric returned.
         print(json.dumps({"score": round(score, 5), "why": "scored"}))
     except Invalid as e:

@@ -58,6 +58,16 @@ pub enum Recipe {
     BinaryLogLoss { check_rows: bool },
     /// RMSE after aligning ids; `range`: every prediction must lie within it.
     Rmse { range: Option<(f64, f64)> },
+    /// Quadratic weighted kappa of the ids-aligned labels (no row-count check: a length
+    /// mismatch is an error).
+    QuadraticKappa,
+    /// Pearson correlation after row count and id checks (NaN for constant predictions).
+    Pearson,
+    /// Mean Levenshtein distance between texts after row count and id checks; an empty
+    /// prediction is an error.
+    MeanLevenshtein,
+    /// Mean lower-cased word-set Jaccard after row count and id checks; blanks count as "".
+    MeanWordJaccard,
     /// Not implemented yet: grading answers with a clear message.
     NotYet,
 }
@@ -113,6 +123,10 @@ pub fn grade(
             binary_log_loss(columns, submission, answers, check_rows)
         }
         Recipe::Rmse { range } => rmse(columns, submission, answers, range),
+        Recipe::QuadraticKappa => kappa(columns, submission, answers),
+        Recipe::Pearson => pearson(columns, submission, answers),
+        Recipe::MeanLevenshtein => texts(columns, submission, answers, true),
+        Recipe::MeanWordJaccard => texts(columns, submission, answers, false),
         Recipe::NotYet => invalid(
             "Sophon cannot grade this competition yet; configure the generic grader \
              ([tasks.mlebench.competitions.<id>] metric, id-column, target-columns)",
@@ -388,6 +402,87 @@ fn rmse(
     let truth = numbers(answers, target, &a, "answers")?;
     let preds: Vec<f64> = s.iter().map(|&r| values[r]).collect();
     metrics::rmse(&truth, &preds).map_err(error)
+}
+
+fn kappa(columns: Columns<'_>, submission: &Table, answers: &Table) -> GradeOutcome {
+    let target = columns.targets[0];
+    require_columns(submission, &[target, columns.id], "submission")?;
+    if submission.rows == 0 {
+        return invalid("the submission is empty");
+    }
+    let (s, a) = align(columns.id, submission, answers)?;
+    let preds = numbers(submission, target, &s, "submission")
+        .map_err(|f| Failure::Error(f.message().to_string()))?;
+    let truth = numbers(answers, target, &a, "answers")?;
+    metrics::quadratic_weighted_kappa(&truth, &preds).map_err(error)
+}
+
+fn pearson(columns: Columns<'_>, submission: &Table, answers: &Table) -> GradeOutcome {
+    let target = columns.targets[0];
+    same_rows(submission, answers)?;
+    require_columns(submission, &[columns.id, target], "submission")?;
+    let (s, a) = align(columns.id, submission, answers)?;
+    let preds = numbers(submission, target, &s, "submission")
+        .map_err(|f| Failure::Error(f.message().to_string()))?;
+    let truth = numbers(answers, target, &a, "answers")?;
+    metrics::pearson(&truth, &preds).map_err(error)
+}
+
+/// The text of a cell as pandas' `astype(str)` or `fillna("")` would give it.
+fn cell_text(column: &Column, row: usize, blank: Option<&str>) -> Option<String> {
+    match column.cell(row) {
+        crate::table::Cell::Missing => blank.map(str::to_string),
+        crate::table::Cell::Text(t) => Some(t.to_string()),
+        crate::table::Cell::Bool(b) => Some(if b { "True" } else { "False" }.to_string()),
+        crate::table::Cell::Num(x) => Some(match column {
+            Column::Int(_) => format!("{}", x as i64),
+            _ => python_float_text(x),
+        }),
+    }
+}
+
+/// Python's `str(float)` for the common cases: `1.0`, `0.5`, `1e-05`.
+fn python_float_text(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e16 {
+        format!("{x:.1}")
+    } else {
+        format!("{x}")
+    }
+}
+
+fn texts(
+    columns: Columns<'_>,
+    submission: &Table,
+    answers: &Table,
+    edit_distance: bool,
+) -> GradeOutcome {
+    let target = columns.targets[0];
+    same_rows(submission, answers)?;
+    require_columns(submission, &[columns.id, target], "submission")?;
+    let (s, a) = align(columns.id, submission, answers)?;
+    let (sc, ac) = (
+        submission.column(target).unwrap(),
+        answers.column(target).unwrap(),
+    );
+    let mut total = 0.0;
+    for (i, j) in s.iter().zip(&a) {
+        total += if edit_distance {
+            // python-Levenshtein raises on a NaN (a float): an empty prediction is an error.
+            let pred = cell_text(sc, *i, None).ok_or_else(|| {
+                error(format!(
+                    "`{target}` is empty in some rows: predict a text for every row"
+                ))
+            })?;
+            let truth =
+                cell_text(ac, *j, None).ok_or_else(|| error("the answers have empty texts"))?;
+            metrics::levenshtein(&pred, &truth) as f64
+        } else {
+            let pred = cell_text(sc, *i, Some("")).unwrap_or_default();
+            let truth = cell_text(ac, *j, Some("")).unwrap_or_default();
+            metrics::word_jaccard(&truth, &pred)
+        };
+    }
+    Ok(total / s.len().max(1) as f64)
 }
 
 fn quote(names: &[&str]) -> String {

@@ -245,6 +245,44 @@ pub fn spearman(x: &[f64], y: &[f64]) -> MetricResult {
     pearson(&average_ranks(x), &average_ranks(y))
 }
 
+/// Edit distance (unit-cost insert, delete, substitute) between two strings, on Unicode code
+/// points (python-Levenshtein's `distance`).
+pub fn levenshtein(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    let mut current = vec![0; b.len() + 1];
+    for (i, ca) in a.iter().enumerate() {
+        current[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = previous[j] + usize::from(ca != cb);
+            current[j + 1] = substitute.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        std::mem::swap(&mut previous, &mut current);
+    }
+    previous[b.len()]
+}
+
+/// Word-set Jaccard of two texts after lower-casing and splitting on runs of whitespace;
+/// 0 when both are empty (the chaii grader).
+pub fn word_jaccard(a: &str, b: &str) -> f64 {
+    let set = |s: &str| {
+        let lower = s.to_lowercase();
+        let mut words: Vec<String> = lower.split_whitespace().map(str::to_string).collect();
+        words.sort_unstable();
+        words.dedup();
+        words
+    };
+    let (a, b) = (set(a), set(b));
+    let common = a.iter().filter(|w| b.binary_search(w).is_ok()).count();
+    let union = a.len() + b.len() - common;
+    if union == 0 {
+        0.0
+    } else {
+        common as f64 / union as f64
+    }
+}
+
 /// Python's `round(x, 5)` on a Python float: the exact binary value correctly rounded to 5
 /// decimals (ties to even), which is what Rust's formatting does.
 pub fn round5_python(x: f64) -> f64 {
@@ -364,6 +402,20 @@ mod tests {
             1.0
         ));
         assert_eq!(average_ranks(&[10., 20., 10.]), vec![1.5, 3.0, 1.5]);
+    }
+
+    #[test]
+    fn edit_distance_and_jaccard() {
+        assert_eq!(levenshtein("kitten", "sitting"), 3);
+        assert_eq!(levenshtein("", "abc"), 3);
+        assert_eq!(levenshtein("é", "e"), 1, "code points, not bytes");
+        assert_eq!(levenshtein("same", "same"), 0);
+        assert!(close(
+            word_jaccard("The cat sat", "the CAT  ran"),
+            2.0 / 4.0
+        ));
+        assert_eq!(word_jaccard("", "  "), 0.0);
+        assert_eq!(word_jaccard("a a b", "b a"), 1.0, "sets, not bags");
     }
 
     #[test]
