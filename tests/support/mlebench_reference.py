@@ -6,7 +6,8 @@ shared/mlebench/GRADERS.md — not from Sophon's code. Prints one JSON line:
 {"score": <float rounded as MLE-bench rounds, or null>, "why": "..."}.
 
 usage: mlebench_reference.py <family> <id-column> <targets|-> <submission.csv> <answers.csv>
-family: accuracy | auc | mean-auc | one-hot-log-loss | kappa | pearson | levenshtein | jaccard
+family: accuracy | auc | mean-auc | one-hot-log-loss | kappa | pearson | levenshtein | jaccard |
+        macro-f1 | masked-mae | sorted-rmse | text-accuracy | binary-log-loss
 """
 
 import json
@@ -16,7 +17,15 @@ import Levenshtein
 import numpy as np
 import pandas as pd
 from scipy.stats import pearsonr
-from sklearn.metrics import accuracy_score, cohen_kappa_score, log_loss, roc_auc_score
+from sklearn.metrics import (
+    accuracy_score,
+    cohen_kappa_score,
+    f1_score,
+    log_loss,
+    mean_absolute_error,
+    mean_squared_error,
+    roc_auc_score,
+)
 
 
 class Invalid(Exception):
@@ -119,6 +128,60 @@ def texts(sub, ans, id_col, targets, per_row, fill):
     return np.mean([per_row(t, p) for t, p in zip(ans[target], sub[target])])
 
 
+def require(sub, *cols):
+    for col in cols:
+        if col not in sub.columns:
+            raise Invalid("missing column")
+
+
+def macro_f1(sub, ans, id_col, targets):
+    target = targets[0]
+    if len(sub) != len(ans):
+        raise Invalid("row count")
+    require(sub, id_col, target)
+    sub, ans = aligned(sub, ans, id_col)
+    return f1_score(ans[target], sub[target], average="macro")
+
+
+def masked_mae(sub, ans, id_col, targets):
+    target = targets[0]
+    require(sub, id_col, target)
+    if len(sub) != len(ans):
+        raise Invalid("row count")
+    sub, ans = aligned(sub, ans, id_col)
+    keep = ans["u_out"] == 0
+    return mean_absolute_error(ans[target][keep], sub[target][keep])
+
+
+def sorted_rmse(sub, ans, id_col, targets):
+    target = targets[0]
+    require(sub, id_col, target)
+    sub = sub.sort_values(by=id_col).reset_index(drop=True)
+    ans = ans.sort_values(by=id_col).reset_index(drop=True)
+    return mean_squared_error(ans[target], sub[target]) ** 0.5
+
+
+def text_accuracy(sub, ans, id_col, targets):
+    target = targets[0]
+    require(sub, id_col, target)
+    if len(sub) != len(ans):
+        raise Invalid("row count")
+    sub, ans = aligned(sub, ans, id_col)
+    return accuracy_score(ans[target].fillna(""), sub[target].fillna(""))
+
+
+def binary_log_loss(sub, ans, id_col, targets):
+    target = targets[0]
+    require(sub, id_col, target)
+    if set(sub[id_col]) != set(ans[id_col]):
+        raise Invalid("id set")
+    if not ((sub[target] >= 0) & (sub[target] <= 1)).all():
+        raise Invalid("range")
+    sub = sub.sort_values(by=id_col).reset_index(drop=True)
+    ans = ans.sort_values(by=id_col).reset_index(drop=True)
+    return log_loss(ans[target], sub[target])
+
+
 def jaccard(a, b):
     a, b = set(str(a).lower().split()), set(str(b).lower().split())
     if not a and not b:
@@ -147,6 +210,16 @@ def main():
             score = texts(sub, ans, id_col, targets, Levenshtein.distance, False)
         elif family == "jaccard":
             score = texts(sub, ans, id_col, targets, jaccard, True)
+        elif family == "macro-f1":
+            score = macro_f1(sub, ans, id_col, targets)
+        elif family == "masked-mae":
+            score = masked_mae(sub, ans, id_col, targets)
+        elif family == "sorted-rmse":
+            score = sorted_rmse(sub, ans, id_col, targets)
+        elif family == "text-accuracy":
+            score = text_accuracy(sub, ans, id_col, targets)
+        elif family == "binary-log-loss":
+            score = binary_log_loss(sub, ans, id_col, targets)
         else:
             raise SystemExit(f"unknown family {family}")
         if score != score:  # NaN: valid, but no number to compare (and not strict JSON)

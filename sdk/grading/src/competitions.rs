@@ -4,7 +4,7 @@
 //! in `shared/mlebench/GRADERS.md`; competitions whose recipe is [`Recipe::NotYet`] are listed
 //! but not graded yet (the generic path can grade them when configured).
 
-use crate::grade::Recipe;
+use crate::grade::{Recipe, RowSums};
 use serde::{Deserialize, Serialize};
 
 /// MLE-bench's complexity split.
@@ -109,25 +109,25 @@ pub const COMPETITIONS: &[Competition] = &[
     not_yet("AI4Code", Medium, "kendall-tau", false),
     graded("aerial-cactus-identification", Low, "auc-roc", false, "id", &["has_cactus"], TEST, SAMPLE, AUC),
     not_yet("alaska2-image-steganalysis", Medium, "weighted-auroc", false),
-    not_yet("aptos2019-blindness-detection", Low, "quadratic-weighted-kappa", false),
+    graded("aptos2019-blindness-detection", Low, "quadratic-weighted-kappa", false, "id_code", &["diagnosis"], TEST, SAMPLE, Recipe::QuadraticKappa),
     graded("billion-word-imputation", Medium, "levenshtein-distance", true, "id", &["sentence"], TEST, "private/sample_submission.csv", Recipe::MeanLevenshtein),
     not_yet("bms-molecular-translation", High, "levenshtein-distance", true),
     graded("cassava-leaf-disease-classification", Medium, "accuracy", false, "image_id", &["label"], TEST, SAMPLE, ACC),
     graded("cdiscount-image-classification-challenge", Medium, "accuracy", false, "_id", &["category_id"], ANSWERS, SAMPLE, ACC),
     graded("chaii-hindi-and-tamil-question-answering", Medium, "word-level-jaccard-score", false, "id", &["PredictionString"], TEST, SAMPLE, Recipe::MeanWordJaccard),
     not_yet("champs-scalar-coupling", Medium, "log-mean-absolute-error", true),
-    graded("denoising-dirty-documents", Low, "root-mean-squared-error", true, "id", &["value"], ANSWERS, "public/sampleSubmission.csv", Recipe::Rmse { range: None }),
+    graded("denoising-dirty-documents", Low, "root-mean-squared-error", true, "id", &["value"], ANSWERS, "public/sampleSubmission.csv", Recipe::Rmse { range: None, by_position: false }),
     graded("detecting-insults-in-social-commentary", Low, "auc-roc", false, "Comment", &["Insult"], TEST, "public/sample_submission_null.csv", AUC),
-    graded("dog-breed-identification", Low, "multi-class-log-loss", true, "id", FROM_ANSWERS, TEST, SAMPLE, Recipe::OneHotLogLoss { exact_columns: false, }),
+    graded("dog-breed-identification", Low, "multi-class-log-loss", true, "id", FROM_ANSWERS, TEST, SAMPLE, Recipe::OneHotLogLoss { exact_columns: false, sums: RowSums::Close }),
     graded("dogs-vs-cats-redux-kernels-edition", Low, "log-loss", true, "id", &["label"], ANSWERS, SAMPLE, Recipe::BinaryLogLoss { check_rows: true }),
     not_yet("facebook-recruiting-iii-keyword-extraction", Medium, "micro-f1-score", false),
     not_yet("freesound-audio-tagging-2019", Medium, "label-ranking-average-precision", false),
     not_yet("google-quest-challenge", Medium, "column-wise-spearman", false),
     not_yet("google-research-identify-contrails-reduce-global-warming", High, "global-dice", false),
     not_yet("h-and-m-personalized-fashion-recommendations", Medium, "MAP@12", false),
-    not_yet("herbarium-2020-fgvc7", Medium, "macro-f1-score", false),
-    not_yet("herbarium-2021-fgvc8", Medium, "macro-f1-score", false),
-    not_yet("herbarium-2022-fgvc9", Medium, "macro-f1-score", false),
+    graded("herbarium-2020-fgvc7", Medium, "macro-f1-score", false, "Id", &["Predicted"], ANSWERS, SAMPLE, Recipe::MacroF1),
+    graded("herbarium-2021-fgvc8", Medium, "macro-f1-score", false, "Id", &["Predicted"], ANSWERS, SAMPLE, Recipe::MacroF1),
+    graded("herbarium-2022-fgvc9", Medium, "macro-f1-score", false, "Id", &["Predicted"], ANSWERS, SAMPLE, Recipe::MacroF1),
     graded("histopathologic-cancer-detection", Low, "auc-roc", false, "id", &["label"], ANSWERS, SAMPLE, AUC),
     not_yet("hms-harmful-brain-activity-classification", High, "KL-divergence", true),
     not_yet("hotel-id-2021-fgvc8", Medium, "map-at-5", false),
@@ -136,31 +136,31 @@ pub const COMPETITIONS: &[Competition] = &[
     not_yet("imet-2020-fgvc7", Medium, "micro-f1-score", false),
     not_yet("inaturalist-2019-fgvc6", Medium, "top-1-classification-error", true),
     graded("invasive-species-monitoring", Dev, "auc-roc", false, "name", &["invasive"], ANSWERS, "private/sample_submission.csv", AUC),
-    not_yet("iwildcam-2019-fgvc6", High, "macro-f1-score", false),
+    graded("iwildcam-2019-fgvc6", High, "macro-f1-score", false, "Id", &["Category"], ANSWERS, SAMPLE, Recipe::MacroF1),
     graded("iwildcam-2020-fgvc7", Medium, "accuracy", false, "Id", &["Category"], ANSWERS, SAMPLE, ACC),
     not_yet("jigsaw-toxic-comment-classification-challenge", Low, "column-wise-roc-auc", false),
     not_yet("jigsaw-unintended-bias-in-toxicity-classification", Medium, "jigsaw-bias-auc", false),
     not_yet("kuzushiji-recognition", Medium, "f1-score", false),
-    graded("leaf-classification", Low, "multi-class-log-loss", true, "id", FROM_ANSWERS, TEST, SAMPLE, Recipe::OneHotLogLoss { exact_columns: true, }),
+    graded("leaf-classification", Low, "multi-class-log-loss", true, "id", FROM_ANSWERS, TEST, SAMPLE, Recipe::OneHotLogLoss { exact_columns: true, sums: RowSums::Close }),
     graded("learning-agency-lab-automated-essay-scoring-2", Medium, "quadratic-weighted-kappa", false, "essay_id", &["score"], ANSWERS, SAMPLE, Recipe::QuadraticKappa),
-    not_yet("lmsys-chatbot-arena", Medium, "multi-class-log-loss", true),
+    graded("lmsys-chatbot-arena", Medium, "multi-class-log-loss", true, "id", &["winner_model_a", "winner_model_b", "winner_tie"], ANSWERS, SAMPLE, Recipe::OneHotLogLoss { exact_columns: false, sums: RowSums::Round6 }),
     graded("ml2021spring-hw2", Dev, "accuracy", false, "Id", &["ClassId"], ANSWERS, "public/sampleSubmission.csv", ACC),
     graded("mlsp-2013-birds", Low, "auc-roc", false, "Id", &["Probability"], ANSWERS, SAMPLE, AUC),
     graded("movie-review-sentiment-analysis-kernels-only", Dev, "accuracy", false, "PhraseId", &["Sentiment"], ANSWERS, "public/sampleSubmission.csv", ACC),
     not_yet("multi-modal-gesture-recognition", Medium, "levenshtein-distance", true),
-    not_yet("new-york-city-taxi-fare-prediction", Low, "root-mean-squared-error", true),
+    graded("new-york-city-taxi-fare-prediction", Low, "root-mean-squared-error", true, "key", &["fare_amount"], TEST, SAMPLE, Recipe::Rmse { range: None, by_position: true }),
     not_yet("nfl-player-contact-detection", High, "matthews-correlation-coefficient", false),
-    not_yet("nomad2018-predict-transparent-conductors", Low, "mean-column-wise-rmsle", true),
+    graded("nomad2018-predict-transparent-conductors", Low, "mean-column-wise-rmsle", true, "id", &["formation_energy_ev_natom", "bandgap_energy_ev"], TEST, SAMPLE, Recipe::PositionalMeanRmsle),
     not_yet("osic-pulmonary-fibrosis-progression", Medium, "modified-laplace-log-likelihood", false),
-    not_yet("paddy-disease-classification", Dev, "accuracy", false),
-    graded("petfinder-pawpularity-score", Medium, "root-mean-squared-error", true, "Id", &["Pawpularity"], TEST, SAMPLE, Recipe::Rmse { range: Some((1.0, 100.0)), }),
+    graded("paddy-disease-classification", Dev, "accuracy", false, "image_id", &["label"], TEST, SAMPLE, Recipe::TextAccuracy),
+    graded("petfinder-pawpularity-score", Medium, "root-mean-squared-error", true, "Id", &["Pawpularity"], TEST, SAMPLE, Recipe::Rmse { range: Some((1.0, 100.0)), by_position: false }),
     graded("plant-pathology-2020-fgvc7", Low, "mean-column-wise-roc-auc", false, "image_id", &["healthy", "multiple_diseases", "rust", "scab"], TEST, SAMPLE, Recipe::MeanRocAuc { exact_columns: true, range_check: false, }),
     not_yet("plant-pathology-2021-fgvc8", Medium, "micro-f1-score", false),
-    not_yet("plant-seedlings-classification", Dev, "micro-f1-score", false),
+    graded("plant-seedlings-classification", Dev, "micro-f1-score", false, "file", &["species"], ANSWERS, SAMPLE, ACC),
     graded("playground-series-s3e18", Dev, "auroc-multi-label", false, "id", &["EC1", "EC2"], TEST, SAMPLE, Recipe::MeanRocAuc { exact_columns: false, range_check: false, }),
     not_yet("predict-volcanic-eruptions-ingv-oe", High, "mean-absolute-error", true),
     graded("random-acts-of-pizza", Low, "auc-roc", false, "request_id", &["requester_received_pizza"], TEST, "public/sampleSubmission.csv", AUC),
-    not_yet("ranzcr-clip-catheter-line-classification", Low, "auc-roc", false),
+    graded("ranzcr-clip-catheter-line-classification", Low, "auc-roc", false, "StudyInstanceUID", &["ETT - Abnormal", "ETT - Borderline", "ETT - Normal", "NGT - Abnormal", "NGT - Borderline", "NGT - Incompletely Imaged", "NGT - Normal", "CVC - Abnormal", "CVC - Borderline"], TEST, SAMPLE, Recipe::MeanRocAuc { exact_columns: false, range_check: true }),
     not_yet("rsna-2022-cervical-spine-fracture-detection", High, "weighted-multi-label-log-loss", true),
     not_yet("rsna-breast-cancer-detection", High, "probabilistic-f1-score", false),
     graded("rsna-miccai-brain-tumor-radiogenomic-classification", High, "auc-roc", false, "BraTS21ID", &["MGMT_value"], TEST, SAMPLE, AUC),
@@ -169,9 +169,9 @@ pub const COMPETITIONS: &[Competition] = &[
     graded("siim-isic-melanoma-classification", Low, "auc-roc", false, "image_name", &["target"], TEST, SAMPLE, AUC),
     not_yet("smartphone-decimeter-2022", High, "average-haversine-distance", true),
     graded("spaceship-titanic", Dev, "accuracy", false, "PassengerId", &["Transported"], TEST, SAMPLE, ACC),
-    not_yet("spooky-author-identification", Low, "multi-class-log-loss", true),
+    graded("spooky-author-identification", Low, "multi-class-log-loss", true, "id", &["EAP", "HPL", "MWS"], TEST, SAMPLE, Recipe::OneHotLogLoss { exact_columns: true, sums: RowSums::CloseAfterFirstColumn }),
     not_yet("stanford-covid-vaccine", High, "mcrmse", true),
-    not_yet("statoil-iceberg-classifier-challenge", Medium, "log-loss", true),
+    graded("statoil-iceberg-classifier-challenge", Medium, "log-loss", true, "id", &["is_iceberg"], TEST, "private/sample_submission.csv", Recipe::BinaryLogLoss { check_rows: false }),
     graded("tabular-playground-series-dec-2021", Low, "multi-class-classification-accuracy", false, "Id", &["Cover_Type"], TEST, SAMPLE, ACC),
     graded("tabular-playground-series-may-2022", Low, "auc-roc", false, "id", &["target"], TEST, SAMPLE, AUC),
     graded("tensorflow-speech-recognition-challenge", Medium, "accuracy", false, "fname", &["label"], TEST, SAMPLE, ACC),
@@ -183,7 +183,7 @@ pub const COMPETITIONS: &[Competition] = &[
     not_yet("tweet-sentiment-extraction", Medium, "jaccard-similarity", false),
     graded("us-patent-phrase-to-phrase-matching", Medium, "pearson-correlation-coefficient", false, "id", &["score"], TEST, SAMPLE, Recipe::Pearson),
     not_yet("uw-madison-gi-tract-image-segmentation", Medium, "dice-hausdorff-combo", false),
-    not_yet("ventilator-pressure-prediction", Medium, "mean-absolute-error", true),
+    graded("ventilator-pressure-prediction", Medium, "mean-absolute-error", true, "id", &["pressure"], TEST, SAMPLE, Recipe::MaskedMae { column: "u_out", value: 0.0 }),
     not_yet("vesuvius-challenge-ink-detection", High, "f0.5-score", false),
     not_yet("vinbigdata-chest-xray-abnormalities-detection", High, "mAP-at-IoU-0.4", false),
     not_yet("whale-categorization-playground", Medium, "MAP@5", false),
@@ -236,11 +236,18 @@ impl GenericSpec {
             "log-loss" => (
                 Recipe::OneHotLogLoss {
                     exact_columns: false,
+                    sums: RowSums::Close,
                 },
                 true,
             ),
             "binary-log-loss" => (Recipe::BinaryLogLoss { check_rows: true }, true),
-            "rmse" => (Recipe::Rmse { range: None }, true),
+            "rmse" => (
+                Recipe::Rmse {
+                    range: None,
+                    by_position: false,
+                },
+                true,
+            ),
             other => {
                 return Err(format!(
                     "metric `{other}` is not one the generic grader knows: use accuracy, auc, \
@@ -269,8 +276,9 @@ mod tests {
         assert_eq!(ids.len(), 82);
         for c in COMPETITIONS.iter().filter(|c| c.supported()) {
             assert!(!c.id_column.is_empty(), "{}", c.id);
-            let from_answers = matches!(c.recipe, Recipe::OneHotLogLoss { .. });
-            assert_eq!(c.targets.is_empty(), from_answers, "{}", c.id);
+            if c.targets.is_empty() {
+                assert!(matches!(c.recipe, Recipe::OneHotLogLoss { .. }), "{}", c.id);
+            }
         }
         assert!(find("spaceship-titanic").unwrap().supported());
         assert!(find("nope").is_none());
@@ -282,7 +290,10 @@ mod tests {
             r#"{"metric": "rmse", "id-column": "id", "target-columns": ["y"]}"#,
         )
         .unwrap();
-        assert_eq!(spec.recipe().unwrap(), (Recipe::Rmse { range: None }, true));
+        assert!(matches!(
+            spec.recipe().unwrap(),
+            (Recipe::Rmse { .. }, true)
+        ));
         assert_eq!(spec.answers, "private/test.csv");
         let bad = GenericSpec {
             metric: "f2".into(),

@@ -51,13 +51,25 @@ pub enum Recipe {
         exact_columns: bool,
         range_check: bool,
     },
-    /// Multi-class log loss of one-hot answers: rows summing to 1 (±1.1e-5), values in
+    /// Multi-class log loss of one-hot answers: rows summing to 1 (by `sums`), values in
     /// [0, 1], then scikit-learn's `log_loss`. `exact_columns` as above.
-    OneHotLogLoss { exact_columns: bool },
+    OneHotLogLoss { exact_columns: bool, sums: RowSums },
     /// Binary log loss of P(positive) in one column, values in [0, 1].
     BinaryLogLoss { check_rows: bool },
-    /// RMSE after aligning ids; `range`: every prediction must lie within it.
-    Rmse { range: Option<(f64, f64)> },
+    /// RMSE; `range`: every prediction must lie within it. `by_position`: no row-count or id
+    /// check — both tables sorted by id and paired by position (a length mismatch is an error).
+    Rmse {
+        range: Option<(f64, f64)>,
+        by_position: bool,
+    },
+    /// Mean of per-column RMSLEs with rows paired in file order (no sort, no id check).
+    PositionalMeanRmsle,
+    /// MAE over the rows whose answers have `column` = `value`, after row count and id checks.
+    MaskedMae { column: &'static str, value: f64 },
+    /// Macro F1 over integer labels (the union of true and predicted labels).
+    MacroF1,
+    /// Accuracy of labels compared as text, blanks counting as "" (always wrong).
+    TextAccuracy,
     /// Quadratic weighted kappa of the ids-aligned labels (no row-count check: a length
     /// mismatch is an error).
     QuadraticKappa,
@@ -70,6 +82,17 @@ pub enum Recipe {
     MeanWordJaccard,
     /// Not implemented yet: grading answers with a clear message.
     NotYet,
+}
+
+/// How the rows of a probability submission must sum to 1.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum RowSums {
+    /// `np.isclose(sum, 1, atol=1e-6)` over the class columns.
+    Close,
+    /// `round(sum, 6) == 1` over the class columns.
+    Round6,
+    /// `np.isclose` over every column but the first, which must then be the id.
+    CloseAfterFirstColumn,
 }
 
 /// The columns a recipe works on.
@@ -116,13 +139,26 @@ pub fn grade(
             exact_columns,
             range_check,
         } => mean_roc_auc(columns, submission, answers, exact_columns, range_check),
-        Recipe::OneHotLogLoss { exact_columns } => {
-            one_hot_log_loss(columns, submission, answers, exact_columns)
-        }
+        Recipe::OneHotLogLoss {
+            exact_columns,
+            sums,
+        } => one_hot_log_loss(columns, submission, answers, exact_columns, sums),
         Recipe::BinaryLogLoss { check_rows } => {
             binary_log_loss(columns, submission, answers, check_rows)
         }
-        Recipe::Rmse { range } => rmse(columns, submission, answers, range),
+        Recipe::Rmse { range, by_position } => {
+            if by_position {
+                sorted_rmse(columns, submission, answers)
+            } else {
+                rmse(columns, submission, answers, range)
+            }
+        }
+        Recipe::PositionalMeanRmsle => positional_rmsle(columns, submission, answers),
+        Recipe::MaskedMae { column, value } => {
+            masked_mae(columns, submission, answers, column, value)
+        }
+        Recipe::MacroF1 => macro_f1(columns, submission, answers),
+        Recipe::TextAccuracy => text_accuracy(columns, submission, answers),
         Recipe::QuadraticKappa => kappa(columns, submission, answers),
         Recipe::Pearson => pearson(columns, submission, answers),
         Recipe::MeanLevenshtein => texts(columns, submission, answers, true),
@@ -308,6 +344,7 @@ fn one_hot_log_loss(
     submission: &Table,
     answers: &Table,
     exact: bool,
+    sums: RowSums,
 ) -> GradeOutcome {
     let mut needed = vec![columns.id];
     needed.extend_from_slice(columns.targets);
@@ -323,10 +360,20 @@ fn one_hot_log_loss(
         .iter()
         .map(|t| numbers(submission, t, &identity, "submission"))
         .collect::<Result<_, _>>()?;
+    if sums == RowSums::CloseAfterFirstColumn
+        && submission.names.first().map(String::as_str) != Some(columns.id)
+    {
+        // The sum then includes the id column, which pandas cannot add up.
+        return Err(error(format!("`{}` must be the first column", columns.id)));
+    }
     for row in 0..submission.rows {
         let sum: f64 = probs.iter().map(|c| c[row]).sum();
-        // np.isclose(sum, 1, atol=1e-6) with its default rtol 1e-5; NaN fails.
-        let close_to_one = (sum - 1.0).abs() <= 1e-6 + 1e-5;
+        // np.isclose(sum, 1, atol=1e-6) with its default rtol 1e-5, or Python's
+        // round(sum, 6) == 1; NaN fails both.
+        let close_to_one = match sums {
+            RowSums::Round6 => metrics::round_python(sum, 6) == 1.0,
+            _ => (sum - 1.0).abs() <= 1e-6 + 1e-5,
+        };
         if !close_to_one {
             return invalid(format!(
                 "row {} sums to {sum} over the class columns; each row's probabilities must sum to 1",
@@ -485,6 +532,103 @@ fn texts(
     Ok(total / s.len().max(1) as f64)
 }
 
+fn sorted_rmse(columns: Columns<'_>, submission: &Table, answers: &Table) -> GradeOutcome {
+    let target = columns.targets[0];
+    require_columns(submission, &[columns.id, target], "submission")?;
+    let s = submission.order_by(columns.id).unwrap();
+    let a = answers.order_by(columns.id).unwrap();
+    if s.len() != a.len() {
+        return Err(error(format!(
+            "{} submission rows against {} answers rows",
+            s.len(),
+            a.len()
+        )));
+    }
+    let preds = numbers(submission, target, &s, "submission")
+        .map_err(|f| Failure::Error(f.message().to_string()))?;
+    let truth = numbers(answers, target, &a, "answers")?;
+    metrics::rmse(&truth, &preds).map_err(error)
+}
+
+fn positional_rmsle(columns: Columns<'_>, submission: &Table, answers: &Table) -> GradeOutcome {
+    require_columns(submission, columns.targets, "submission")?;
+    same_rows(submission, answers)?;
+    let rows: Vec<usize> = (0..submission.rows).collect();
+    let mut total = 0.0;
+    for target in columns.targets {
+        let preds = numbers(submission, target, &rows, "submission")
+            .map_err(|f| Failure::Error(f.message().to_string()))?;
+        let truth = numbers(answers, target, &rows, "answers")?;
+        total += metrics::rmsle(&truth, &preds).map_err(error)?;
+    }
+    Ok(total / columns.targets.len() as f64)
+}
+
+fn masked_mae(
+    columns: Columns<'_>,
+    submission: &Table,
+    answers: &Table,
+    mask: &str,
+    keep: f64,
+) -> GradeOutcome {
+    let target = columns.targets[0];
+    require_columns(submission, &[columns.id, target], "submission")?;
+    same_rows(submission, answers)?;
+    let (s, a) = align(columns.id, submission, answers)?;
+    let preds = numbers(submission, target, &s, "submission")
+        .map_err(|f| Failure::Error(f.message().to_string()))?;
+    let truth = numbers(answers, target, &a, "answers")?;
+    let flags = numbers(answers, mask, &a, "answers")?;
+    let kept: Vec<usize> = (0..flags.len()).filter(|&i| flags[i] == keep).collect();
+    let t: Vec<f64> = kept.iter().map(|&i| truth[i]).collect();
+    let p: Vec<f64> = kept.iter().map(|&i| preds[i]).collect();
+    metrics::mae(&t, &p).map_err(error)
+}
+
+/// Integer labels, or an error naming the problem (floats that are whole numbers count).
+fn integer_labels(table: &Table, name: &str, order: &[usize]) -> Result<Vec<i64>, Failure> {
+    let column = table.column(name).unwrap();
+    let values: Vec<i64> = match column {
+        Column::Int(v) => order.iter().map(|&r| v[r]).collect(),
+        Column::Float(v) if order.iter().all(|&r| v[r].fract() == 0.0) => {
+            order.iter().map(|&r| v[r] as i64).collect()
+        }
+        other => {
+            return Err(error(format!(
+                "`{name}` must hold integer labels on every row, but it is {}",
+                other.kind()
+            )));
+        }
+    };
+    Ok(values)
+}
+
+fn macro_f1(columns: Columns<'_>, submission: &Table, answers: &Table) -> GradeOutcome {
+    let target = columns.targets[0];
+    same_rows(submission, answers)?;
+    require_columns(submission, &[columns.id, target], "submission")?;
+    let (s, a) = align(columns.id, submission, answers)?;
+    let preds = integer_labels(submission, target, &s)?;
+    let truth = integer_labels(answers, target, &a)?;
+    metrics::macro_f1(&truth, &preds).map_err(error)
+}
+
+fn text_accuracy(columns: Columns<'_>, submission: &Table, answers: &Table) -> GradeOutcome {
+    let target = columns.targets[0];
+    require_columns(submission, &[columns.id, target], "submission")?;
+    same_rows(submission, answers)?;
+    let (s, a) = align(columns.id, submission, answers)?;
+    let (sc, ac) = (
+        submission.column(target).unwrap(),
+        answers.column(target).unwrap(),
+    );
+    metrics::accuracy(s.len(), |i| {
+        cell_text(sc, s[i], Some("")) == cell_text(ac, a[i], Some(""))
+            && cell_text(sc, s[i], Some("")).is_some_and(|t| !t.is_empty())
+    })
+    .map_err(error)
+}
+
 fn quote(names: &[&str]) -> String {
     if names.is_empty() {
         return "none".into();
@@ -579,6 +723,7 @@ mod tests {
         let answers = table("id,a,b\n1,1,0\n2,0,1\n");
         let recipe = Recipe::OneHotLogLoss {
             exact_columns: true,
+            sums: RowSums::Close,
         };
         let uniform = table("id,b,a\n2,0.5,0.5\n1,0.5,0.5\n");
         let score = grade(recipe, columns, &uniform, &answers).unwrap();
@@ -597,5 +742,65 @@ mod tests {
                 .message()
                 .contains("exactly")
         );
+    }
+
+    #[test]
+    fn row_sum_rules_differ_as_their_graders_do() {
+        let columns = Columns {
+            id: "id",
+            targets: &["a", "b"],
+        };
+        let answers = table("id,a,b\nx,1,0\ny,0,1\n");
+        let almost = table("id,a,b\nx,0.49999,0.5\ny,0.5,0.5\n");
+        let close = Recipe::OneHotLogLoss {
+            exact_columns: true,
+            sums: RowSums::Close,
+        };
+        let round6 = Recipe::OneHotLogLoss {
+            exact_columns: true,
+            sums: RowSums::Round6,
+        };
+        assert!(
+            grade(close, columns, &almost, &answers).is_ok(),
+            "within 1e-6 + 1e-5"
+        );
+        assert!(matches!(
+            grade(round6, columns, &almost, &answers),
+            Err(Failure::Invalid(_))
+        ));
+        let id_last = table("a,b,id\n0.5,0.5,x\n0.5,0.5,y\n");
+        let first = Recipe::OneHotLogLoss {
+            exact_columns: true,
+            sums: RowSums::CloseAfterFirstColumn,
+        };
+        assert!(
+            grade(first, columns, &id_last, &answers)
+                .unwrap_err()
+                .message()
+                .contains("first column")
+        );
+        let id_first = table("id,a,b\nx,0.5,0.5\ny,0.5,0.5\n");
+        assert!(grade(first, columns, &id_first, &answers).is_ok());
+    }
+
+    #[test]
+    fn positional_graders_pair_rows_in_file_order() {
+        let columns = Columns {
+            id: "id",
+            targets: &["y", "z"],
+        };
+        let answers = table("id,y,z\n1,1.0,2.0\n2,3.0,4.0\n");
+        let same = table("id,y,z\n1,1.0,2.0\n2,3.0,4.0\n");
+        let swapped = table("id,y,z\n2,3.0,4.0\n1,1.0,2.0\n");
+        assert_eq!(
+            grade(Recipe::PositionalMeanRmsle, columns, &same, &answers).unwrap(),
+            0.0
+        );
+        assert!(grade(Recipe::PositionalMeanRmsle, columns, &swapped, &answers).unwrap() > 0.1);
+        let negative = table("id,y,z\n1,-1.0,2.0\n2,3.0,4.0\n");
+        assert!(matches!(
+            grade(Recipe::PositionalMeanRmsle, columns, &negative, &answers),
+            Err(Failure::Error(_))
+        ));
     }
 }

@@ -283,6 +283,48 @@ pub fn word_jaccard(a: &str, b: &str) -> f64 {
     }
 }
 
+/// Macro F1 over the union of true and predicted labels: per label precision and recall
+/// (0/0 → 0), F1 = 0 when both are 0, unweighted mean (scikit-learn's `f1_score(average=
+/// "macro")`).
+pub fn macro_f1(truth: &[i64], preds: &[i64]) -> MetricResult {
+    same_length(preds.len(), truth.len())?;
+    use std::collections::BTreeMap;
+    let mut counts: BTreeMap<i64, (f64, f64, f64)> = BTreeMap::new(); // tp, fp, fn
+    for (t, p) in truth.iter().zip(preds) {
+        if t == p {
+            counts.entry(*t).or_default().0 += 1.0;
+        } else {
+            counts.entry(*p).or_default().1 += 1.0;
+            counts.entry(*t).or_default().2 += 1.0;
+        }
+    }
+    let total: f64 = counts
+        .values()
+        .map(|(tp, fp, fneg)| {
+            let precision = if tp + fp > 0.0 { tp / (tp + fp) } else { 0.0 };
+            let recall = if tp + fneg > 0.0 {
+                tp / (tp + fneg)
+            } else {
+                0.0
+            };
+            if precision + recall > 0.0 {
+                2.0 * precision * recall / (precision + recall)
+            } else {
+                0.0
+            }
+        })
+        .sum();
+    Ok(total / counts.len() as f64)
+}
+
+/// Python's `round(x, digits)` on a Python float (correctly rounded, ties to even).
+pub fn round_python(x: f64, digits: usize) -> f64 {
+    if !x.is_finite() {
+        return x;
+    }
+    format!("{x:.digits$}").parse().unwrap_or(x)
+}
+
 /// Python's `round(x, 5)` on a Python float: the exact binary value correctly rounded to 5
 /// decimals (ties to even), which is what Rust's formatting does.
 pub fn round5_python(x: f64) -> f64 {
@@ -402,6 +444,15 @@ mod tests {
             1.0
         ));
         assert_eq!(average_ranks(&[10., 20., 10.]), vec![1.5, 3.0, 1.5]);
+    }
+
+    #[test]
+    fn macro_f1_counts_every_label_of_either_side() {
+        assert!(close(macro_f1(&[1, 2, 3], &[1, 2, 3]).unwrap(), 1.0));
+        // Label 9 is only predicted: it adds an F1 of 0 to the mean.
+        let f = macro_f1(&[1, 1, 2], &[1, 9, 2]).unwrap();
+        let f1_label1 = 2.0 * 1.0 * 0.5 / 1.5;
+        assert!(close(f, (f1_label1 + 1.0 + 0.0) / 3.0));
     }
 
     #[test]

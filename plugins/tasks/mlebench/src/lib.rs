@@ -127,9 +127,11 @@ impl Spec {
     /// loss, on a numpy float64 for the others.
     fn round(&self, score: f64) -> f64 {
         match self.recipe {
-            Recipe::Accuracy | Recipe::OneHotLogLoss { .. } | Recipe::BinaryLogLoss { .. } => {
-                round5_python(score)
-            }
+            // scikit-learn's accuracy and log loss return Python floats.
+            Recipe::Accuracy
+            | Recipe::TextAccuracy
+            | Recipe::OneHotLogLoss { .. }
+            | Recipe::BinaryLogLoss { .. } => round5_python(score),
             _ => round5_numpy(score),
         }
     }
