@@ -591,7 +591,65 @@ fn synthetic_cases(rng: &mut StdRng) -> Vec<Synthetic> {
             ]
         }))
         .collect();
+    let whales: Vec<Vec<String>> = std::iter::once(vec!["Image".into(), "Id".into()])
+        .chain((0..rows).map(|i| {
+            vec![
+                format!("{i:05}.jpg"),
+                format!("w_{:03}", rng.random_range(0..12)),
+            ]
+        }))
+        .collect();
+    let attributes: Vec<Vec<String>> = std::iter::once(vec!["id".into(), "attribute_ids".into()])
+        .chain((0..rows).map(|i| {
+            let n = rng.random_range(1..4);
+            let labels: Vec<String> = (0..n)
+                .map(|_| rng.random_range(0..15).to_string())
+                .collect();
+            vec![format!("a{i}"), labels.join(" ")]
+        }))
+        .collect();
     vec![
+        Synthetic {
+            case: Case {
+                id: "whale-categorization-playground",
+                family: "map5",
+                id_column: "Image",
+                targets: &["Id"],
+                answers: "private/test.csv",
+                perfect: "",
+                perfect_score: 1.0,
+            },
+            answers: whales,
+            sample: "public/sample_submission.csv",
+            predict: |rng, truth| {
+                let mut guesses: Vec<String> = (0..4)
+                    .map(|_| format!("w_{:03}", rng.random_range(0..12)))
+                    .collect();
+                guesses.insert(rng.random_range(0..5), truth.to_string());
+                guesses.join(" ")
+            },
+        },
+        Synthetic {
+            case: Case {
+                id: "imet-2020-fgvc7",
+                family: "micro-f1-sets",
+                id_column: "id",
+                targets: &["attribute_ids"],
+                answers: "private/answers.csv",
+                perfect: "",
+                perfect_score: 1.0,
+            },
+            answers: attributes,
+            sample: "public/sample_submission.csv",
+            predict: |rng, truth| {
+                let mut labels: Vec<String> = truth.split(' ').map(str::to_string).collect();
+                if rng.random_bool(0.5) {
+                    labels.pop();
+                }
+                labels.push(rng.random_range(0..20).to_string());
+                labels.join(" ")
+            },
+        },
         Synthetic {
             case: Case {
                 id: "herbarium-2020-fgvc7",
@@ -867,4 +925,53 @@ async fn text_and_ranking_metrics_score_as_the_reference_does_on_synthetic_compe
         )
         .await;
     }
+}
+
+#[tokio::test]
+async fn describe_previews_json_files_and_survives_hostile_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let prepared = dir.path().join("toy/prepared");
+    std::fs::create_dir_all(prepared.join("public")).unwrap();
+    std::fs::create_dir_all(prepared.join("private")).unwrap();
+    std::fs::write(prepared.join("private/test.csv"), "id,y\n1,a\n").unwrap();
+    std::fs::write(prepared.join("public/sample_submission.csv"), "id,y\n1,a\n").unwrap();
+    std::fs::write(
+        prepared.join("public/train.json"),
+        r#"[{"request_id": "t3_1", "requester_received_pizza": true, "votes": 3, "ratio": 0.5}]"#,
+    )
+    .unwrap();
+    std::fs::write(
+        prepared.join("public/meta.jsonl"),
+        "{\"a\": [1, 2], \"b\": null}\n{\"a\": []}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        prepared.join("public/deep.json"),
+        "[".repeat(100_000) + &"]".repeat(100_000),
+    )
+    .unwrap();
+    let mut config = SophonConfig::defaults();
+    config.mlebench.competitions.insert(
+        "toy".into(),
+        serde_json::from_str(
+            r#"{"metric": "accuracy", "id-column": "id", "target-columns": ["y"]}"#,
+        )
+        .unwrap(),
+    );
+    let grader = Grader::new(&config, Some(dir.path().to_path_buf())).unwrap();
+    let prepared = grader.prepared("toy").unwrap();
+    let info = grader.describe("toy", &prepared).await.unwrap();
+    let preview = &info.data_preview;
+    assert!(
+        preview.contains("train.json: JSON: array of 1 × {ratio: float, request_id: string (e.g. \"t3_1\"), requester_received_pizza: boolean, votes: integer}"),
+        "{preview}"
+    );
+    assert!(
+        preview.contains("meta.jsonl: JSON lines, each {a: array of 2 × integer, b: null}"),
+        "{preview}"
+    );
+    assert!(
+        preview.contains("deep.json: not readable as JSON (recursion limit"),
+        "{preview}"
+    );
 }

@@ -7,7 +7,7 @@ shared/mlebench/GRADERS.md — not from Sophon's code. Prints one JSON line:
 
 usage: mlebench_reference.py <family> <id-column> <targets|-> <submission.csv> <answers.csv>
 family: accuracy | auc | mean-auc | one-hot-log-loss | kappa | pearson | levenshtein | jaccard |
-        macro-f1 | masked-mae | sorted-rmse | text-accuracy | binary-log-loss
+        macro-f1 | masked-mae | sorted-rmse | text-accuracy | binary-log-loss | map5 | micro-f1-sets
 """
 
 import json
@@ -17,6 +17,7 @@ import Levenshtein
 import numpy as np
 import pandas as pd
 from scipy.stats import pearsonr
+from sklearn.preprocessing import MultiLabelBinarizer
 from sklearn.metrics import (
     accuracy_score,
     cohen_kappa_score,
@@ -182,6 +183,45 @@ def binary_log_loss(sub, ans, id_col, targets):
     return log_loss(ans[target], sub[target])
 
 
+def map5(sub, ans, id_col, targets):
+    target = targets[0]
+    if set(sub.columns) != {id_col, target}:
+        raise Invalid("columns")
+    if len(sub) != len(ans):
+        raise Invalid("row count")
+    if set(sub[id_col]) != set(ans[id_col]):
+        raise Invalid("id set")
+    sub = sub.sort_values(by=id_col).reset_index(drop=True)
+    ans = ans.sort_values(by=id_col).reset_index(drop=True)
+    total = 0.0
+    for truth, pred in zip(ans[target].astype(str), sub[target].astype(str)):
+        guesses = pred.split(" ")[:5]
+        hits, score = 0, 0.0
+        for i, g in enumerate(guesses):
+            if g == truth and g not in guesses[:i]:
+                hits += 1
+                score += hits / (i + 1)
+        total += score / min(1, 5)
+    return total / len(ans)
+
+
+def micro_f1_sets(sub, ans, id_col, targets):
+    target = targets[0]
+    require(sub, id_col, target)
+    if len(sub) != len(ans):
+        raise Invalid("row count")
+    sub, ans = aligned(sub, ans, id_col)
+    truth = ans[target].str.split()
+    pred = sub[target].str.split()
+    mlb = MultiLabelBinarizer()
+    mlb.fit(truth)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # unknown predicted labels are ignored
+        return f1_score(mlb.transform(truth), mlb.transform(pred), average="micro")
+
+
 def jaccard(a, b):
     a, b = set(str(a).lower().split()), set(str(b).lower().split())
     if not a and not b:
@@ -220,6 +260,10 @@ def main():
             score = text_accuracy(sub, ans, id_col, targets)
         elif family == "binary-log-loss":
             score = binary_log_loss(sub, ans, id_col, targets)
+        elif family == "map5":
+            score = map5(sub, ans, id_col, targets)
+        elif family == "micro-f1-sets":
+            score = micro_f1_sets(sub, ans, id_col, targets)
         else:
             raise SystemExit(f"unknown family {family}")
         if score != score:  # NaN: valid, but no number to compare (and not strict JSON)

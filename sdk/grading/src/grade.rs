@@ -70,6 +70,12 @@ pub enum Recipe {
     MacroF1,
     /// Accuracy of labels compared as text, blanks counting as "" (always wrong).
     TextAccuracy,
+    /// MAP@k of space-separated predictions against one true label per row (as text);
+    /// `exact_columns` as above. Rows paired by id after a row count and id-set check.
+    MapAtK { k: usize, exact_columns: bool },
+    /// Micro F1 of whitespace-separated label sets, vocabulary from the answers. The label
+    /// columns must be text without blanks (pandas' `.str.split` fails otherwise).
+    MicroF1Sets,
     /// Quadratic weighted kappa of the ids-aligned labels (no row-count check: a length
     /// mismatch is an error).
     QuadraticKappa,
@@ -159,6 +165,10 @@ pub fn grade(
         }
         Recipe::MacroF1 => macro_f1(columns, submission, answers),
         Recipe::TextAccuracy => text_accuracy(columns, submission, answers),
+        Recipe::MapAtK { k, exact_columns } => {
+            map_at_k(columns, submission, answers, k, exact_columns)
+        }
+        Recipe::MicroF1Sets => micro_f1_sets(columns, submission, answers),
         Recipe::QuadraticKappa => kappa(columns, submission, answers),
         Recipe::Pearson => pearson(columns, submission, answers),
         Recipe::MeanLevenshtein => texts(columns, submission, answers, true),
@@ -627,6 +637,69 @@ fn text_accuracy(columns: Columns<'_>, submission: &Table, answers: &Table) -> G
             && cell_text(sc, s[i], Some("")).is_some_and(|t| !t.is_empty())
     })
     .map_err(error)
+}
+
+fn map_at_k(
+    columns: Columns<'_>,
+    submission: &Table,
+    answers: &Table,
+    k: usize,
+    exact: bool,
+) -> GradeOutcome {
+    let target = columns.targets[0];
+    if exact {
+        exact_columns(submission, &[columns.id, target])?;
+    } else {
+        require_columns(submission, &[columns.id, target], "submission")?;
+    }
+    same_rows(submission, answers)?;
+    let (s, a) = align(columns.id, submission, answers)?;
+    let (sc, ac) = (
+        submission.column(target).unwrap(),
+        answers.column(target).unwrap(),
+    );
+    // astype(str): a blank becomes the text "nan", which matches nothing real.
+    let text = |c: &Column, r: usize| cell_text(c, r, Some("nan")).unwrap_or_default();
+    let truth: Vec<Vec<String>> = a.iter().map(|&r| vec![text(ac, r)]).collect();
+    let preds: Vec<Vec<String>> = s
+        .iter()
+        .map(|&r| text(sc, r).split(' ').map(str::to_string).collect())
+        .collect();
+    metrics::map_at_k(&truth, &preds, k).map_err(error)
+}
+
+/// Whitespace-separated label sets of a text column; blanks or a non-text column are errors.
+fn label_sets(
+    table: &Table,
+    name: &str,
+    order: &[usize],
+    whose: &str,
+) -> Result<Vec<Vec<String>>, Failure> {
+    let Column::Text(values) = table.column(name).unwrap() else {
+        return Err(error(format!(
+            "the {whose}'s `{name}` must be text (labels separated by spaces), but it is {}",
+            table.column(name).unwrap().kind()
+        )));
+    };
+    order
+        .iter()
+        .map(|&r| match &values[r] {
+            Some(v) => Ok(v.split_whitespace().map(str::to_string).collect()),
+            None => Err(error(format!(
+                "the {whose}'s `{name}` is empty in some rows"
+            ))),
+        })
+        .collect()
+}
+
+fn micro_f1_sets(columns: Columns<'_>, submission: &Table, answers: &Table) -> GradeOutcome {
+    let target = columns.targets[0];
+    require_columns(submission, &[columns.id, target], "submission")?;
+    same_rows(submission, answers)?;
+    let (s, a) = align(columns.id, submission, answers)?;
+    let preds = label_sets(submission, target, &s, "submission")?;
+    let truth = label_sets(answers, target, &a, "answers")?;
+    metrics::micro_f1_sets(&truth, &preds).map_err(error)
 }
 
 fn quote(names: &[&str]) -> String {

@@ -317,6 +317,64 @@ pub fn macro_f1(truth: &[i64], preds: &[i64]) -> MetricResult {
     Ok(total / counts.len() as f64)
 }
 
+/// Mean average precision at `k`: per row, the predictions truncated to `k`; a prediction is a
+/// hit if it is true and not predicted earlier; precision at each hit summed and divided by
+/// min(|truth|, k); 0 for an empty truth.
+pub fn map_at_k(truth: &[Vec<String>], preds: &[Vec<String>], k: usize) -> MetricResult {
+    same_length(preds.len(), truth.len())?;
+    let total: f64 = truth
+        .iter()
+        .zip(preds)
+        .map(|(t, p)| {
+            if t.is_empty() {
+                return 0.0;
+            }
+            let p = &p[..p.len().min(k)];
+            let (mut hits, mut sum) = (0.0, 0.0);
+            for (i, guess) in p.iter().enumerate() {
+                if t.contains(guess) && !p[..i].contains(guess) {
+                    hits += 1.0;
+                    sum += hits / (i + 1) as f64;
+                }
+            }
+            sum / t.len().min(k) as f64
+        })
+        .sum();
+    Ok(total / truth.len() as f64)
+}
+
+/// Micro F1 over label sets with the vocabulary fixed by the truth: predicted labels outside
+/// it are dropped. 2·TP / (2·TP + FP + FN), pooled over rows.
+pub fn micro_f1_sets(truth: &[Vec<String>], preds: &[Vec<String>]) -> MetricResult {
+    same_length(preds.len(), truth.len())?;
+    let mut vocabulary: Vec<&str> = truth.iter().flatten().map(String::as_str).collect();
+    vocabulary.sort_unstable();
+    vocabulary.dedup();
+    let (mut tp, mut fp, mut fneg) = (0.0, 0.0, 0.0);
+    for (t, p) in truth.iter().zip(preds) {
+        let mut p: Vec<&str> = p
+            .iter()
+            .map(String::as_str)
+            .filter(|l| vocabulary.binary_search(l).is_ok())
+            .collect();
+        p.sort_unstable();
+        p.dedup();
+        let mut t: Vec<&str> = t.iter().map(String::as_str).collect();
+        t.sort_unstable();
+        t.dedup();
+        let common = p.iter().filter(|l| t.binary_search(l).is_ok()).count() as f64;
+        tp += common;
+        fp += p.len() as f64 - common;
+        fneg += t.len() as f64 - common;
+    }
+    let denominator = 2.0 * tp + fp + fneg;
+    Ok(if denominator == 0.0 {
+        0.0
+    } else {
+        2.0 * tp / denominator
+    })
+}
+
 /// Python's `round(x, digits)` on a Python float (correctly rounded, ties to even).
 pub fn round_python(x: f64, digits: usize) -> f64 {
     if !x.is_finite() {
@@ -453,6 +511,28 @@ mod tests {
         let f = macro_f1(&[1, 1, 2], &[1, 9, 2]).unwrap();
         let f1_label1 = 2.0 * 1.0 * 0.5 / 1.5;
         assert!(close(f, (f1_label1 + 1.0 + 0.0) / 3.0));
+    }
+
+    #[test]
+    fn map_at_k_and_set_f1() {
+        let t = |s: &str| s.split(' ').map(str::to_string).collect::<Vec<_>>();
+        // Hit at position 2 of a single-answer row: 1/2. A repeated hit counts once.
+        assert!(close(map_at_k(&[t("a")], &[t("x a a")], 5).unwrap(), 0.5));
+        assert!(close(map_at_k(&[t("a")], &[t("a a")], 5).unwrap(), 1.0));
+        // Beyond k: no credit.
+        assert!(close(
+            map_at_k(&[t("a")], &[t("1 2 3 4 5 a")], 5).unwrap(),
+            0.0
+        ));
+        // Two answers, both found at 1 and 3: (1/1 + 2/3) / 2.
+        assert!(close(
+            map_at_k(&[t("a b")], &[t("a x b")], 5).unwrap(),
+            (1.0 + 2.0 / 3.0) / 2.0
+        ));
+        // Unknown predicted labels are dropped, not false positives.
+        let f = micro_f1_sets(&[t("a b"), t("c")], &[t("a zzz"), t("b")]).unwrap();
+        // tp 1 (a), fp 1 (b in row 2), fn 2 (b row 1, c row 2): 2/(2+1+2).
+        assert!(close(f, 2.0 / 5.0));
     }
 
     #[test]

@@ -180,6 +180,74 @@ fn column_summary(name: &str, column: &Column) -> String {
     }
 }
 
+/// Largest JSON file parsed for its shape.
+const JSON_BYTES: u64 = 8 << 20;
+
+/// A JSON value's shape: types, keys and lengths, at most `depth` levels deep.
+fn json_shape(value: &sophon_sdk::json::Value, depth: usize) -> String {
+    use sophon_sdk::json::Value;
+    match value {
+        Value::Null => "null".into(),
+        Value::Bool(_) => "boolean".into(),
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer".into(),
+        Value::Number(_) => "float".into(),
+        Value::String(s) => {
+            let short: String = s.chars().take(30).collect();
+            format!("string (e.g. {short:?})")
+        }
+        Value::Array(items) if depth == 0 => format!("array of {}", items.len()),
+        Value::Array(items) => match items.first() {
+            Some(first) => format!(
+                "array of {} × {}",
+                items.len(),
+                json_shape(first, depth - 1)
+            ),
+            None => "empty array".into(),
+        },
+        Value::Object(map) if depth == 0 => format!("object with {} keys", map.len()),
+        Value::Object(map) => {
+            let fields: Vec<String> = map
+                .iter()
+                .take(20)
+                .map(|(k, v)| format!("{k}: {}", json_shape(v, depth - 1)))
+                .collect();
+            let more = map.len().saturating_sub(20);
+            let more = if more > 0 {
+                format!(", … {more} more")
+            } else {
+                String::new()
+            };
+            format!("{{{}{more}}}", fields.join(", "))
+        }
+    }
+}
+
+/// A JSON (or JSON Lines) file's shape, bounded; unreadable or huge files say so.
+fn json_summary(path: &Path, size: u64) -> String {
+    let lines = path.extension().is_some_and(|e| e == "jsonl");
+    if lines {
+        let Ok(file) = std::fs::File::open(path) else {
+            return "unreadable".into();
+        };
+        let first = BufReader::new(file.take(JSON_BYTES)).lines().next();
+        return match first
+            .and_then(Result::ok)
+            .map(|l| sophon_sdk::json::from_str(&l))
+        {
+            Some(Ok(v)) => format!("JSON lines, each {}", json_shape(&v, 2)),
+            _ => "JSON lines (first line unreadable)".into(),
+        };
+    }
+    if size > JSON_BYTES {
+        return format!("JSON, {} (too large to preview)", human(size));
+    }
+    match std::fs::read(path).map(|b| sophon_sdk::json::from_slice::<sophon_sdk::json::Value>(&b)) {
+        Ok(Ok(v)) => format!("JSON: {}", cut(&json_shape(&v, 3), 2048)),
+        Ok(Err(e)) => format!("not readable as JSON ({e})"),
+        Err(e) => format!("unreadable ({e})"),
+    }
+}
+
 /// The file tree and the schemas of the first CSV files, within [`MAX_PREVIEW_BYTES`].
 pub fn data_preview(root: &Path) -> String {
     let (files, total) = walk(root);
@@ -215,6 +283,13 @@ pub fn data_preview(root: &Path) -> String {
         if out.len() > MAX_PREVIEW_BYTES {
             break;
         }
+    }
+    let jsons = files
+        .iter()
+        .filter(|(p, _)| (p.ends_with(".json") || p.ends_with(".jsonl")) && !p.contains('/'))
+        .take(MAX_SCHEMAS);
+    for (path, size) in jsons {
+        let _ = writeln!(out, "\n{path}: {}", json_summary(&root.join(path), *size));
     }
     cut(&out, MAX_PREVIEW_BYTES)
 }
