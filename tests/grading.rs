@@ -608,7 +608,141 @@ fn synthetic_cases(rng: &mut StdRng) -> Vec<Synthetic> {
             vec![format!("a{i}"), labels.join(" ")]
         }))
         .collect();
+    let normalization: Vec<Vec<String>> = std::iter::once(vec!["id".into(), "after".into()])
+        .chain((0..rows).map(|i| {
+            vec![
+                format!("{}_{}", i / 5, i % 5),
+                ["the", "twelve", "sil", "Dr.", "3"][rng.random_range(0..5)].into(),
+            ]
+        }))
+        .collect();
+    let inchi: Vec<Vec<String>> = std::iter::once(vec!["image_id".into(), "InChI".into()])
+        .chain((0..rows).map(|i| {
+            vec![
+                format!("{i:06x}"),
+                format!(
+                    "InChI=1S/C{}H{}O",
+                    rng.random_range(1..30),
+                    rng.random_range(1..60)
+                ),
+            ]
+        }))
+        .collect();
+    let tweets: Vec<Vec<String>> = std::iter::once(vec!["textID".into(), "selected_text".into()])
+        .chain((0..rows).map(|i| vec![format!("t{i}"), words(rng, 4)]))
+        .collect();
+    let species: Vec<Vec<String>> = std::iter::once(vec!["id".into(), "predicted".into()])
+        .chain((0..rows).map(|i| vec![i.to_string(), rng.random_range(0..30).to_string()]))
+        .collect();
+    let contacts: Vec<Vec<String>> = std::iter::once(vec!["contact_id".into(), "contact".into()])
+        .chain((0..rows).map(|i| {
+            vec![
+                format!("g_{i}_1_2"),
+                u8::from(rng.random_bool(0.3)).to_string(),
+            ]
+        }))
+        .collect();
     vec![
+        Synthetic {
+            case: Case {
+                id: "text-normalization-challenge-english-language",
+                family: "text-accuracy-nan",
+                id_column: "id",
+                targets: &["after"],
+                answers: "private/answers.csv",
+                perfect: "",
+                perfect_score: 1.0,
+            },
+            answers: normalization,
+            sample: "private/sample_submission.csv",
+            predict: |rng, truth| {
+                if rng.random_bool(0.8) {
+                    truth.into()
+                } else {
+                    "the".into()
+                }
+            },
+        },
+        Synthetic {
+            case: Case {
+                id: "bms-molecular-translation",
+                family: "levenshtein-nan",
+                id_column: "image_id",
+                targets: &["InChI"],
+                answers: "private/test.csv",
+                perfect: "",
+                perfect_score: 0.0,
+            },
+            answers: inchi,
+            sample: "public/sample_submission.csv",
+            predict: |rng, truth| {
+                if rng.random_bool(0.5) {
+                    truth.into()
+                } else {
+                    truth.replace('C', "N")
+                }
+            },
+        },
+        Synthetic {
+            case: Case {
+                id: "tweet-sentiment-extraction",
+                family: "tweet-jaccard",
+                id_column: "textID",
+                targets: &["selected_text"],
+                answers: "private/test.csv",
+                perfect: "",
+                perfect_score: 1.0,
+            },
+            answers: tweets,
+            sample: "public/sample_submission.csv",
+            predict: |rng, truth| {
+                truth
+                    .split(' ')
+                    .skip(rng.random_range(0..3))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            },
+        },
+        Synthetic {
+            case: Case {
+                id: "inaturalist-2019-fgvc6",
+                family: "top1-error",
+                id_column: "id",
+                targets: &["predicted"],
+                answers: "private/answers.csv",
+                perfect: "",
+                perfect_score: 0.0,
+            },
+            answers: species,
+            sample: "public/kaggle_sample_submission.csv",
+            predict: |rng, truth| {
+                if rng.random_bool(0.6) {
+                    format!("{truth} 3 4")
+                } else {
+                    format!("{} {truth}", rng.random_range(0..30))
+                }
+            },
+        },
+        Synthetic {
+            case: Case {
+                id: "nfl-player-contact-detection",
+                family: "mcc",
+                id_column: "contact_id",
+                targets: &["contact"],
+                answers: "private/test.csv",
+                perfect: "",
+                perfect_score: 1.0,
+            },
+            answers: contacts,
+            sample: "public/sample_submission.csv",
+            predict: |rng, truth| {
+                if rng.random_bool(0.8) {
+                    truth.into()
+                } else {
+                    "1".into()
+                }
+            },
+        },
         Synthetic {
             case: Case {
                 id: "whale-categorization-playground",
@@ -973,5 +1107,78 @@ async fn describe_previews_json_files_and_survives_hostile_ones() {
     assert!(
         preview.contains("deep.json: not readable as JSON (recursion limit"),
         "{preview}"
+    );
+}
+
+#[tokio::test]
+async fn angular_error_scores_as_the_reference_does() {
+    let Some(python) = python_reference() else {
+        return;
+    };
+    let data = tempfile::tempdir().unwrap();
+    let mut rng = StdRng::seed_from_u64(5);
+    let case = Case {
+        id: "icecube-neutrinos-in-deep-ice",
+        family: "angular",
+        id_column: "event_id",
+        targets: &["azimuth", "zenith"],
+        answers: "private/test.csv",
+        perfect: "",
+        perfect_score: 0.0,
+    };
+    let answers: Vec<Vec<String>> =
+        std::iter::once(vec!["event_id".into(), "azimuth".into(), "zenith".into()])
+            .chain((0..50).map(|i| {
+                vec![
+                    (1000 + i).to_string(),
+                    format!("{}", rng.random_range(0.0..std::f64::consts::TAU)),
+                    format!("{}", rng.random_range(0.0..std::f64::consts::PI)),
+                ]
+            }))
+            .collect();
+    let root = data.path().join(case.id).join("prepared");
+    write_csv(&root.join(case.answers), &answers);
+    write_csv(&root.join("public/sample_submission.csv"), &answers);
+    let s = Setup {
+        data: data.path().to_path_buf(),
+        python,
+        grader: Grader::new(&SophonConfig::defaults(), Some(data.path().to_path_buf())).unwrap(),
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let perfect = s
+        .agree(&case, &s.file(&case, case.answers), "the answers")
+        .await;
+    assert_eq!(perfect.score, Some(0.0));
+    let mut noisy = answers.clone();
+    for row in noisy.iter_mut().skip(1).rev() {
+        row[1] = format!(
+            "{}",
+            row[1].parse::<f64>().unwrap() + rng.random_range(-0.5..0.5)
+        );
+        row[2] = format!(
+            "{}",
+            row[2].parse::<f64>().unwrap() + rng.random_range(-0.5..0.5)
+        );
+    }
+    noisy[1..].reverse();
+    let r = s
+        .agree(&case, &s.write("noisy.csv", &noisy), "noisy angles")
+        .await;
+    assert!(r.valid_submission && r.score.unwrap() > 0.0);
+    let mut infinite = noisy.clone();
+    infinite[4][1] = "inf".into();
+    assert!(
+        !s.agree(&case, &s.write("inf.csv", &infinite), "an infinite angle")
+            .await
+            .valid_submission
+    );
+    let mut extra = noisy.clone();
+    for row in extra.iter_mut() {
+        row.push("0".into());
+    }
+    assert!(
+        !s.agree(&case, &s.write("extra.csv", &extra), "an extra column")
+            .await
+            .valid_submission
     );
 }

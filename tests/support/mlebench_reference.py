@@ -7,7 +7,8 @@ shared/mlebench/GRADERS.md — not from Sophon's code. Prints one JSON line:
 
 usage: mlebench_reference.py <family> <id-column> <targets|-> <submission.csv> <answers.csv>
 family: accuracy | auc | mean-auc | one-hot-log-loss | kappa | pearson | levenshtein | jaccard |
-        macro-f1 | masked-mae | sorted-rmse | text-accuracy | binary-log-loss | map5 | micro-f1-sets
+        macro-f1 | masked-mae | sorted-rmse | text-accuracy | binary-log-loss | map5 | micro-f1-sets |
+        text-accuracy-nan | levenshtein-nan | tweet-jaccard | angular | top1-error | mcc
 """
 
 import json
@@ -24,6 +25,7 @@ from sklearn.metrics import (
     f1_score,
     log_loss,
     mean_absolute_error,
+    matthews_corrcoef,
     mean_squared_error,
     roc_auc_score,
 )
@@ -222,6 +224,71 @@ def micro_f1_sets(sub, ans, id_col, targets):
         return f1_score(mlb.transform(truth), mlb.transform(pred), average="micro")
 
 
+def text_accuracy_nan(sub, ans, id_col, targets):
+    target = targets[0]
+    if len(sub) != len(ans):
+        raise Invalid("row count")
+    require(sub, id_col, target)
+    sub, ans = aligned(sub, ans, id_col)
+    return accuracy_score(ans[target].astype(str), sub[target].astype(str))
+
+
+def tweet_jaccard(a, b):
+    a, b = set(str(a).lower().split()), set(str(b).lower().split())
+    c = a & b
+    return float(len(c)) / (len(a) + len(b) - len(c))
+
+
+def angular(sub, ans, id_col, targets):
+    az, zen = targets
+    if set(sub.columns) != {id_col, az, zen}:
+        raise Invalid("columns")
+    for col in (az, zen):
+        if not pd.api.types.is_numeric_dtype(sub[col]) or not np.isfinite(sub[col]).all():
+            raise Invalid("not numeric/finite")
+    if len(sub) != len(ans):
+        raise Invalid("row count")
+    if set(sub[id_col]) != set(ans[id_col]):
+        raise Invalid("id set")
+    sub = sub.sort_values(by=id_col).reset_index(drop=True)
+    ans = ans.sort_values(by=id_col).reset_index(drop=True)
+
+    def vec(a, z):
+        return np.stack([np.sin(z) * np.cos(a), np.sin(z) * np.sin(a), np.cos(z)], axis=1)
+
+    dots = np.sum(vec(ans[az].values, ans[zen].values) * vec(sub[az].values, sub[zen].values), axis=1)
+    return np.mean(np.abs(np.arccos(np.clip(dots, -1, 1))))
+
+
+def top1_error(sub, ans, id_col, targets):
+    target = targets[0]
+    if len(sub) != len(ans):
+        raise Invalid("row count")
+    require(sub, id_col, target)
+    sub, ans = aligned(sub, ans, id_col)
+
+    def first(series):
+        if pd.api.types.is_integer_dtype(series):
+            return series
+        if series.dtype == object:
+            return series.str.split(" ").str[0].astype(int)
+        raise ValueError("float labels")
+
+    return 1 - accuracy_score(first(ans[target]), first(sub[target]))
+
+
+def mcc(sub, ans, id_col, targets):
+    target = targets[0]
+    require(sub, id_col, target)
+    if set(sub[id_col]) != set(ans[id_col]):
+        raise Invalid("id set")
+    if len(sub) != len(ans):
+        raise Invalid("row count")
+    sub = sub.sort_values(by=id_col).reset_index(drop=True)
+    ans = ans.sort_values(by=id_col).reset_index(drop=True)
+    return matthews_corrcoef(ans[target], sub[target])
+
+
 def jaccard(a, b):
     a, b = set(str(a).lower().split()), set(str(b).lower().split())
     if not a and not b:
@@ -260,6 +327,20 @@ def main():
             score = text_accuracy(sub, ans, id_col, targets)
         elif family == "binary-log-loss":
             score = binary_log_loss(sub, ans, id_col, targets)
+        elif family == "text-accuracy-nan":
+            score = text_accuracy_nan(sub, ans, id_col, targets)
+        elif family == "levenshtein-nan":
+            sub[targets[0]] = sub[targets[0]].astype(str)
+            ans[targets[0]] = ans[targets[0]].astype(str)
+            score = texts(sub, ans, id_col, targets, Levenshtein.distance, False)
+        elif family == "tweet-jaccard":
+            score = texts(sub, ans, id_col, targets, tweet_jaccard, True)
+        elif family == "angular":
+            score = angular(sub, ans, id_col, targets)
+        elif family == "top1-error":
+            score = top1_error(sub, ans, id_col, targets)
+        elif family == "mcc":
+            score = mcc(sub, ans, id_col, targets)
         elif family == "map5":
             score = map5(sub, ans, id_col, targets)
         elif family == "micro-f1-sets":

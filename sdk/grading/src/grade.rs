@@ -68,8 +68,18 @@ pub enum Recipe {
     MaskedMae { column: &'static str, value: f64 },
     /// Macro F1 over integer labels (the union of true and predicted labels).
     MacroF1,
-    /// Accuracy of labels compared as text, blanks counting as "" (always wrong).
-    TextAccuracy,
+    /// Accuracy of labels compared as text (pandas `astype(str)` / `fillna`), blanks becoming
+    /// `missing_as` on both sides.
+    TextAccuracy { missing_as: &'static str },
+    /// Top-1 error (1 − accuracy) of the first space-separated token of each prediction;
+    /// integer columns are used as they are, a float column (blanks) is an error.
+    TopOneError,
+    /// Matthews correlation of 0/1 predictions after an id-set and row count check;
+    /// probabilities are an error (scikit-learn: continuous targets).
+    Mcc,
+    /// Mean angle in radians between (azimuth, zenith) directions; the submission must have
+    /// exactly the id and both angle columns, numeric and finite.
+    MeanAngularError,
     /// MAP@k of space-separated predictions against one true label per row (as text);
     /// `exact_columns` as above. Rows paired by id after a row count and id-set check.
     MapAtK { k: usize, exact_columns: bool },
@@ -81,11 +91,12 @@ pub enum Recipe {
     QuadraticKappa,
     /// Pearson correlation after row count and id checks (NaN for constant predictions).
     Pearson,
-    /// Mean Levenshtein distance between texts after row count and id checks; an empty
-    /// prediction is an error.
-    MeanLevenshtein,
+    /// Mean Levenshtein distance between texts after row count and id checks; a blank becomes
+    /// `missing_as`, or is an error (a NaN reaches the metric) when `None`.
+    MeanLevenshtein { missing_as: Option<&'static str> },
     /// Mean lower-cased word-set Jaccard after row count and id checks; blanks count as "".
-    MeanWordJaccard,
+    /// Two empty texts score 0, or are an error (division by zero) when `both_empty_error`.
+    MeanWordJaccard { both_empty_error: bool },
     /// Not implemented yet: grading answers with a clear message.
     NotYet,
 }
@@ -164,15 +175,30 @@ pub fn grade(
             masked_mae(columns, submission, answers, column, value)
         }
         Recipe::MacroF1 => macro_f1(columns, submission, answers),
-        Recipe::TextAccuracy => text_accuracy(columns, submission, answers),
+        Recipe::TextAccuracy { missing_as } => {
+            text_accuracy(columns, submission, answers, missing_as)
+        }
+        Recipe::TopOneError => top_one_error(columns, submission, answers),
+        Recipe::Mcc => mcc(columns, submission, answers),
+        Recipe::MeanAngularError => angular(columns, submission, answers),
         Recipe::MapAtK { k, exact_columns } => {
             map_at_k(columns, submission, answers, k, exact_columns)
         }
         Recipe::MicroF1Sets => micro_f1_sets(columns, submission, answers),
         Recipe::QuadraticKappa => kappa(columns, submission, answers),
         Recipe::Pearson => pearson(columns, submission, answers),
-        Recipe::MeanLevenshtein => texts(columns, submission, answers, true),
-        Recipe::MeanWordJaccard => texts(columns, submission, answers, false),
+        Recipe::MeanLevenshtein { missing_as } => texts(
+            columns,
+            submission,
+            answers,
+            TextMetric::Levenshtein(missing_as),
+        ),
+        Recipe::MeanWordJaccard { both_empty_error } => texts(
+            columns,
+            submission,
+            answers,
+            TextMetric::Jaccard { both_empty_error },
+        ),
         Recipe::NotYet => invalid(
             "Sophon cannot grade this competition yet; configure the generic grader \
              ([tasks.mlebench.competitions.<id>] metric, id-column, target-columns)",
@@ -507,11 +533,18 @@ fn python_float_text(x: f64) -> String {
     }
 }
 
+/// The per-row text metric of [`texts`].
+#[derive(Clone, Copy)]
+enum TextMetric {
+    Levenshtein(Option<&'static str>),
+    Jaccard { both_empty_error: bool },
+}
+
 fn texts(
     columns: Columns<'_>,
     submission: &Table,
     answers: &Table,
-    edit_distance: bool,
+    metric: TextMetric,
 ) -> GradeOutcome {
     let target = columns.targets[0];
     same_rows(submission, answers)?;
@@ -523,20 +556,31 @@ fn texts(
     );
     let mut total = 0.0;
     for (i, j) in s.iter().zip(&a) {
-        total += if edit_distance {
-            // python-Levenshtein raises on a NaN (a float): an empty prediction is an error.
-            let pred = cell_text(sc, *i, None).ok_or_else(|| {
-                error(format!(
-                    "`{target}` is empty in some rows: predict a text for every row"
-                ))
-            })?;
-            let truth =
-                cell_text(ac, *j, None).ok_or_else(|| error("the answers have empty texts"))?;
-            metrics::levenshtein(&pred, &truth) as f64
-        } else {
-            let pred = cell_text(sc, *i, Some("")).unwrap_or_default();
-            let truth = cell_text(ac, *j, Some("")).unwrap_or_default();
-            metrics::word_jaccard(&truth, &pred)
+        total += match metric {
+            TextMetric::Levenshtein(missing_as) => {
+                // python-Levenshtein raises on a NaN (a float).
+                let pred = cell_text(sc, *i, missing_as).ok_or_else(|| {
+                    error(format!(
+                        "`{target}` is empty in some rows: predict a text for every row"
+                    ))
+                })?;
+                let truth = cell_text(ac, *j, missing_as)
+                    .ok_or_else(|| error("the answers have empty texts"))?;
+                metrics::levenshtein(&pred, &truth) as f64
+            }
+            TextMetric::Jaccard { both_empty_error } => {
+                let pred = cell_text(sc, *i, Some("")).unwrap_or_default();
+                let truth = cell_text(ac, *j, Some("")).unwrap_or_default();
+                if both_empty_error
+                    && pred.split_whitespace().next().is_none()
+                    && truth.split_whitespace().next().is_none()
+                {
+                    return Err(error(
+                        "a row where prediction and answer are both empty divides by zero",
+                    ));
+                }
+                metrics::word_jaccard(&truth, &pred)
+            }
         };
     }
     Ok(total / s.len().max(1) as f64)
@@ -623,7 +667,12 @@ fn macro_f1(columns: Columns<'_>, submission: &Table, answers: &Table) -> GradeO
     metrics::macro_f1(&truth, &preds).map_err(error)
 }
 
-fn text_accuracy(columns: Columns<'_>, submission: &Table, answers: &Table) -> GradeOutcome {
+fn text_accuracy(
+    columns: Columns<'_>,
+    submission: &Table,
+    answers: &Table,
+    missing_as: &str,
+) -> GradeOutcome {
     let target = columns.targets[0];
     require_columns(submission, &[columns.id, target], "submission")?;
     same_rows(submission, answers)?;
@@ -633,9 +682,93 @@ fn text_accuracy(columns: Columns<'_>, submission: &Table, answers: &Table) -> G
         answers.column(target).unwrap(),
     );
     metrics::accuracy(s.len(), |i| {
-        cell_text(sc, s[i], Some("")) == cell_text(ac, a[i], Some(""))
-            && cell_text(sc, s[i], Some("")).is_some_and(|t| !t.is_empty())
+        cell_text(sc, s[i], Some(missing_as)) == cell_text(ac, a[i], Some(missing_as))
     })
+    .map_err(error)
+}
+
+fn top_one_error(columns: Columns<'_>, submission: &Table, answers: &Table) -> GradeOutcome {
+    let target = columns.targets[0];
+    same_rows(submission, answers)?;
+    require_columns(submission, &[columns.id, target], "submission")?;
+    let (s, a) = align(columns.id, submission, answers)?;
+    let (sc, ac) = (
+        submission.column(target).unwrap(),
+        answers.column(target).unwrap(),
+    );
+    let first = |c: &Column, r: usize| -> Result<String, Failure> {
+        match c {
+            Column::Int(v) => Ok(v[r].to_string()),
+            // A blank cannot be turned into a label (as a NaN in a float column cannot).
+            Column::Text(v) => v[r]
+                .as_deref()
+                .and_then(|t| t.split(' ').next())
+                .map(str::to_string)
+                .ok_or_else(|| error(format!("`{target}` is empty in some rows"))),
+            other => Err(error(format!(
+                "`{target}` must hold integer labels (or space-separated guesses), but it is {}",
+                other.kind()
+            ))),
+        }
+    };
+    let mut right = 0usize;
+    for (i, j) in s.iter().zip(&a) {
+        if first(sc, *i)? == first(ac, *j)? {
+            right += 1;
+        }
+    }
+    Ok(1.0 - right as f64 / s.len().max(1) as f64)
+}
+
+fn mcc(columns: Columns<'_>, submission: &Table, answers: &Table) -> GradeOutcome {
+    let target = columns.targets[0];
+    require_columns(submission, &[columns.id, target], "submission")?;
+    same_rows(submission, answers)?;
+    let (s, a) = align(columns.id, submission, answers)?;
+    let preds = numbers(submission, target, &s, "submission")
+        .map_err(|f| Failure::Error(f.message().to_string()))?;
+    let truth = numbers(answers, target, &a, "answers")?;
+    if preds.iter().any(|p| *p != 0.0 && *p != 1.0) {
+        return Err(error(format!(
+            "`{target}` must be 0 or 1 on every row (probabilities are not accepted)"
+        )));
+    }
+    metrics::matthews(&truth, &preds).map_err(error)
+}
+
+fn angular(columns: Columns<'_>, submission: &Table, answers: &Table) -> GradeOutcome {
+    let mut needed = vec![columns.id];
+    needed.extend_from_slice(columns.targets);
+    exact_columns(submission, &needed)?;
+    let rows: Vec<usize> = (0..submission.rows).collect();
+    for t in columns.targets {
+        if matches!(
+            submission.column(t).unwrap(),
+            Column::Text(_) | Column::Bool(_)
+        ) {
+            return invalid(format!("`{t}` must be numeric"));
+        }
+        if numbers(submission, t, &rows, "submission")?
+            .iter()
+            .any(|v| !v.is_finite())
+        {
+            return invalid(format!(
+                "`{t}` must be finite on every row (no blanks, no inf)"
+            ));
+        }
+    }
+    same_rows(submission, answers)?;
+    let (s, a) = align(columns.id, submission, answers)?;
+    let get = |table: &Table, name: &str, order: &[usize], whose: &str| {
+        numbers(table, name, order, whose)
+    };
+    let (az, zen) = (columns.targets[0], columns.targets[1]);
+    metrics::mean_angular_error(
+        &get(answers, az, &a, "answers")?,
+        &get(answers, zen, &a, "answers")?,
+        &get(submission, az, &s, "submission")?,
+        &get(submission, zen, &s, "submission")?,
+    )
     .map_err(error)
 }
 

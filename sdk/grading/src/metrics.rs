@@ -375,6 +375,45 @@ pub fn micro_f1_sets(truth: &[Vec<String>], preds: &[Vec<String>]) -> MetricResu
     })
 }
 
+/// Matthews correlation of binary labels; 0 when the denominator is 0 (scikit-learn).
+pub fn matthews(truth: &[f64], preds: &[f64]) -> MetricResult {
+    same_length(preds.len(), truth.len())?;
+    let (mut tp, mut tn, mut fp, mut fneg) = (0f64, 0f64, 0f64, 0f64);
+    for (t, p) in truth.iter().zip(preds) {
+        match (*t != 0.0, *p != 0.0) {
+            (true, true) => tp += 1.0,
+            (false, false) => tn += 1.0,
+            (false, true) => fp += 1.0,
+            (true, false) => fneg += 1.0,
+        }
+    }
+    let denominator = ((tp + fp) * (tp + fneg) * (tn + fp) * (tn + fneg)).sqrt();
+    Ok(if denominator == 0.0 {
+        0.0
+    } else {
+        (tp * tn - fp * fneg) / denominator
+    })
+}
+
+/// Mean angle (radians) between true and predicted directions given as (azimuth, zenith).
+pub fn mean_angular_error(
+    true_azimuth: &[f64],
+    true_zenith: &[f64],
+    azimuth: &[f64],
+    zenith: &[f64],
+) -> MetricResult {
+    same_length(azimuth.len(), true_azimuth.len())?;
+    let unit = |a: f64, z: f64| (z.sin() * a.cos(), z.sin() * a.sin(), z.cos());
+    let total: f64 = (0..azimuth.len())
+        .map(|i| {
+            let (x1, y1, z1) = unit(true_azimuth[i], true_zenith[i]);
+            let (x2, y2, z2) = unit(azimuth[i], zenith[i]);
+            (x1 * x2 + y1 * y2 + z1 * z2).clamp(-1.0, 1.0).acos().abs()
+        })
+        .sum();
+    Ok(total / azimuth.len() as f64)
+}
+
 /// Python's `round(x, digits)` on a Python float (correctly rounded, ties to even).
 pub fn round_python(x: f64, digits: usize) -> f64 {
     if !x.is_finite() {

@@ -129,7 +129,7 @@ impl Spec {
         match self.recipe {
             // scikit-learn's accuracy and log loss return Python floats.
             Recipe::Accuracy
-            | Recipe::TextAccuracy
+            | Recipe::TextAccuracy { .. }
             | Recipe::OneHotLogLoss { .. }
             | Recipe::BinaryLogLoss { .. } => round5_python(score),
             _ => round5_numpy(score),
