@@ -1182,3 +1182,41 @@ async fn angular_error_scores_as_the_reference_does() {
             .valid_submission
     );
 }
+
+#[tokio::test]
+async fn the_adapter_sees_the_submission_alone_not_its_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let prepared = dir.path().join("data/toy/prepared");
+    std::fs::create_dir_all(prepared.join("public")).unwrap();
+    std::fs::create_dir_all(prepared.join("private")).unwrap();
+    std::fs::write(prepared.join("private/answers.csv"), "id,y\n1,a\n").unwrap();
+    let runs = dir.path().join("runs");
+    std::fs::create_dir_all(&runs).unwrap();
+    std::fs::write(runs.join("mine.csv"), "id,y\n1,a\n").unwrap();
+    std::fs::write(runs.join("secret-notes.txt"), "not for plugins").unwrap();
+    let config_path = dir.path().join("sophon.toml");
+    std::fs::write(
+        &config_path,
+        format!(
+            "[mlebench]\nadapter = \"probe\"\n[mlebench.competitions.toy]\nmetric = \"accuracy\"\nid-column = \"id\"\n\
+             target-columns = [\"y\"]\nanswers = \"private/answers.csv\"\n\
+             [plugins.probe]\nsource = {:?}\n[plugins.probe.grants]\ntask = {{ private-data = true }}\n",
+            sophon_tests::fixture("adapter-probe").display().to_string()
+        ),
+    )
+    .unwrap();
+    let config = SophonConfig::load(&config_path).unwrap();
+    let grader = Grader::new(&config, Some(dir.path().join("data"))).unwrap();
+    let prepared = grader.prepared("toy").unwrap();
+    let report = grader
+        .grade("toy", &prepared, &runs.join("mine.csv"), "mine.csv")
+        .await;
+    assert_eq!(report.score, Some(1.0), "{}", report.message);
+    assert!(
+        report.message.starts_with("visible: submission.csv;")
+            || report.message == "visible: submission.csv",
+        "{}",
+        report.message
+    );
+    assert!(!report.message.contains("secret"));
+}

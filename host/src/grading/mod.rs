@@ -230,24 +230,17 @@ impl Grader {
         prepared: &Prepared,
         submission: &Path,
     ) -> (Option<f64>, bool, String, Option<Direction>) {
-        let (Some(dir), Some(name)) = (submission.parent(), submission.file_name()) else {
-            return (
-                None,
-                false,
-                "the submission path has no file name".into(),
-                None,
-            );
+        // The adapter sees the submission alone, never the directory around it.
+        let staged = match stage(submission) {
+            Ok(staged) => staged,
+            Err(message) => return (None, false, message, None),
         };
         let files = AdapterFiles {
             public: Some(prepared.public.clone()),
             private: Some(prepared.private.clone()),
-            submission_dir: Some(if dir.as_os_str().is_empty() {
-                PathBuf::from(".")
-            } else {
-                dir.to_path_buf()
-            }),
+            submission_dir: Some(staged.path().to_path_buf()),
         };
-        let inside = format!("/submission/{}", name.to_string_lossy());
+        let inside = format!("/submission/{STAGED_NAME}");
         let outcome = async {
             let mut instance = self
                 .adapter
@@ -268,6 +261,29 @@ impl Grader {
             ),
         }
     }
+}
+
+/// The submission's name inside the adapter's sandbox.
+const STAGED_NAME: &str = "submission.csv";
+/// Largest submission copied when it cannot be hard-linked into the staging directory.
+const MAX_STAGED_COPY: u64 = 2 << 30;
+
+/// A private directory holding only the submission (hard-linked, else copied), removed when
+/// dropped.
+fn stage(submission: &Path) -> Result<tempfile::TempDir, String> {
+    let dir = tempfile::tempdir().map_err(|e| format!("cannot stage the submission: {e}"))?;
+    let target = dir.path().join(STAGED_NAME);
+    if std::fs::hard_link(submission, &target).is_err() {
+        let size = std::fs::metadata(submission).map_or(0, |m| m.len());
+        if size > MAX_STAGED_COPY {
+            return Err(format!(
+                "the submission is {size} bytes, over the {MAX_STAGED_COPY} byte limit"
+            ));
+        }
+        std::fs::copy(submission, &target)
+            .map_err(|e| format!("cannot read the submission: {e}"))?;
+    }
+    Ok(dir)
 }
 
 /// Write `report` as `<output-dir>/<UTC timestamp>_grading_report.json` (the directory is

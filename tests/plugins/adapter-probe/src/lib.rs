@@ -68,10 +68,19 @@ impl TaskAdapter for Probe {
             std::fs::read_to_string("/data/private/answers.csv").map_err(|e| e.to_string())?;
         let text = std::fs::read_to_string(&submission).map_err(|e| e.to_string())?;
         let score = if text == answers { 1.0 } else { 0.0 };
+        // What the adapter can see beside the submission.
+        let mut visible: Vec<String> = std::fs::read_dir("/submission")
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        visible.sort();
         Ok(GradeResult {
             score: Some(score),
             valid: true,
-            message: String::new(),
+            message: format!("visible: {}", visible.join(",")),
             direction: Direction::Maximize,
         })
     }
