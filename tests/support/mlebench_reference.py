@@ -8,7 +8,8 @@ shared/mlebench/GRADERS.md — not from Sophon's code. Prints one JSON line:
 usage: mlebench_reference.py <family> <id-column> <targets|-> <submission.csv> <answers.csv>
 family: accuracy | auc | mean-auc | one-hot-log-loss | kappa | pearson | levenshtein | jaccard |
         macro-f1 | masked-mae | sorted-rmse | text-accuracy | binary-log-loss | map5 | micro-f1-sets |
-        text-accuracy-nan | levenshtein-nan | tweet-jaccard | angular | top1-error | mcc
+        text-accuracy-nan | levenshtein-nan | tweet-jaccard | angular | top1-error | mcc |
+        weighted-auc | joined-mae-int | log-mae-by-type
 """
 
 import json
@@ -28,6 +29,7 @@ from sklearn.metrics import (
     matthews_corrcoef,
     mean_squared_error,
     roc_auc_score,
+    roc_curve,
 )
 
 
@@ -289,6 +291,57 @@ def mcc(sub, ans, id_col, targets):
     return matthews_corrcoef(ans[target], sub[target])
 
 
+def weighted_auc(sub, ans, id_col, targets):
+    target = targets[0]
+    if len(sub) != len(ans):
+        raise Invalid("row count")
+    require(sub, id_col, target)
+    sub, ans = aligned(sub, ans, id_col)
+    try:
+        scores = sub[target].astype(float)
+    except ValueError:
+        raise Invalid("not numeric")
+    if scores.isna().any():
+        raise Invalid("nan")
+    fpr, tpr, _ = roc_curve(ans[target], scores)
+    fpr, tpr = list(fpr), list(tpr)
+    if 0.4 not in tpr:
+        k = next(i for i, t in enumerate(tpr) if t > 0.4)
+        f = fpr[k - 1] + (fpr[k] - fpr[k - 1]) * (0.4 - tpr[k - 1]) / (tpr[k] - tpr[k - 1])
+        fpr.insert(k, f)
+        tpr.insert(k, 0.4)
+    low = [(f, t) for f, t in zip(fpr, tpr) if t <= 0.4] + [(1.0, 0.4)]
+    high = [(f, t - 0.4) for f, t in zip(fpr, tpr) if t >= 0.4] + [(1.0, 0.6)]
+
+    def area(points):
+        xs, ys = zip(*points)
+        return np.trapz(ys, xs)
+
+    return (2 * area(low) + area(high)) / (2 * 0.4 + 0.6)
+
+
+def joined(sub, ans, id_col, target):
+    require(sub, id_col, target)
+    if set(sub[id_col]) != set(ans[id_col]):
+        raise Invalid("id set")
+    return ans.merge(sub[[id_col, target]], on=id_col, how="inner", suffixes=("_true", "_pred"))
+
+
+def joined_mae_int(sub, ans, id_col, targets):
+    target = targets[0]
+    m = joined(sub, ans, id_col, target)
+    return round(mean_absolute_error(m[target + "_true"], m[target + "_pred"]))
+
+
+def log_mae_by_type(sub, ans, id_col, targets):
+    target = targets[0]
+    m = joined(sub, ans, id_col, target)
+    m["err"] = (m[target + "_true"] - m[target + "_pred"]).abs()
+    if m["err"].isna().any():
+        raise ValueError("NaN")
+    return np.mean([np.log(g["err"].mean()) for _, g in m.groupby("type")])
+
+
 def jaccard(a, b):
     a, b = set(str(a).lower().split()), set(str(b).lower().split())
     if not a and not b:
@@ -341,13 +394,19 @@ def main():
             score = top1_error(sub, ans, id_col, targets)
         elif family == "mcc":
             score = mcc(sub, ans, id_col, targets)
+        elif family == "weighted-auc":
+            score = weighted_auc(sub, ans, id_col, targets)
+        elif family == "joined-mae-int":
+            score = joined_mae_int(sub, ans, id_col, targets)
+        elif family == "log-mae-by-type":
+            score = log_mae_by_type(sub, ans, id_col, targets)
         elif family == "map5":
             score = map5(sub, ans, id_col, targets)
         elif family == "micro-f1-sets":
             score = micro_f1_sets(sub, ans, id_col, targets)
         else:
             raise SystemExit(f"unknown family {family}")
-        if score != score:  # NaN: valid, but no number to compare (and not strict JSON)
+        if not np.isfinite(score):  # NaN/inf: valid, but no number to compare (nor strict JSON)
             print(json.dumps({"score": None, "why": "nan"}))
             return
         # MLE-bench: round(score, 5) on whatever the metric returned.

@@ -77,6 +77,14 @@ pub enum Recipe {
     /// Matthews correlation of 0/1 predictions after an id-set and row count check;
     /// probabilities are an error (scikit-learn: continuous targets).
     Mcc,
+    /// ALASKA2's weighted AUC after row count, id and numeric (no NaN) checks.
+    WeightedAuc,
+    /// MAE over an inner join of the answers with the submission on the id (duplicates count
+    /// each time), after an id-set check (no row count); `integer`: rounded to an integer.
+    JoinedMae { integer: bool },
+    /// Mean over the answers' `group` values of ln(MAE) within the group, over an inner join
+    /// on the id (champs); MAE 0 gives −inf, which MLE-bench keeps.
+    LogMaeByGroup { group: &'static str },
     /// Mean angle in radians between (azimuth, zenith) directions; the submission must have
     /// exactly the id and both angle columns, numeric and finite.
     MeanAngularError,
@@ -181,6 +189,11 @@ pub fn grade(
         Recipe::TopOneError => top_one_error(columns, submission, answers),
         Recipe::Mcc => mcc(columns, submission, answers),
         Recipe::MeanAngularError => angular(columns, submission, answers),
+        Recipe::WeightedAuc => weighted_auc(columns, submission, answers),
+        Recipe::JoinedMae { integer } => joined_mae(columns, submission, answers, integer, None),
+        Recipe::LogMaeByGroup { group } => {
+            joined_mae(columns, submission, answers, false, Some(group))
+        }
         Recipe::MapAtK { k, exact_columns } => {
             map_at_k(columns, submission, answers, k, exact_columns)
         }
@@ -833,6 +846,111 @@ fn micro_f1_sets(columns: Columns<'_>, submission: &Table, answers: &Table) -> G
     let preds = label_sets(submission, target, &s, "submission")?;
     let truth = label_sets(answers, target, &a, "answers")?;
     metrics::micro_f1_sets(&truth, &preds).map_err(error)
+}
+
+fn weighted_auc(columns: Columns<'_>, submission: &Table, answers: &Table) -> GradeOutcome {
+    let target = columns.targets[0];
+    same_rows(submission, answers)?;
+    require_columns(submission, &[columns.id, target], "submission")?;
+    let (s, a) = align(columns.id, submission, answers)?;
+    let scores = numbers(submission, target, &s, "submission")?;
+    if scores.iter().any(|v| v.is_nan()) {
+        return invalid(format!("`{target}` is empty in some rows"));
+    }
+    let truth = numbers(answers, target, &a, "answers")?;
+    metrics::weighted_auc(&truth, &scores).map_err(error)
+}
+
+/// The distinct ids of a table's id column, as sort keys.
+fn id_set(table: &Table, id: &str) -> Vec<crate::table::SortKey> {
+    let column = table.column(id).unwrap();
+    let mut keys: Vec<_> = (0..table.rows).map(|r| column.sort_key(r)).collect();
+    keys.sort_by(|a, b| a.total_cmp(b));
+    keys.dedup_by(|a, b| a.total_cmp(b).is_eq());
+    keys
+}
+
+fn joined_mae(
+    columns: Columns<'_>,
+    submission: &Table,
+    answers: &Table,
+    integer: bool,
+    group: Option<&str>,
+) -> GradeOutcome {
+    let target = columns.targets[0];
+    require_columns(submission, &[columns.id, target], "submission")?;
+    if id_set(submission, columns.id) != id_set(answers, columns.id) {
+        return invalid(format!(
+            "the `{}` values differ from the test set's: submit one row per test id",
+            columns.id
+        ));
+    }
+    // Inner join in answers order: every submission row with the answer's id.
+    let sc = submission.column(columns.id).unwrap();
+    let mut by_id: std::collections::HashMap<String, Vec<usize>> = Default::default();
+    let key = |k: crate::table::SortKey| format!("{k:?}");
+    for r in 0..submission.rows {
+        by_id.entry(key(sc.sort_key(r))).or_default().push(r);
+    }
+    let preds_all = numbers(
+        submission,
+        target,
+        &(0..submission.rows).collect::<Vec<_>>(),
+        "submission",
+    )
+    .map_err(|f| Failure::Error(f.message().to_string()))?;
+    let rows: Vec<usize> = (0..answers.rows).collect();
+    let truth_all = numbers(answers, target, &rows, "answers")?;
+    let ac = answers.column(columns.id).unwrap();
+    let groups: Option<Vec<String>> = match group {
+        Some(g) => {
+            let column = answers
+                .column(g)
+                .ok_or_else(|| error(format!("the answers lack the `{g}` column")))?;
+            Some(
+                (0..answers.rows)
+                    .map(|r| cell_text(column, r, Some("nan")).unwrap_or_default())
+                    .collect(),
+            )
+        }
+        None => None,
+    };
+    let mut pairs: Vec<(String, f64, f64)> = Vec::new();
+    for r in 0..answers.rows {
+        for &sr in by_id.get(&key(ac.sort_key(r))).into_iter().flatten() {
+            let g = groups.as_ref().map_or(String::new(), |g| g[r].clone());
+            pairs.push((g, truth_all[r], preds_all[sr]));
+        }
+    }
+    if pairs.iter().any(|(_, t, p)| t.is_nan() || p.is_nan()) {
+        return Err(error(format!("`{target}` is empty in some rows")));
+    }
+    let mut by_group: std::collections::BTreeMap<&str, (f64, f64)> = Default::default();
+    for (g, t, p) in &pairs {
+        let e = by_group.entry(g.as_str()).or_default();
+        e.0 += (t - p).abs();
+        e.1 += 1.0;
+    }
+    let score = match group {
+        None => {
+            let (sum, n) = by_group
+                .values()
+                .fold((0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1));
+            if n == 0.0 {
+                return Err(error("no rows to score"));
+            }
+            let mae = sum / n;
+            if integer { mae.round_ties_even() } else { mae }
+        }
+        Some(_) => {
+            by_group
+                .values()
+                .map(|(sum, n)| (sum / n).ln())
+                .sum::<f64>()
+                / by_group.len().max(1) as f64
+        }
+    };
+    Ok(score)
 }
 
 fn quote(names: &[&str]) -> String {

@@ -414,6 +414,60 @@ pub fn mean_angular_error(
     Ok(total / azimuth.len() as f64)
 }
 
+/// ALASKA2's weighted ROC AUC: the ROC curve (one vertex per distinct score) split at TPR 0.4;
+/// the area below TPR 0.4 weighs 2, the area above weighs 1, normalised by 2·0.4 + 0.6.
+pub fn weighted_auc(truth: &[f64], scores: &[f64]) -> MetricResult {
+    same_length(scores.len(), truth.len())?;
+    no_nan(scores, "predictions")?;
+    let positives = truth.iter().filter(|t| **t == 1.0).count() as f64;
+    let negatives = truth.len() as f64 - positives;
+    if positives == 0.0 || negatives == 0.0 {
+        return Err("the weighted AUC needs both classes in the truth".into());
+    }
+    // ROC vertices from the highest score down, one per distinct score.
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|a, b| scores[*b].total_cmp(&scores[*a]));
+    let mut curve = vec![(0.0, 0.0)];
+    let (mut tp, mut fp) = (0.0, 0.0);
+    for (n, &i) in order.iter().enumerate() {
+        if truth[i] == 1.0 {
+            tp += 1.0;
+        } else {
+            fp += 1.0;
+        }
+        let last_of_tie = order.get(n + 1).is_none_or(|&j| scores[j] != scores[i]);
+        if last_of_tie {
+            curve.push((fp / negatives, tp / positives));
+        }
+    }
+    const SPLIT: f64 = 0.4;
+    if !curve.iter().any(|(_, t)| *t == SPLIT) {
+        let k = curve
+            .iter()
+            .position(|(_, t)| *t > SPLIT)
+            .expect("the curve ends at TPR 1");
+        let ((f0, t0), (f1, t1)) = (curve[k - 1], curve[k]);
+        let f = f0 + (f1 - f0) * (SPLIT - t0) / (t1 - t0);
+        curve.insert(k, (f, SPLIT));
+    }
+    let area = |points: &[(f64, f64)]| -> f64 {
+        points
+            .windows(2)
+            .map(|w| (w[1].0 - w[0].0) * (w[0].1 + w[1].1) / 2.0)
+            .sum()
+    };
+    let mut low: Vec<(f64, f64)> = curve.iter().copied().filter(|(_, t)| *t <= SPLIT).collect();
+    low.push((1.0, SPLIT));
+    let mut high: Vec<(f64, f64)> = curve
+        .iter()
+        .copied()
+        .filter(|(_, t)| *t >= SPLIT)
+        .map(|(f, t)| (f, t - SPLIT))
+        .collect();
+    high.push((1.0, 1.0 - SPLIT));
+    Ok((2.0 * area(&low) + area(&high)) / (2.0 * SPLIT + (1.0 - SPLIT)))
+}
+
 /// Python's `round(x, digits)` on a Python float (correctly rounded, ties to even).
 pub fn round_python(x: f64, digits: usize) -> f64 {
     if !x.is_finite() {
@@ -572,6 +626,19 @@ mod tests {
         let f = micro_f1_sets(&[t("a b"), t("c")], &[t("a zzz"), t("b")]).unwrap();
         // tp 1 (a), fp 1 (b in row 2), fn 2 (b row 1, c row 2): 2/(2+1+2).
         assert!(close(f, 2.0 / 5.0));
+    }
+
+    #[test]
+    fn weighted_auc_of_perfect_and_constant_scores() {
+        assert!(close(
+            weighted_auc(&[0., 1., 0., 1.], &[0.1, 0.9, 0.2, 0.8]).unwrap(),
+            1.0
+        ));
+        // Constant scores: the diagonal; band 1 area 0.4·1 − 0.4²/2·… computed exactly:
+        // low = ∫ min(f, 0.4) df = 0.4 − 0.08 = 0.32; high = ∫ max(f − 0.4, 0) df = 0.18.
+        let v = weighted_auc(&[0., 1., 0., 1.], &[0.5; 4]).unwrap();
+        assert!(close(v, (2.0 * 0.32 + 0.18) / 1.4), "{v}");
+        assert!(weighted_auc(&[1., 1.], &[0.5, 0.6]).is_err());
     }
 
     #[test]
