@@ -672,7 +672,69 @@ fn synthetic_cases(rng: &mut StdRng) -> Vec<Synthetic> {
         ]
     }))
     .collect();
+    let gestures: Vec<Vec<String>> = std::iter::once(vec!["Id".into(), "Sequence".into()])
+        .chain((0..rows).map(|i| {
+            let n = rng.random_range(3..9);
+            let seq: Vec<String> = (0..n)
+                .map(|_| rng.random_range(1..21).to_string())
+                .collect();
+            vec![format!("{:04}", 300 + i), seq.join(" ")]
+        }))
+        .collect();
+    let notebooks: Vec<Vec<String>> = std::iter::once(vec!["id".into(), "cell_order".into()])
+        .chain((0..rows).map(|i| {
+            let n = rng.random_range(2..10);
+            let cells: Vec<String> = (0..n)
+                .map(|c| format!("{:08x}", (i * 97 + c * 13) as u32))
+                .collect();
+            vec![format!("nb{i:04}"), cells.join(" ")]
+        }))
+        .collect();
     vec![
+        Synthetic {
+            case: Case {
+                id: "multi-modal-gesture-recognition",
+                family: "sequence-edit-rate",
+                id_column: "Id",
+                targets: &["Sequence"],
+                answers: "private/test.csv",
+                perfect: "",
+                perfect_score: 0.0,
+            },
+            answers: gestures,
+            sample: "public/randomPredictions.csv",
+            predict: |rng, truth| {
+                let mut seq: Vec<&str> = truth.split(' ').collect();
+                if rng.random_bool(0.5) {
+                    seq.pop();
+                }
+                if rng.random_bool(0.5) {
+                    seq.insert(0, "7");
+                }
+                seq.join(" ")
+            },
+        },
+        Synthetic {
+            case: Case {
+                id: "AI4Code",
+                family: "kendall",
+                id_column: "id",
+                targets: &["cell_order"],
+                answers: "private/test_orders.csv",
+                perfect: "",
+                perfect_score: 1.0,
+            },
+            answers: notebooks,
+            sample: "public/sample_submission.csv",
+            predict: |rng, truth| {
+                let mut cells: Vec<&str> = truth.split(' ').collect();
+                let n = cells.len();
+                for _ in 0..2 {
+                    cells.swap(rng.random_range(0..n), rng.random_range(0..n));
+                }
+                cells.join(" ")
+            },
+        },
         Synthetic {
             case: Case {
                 id: "alaska2-image-steganalysis",

@@ -9,7 +9,7 @@ usage: mlebench_reference.py <family> <id-column> <targets|-> <submission.csv> <
 family: accuracy | auc | mean-auc | one-hot-log-loss | kappa | pearson | levenshtein | jaccard |
         macro-f1 | masked-mae | sorted-rmse | text-accuracy | binary-log-loss | map5 | micro-f1-sets |
         text-accuracy-nan | levenshtein-nan | tweet-jaccard | angular | top1-error | mcc |
-        weighted-auc | joined-mae-int | log-mae-by-type
+        weighted-auc | joined-mae-int | log-mae-by-type | sequence-edit-rate | kendall
 """
 
 import json
@@ -342,6 +342,45 @@ def log_mae_by_type(sub, ans, id_col, targets):
     return np.mean([np.log(g["err"].mean()) for _, g in m.groupby("type")])
 
 
+def sequence_edit_rate(sub, ans, id_col, targets):
+    target = targets[0]
+    if len(sub) != len(ans):
+        raise Invalid("row count")
+    require(sub, id_col, target)
+    sub, ans = aligned(sub, ans, id_col)
+    total, length = 0, 0
+    for t, p in zip(ans[target].astype(str), sub[target].astype(str)):
+        try:
+            t_seq = [int(x) for x in t.split(" ")]
+            p_seq = [int(x) for x in p.split(" ")]
+        except ValueError:
+            raise Invalid("not an integer")
+        total += Levenshtein.distance(t_seq, p_seq)
+        length += len(t_seq)
+    return total / length
+
+
+def kendall(sub, ans, id_col, targets):
+    target = targets[0]
+    if len(sub) != len(ans):
+        raise Invalid("row count")
+    require(sub, id_col, target)
+    if set(sub[id_col]) != set(ans[id_col]):
+        raise Invalid("id set")
+    sub = sub.sort_values(by=id_col).reset_index(drop=True)
+    ans = ans.sort_values(by=id_col).reset_index(drop=True)
+    inversions, pairs = 0, 0
+    for t, p in zip(ans[target].astype(str), sub[target].astype(str)):
+        t, p = t.split(" "), p.split(" ")
+        if len(t) != len(p):
+            raise Invalid("length")
+        ranks = [p.index(x) for x in t]  # ValueError (null) when a true cell is missing
+        n = len(ranks)
+        inversions += sum(1 for i in range(n) for j in range(i + 1, n) if ranks[i] > ranks[j])
+        pairs += n * (n - 1)
+    return 1 - 4 * inversions / pairs
+
+
 def jaccard(a, b):
     a, b = set(str(a).lower().split()), set(str(b).lower().split())
     if not a and not b:
@@ -394,6 +433,10 @@ def main():
             score = top1_error(sub, ans, id_col, targets)
         elif family == "mcc":
             score = mcc(sub, ans, id_col, targets)
+        elif family == "sequence-edit-rate":
+            score = sequence_edit_rate(sub, ans, id_col, targets)
+        elif family == "kendall":
+            score = kendall(sub, ans, id_col, targets)
         elif family == "weighted-auc":
             score = weighted_auc(sub, ans, id_col, targets)
         elif family == "joined-mae-int":

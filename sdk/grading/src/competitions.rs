@@ -106,7 +106,7 @@ const FROM_ANSWERS: &[&str] = &[];
 #[rustfmt::skip]
 pub const COMPETITIONS: &[Competition] = &[
     not_yet("3d-object-detection-for-autonomous-vehicles", High, "mean-average-precision", false),
-    not_yet("AI4Code", Medium, "kendall-tau", false),
+    graded("AI4Code", Medium, "kendall-tau", false, "id", &["cell_order"], "private/test_orders.csv", SAMPLE, Recipe::PooledKendallTau),
     graded("aerial-cactus-identification", Low, "auc-roc", false, "id", &["has_cactus"], TEST, SAMPLE, AUC),
     graded("alaska2-image-steganalysis", Medium, "weighted-auroc", false, "Id", &["Label"], TEST, SAMPLE, Recipe::WeightedAuc),
     graded("aptos2019-blindness-detection", Low, "quadratic-weighted-kappa", false, "id_code", &["diagnosis"], TEST, SAMPLE, Recipe::QuadraticKappa),
@@ -147,7 +147,7 @@ pub const COMPETITIONS: &[Competition] = &[
     graded("ml2021spring-hw2", Dev, "accuracy", false, "Id", &["ClassId"], ANSWERS, "public/sampleSubmission.csv", ACC),
     graded("mlsp-2013-birds", Low, "auc-roc", false, "Id", &["Probability"], ANSWERS, SAMPLE, AUC),
     graded("movie-review-sentiment-analysis-kernels-only", Dev, "accuracy", false, "PhraseId", &["Sentiment"], ANSWERS, "public/sampleSubmission.csv", ACC),
-    not_yet("multi-modal-gesture-recognition", Medium, "levenshtein-distance", true),
+    graded("multi-modal-gesture-recognition", Medium, "levenshtein-distance", true, "Id", &["Sequence"], TEST, "public/randomPredictions.csv", Recipe::SequenceEditRate),
     graded("new-york-city-taxi-fare-prediction", Low, "root-mean-squared-error", true, "key", &["fare_amount"], TEST, SAMPLE, Recipe::Rmse { range: None, by_position: true }),
     graded("nfl-player-contact-detection", High, "matthews-correlation-coefficient", false, "contact_id", &["contact"], TEST, SAMPLE, Recipe::Mcc),
     graded("nomad2018-predict-transparent-conductors", Low, "mean-column-wise-rmsle", true, "id", &["formation_energy_ev_natom", "bandgap_energy_ev"], TEST, SAMPLE, Recipe::PositionalMeanRmsle),

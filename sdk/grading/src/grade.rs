@@ -77,6 +77,12 @@ pub enum Recipe {
     /// Matthews correlation of 0/1 predictions after an id-set and row count check;
     /// probabilities are an error (scikit-learn: continuous targets).
     Mcc,
+    /// Σ edit distance ÷ Σ true lengths of space-separated integer sequences, after row count
+    /// and id checks; a token that is not an integer is invalid.
+    SequenceEditRate,
+    /// Kaggle's pooled Kendall tau of space-separated orders, after row count, id-set and
+    /// per-row length checks; a prediction missing a true item is an error.
+    PooledKendallTau,
     /// ALASKA2's weighted AUC after row count, id and numeric (no NaN) checks.
     WeightedAuc,
     /// MAE over an inner join of the answers with the submission on the id (duplicates count
@@ -190,6 +196,8 @@ pub fn grade(
         Recipe::Mcc => mcc(columns, submission, answers),
         Recipe::MeanAngularError => angular(columns, submission, answers),
         Recipe::WeightedAuc => weighted_auc(columns, submission, answers),
+        Recipe::SequenceEditRate => sequence_edit_rate(columns, submission, answers),
+        Recipe::PooledKendallTau => kendall(columns, submission, answers),
         Recipe::JoinedMae { integer } => joined_mae(columns, submission, answers, integer, None),
         Recipe::LogMaeByGroup { group } => {
             joined_mae(columns, submission, answers, false, Some(group))
@@ -846,6 +854,78 @@ fn micro_f1_sets(columns: Columns<'_>, submission: &Table, answers: &Table) -> G
     let preds = label_sets(submission, target, &s, "submission")?;
     let truth = label_sets(answers, target, &a, "answers")?;
     metrics::micro_f1_sets(&truth, &preds).map_err(error)
+}
+
+/// Each row's cell as text (`astype(str)`: blanks become "nan"), split on single spaces.
+fn token_rows(table: &Table, name: &str, order: &[usize]) -> Vec<Vec<String>> {
+    let column = table.column(name).unwrap();
+    order
+        .iter()
+        .map(|&r| {
+            cell_text(column, r, Some("nan"))
+                .unwrap_or_default()
+                .split(' ')
+                .map(str::to_string)
+                .collect()
+        })
+        .collect()
+}
+
+fn sequence_edit_rate(columns: Columns<'_>, submission: &Table, answers: &Table) -> GradeOutcome {
+    let target = columns.targets[0];
+    same_rows(submission, answers)?;
+    require_columns(submission, &[columns.id, target], "submission")?;
+    let (s, a) = align(columns.id, submission, answers)?;
+    let ints = |rows: Vec<Vec<String>>, whose: &str| -> Result<Vec<Vec<i64>>, Failure> {
+        rows.into_iter()
+            .map(|row| {
+                row.iter()
+                    .map(|t| {
+                        t.parse::<i64>().map_err(|_| {
+                            Failure::Invalid(format!(
+                                "the {whose}'s `{target}` has {t:?}, not an integer: write space-separated integers"
+                            ))
+                        })
+                    })
+                    .collect()
+            })
+            .collect()
+    };
+    let preds = ints(token_rows(submission, target, &s), "submission")?;
+    let truth = ints(token_rows(answers, target, &a), "answers")?;
+    let distance: usize = truth
+        .iter()
+        .zip(&preds)
+        .map(|(t, p)| metrics::edit_distance(t, p))
+        .sum();
+    let length: usize = truth.iter().map(Vec::len).sum();
+    if length == 0 {
+        return Err(error("the answers' sequences are empty"));
+    }
+    Ok(distance as f64 / length as f64)
+}
+
+fn kendall(columns: Columns<'_>, submission: &Table, answers: &Table) -> GradeOutcome {
+    let target = columns.targets[0];
+    same_rows(submission, answers)?;
+    require_columns(submission, &[columns.id, target], "submission")?;
+    if id_set(submission, columns.id) != id_set(answers, columns.id) {
+        return invalid(format!(
+            "the `{}` values differ from the test set's",
+            columns.id
+        ));
+    }
+    let (s, a) = align(columns.id, submission, answers)?;
+    let preds = token_rows(submission, target, &s);
+    let truth = token_rows(answers, target, &a);
+    if let Some(i) = (0..truth.len()).find(|&i| truth[i].len() != preds[i].len()) {
+        return invalid(format!(
+            "a row of `{target}` lists {} items where its notebook has {}: order every cell exactly once",
+            preds[i].len(),
+            truth[i].len()
+        ));
+    }
+    metrics::pooled_kendall_tau(&truth, &preds).map_err(error)
 }
 
 fn weighted_auc(columns: Columns<'_>, submission: &Table, answers: &Table) -> GradeOutcome {

@@ -468,6 +468,56 @@ pub fn weighted_auc(truth: &[f64], scores: &[f64]) -> MetricResult {
     Ok((2.0 * area(&low) + area(&high)) / (2.0 * SPLIT + (1.0 - SPLIT)))
 }
 
+/// Edit distance between two sequences of any comparable items.
+pub fn edit_distance<T: PartialEq>(a: &[T], b: &[T]) -> usize {
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    let mut current = vec![0; b.len() + 1];
+    for (i, x) in a.iter().enumerate() {
+        current[0] = i + 1;
+        for (j, y) in b.iter().enumerate() {
+            current[j + 1] = (previous[j] + usize::from(x != y))
+                .min(previous[j + 1] + 1)
+                .min(current[j] + 1);
+        }
+        std::mem::swap(&mut previous, &mut current);
+    }
+    previous[b.len()]
+}
+
+/// Kendall tau in Kaggle's pooled form: 1 − 4·Σ inversions / Σ n(n−1) over all rows, where a
+/// row's inversions count the pairs of true items that the prediction orders the other way.
+/// Every prediction must be a permutation of its truth.
+pub fn pooled_kendall_tau(truth: &[Vec<String>], preds: &[Vec<String>]) -> MetricResult {
+    same_length(preds.len(), truth.len())?;
+    let (mut inversions, mut pairs) = (0f64, 0f64);
+    for (t, p) in truth.iter().zip(preds) {
+        let position: std::collections::HashMap<&str, usize> =
+            p.iter().enumerate().map(|(i, x)| (x.as_str(), i)).collect();
+        let ranks: Vec<usize> = t
+            .iter()
+            .map(|x| {
+                position
+                    .get(x.as_str())
+                    .copied()
+                    .ok_or_else(|| format!("the prediction lacks the true item {x:?}"))
+            })
+            .collect::<Result<_, _>>()?;
+        for i in 0..ranks.len() {
+            for j in i + 1..ranks.len() {
+                if ranks[i] > ranks[j] {
+                    inversions += 1.0;
+                }
+            }
+        }
+        let n = t.len() as f64;
+        pairs += n * (n - 1.0);
+    }
+    if pairs == 0.0 {
+        return Err("no pairs to rank".into());
+    }
+    Ok(1.0 - 4.0 * inversions / pairs)
+}
+
 /// Python's `round(x, digits)` on a Python float (correctly rounded, ties to even).
 pub fn round_python(x: f64, digits: usize) -> f64 {
     if !x.is_finite() {
@@ -639,6 +689,23 @@ mod tests {
         let v = weighted_auc(&[0., 1., 0., 1.], &[0.5; 4]).unwrap();
         assert!(close(v, (2.0 * 0.32 + 0.18) / 1.4), "{v}");
         assert!(weighted_auc(&[1., 1.], &[0.5, 0.6]).is_err());
+    }
+
+    #[test]
+    fn kendall_tau_and_sequence_distance() {
+        let v = |s: &str| s.split(' ').map(str::to_string).collect::<Vec<_>>();
+        assert!(close(
+            pooled_kendall_tau(&[v("a b c")], &[v("a b c")]).unwrap(),
+            1.0
+        ));
+        // Reversed: every one of the 3 pairs inverted: 1 − 4·3/6 = −1.
+        assert!(close(
+            pooled_kendall_tau(&[v("a b c")], &[v("c b a")]).unwrap(),
+            -1.0
+        ));
+        assert!(pooled_kendall_tau(&[v("a b")], &[v("a x")]).is_err());
+        assert_eq!(edit_distance(&[1, 2, 3], &[1, 3]), 1);
+        assert_eq!(edit_distance::<i64>(&[], &[4, 5]), 2);
     }
 
     #[test]
