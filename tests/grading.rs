@@ -690,7 +690,68 @@ fn synthetic_cases(rng: &mut StdRng) -> Vec<Synthetic> {
             vec![format!("nb{i:04}"), cells.join(" ")]
         }))
         .collect();
+    let spines: Vec<Vec<String>> = std::iter::once(vec!["row_id".into(), "fractured".into()])
+        .chain((0..10).flat_map(|study| {
+            let parts = ["patient_overall", "C1", "C2", "C3", "C4", "C5", "C6", "C7"];
+            let fractured: Vec<bool> = (0..8).map(|_| rng.random_bool(0.3)).collect();
+            parts
+                .iter()
+                .zip(fractured)
+                .map(move |(part, f)| {
+                    vec![format!("1.2.826.{study}_{part}"), u8::from(f).to_string()]
+                })
+                .collect::<Vec<_>>()
+        }))
+        .collect();
+    let breasts: Vec<Vec<String>> = std::iter::once(vec!["prediction_id".into(), "cancer".into()])
+        .chain((0..rows).map(|i| {
+            vec![
+                format!("{}_{}", 10_000 + i / 2, ["L", "R"][i as usize % 2]),
+                u8::from(rng.random_bool(0.2)).to_string(),
+            ]
+        }))
+        .collect();
     vec![
+        Synthetic {
+            case: Case {
+                id: "rsna-2022-cervical-spine-fracture-detection",
+                family: "study-log-loss",
+                id_column: "row_id",
+                targets: &["fractured"],
+                answers: "private/answers.csv",
+                perfect: "",
+                perfect_score: 0.0,
+            },
+            answers: spines,
+            sample: "public/sample_submission.csv",
+            predict: |rng, truth| {
+                format!(
+                    "{}",
+                    (truth.parse::<f64>().unwrap() * 0.5 + rng.random_range(0.0..0.5))
+                        .clamp(0.0, 1.0)
+                )
+            },
+        },
+        Synthetic {
+            case: Case {
+                id: "rsna-breast-cancer-detection",
+                family: "pf1",
+                id_column: "prediction_id",
+                targets: &["cancer"],
+                answers: "private/answers.csv",
+                perfect: "",
+                perfect_score: 1.0,
+            },
+            answers: breasts,
+            sample: "public/sample_submission.csv",
+            predict: |rng, truth| {
+                format!(
+                    "{}",
+                    (truth.parse::<f64>().unwrap() * 0.6 + rng.random_range(0.0..0.4))
+                        .clamp(0.0, 1.0)
+                )
+            },
+        },
         Synthetic {
             case: Case {
                 id: "multi-modal-gesture-recognition",

@@ -9,7 +9,8 @@ usage: mlebench_reference.py <family> <id-column> <targets|-> <submission.csv> <
 family: accuracy | auc | mean-auc | one-hot-log-loss | kappa | pearson | levenshtein | jaccard |
         macro-f1 | masked-mae | sorted-rmse | text-accuracy | binary-log-loss | map5 | micro-f1-sets |
         text-accuracy-nan | levenshtein-nan | tweet-jaccard | angular | top1-error | mcc |
-        weighted-auc | joined-mae-int | log-mae-by-type | sequence-edit-rate | kendall
+        weighted-auc | joined-mae-int | log-mae-by-type | sequence-edit-rate | kendall |
+        study-log-loss | pf1
 """
 
 import json
@@ -381,6 +382,46 @@ def kendall(sub, ans, id_col, targets):
     return 1 - 4 * inversions / pairs
 
 
+def study_log_loss(sub, ans, id_col, targets):
+    target = targets[0]
+    require(sub, id_col, target)
+    if not ((sub[target] >= 0) & (sub[target] <= 1)).all():
+        raise Invalid("range")
+    sub, ans = aligned(sub, ans, id_col)
+    frame = pd.DataFrame(
+        {
+            "study": ans[id_col].str.split("_", n=1).str[0],
+            "part": ans[id_col].str.split("_", n=1).str[1],
+            "y": ans[target].astype(float),
+            "p": sub[target].astype(float).clip(1e-15, 1 - 1e-15),
+        }
+    )
+    frame["loss"] = -(frame.y * np.log(frame.p) + (1 - frame.y) * np.log(1 - frame.p))
+    overall = frame.part == "patient_overall"
+    frame["w"] = np.where(overall, np.where(frame.y == 1, 14, 7), np.where(frame.y == 1, 2, 1))
+    per_study = frame.groupby("study").apply(lambda g: (g.w * g.loss).sum() / g.w.sum(), include_groups=False)
+    return per_study.mean()
+
+
+def pf1(sub, ans, id_col, targets):
+    target = targets[0]
+    require(sub, id_col, target)
+    if len(sub) != len(ans):
+        raise Invalid("row count")
+    sub, ans = aligned(sub, ans, id_col)
+    p = sub[target].clip(0, 1).values
+    y = ans[target].values
+    if np.isnan(p).any():
+        raise ValueError("NaN")
+    ctp, cfp = p[y == 1].sum(), p[y == 0].sum()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = ctp / (ctp + cfp)
+        recall = ctp / (y == 1).sum()
+    if precision > 0 and recall > 0:
+        return 2 * precision * recall / (precision + recall)
+    return 0.0
+
+
 def jaccard(a, b):
     a, b = set(str(a).lower().split()), set(str(b).lower().split())
     if not a and not b:
@@ -433,6 +474,10 @@ def main():
             score = top1_error(sub, ans, id_col, targets)
         elif family == "mcc":
             score = mcc(sub, ans, id_col, targets)
+        elif family == "study-log-loss":
+            score = study_log_loss(sub, ans, id_col, targets)
+        elif family == "pf1":
+            score = pf1(sub, ans, id_col, targets)
         elif family == "sequence-edit-rate":
             score = sequence_edit_rate(sub, ans, id_col, targets)
         elif family == "kendall":

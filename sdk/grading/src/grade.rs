@@ -83,6 +83,12 @@ pub enum Recipe {
     /// Kaggle's pooled Kendall tau of space-separated orders, after row count, id-set and
     /// per-row length checks; a prediction missing a true item is an error.
     PooledKendallTau,
+    /// RSNA 2022's study-weighted binary log loss (clip 1e-15): per study, Σ w·loss / Σ w with
+    /// w = 7/14 for `patient_overall` (truth 0/1) and 1/2 for the vertebrae; mean over studies.
+    /// Values must lie in [0, 1] (blanks fail), ids must match.
+    StudyWeightedLogLoss,
+    /// Probabilistic F1 after row count and id checks.
+    ProbabilisticF1,
     /// ALASKA2's weighted AUC after row count, id and numeric (no NaN) checks.
     WeightedAuc,
     /// MAE over an inner join of the answers with the submission on the id (duplicates count
@@ -196,6 +202,8 @@ pub fn grade(
         Recipe::Mcc => mcc(columns, submission, answers),
         Recipe::MeanAngularError => angular(columns, submission, answers),
         Recipe::WeightedAuc => weighted_auc(columns, submission, answers),
+        Recipe::StudyWeightedLogLoss => study_log_loss(columns, submission, answers),
+        Recipe::ProbabilisticF1 => probabilistic_f1(columns, submission, answers),
         Recipe::SequenceEditRate => sequence_edit_rate(columns, submission, answers),
         Recipe::PooledKendallTau => kendall(columns, submission, answers),
         Recipe::JoinedMae { integer } => joined_mae(columns, submission, answers, integer, None),
@@ -926,6 +934,56 @@ fn kendall(columns: Columns<'_>, submission: &Table, answers: &Table) -> GradeOu
         ));
     }
     metrics::pooled_kendall_tau(&truth, &preds).map_err(error)
+}
+
+fn study_log_loss(columns: Columns<'_>, submission: &Table, answers: &Table) -> GradeOutcome {
+    let target = columns.targets[0];
+    require_columns(submission, &[columns.id, target], "submission")?;
+    let rows: Vec<usize> = (0..submission.rows).collect();
+    let values = numbers(submission, target, &rows, "submission")?;
+    if values.iter().any(|v| !(0.0..=1.0).contains(v)) {
+        return invalid(format!(
+            "`{target}` must be a probability in [0, 1] on every row"
+        ));
+    }
+    let (s, a) = align(columns.id, submission, answers)?;
+    let truth = numbers(answers, target, &a, "answers")?;
+    let ids = answers.column(columns.id).unwrap();
+    let mut studies: std::collections::BTreeMap<String, (f64, f64)> = Default::default();
+    for (k, (&sr, &ar)) in s.iter().zip(&a).enumerate() {
+        let id = cell_text(ids, ar, Some("nan")).unwrap_or_default();
+        let (study, part) = id.split_once('_').unwrap_or((id.as_str(), ""));
+        let y = truth[k];
+        let p = values[sr].clamp(1e-15, 1.0 - 1e-15);
+        let loss = -(y * p.ln() + (1.0 - y) * (1.0 - p).ln());
+        let weight = match (part == "patient_overall", y == 1.0) {
+            (true, false) => 7.0,
+            (true, true) => 14.0,
+            (false, false) => 1.0,
+            (false, true) => 2.0,
+        };
+        let e = studies.entry(study.to_string()).or_default();
+        e.0 += weight * loss;
+        e.1 += weight;
+    }
+    if studies.is_empty() {
+        return Err(error("no rows to score"));
+    }
+    Ok(studies.values().map(|(l, w)| l / w).sum::<f64>() / studies.len() as f64)
+}
+
+fn probabilistic_f1(columns: Columns<'_>, submission: &Table, answers: &Table) -> GradeOutcome {
+    let target = columns.targets[0];
+    require_columns(submission, &[columns.id, target], "submission")?;
+    same_rows(submission, answers)?;
+    let (s, a) = align(columns.id, submission, answers)?;
+    let preds = numbers(submission, target, &s, "submission")
+        .map_err(|f| Failure::Error(f.message().to_string()))?;
+    if preds.iter().any(|v| v.is_nan()) {
+        return Err(error(format!("`{target}` is empty in some rows")));
+    }
+    let truth = numbers(answers, target, &a, "answers")?;
+    metrics::probabilistic_f1(&truth, &preds).map_err(error)
 }
 
 fn weighted_auc(columns: Columns<'_>, submission: &Table, answers: &Table) -> GradeOutcome {

@@ -518,6 +518,29 @@ pub fn pooled_kendall_tau(truth: &[Vec<String>], preds: &[Vec<String>]) -> Metri
     Ok(1.0 - 4.0 * inversions / pairs)
 }
 
+/// Probabilistic F1 (β = 1): predictions clipped to [0, 1]; cTP and cFP are the summed
+/// predictions over positive and negative rows; 0 when precision or recall is 0 (or 0/0).
+pub fn probabilistic_f1(truth: &[f64], preds: &[f64]) -> MetricResult {
+    same_length(preds.len(), truth.len())?;
+    let (mut ctp, mut cfp, mut positives) = (0.0, 0.0, 0.0);
+    for (t, p) in truth.iter().zip(preds) {
+        let p = p.clamp(0.0, 1.0);
+        if *t == 1.0 {
+            ctp += p;
+            positives += 1.0;
+        } else {
+            cfp += p;
+        }
+    }
+    let precision = ctp / (ctp + cfp);
+    let recall = ctp / positives;
+    Ok(if precision > 0.0 && recall > 0.0 {
+        2.0 * precision * recall / (precision + recall)
+    } else {
+        0.0
+    })
+}
+
 /// Python's `round(x, digits)` on a Python float (correctly rounded, ties to even).
 pub fn round_python(x: f64, digits: usize) -> f64 {
     if !x.is_finite() {
@@ -706,6 +729,21 @@ mod tests {
         assert!(pooled_kendall_tau(&[v("a b")], &[v("a x")]).is_err());
         assert_eq!(edit_distance(&[1, 2, 3], &[1, 3]), 1);
         assert_eq!(edit_distance::<i64>(&[], &[4, 5]), 2);
+    }
+
+    #[test]
+    fn probabilistic_f1_edges() {
+        assert!(close(probabilistic_f1(&[1., 0.], &[1., 0.]).unwrap(), 1.0));
+        assert_eq!(
+            probabilistic_f1(&[1., 0.], &[0., 0.]).unwrap(),
+            0.0,
+            "0/0 is 0"
+        );
+        // cTP 0.5, cFP 0.5: P = 0.5, R = 0.5 → 0.5.
+        assert!(close(
+            probabilistic_f1(&[1., 0.], &[0.5, 0.5]).unwrap(),
+            0.5
+        ));
     }
 
     #[test]
