@@ -332,6 +332,34 @@ fn numbers(table: &Table, name: &str, order: &[usize], whose: &str) -> Result<Ve
     Ok(order.iter().map(|&r| values[r]).collect())
 }
 
+/// [`numbers`] for the metric's own input: a column that is not numeric makes the metric
+/// raise (a null score), not a deliberate check fail.
+fn metric_numbers(
+    table: &Table,
+    name: &str,
+    order: &[usize],
+    whose: &str,
+) -> Result<Vec<f64>, Failure> {
+    numbers(table, name, order, whose).map_err(as_error)
+}
+
+/// A failed check demoted to a metric error (MLE-bench reaches it by an exception, not a
+/// deliberate validation).
+fn as_error(f: Failure) -> Failure {
+    Failure::Error(f.message().to_string())
+}
+
+/// The id and target columns are present (`exact`: and nothing else).
+fn check_columns(submission: &Table, columns: Columns<'_>, exact: bool) -> Result<(), Failure> {
+    let mut needed = vec![columns.id];
+    needed.extend_from_slice(columns.targets);
+    if exact {
+        exact_columns(submission, &needed)
+    } else {
+        require_columns(submission, &needed, "submission")
+    }
+}
+
 fn accuracy(columns: Columns<'_>, submission: &Table, answers: &Table) -> GradeOutcome {
     same_rows(submission, answers)?;
     let target = columns.targets[0];
@@ -377,13 +405,7 @@ fn mean_roc_auc(
     exact: bool,
     range_check: bool,
 ) -> GradeOutcome {
-    let mut needed = vec![columns.id];
-    needed.extend_from_slice(columns.targets);
-    if exact {
-        exact_columns(submission, &needed)?;
-    } else {
-        require_columns(submission, &needed, "submission")?;
-    }
+    check_columns(submission, columns, exact)?;
     same_rows(submission, answers)?;
     let identity: Vec<usize> = (0..submission.rows).collect();
     for target in columns.targets {
@@ -411,13 +433,7 @@ fn one_hot_log_loss(
     exact: bool,
     sums: RowSums,
 ) -> GradeOutcome {
-    let mut needed = vec![columns.id];
-    needed.extend_from_slice(columns.targets);
-    if exact {
-        exact_columns(submission, &needed)?;
-    } else {
-        require_columns(submission, &needed, "submission")?;
-    }
+    check_columns(submission, columns, exact)?;
     same_rows(submission, answers)?;
     let identity: Vec<usize> = (0..submission.rows).collect();
     let probs: Vec<Vec<f64>> = columns
@@ -449,8 +465,7 @@ fn one_hot_log_loss(
     if probs.iter().any(|c| !range_ok(c, 0.0, 1.0)) {
         return invalid("some probabilities are outside [0, 1]");
     }
-    let (s, a) = align(columns.id, submission, answers)
-        .map_err(|f| Failure::Error(f.message().to_string()))?;
+    let (s, a) = align(columns.id, submission, answers).map_err(as_error)?;
     let k = columns.targets.len();
     let mut truth = Vec::with_capacity(s.len() * k);
     let mut pred = Vec::with_capacity(s.len() * k);
@@ -523,8 +538,7 @@ fn kappa(columns: Columns<'_>, submission: &Table, answers: &Table) -> GradeOutc
         return invalid("the submission is empty");
     }
     let (s, a) = align(columns.id, submission, answers)?;
-    let preds = numbers(submission, target, &s, "submission")
-        .map_err(|f| Failure::Error(f.message().to_string()))?;
+    let preds = metric_numbers(submission, target, &s, "submission")?;
     let truth = numbers(answers, target, &a, "answers")?;
     metrics::quadratic_weighted_kappa(&truth, &preds).map_err(error)
 }
@@ -534,8 +548,7 @@ fn pearson(columns: Columns<'_>, submission: &Table, answers: &Table) -> GradeOu
     same_rows(submission, answers)?;
     require_columns(submission, &[columns.id, target], "submission")?;
     let (s, a) = align(columns.id, submission, answers)?;
-    let preds = numbers(submission, target, &s, "submission")
-        .map_err(|f| Failure::Error(f.message().to_string()))?;
+    let preds = metric_numbers(submission, target, &s, "submission")?;
     let truth = numbers(answers, target, &a, "answers")?;
     metrics::pearson(&truth, &preds).map_err(error)
 }
@@ -627,8 +640,7 @@ fn sorted_rmse(columns: Columns<'_>, submission: &Table, answers: &Table) -> Gra
             a.len()
         )));
     }
-    let preds = numbers(submission, target, &s, "submission")
-        .map_err(|f| Failure::Error(f.message().to_string()))?;
+    let preds = metric_numbers(submission, target, &s, "submission")?;
     let truth = numbers(answers, target, &a, "answers")?;
     metrics::rmse(&truth, &preds).map_err(error)
 }
@@ -639,8 +651,7 @@ fn positional_rmsle(columns: Columns<'_>, submission: &Table, answers: &Table) -
     let rows: Vec<usize> = (0..submission.rows).collect();
     let mut total = 0.0;
     for target in columns.targets {
-        let preds = numbers(submission, target, &rows, "submission")
-            .map_err(|f| Failure::Error(f.message().to_string()))?;
+        let preds = metric_numbers(submission, target, &rows, "submission")?;
         let truth = numbers(answers, target, &rows, "answers")?;
         total += metrics::rmsle(&truth, &preds).map_err(error)?;
     }
@@ -658,8 +669,7 @@ fn masked_mae(
     require_columns(submission, &[columns.id, target], "submission")?;
     same_rows(submission, answers)?;
     let (s, a) = align(columns.id, submission, answers)?;
-    let preds = numbers(submission, target, &s, "submission")
-        .map_err(|f| Failure::Error(f.message().to_string()))?;
+    let preds = metric_numbers(submission, target, &s, "submission")?;
     let truth = numbers(answers, target, &a, "answers")?;
     let flags = numbers(answers, mask, &a, "answers")?;
     let kept: Vec<usize> = (0..flags.len()).filter(|&i| flags[i] == keep).collect();
@@ -754,8 +764,7 @@ fn mcc(columns: Columns<'_>, submission: &Table, answers: &Table) -> GradeOutcom
     require_columns(submission, &[columns.id, target], "submission")?;
     same_rows(submission, answers)?;
     let (s, a) = align(columns.id, submission, answers)?;
-    let preds = numbers(submission, target, &s, "submission")
-        .map_err(|f| Failure::Error(f.message().to_string()))?;
+    let preds = metric_numbers(submission, target, &s, "submission")?;
     let truth = numbers(answers, target, &a, "answers")?;
     if preds.iter().any(|p| *p != 0.0 && *p != 1.0) {
         return Err(error(format!(
@@ -766,9 +775,7 @@ fn mcc(columns: Columns<'_>, submission: &Table, answers: &Table) -> GradeOutcom
 }
 
 fn angular(columns: Columns<'_>, submission: &Table, answers: &Table) -> GradeOutcome {
-    let mut needed = vec![columns.id];
-    needed.extend_from_slice(columns.targets);
-    exact_columns(submission, &needed)?;
+    check_columns(submission, columns, true)?;
     let rows: Vec<usize> = (0..submission.rows).collect();
     for t in columns.targets {
         if matches!(
@@ -809,11 +816,7 @@ fn map_at_k(
     exact: bool,
 ) -> GradeOutcome {
     let target = columns.targets[0];
-    if exact {
-        exact_columns(submission, &[columns.id, target])?;
-    } else {
-        require_columns(submission, &[columns.id, target], "submission")?;
-    }
+    check_columns(submission, columns, exact)?;
     same_rows(submission, answers)?;
     let (s, a) = align(columns.id, submission, answers)?;
     let (sc, ac) = (
@@ -977,8 +980,7 @@ fn probabilistic_f1(columns: Columns<'_>, submission: &Table, answers: &Table) -
     require_columns(submission, &[columns.id, target], "submission")?;
     same_rows(submission, answers)?;
     let (s, a) = align(columns.id, submission, answers)?;
-    let preds = numbers(submission, target, &s, "submission")
-        .map_err(|f| Failure::Error(f.message().to_string()))?;
+    let preds = metric_numbers(submission, target, &s, "submission")?;
     if preds.iter().any(|v| v.is_nan()) {
         return Err(error(format!("`{target}` is empty in some rows")));
     }
@@ -1030,13 +1032,12 @@ fn joined_mae(
     for r in 0..submission.rows {
         by_id.entry(key(sc.sort_key(r))).or_default().push(r);
     }
-    let preds_all = numbers(
+    let preds_all = metric_numbers(
         submission,
         target,
         &(0..submission.rows).collect::<Vec<_>>(),
         "submission",
-    )
-    .map_err(|f| Failure::Error(f.message().to_string()))?;
+    )?;
     let rows: Vec<usize> = (0..answers.rows).collect();
     let truth_all = numbers(answers, target, &rows, "answers")?;
     let ac = answers.column(columns.id).unwrap();

@@ -50,22 +50,8 @@ pub fn roc_auc(truth: &[f64], scores: &[f64]) -> MetricResult {
         ));
     }
     let positive = classes[1];
-    // Average ranks of the scores (ties share their mean rank).
-    let mut order: Vec<usize> = (0..scores.len()).collect();
-    order.sort_by(|a, b| scores[*a].total_cmp(&scores[*b]));
-    let mut ranks = vec![0f64; scores.len()];
-    let mut i = 0;
-    while i < order.len() {
-        let mut j = i;
-        while j + 1 < order.len() && scores[order[j + 1]] == scores[order[i]] {
-            j += 1;
-        }
-        let rank = (i + j) as f64 / 2.0 + 1.0;
-        for k in i..=j {
-            ranks[order[k]] = rank;
-        }
-        i = j + 1;
-    }
+    // Mann–Whitney from average ranks (ties share their mean rank, so they count ½).
+    let ranks = average_ranks(scores);
     let n_pos = truth.iter().filter(|t| **t == positive).count() as f64;
     let n_neg = truth.len() as f64 - n_pos;
     let rank_sum: f64 = truth
@@ -250,17 +236,7 @@ pub fn spearman(x: &[f64], y: &[f64]) -> MetricResult {
 pub fn levenshtein(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    let mut current = vec![0; b.len() + 1];
-    for (i, ca) in a.iter().enumerate() {
-        current[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitute = previous[j] + usize::from(ca != cb);
-            current[j + 1] = substitute.min(previous[j + 1] + 1).min(current[j] + 1);
-        }
-        std::mem::swap(&mut previous, &mut current);
-    }
-    previous[b.len()]
+    edit_distance(&a, &b)
 }
 
 /// Word-set Jaccard of two texts after lower-casing and splitting on runs of whitespace;
@@ -552,10 +528,7 @@ pub fn round_python(x: f64, digits: usize) -> f64 {
 /// Python's `round(x, 5)` on a Python float: the exact binary value correctly rounded to 5
 /// decimals (ties to even), which is what Rust's formatting does.
 pub fn round5_python(x: f64) -> f64 {
-    if !x.is_finite() {
-        return x;
-    }
-    format!("{x:.5}").parse().unwrap_or(x)
+    round_python(x, 5)
 }
 
 /// numpy's `round(x, 5)` on a float64: scale by 10⁵, round half to even, scale back.
