@@ -235,13 +235,18 @@ impl RunHcc {
         }
     }
 
-    fn run_knowledge(&self) -> CapResult<Vec<KnowledgeUnit>> {
+    /// The knowledge units of `scope`, without the runs they came from.
+    fn units(&self, scope: KnowledgeScope<'_>) -> CapResult<Vec<KnowledgeUnit>> {
         Ok(self
             .store
-            .knowledge(KnowledgeScope::Run(&self.spec.run_id))?
+            .knowledge(scope)?
             .into_iter()
             .map(|(_, unit)| unit)
             .collect())
+    }
+
+    fn run_knowledge(&self) -> CapResult<Vec<KnowledgeUnit>> {
+        self.units(KnowledgeScope::Run(&self.spec.run_id))
     }
 
     /// Distil an ended phase; `Err` only when the store fails, never when the policy does.
@@ -484,12 +489,7 @@ impl CognitiveCache for RunHcc {
     }
 
     async fn knowledge(&self) -> CapResult<Vec<KnowledgeUnit>> {
-        Ok(self
-            .store
-            .knowledge(KnowledgeScope::Competition(&self.spec.competition_id))?
-            .into_iter()
-            .map(|(_, u)| u)
-            .collect())
+        self.units(KnowledgeScope::Competition(&self.spec.competition_id))
     }
 
     async fn search(&self, layer: Layer, query: String, k: u32) -> CapResult<Vec<Hit>> {

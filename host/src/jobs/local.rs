@@ -656,15 +656,7 @@ impl JobHandle for LocalJob {
     }
 
     async fn wait(&self) -> JobResult {
-        let mut done = self.done.subscribe();
-        loop {
-            if let Some(result) = done.borrow_and_update().clone() {
-                return result;
-            }
-            if done.changed().await.is_err() {
-                return JobResult::ended(JobState::Failed, "the executor went away");
-            }
-        }
+        JobResult::awaited(&self.done, "the executor went away").await
     }
 
     fn result(&self) -> Option<JobResult> {

@@ -132,4 +132,21 @@ impl JobResult {
             message: message.to_string(),
         }
     }
+
+    /// Wait until `done` holds a result; if its sender is dropped first, the job is reported
+    /// failed with `gone` as the message.
+    pub async fn awaited(
+        done: &tokio::sync::watch::Sender<Option<JobResult>>,
+        gone: &str,
+    ) -> JobResult {
+        let mut done = done.subscribe();
+        loop {
+            if let Some(result) = done.borrow_and_update().clone() {
+                return result;
+            }
+            if done.changed().await.is_err() {
+                return JobResult::ended(JobState::Failed, gone);
+            }
+        }
+    }
 }
