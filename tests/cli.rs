@@ -49,7 +49,69 @@ fn inspect_reports_world_imports_exports_manifest_and_hash() {
 }
 
 #[test]
-fn the_quick_start_main_job_runs_the_hello_strategy_in_its_sandbox() {
+fn the_quick_start_main_job_runs_an_agent_on_the_demo_competition() {
+    // The README's first command, with a smaller budget: the embedded local model chooses
+    // recipes, jobs run in the sandbox with Sophon's own Python, the adapter grades.
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, stdout, stderr) = sophon(
+        &[
+            "run",
+            "--competition",
+            "sophon-demo-breast-cancer",
+            "--data-dir",
+            "data",
+            "--max-steps",
+            "2",
+            "--time-limit",
+            "4m",
+            "--run-dir",
+            "run",
+            "--json",
+        ],
+        dir.path(),
+    );
+    assert!(ok, "{stderr}");
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events[0]["event"], "started");
+    assert_eq!(events[0]["metric"], "auc");
+    let nodes = events.iter().filter(|e| e["event"] == "node").count();
+    assert_eq!(nodes, 2, "{stdout}");
+    let summary = &events.last().unwrap()["summary"];
+    assert_eq!(summary["nodes"], 2);
+    assert!(summary["llm"]["calls"].as_u64().unwrap() >= 1, "{summary}");
+    let grade = &summary["grade"];
+    assert_eq!(grade["valid_submission"], true, "{grade}");
+    assert!(grade["score"].as_f64().unwrap() > 0.95, "{grade}");
+    // The MLE-bench layout Sophon prepared, and the run directory.
+    let prepared = dir.path().join("data/sophon-demo-breast-cancer/prepared");
+    assert!(prepared.join("public/train.csv").is_file());
+    assert!(prepared.join("private/answers.csv").is_file());
+    let run = dir.path().join("run");
+    assert!(run.join("submission/submission.csv").is_file());
+    let grade_file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("grade.json")).unwrap()).unwrap();
+    assert_eq!(
+        grade_file["competition_reports"][0]["score"],
+        grade["score"]
+    );
+
+    // An unknown competition is refused before anything runs, naming the fix.
+    let (ok, _, stderr) = sophon(
+        &["run", "--competition", "nope", "--data-dir", "data"],
+        dir.path(),
+    );
+    assert!(!ok);
+    assert!(
+        stderr.contains("is not an MLE-bench competition"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn plugin_run_runs_the_hello_strategy_in_its_sandbox() {
     let dir = tempfile::tempdir().unwrap();
     let (ok, stdout, stderr) = sophon(&["plugin", "run", "builtin:hello", "--json"], dir.path());
     assert!(ok, "{stderr}");

@@ -16,6 +16,7 @@ pub mod grading;
 pub mod hcc;
 pub mod jobs;
 pub mod llm;
+pub mod pyenv;
 pub mod run;
 pub mod runtime;
 pub mod task;

@@ -5,6 +5,7 @@ mod hcc;
 mod job;
 mod llm;
 mod plugin;
+mod run;
 mod scaffold;
 
 use crate::config::SophonConfig;
@@ -34,6 +35,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run an agent on a competition: search, keep the best submission, grade it.
+    Run(run::RunArgs),
     /// Inspect, scaffold, list and run plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
@@ -86,6 +89,7 @@ pub fn main() -> ExitCode {
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     let config = load_config(cli.config.as_deref())?;
     match cli.command {
+        Command::Run(args) => run::run(args, &config).await,
         Command::Plugin(command) => plugin::run(command, &config).await,
         Command::Llm(command) => llm::run(command, &config).await,
         Command::Job(command) => job::run(command, &config).await,

@@ -3,17 +3,12 @@
 use crate::artifacts::ArtifactStore;
 use crate::builtin;
 use crate::config::SophonConfig;
-use crate::hcc::{CognitiveCache, EmbedderChoice, RunHcc, RunSpec, TaskDescriptor};
-use crate::jobs::JobService;
-use crate::jobs::local::{JobContext, LocalExecutor};
-use crate::jobs::service::{JobQuota, PluginJobs};
-use crate::llm::LanguageModel;
-use crate::llm::budget::Limits;
-use crate::llm::hub::LlmHub;
+use crate::hcc::TaskDescriptor;
 use crate::run::RunInfo;
+use crate::run::services::{self, ServiceRequest};
 use crate::run::session::SessionRun;
 use crate::runtime::inspect::{self, ManifestOrigin};
-use crate::runtime::{HostServices, PluginGrants, Runtime, World};
+use crate::runtime::{PluginGrants, Runtime, World};
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use serde_json::json;
@@ -261,73 +256,23 @@ async fn run_strategy(
         .with_wall_limit(timeout)
         .with_artifacts(store.clone()),
     );
-    // The LLM hub starts nothing until the plugin's first call.
-    let needs_hub = plugin.grants().llm.is_some()
-        || (plugin.grants().hcc.is_some()
-            && config.hcc.embedder().map_err(anyhow::Error::msg)? != EmbedderChoice::Hashed);
-    let hub = match needs_hub {
-        true => Some(Arc::new(
-            LlmHub::from_config(&config.llm, config.llm.run_limits(), &|k| {
-                std::env::var(k).ok()
-            })
-            .map_err(anyhow::Error::msg)?,
-        )),
-        false => None,
-    };
-    let hcc: Option<Arc<dyn CognitiveCache>> = match &plugin.grants().hcc {
-        Some(_) => {
-            let spec = RunSpec {
-                run_id: run_id.clone(),
-                competition_id: String::new(),
-                descriptor: TaskDescriptor::default(),
-            };
-            let hcc =
-                RunHcc::from_config(&config.hcc, spec, hub.clone()).map_err(anyhow::Error::msg)?;
-            Some(Arc::new(hcc))
-        }
-        None => None,
-    };
-    let llm: Option<Arc<dyn LanguageModel>> = match (&hub, &plugin.grants().llm) {
-        (Some(hub), Some(limits)) => Some(hub.scoped(
-            plugin.name(),
-            Limits {
-                tokens: limits.max_tokens,
-                requests: limits.max_requests,
-                cost_usd: limits.max_cost_usd,
-            },
-        )),
-        _ => None,
-    };
-    let jobs: Option<Arc<dyn JobService>> = match &plugin.grants().jobs {
-        Some(limits) => {
-            let executor = Arc::new(LocalExecutor::new(&config.jobs).map_err(anyhow::Error::msg)?);
-            let context = JobContext {
-                owner: run_id.clone(),
-                artifacts: store.clone(),
-                task_public: None,
-            };
-            let quota = JobQuota {
-                max_concurrent: limits.max_concurrent,
-                max_gpus: limits.max_gpus,
-                gpu_hours: limits.gpu_hours,
-            };
-            Some(Arc::new(PluginJobs::new(
-                plugin.name(),
-                executor,
-                context,
-                quota,
-            )))
-        }
-        None => None,
-    };
-    let services = HostServices {
-        run: Some(session.clone()),
-        artifacts: Some(store),
-        llm,
-        jobs,
-        hcc,
-        ..HostServices::default()
-    };
+    let built = services::build(
+        &plugin,
+        ServiceRequest {
+            config,
+            jobs: &config.jobs,
+            run_id: run_id.clone(),
+            competition_id: String::new(),
+            descriptor: TaskDescriptor::default(),
+            artifacts: store,
+            task_public: None,
+            run: session.clone(),
+            task: None,
+        },
+    )
+    .map_err(anyhow::Error::msg)?;
+    let hub = built.hub;
+    let services = built.services;
     let mut instance = plugin.strategy(services).await?;
     let outcome = instance.run(strategy_config, timeout).await?;
     let llm_usage = hub.as_ref().map(|h| h.ledger().summary().total);

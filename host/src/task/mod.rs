@@ -11,6 +11,16 @@ pub enum Direction {
     Minimize,
 }
 
+impl Direction {
+    /// Whether `candidate` is strictly better than `incumbent` in this direction.
+    pub fn better(self, candidate: f64, incumbent: f64) -> bool {
+        match self {
+            Direction::Maximize => candidate > incumbent,
+            Direction::Minimize => candidate < incumbent,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Metric {
     pub name: String,

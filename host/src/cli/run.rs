@@ -1,0 +1,266 @@
+//! `sophon run`: one agent run on a competition, with progress for people (a status line and
+//! one line per search node) or, with `--json`, the run's event stream on stdout.
+
+use crate::config::SophonConfig;
+use crate::run::events::{RunEvent, RunObserver, Thresholds};
+use crate::run::execute::{self, RunRequest, RunSummary};
+use anyhow::Context;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// The competition id (MLE-bench's, one under [mlebench.competitions], or
+    /// `sophon-demo-breast-cancer`, which Sophon prepares itself).
+    #[arg(long)]
+    competition: String,
+    /// The directory holding `<competition>/prepared/` (default: [mlebench] data-dir).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// The strategy plugin (a [plugins] name; default: [run] routing, else `recipes`).
+    #[arg(long)]
+    strategy: Option<String>,
+    /// The strategy's settings as JSON (replaces [run.strategies.<name>]).
+    #[arg(long)]
+    strategy_config: Option<String>,
+    /// Wall-clock budget, e.g. `8m`, `90s`, `2h` (default: [run] time-limit-secs, else 8m).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    time_limit: Option<Duration>,
+    /// Most search nodes.
+    #[arg(long)]
+    max_steps: Option<u32>,
+    /// Where the run directory goes (default: <runs-dir>/<run-id>).
+    #[arg(long)]
+    run_dir: Option<PathBuf>,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Print the event stream as JSON lines (and the summary last) instead of progress.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(args: RunArgs, config: &SophonConfig) -> anyhow::Result<()> {
+    let strategy_config = args
+        .strategy_config
+        .as_deref()
+        .map(serde_json::from_str)
+        .transpose()
+        .context("--strategy-config is not JSON")?;
+    let request = RunRequest {
+        competition_id: args.competition,
+        data_dir: args.data_dir,
+        strategy: args.strategy,
+        strategy_config,
+        time_limit: args.time_limit,
+        max_steps: args.max_steps,
+        run_dir: args.run_dir,
+        seed: args.seed,
+    };
+    let observer: Arc<dyn RunObserver> = match args.json {
+        true => Arc::new(JsonLines),
+        false => Arc::new(Progress::new()),
+    };
+    let summary = execute::execute(config, request, vec![observer.clone()]).await?;
+    if args.json {
+        let line = serde_json::json!({ "event": "summary", "summary": summary });
+        println!("{line}");
+    } else {
+        print_summary(&summary);
+    }
+    if let Some(error) = &summary.error {
+        anyhow::bail!(
+            "the strategy failed: {error} (what it did is in {})",
+            summary.run_dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// `--json`: every event as one line on stdout.
+struct JsonLines;
+
+impl RunObserver for JsonLines {
+    fn on_event(&self, event: &RunEvent) {
+        if let Ok(line) = serde_json::to_string(event) {
+            println!("{line}");
+        }
+    }
+}
+
+/// A status line (nodes, best score against the thresholds, time left) and a line per node.
+struct Progress {
+    bar: ProgressBar,
+    state: Mutex<ProgressState>,
+}
+
+#[derive(Default)]
+struct ProgressState {
+    nodes: u32,
+    best: Option<f64>,
+    thresholds: Option<Thresholds>,
+    lower_is_better: bool,
+    deadline: Option<std::time::Instant>,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
+                .expect("a valid template"),
+        );
+        bar.enable_steady_tick(Duration::from_millis(200));
+        Progress {
+            bar,
+            state: Mutex::default(),
+        }
+    }
+
+    fn line(&self, text: String) {
+        if self.bar.is_hidden() {
+            eprintln!("{text}");
+        } else {
+            self.bar.println(text);
+        }
+    }
+
+    fn status(&self, state: &ProgressState) -> String {
+        let best = match state.best {
+            Some(b) => format!("best {b:.5}"),
+            None => "no valid submission yet".to_string(),
+        };
+        let standing = match (&state.thresholds, state.best) {
+            (Some(t), Some(b)) => {
+                let reached = |x: f64| match state.lower_is_better {
+                    true => b <= x,
+                    false => b >= x,
+                };
+                let level = [
+                    (t.gold, "gold"),
+                    (t.silver, "silver"),
+                    (t.bronze, "bronze"),
+                    (t.median, "above median"),
+                ]
+                .into_iter()
+                .find(|(x, _)| reached(*x))
+                .map_or("below median", |(_, name)| name);
+                format!(
+                    " (validation; {level} on the leaderboard's scale: median {:.5}, bronze {:.5}, gold {:.5})",
+                    t.median, t.bronze, t.gold
+                )
+            }
+            _ => String::new(),
+        };
+        let left = state.deadline.map_or(String::new(), |d| {
+            let secs = d
+                .saturating_duration_since(std::time::Instant::now())
+                .as_secs();
+            format!(" · {}m{:02}s left", secs / 60, secs % 60)
+        });
+        format!("nodes {} · {best}{standing}{left}", state.nodes)
+    }
+}
+
+impl RunObserver for Progress {
+    fn on_event(&self, event: &RunEvent) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        match event {
+            RunEvent::Started {
+                run_id,
+                competition_id,
+                strategy,
+                run_dir,
+                metric,
+                direction,
+                time_limit_secs,
+                thresholds,
+                ..
+            } => {
+                state.thresholds = thresholds.clone();
+                state.lower_is_better = *direction == crate::task::Direction::Minimize;
+                state.deadline =
+                    time_limit_secs.map(|s| std::time::Instant::now() + Duration::from_secs(s));
+                self.line(format!(
+                    "run {run_id}: {competition_id} with `{strategy}`, metric {metric} ({direction:?}); run directory {run_dir}"
+                ));
+            }
+            RunEvent::Node { node, .. } => {
+                state.nodes += 1;
+                let metric = node.metric.map_or("-".to_string(), |m| format!("{m:.5}"));
+                let verdict = if node.buggy {
+                    "buggy"
+                } else if node.valid_submission {
+                    "ok"
+                } else {
+                    "invalid"
+                };
+                self.line(format!(
+                    "  node {:<8} {:<7} {verdict:<7} metric {metric:<9} {}",
+                    node.id, node.operator, node.summary
+                ));
+            }
+            RunEvent::Best { best, .. } => {
+                state.best = Some(best.metric);
+                self.line(format!(
+                    "  best  {} ({:.5}) copied to submission/submission.csv",
+                    best.node, best.metric
+                ));
+            }
+            RunEvent::BestRefused { node, reason, .. } => {
+                self.line(format!("  {node} refused as best: {reason}"));
+            }
+            RunEvent::Log { .. } => {}
+            RunEvent::StrategyDone { error, .. } => {
+                if let Some(error) = error {
+                    self.line(format!("strategy failed: {error}"));
+                }
+                self.line("grading the best submission…".to_string());
+            }
+            RunEvent::Graded { .. } => self.bar.finish_and_clear(),
+        }
+        self.bar.set_message(self.status(&state));
+    }
+}
+
+fn print_summary(summary: &RunSummary) {
+    let g = &summary.grade;
+    println!("run       {}", summary.run_id);
+    println!("directory {}", summary.run_dir.display());
+    println!(
+        "nodes     {} ({} buggy) in {:.1} s",
+        summary.nodes,
+        summary.buggy_nodes,
+        summary.elapsed_ms as f64 / 1000.0
+    );
+    if let Some(best) = &summary.best {
+        println!("best      {} (validation {:.5})", best.node, best.metric);
+    }
+    if let Some(error) = &summary.error {
+        println!("strategy  failed: {error}");
+    }
+    let score = g.score.map_or("none".to_string(), |s| format!("{s}"));
+    let medal = execute::medal(g).unwrap_or_else(|| "no medal".to_string());
+    match g.median_threshold {
+        Some(median) => println!(
+            "grade     {score} on the test set: {medal}, {} median {median} (gold {}, silver {}, bronze {})",
+            if g.above_median { "above" } else { "not above" },
+            g.gold_threshold.unwrap_or(f64::NAN),
+            g.silver_threshold.unwrap_or(f64::NAN),
+            g.bronze_threshold.unwrap_or(f64::NAN),
+        ),
+        None => println!("grade     {score} on the test set ({})", g.message),
+    }
+    if let Some(llm) = &summary.llm {
+        println!(
+            "llm       {} calls, {} prompt + {} completion tokens, ${:.4}",
+            llm.calls, llm.prompt_tokens, llm.completion_tokens, llm.cost_usd
+        );
+    }
+    println!(
+        "files     {}/grade.json, summary.json, submission/submission.csv",
+        summary.run_dir.display()
+    );
+}

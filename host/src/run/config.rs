@@ -1,0 +1,115 @@
+//! `[run]` in `sophon.toml`: which strategy runs a competition, and with what settings.
+//!
+//! ```toml
+//! [run]
+//! strategy = "recipes"             # the default strategy (a [plugins] name)
+//! runs-dir = "sophon-runs"         # where run directories are created
+//! time-limit-secs = 480            # default wall-clock budget of a run
+//! max-steps = 50                   # default node budget (none = unlimited)
+//! managed-python = true            # jobs use Sophon's own Python environment
+//!
+//! [run.strategies.recipes]         # settings passed to a strategy as its JSON config
+//! job-timeout-secs = 300
+//!
+//! [run.competitions.spaceship-titanic]   # per-competition routing
+//! strategy = "aide"
+//! config = { max-drafts = 3 }      # replaces [run.strategies.aide] for this competition
+//! ```
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// The strategy a run uses when neither flags nor config name one.
+pub const DEFAULT_STRATEGY: &str = "recipes";
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RunConfig {
+    pub strategy: Option<String>,
+    pub runs_dir: Option<PathBuf>,
+    pub time_limit_secs: Option<u64>,
+    pub max_steps: Option<u32>,
+    pub managed_python: Option<bool>,
+    #[serde(default)]
+    pub strategies: BTreeMap<String, toml::Table>,
+    #[serde(default)]
+    pub competitions: BTreeMap<String, Route>,
+}
+
+/// `[run.competitions.<id>]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Route {
+    pub strategy: Option<String>,
+    pub config: Option<toml::Table>,
+}
+
+impl RunConfig {
+    pub fn merged(self, other: RunConfig) -> RunConfig {
+        let mut strategies = self.strategies;
+        strategies.extend(other.strategies);
+        let mut competitions = self.competitions;
+        competitions.extend(other.competitions);
+        RunConfig {
+            strategy: other.strategy.or(self.strategy),
+            runs_dir: other.runs_dir.or(self.runs_dir),
+            time_limit_secs: other.time_limit_secs.or(self.time_limit_secs),
+            max_steps: other.max_steps.or(self.max_steps),
+            managed_python: other.managed_python.or(self.managed_python),
+            strategies,
+            competitions,
+        }
+    }
+
+    /// The strategy for `competition`: `[run.competitions.<id>]`, else `[run] strategy`, else
+    /// [`DEFAULT_STRATEGY`].
+    pub fn strategy_for(&self, competition: &str) -> String {
+        self.competitions
+            .get(competition)
+            .and_then(|r| r.strategy.clone())
+            .or_else(|| self.strategy.clone())
+            .unwrap_or_else(|| DEFAULT_STRATEGY.to_string())
+    }
+
+    /// The JSON config of `strategy` on `competition` (`{}` if none).
+    pub fn strategy_config(&self, strategy: &str, competition: &str) -> serde_json::Value {
+        let table = self
+            .competitions
+            .get(competition)
+            .and_then(|r| r.config.clone())
+            .or_else(|| self.strategies.get(strategy).cloned())
+            .unwrap_or_default();
+        serde_json::to_value(table).unwrap_or_else(|_| serde_json::json!({}))
+    }
+
+    pub fn runs_dir(&self) -> PathBuf {
+        self.runs_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("sophon-runs"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn competitions_route_to_their_own_strategy_and_config() {
+        let config: RunConfig = toml::from_str(
+            "strategy = 'aide'\n[strategies.aide]\nx = 1\n[competitions.c1]\nstrategy = 'recipes'\nconfig = { y = 2 }\n",
+        )
+        .unwrap();
+        assert_eq!(config.strategy_for("c1"), "recipes");
+        assert_eq!(config.strategy_for("c2"), "aide");
+        assert_eq!(
+            config.strategy_config("recipes", "c1"),
+            serde_json::json!({"y": 2})
+        );
+        assert_eq!(
+            config.strategy_config("aide", "c2"),
+            serde_json::json!({"x": 1})
+        );
+        assert_eq!(RunConfig::default().strategy_for("c"), DEFAULT_STRATEGY);
+    }
+}

@@ -1,0 +1,135 @@
+//! A run directory: everything needed to understand and reproduce one run.
+//!
+//! ```text
+//! run.json                  what was run: competition, strategy, seed, limits, versions
+//! events.jsonl              the run's event stream (also `sophon run --json`), appended
+//! nodes.jsonl               every search node the strategy reported, appended
+//! best.json                 the best valid submission so far (node, metric, artifact)
+//! submission/submission.csv that submission, replaced atomically the moment it is adopted
+//! artifacts/                code, outputs and submissions of every node (content-addressed)
+//! grade.json                the final grade, in `sophon grade`'s report format
+//! summary.json              outcome, counts, best, grade, tokens and cost, times
+//! ```
+//!
+//! Whole-file writes go to a temporary file and are renamed into place, so a killed run never
+//! leaves a torn `best.json` or submission; JSONL files are appended one line per write.
+
+use serde::Serialize;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+pub struct RunDir {
+    root: PathBuf,
+    append_lock: Mutex<()>,
+}
+
+impl RunDir {
+    /// Create `root` for a new run. An existing, non-empty directory is refused: a run never
+    /// overwrites another.
+    pub fn create(root: &Path) -> Result<RunDir, String> {
+        if root.is_dir()
+            && std::fs::read_dir(root)
+                .map(|mut d| d.next().is_some())
+                .unwrap_or(false)
+        {
+            return Err(format!(
+                "the run directory {} already holds a run: choose another --run-dir, or delete it",
+                root.display()
+            ));
+        }
+        let created = std::fs::create_dir_all(root.join("submission"))
+            .and_then(|()| std::fs::write(root.join("nodes.jsonl"), ""));
+        created.map_err(|e| format!("creating the run directory {}: {e}", root.display()))?;
+        Ok(RunDir {
+            root: root.to_path_buf(),
+            append_lock: Mutex::new(()),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+
+    /// Where the best submission is kept.
+    pub fn submission(&self) -> PathBuf {
+        self.root.join("submission").join("submission.csv")
+    }
+
+    /// Write `value` as pretty JSON to `name`, atomically.
+    pub fn write_json(&self, name: &str, value: &impl Serialize) -> std::io::Result<()> {
+        let text = serde_json::to_string_pretty(value).map_err(std::io::Error::other)?;
+        self.write_atomically(&self.path(name), (text + "\n").as_bytes())
+    }
+
+    /// Append `value` as one JSON line to `name`.
+    pub fn append_jsonl(&self, name: &str, value: &impl Serialize) -> std::io::Result<()> {
+        let mut line = serde_json::to_vec(value).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        let _guard = self.append_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path(name))?;
+        file.write_all(&line)
+    }
+
+    /// Replace `target` with `contents` so that readers see the old or the new file, never a
+    /// mix (temporary file, fsync, rename).
+    pub fn write_atomically(&self, target: &Path, contents: &[u8]) -> std::io::Result<()> {
+        copy_atomically(&mut &contents[..], target)
+    }
+}
+
+/// Copy `source` to `target` through a temporary file in the same directory and a rename.
+pub fn copy_atomically(source: &mut impl std::io::Read, target: &Path) -> std::io::Result<()> {
+    let dir = target.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::copy(source, &mut tmp)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(target).map_err(|e| e.error)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_holding_a_run_is_never_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("run");
+        let run = RunDir::create(&root).unwrap();
+        run.write_json("run.json", &serde_json::json!({"a": 1}))
+            .unwrap();
+        let error = RunDir::create(&root).err().unwrap();
+        assert!(error.contains("already holds a run"), "{error}");
+    }
+
+    #[test]
+    fn json_lines_append_and_files_replace() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::create(&dir.path().join("r")).unwrap();
+        for i in 0..3 {
+            run.append_jsonl("nodes.jsonl", &serde_json::json!({ "i": i }))
+                .unwrap();
+            run.write_json("best.json", &serde_json::json!({ "i": i }))
+                .unwrap();
+        }
+        let lines = std::fs::read_to_string(run.path("nodes.jsonl")).unwrap();
+        assert_eq!(lines.lines().count(), 3);
+        let best: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.path("best.json")).unwrap()).unwrap();
+        assert_eq!(best["i"], 2);
+        // No temporary files are left behind.
+        let names: Vec<_> = std::fs::read_dir(run.root())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names.len(), 3, "{names:?}");
+    }
+}

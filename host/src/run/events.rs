@@ -1,0 +1,71 @@
+//! What a run reports as it goes: [`RunEvent`]s, written to `events.jsonl` and handed to
+//! [`RunObserver`]s (the progress display, the `--json` stream). Observers must be quick and
+//! must not fail: they are called on the run's hot path.
+
+use super::{Best, LogLevel, NodeReport};
+use crate::task::Direction;
+use serde::Serialize;
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum RunEvent {
+    Started {
+        run_id: String,
+        competition_id: String,
+        strategy: String,
+        run_dir: String,
+        metric: String,
+        direction: Direction,
+        time_limit_secs: Option<u64>,
+        max_steps: Option<u32>,
+        /// The leaderboard's medal thresholds and median, where there is a leaderboard.
+        thresholds: Option<Thresholds>,
+    },
+    Node {
+        elapsed_ms: u64,
+        nodes_done: u32,
+        node: NodeReport,
+    },
+    /// A submission was adopted as the run's best (and copied into the run directory).
+    Best { elapsed_ms: u64, best: Best },
+    /// A strategy claimed a best submission that the task adapter found invalid.
+    BestRefused {
+        elapsed_ms: u64,
+        node: String,
+        reason: String,
+    },
+    Log {
+        elapsed_ms: u64,
+        plugin: String,
+        level: LogLevel,
+        message: String,
+    },
+    /// The strategy returned (or failed, with `error`).
+    StrategyDone {
+        elapsed_ms: u64,
+        summary: String,
+        error: Option<String>,
+    },
+    Graded {
+        elapsed_ms: u64,
+        score: Option<f64>,
+        valid: bool,
+        medal: Option<String>,
+        above_median: bool,
+        message: String,
+    },
+}
+
+/// Medal thresholds as a run shows them.
+#[derive(Clone, Debug, Serialize)]
+pub struct Thresholds {
+    pub gold: f64,
+    pub silver: f64,
+    pub bronze: f64,
+    pub median: f64,
+}
+
+/// Receives a run's events as they happen.
+pub trait RunObserver: Send + Sync {
+    fn on_event(&self, event: &RunEvent);
+}

@@ -1,0 +1,348 @@
+//! One run end to end (`sophon run`): prepare the competition and the jobs' Python, load the
+//! strategy under its grants, give it its services, let it search within the budgets, then
+//! grade the best submission it left and write the run's summary.
+//!
+//! A strategy that fails or overruns does not lose the run: what it reported is kept and the
+//! best submission adopted so far is graded. Setup problems (unknown competition, data not
+//! prepared, a strategy that is not a strategy) stop the run before anything starts, with an
+//! error that names the fix.
+
+use super::config::RunConfig;
+use super::demo;
+use super::dir::RunDir;
+use super::events::{RunEvent, RunObserver, Thresholds};
+use super::live::{LiveRun, RunLimits};
+use super::services::{self, ServiceRequest};
+use super::{Best, Outcome, RunInfo};
+use crate::artifacts::ArtifactStore;
+use crate::builtin;
+use crate::config::SophonConfig;
+use crate::grading::task::GradedTask;
+use crate::grading::{Grader, GradingError};
+use crate::hcc::TaskDescriptor;
+use crate::jobs::python::JobPython;
+use crate::llm::budget::UsageTotals;
+use crate::runtime::{PluginError, Runtime, World};
+use serde::Serialize;
+use sophon_grading::{CompetitionReport, GradingReport};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A run's wall-clock budget when neither flags nor config give one.
+pub const DEFAULT_TIME_LIMIT: Duration = Duration::from_secs(8 * 60);
+/// How long past its budget a strategy may take to return before it is stopped.
+pub const STOP_GRACE: Duration = Duration::from_secs(60);
+/// Largest artifact a run stores.
+const MAX_ARTIFACT_BYTES: u64 = 1 << 30;
+
+/// What to run.
+#[derive(Clone, Debug, Default)]
+pub struct RunRequest {
+    pub competition_id: String,
+    /// `<dir>/<id>/prepared/` holds the data (default `[mlebench] data-dir`).
+    pub data_dir: Option<PathBuf>,
+    /// A `[plugins]` name (default: the routing in `[run]`).
+    pub strategy: Option<String>,
+    /// Replaces the configured strategy settings.
+    pub strategy_config: Option<serde_json::Value>,
+    pub time_limit: Option<Duration>,
+    pub max_steps: Option<u32>,
+    /// Default `<runs-dir>/<run-id>`.
+    pub run_dir: Option<PathBuf>,
+    pub seed: u64,
+}
+
+/// Why a run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{0}")]
+    Setup(String),
+    #[error(transparent)]
+    Grading(#[from] GradingError),
+    #[error("the strategy plugin: {0}")]
+    Plugin(#[from] PluginError),
+}
+
+/// What a run did: written to `summary.json`.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunSummary {
+    pub run_id: String,
+    pub competition_id: String,
+    pub strategy: String,
+    pub run_dir: PathBuf,
+    pub seed: u64,
+    pub started_at: String,
+    pub elapsed_ms: u64,
+    pub outcome: Option<Outcome>,
+    /// Why the strategy failed, if it did.
+    pub error: Option<String>,
+    pub nodes: u32,
+    pub buggy_nodes: u32,
+    pub best: Option<Best>,
+    pub grade: CompetitionReport,
+    pub llm: Option<UsageTotals>,
+}
+
+/// Run `request` to the end. Observers see every [`RunEvent`] as it happens.
+pub async fn execute(
+    config: &SophonConfig,
+    request: RunRequest,
+    observers: Vec<Arc<dyn RunObserver>>,
+) -> Result<RunSummary, RunError> {
+    let id = request.competition_id.clone();
+    let data_dir = request
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| config.mlebench.data_dir());
+    // Jobs mount the data from inside their sandbox: the path must not depend on a cwd.
+    let data_dir = std::path::absolute(&data_dir)
+        .map_err(|e| RunError::Setup(format!("the data directory {}: {e}", data_dir.display())))?;
+    let mut jobs_config = config.jobs.clone();
+    let python = match config.run.managed_python.unwrap_or(true) {
+        true => {
+            let python = JobPython::ensure(&JobPython::default_root())
+                .await
+                .map_err(RunError::Setup)?;
+            python.apply(&mut jobs_config.local);
+            Some(python)
+        }
+        false => None,
+    };
+    if id == demo::DEMO_ID {
+        let interpreter = python
+            .as_ref()
+            .map_or_else(|| PathBuf::from("python3"), JobPython::python);
+        demo::ensure_prepared(&data_dir, &interpreter).map_err(RunError::Setup)?;
+    }
+    let runtime = Runtime::new(config.runtime_config())?;
+    let grader = Arc::new(Grader::with_runtime(
+        &runtime,
+        config,
+        Some(data_dir.clone()),
+    )?);
+    let prepared = grader.prepared(&id)?;
+
+    let strategy = request
+        .strategy
+        .clone()
+        .unwrap_or_else(|| config.run.strategy_for(&id));
+    let plugin = load_strategy(&runtime, config, &strategy)?;
+    let strategy_config = request
+        .strategy_config
+        .clone()
+        .unwrap_or_else(|| config.run.strategy_config(&strategy, &id));
+
+    let started_at = chrono::Utc::now();
+    let run_id = format!("{id}-{}-{strategy}", started_at.format("%Y%m%d-%H%M%S"));
+    let run_root = request
+        .run_dir
+        .clone()
+        .unwrap_or_else(|| config.run.runs_dir().join(&run_id));
+    let run_root = std::path::absolute(&run_root)
+        .map_err(|e| RunError::Setup(format!("the run directory {}: {e}", run_root.display())))?;
+    let dir = Arc::new(RunDir::create(&run_root).map_err(RunError::Setup)?);
+    let artifacts = Arc::new(
+        ArtifactStore::open(&dir.path("artifacts"), MAX_ARTIFACT_BYTES).map_err(|e| {
+            RunError::Setup(format!(
+                "creating the artifact store in {}: {e}",
+                run_root.display()
+            ))
+        })?,
+    );
+    let task = Arc::new(GradedTask::new(
+        grader.clone(),
+        &id,
+        prepared.clone(),
+        artifacts.clone(),
+    ));
+    let info = task
+        .info()
+        .await
+        .map_err(|e| RunError::Setup(e.to_string()))?
+        .clone();
+    let limits = limits(&config.run, &request);
+    let thresholds = grader.thresholds(&id).and_then(Result::ok);
+    dir.write_json(
+        "run.json",
+        &serde_json::json!({
+            "run_id": run_id,
+            "competition_id": id,
+            "strategy": strategy,
+            "strategy_sha256": plugin.identity().sha256,
+            "strategy_config": strategy_config,
+            "seed": request.seed,
+            "data_dir": data_dir,
+            "time_limit_secs": limits.wall.map(|d| d.as_secs()),
+            "max_steps": limits.steps,
+            "metric": info.metric,
+            "sophon_version": env!("CARGO_PKG_VERSION"),
+            "started_at": started_at.to_rfc3339(),
+        }),
+    )
+    .map_err(|e| RunError::Setup(format!("writing run.json: {e}")))?;
+
+    let live = Arc::new(LiveRun::new(
+        RunInfo {
+            run_id: run_id.clone(),
+            competition_id: id.clone(),
+            seed: request.seed,
+            arm: None,
+        },
+        limits.clone(),
+        info.metric.direction,
+        artifacts.clone(),
+        task.clone(),
+        dir.clone(),
+        observers,
+    ));
+    live.emit(RunEvent::Started {
+        run_id: run_id.clone(),
+        competition_id: id.clone(),
+        strategy: strategy.clone(),
+        run_dir: run_root.display().to_string(),
+        metric: info.metric.name.clone(),
+        direction: info.metric.direction,
+        time_limit_secs: limits.wall.map(|d| d.as_secs()),
+        max_steps: limits.steps,
+        thresholds: thresholds.as_ref().map(|t| Thresholds {
+            gold: t.gold,
+            silver: t.silver,
+            bronze: t.bronze,
+            median: t.median,
+        }),
+    });
+
+    let built = services::build(
+        &plugin,
+        ServiceRequest {
+            config,
+            jobs: &jobs_config,
+            run_id: run_id.clone(),
+            competition_id: id.clone(),
+            descriptor: TaskDescriptor::default(),
+            artifacts: artifacts.clone(),
+            task_public: Some(prepared.public.clone()),
+            run: live.clone(),
+            task: Some(task.clone()),
+        },
+    )
+    .map_err(RunError::Setup)?;
+    if let Some(hub) = &built.hub {
+        let hub = hub.clone();
+        live.set_usage(Arc::new(move || {
+            let total = hub.ledger().summary().total;
+            (
+                total.prompt_tokens + total.completion_tokens,
+                total.cost_usd,
+            )
+        }));
+    }
+    let hard_limit = limits
+        .wall
+        .map_or(Duration::from_secs(30 * 24 * 3600), |w| w + STOP_GRACE);
+    let result = async {
+        let mut instance = plugin.strategy(built.services).await?;
+        instance.run(&strategy_config.to_string(), hard_limit).await
+    }
+    .await;
+    let (outcome, error) = match result {
+        Ok(outcome) => (Some(outcome), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    live.emit(RunEvent::StrategyDone {
+        elapsed_ms: live.elapsed_ms(),
+        summary: outcome
+            .as_ref()
+            .map(|o| o.summary.clone())
+            .unwrap_or_default(),
+        error: error.clone(),
+    });
+
+    let shown = dir.submission().display().to_string();
+    let grade = grader
+        .grade(&id, &prepared, &dir.submission(), &shown)
+        .await;
+    dir.write_json("grade.json", &GradingReport::new(vec![grade.clone()]))
+        .map_err(|e| RunError::Setup(format!("writing grade.json: {e}")))?;
+    live.emit(RunEvent::Graded {
+        elapsed_ms: live.elapsed_ms(),
+        score: grade.score,
+        valid: grade.valid_submission,
+        medal: medal(&grade),
+        above_median: grade.above_median,
+        message: grade.message.clone(),
+    });
+
+    let nodes = live.nodes();
+    let summary = RunSummary {
+        run_id,
+        competition_id: id,
+        strategy,
+        run_dir: run_root,
+        seed: request.seed,
+        started_at: started_at.to_rfc3339(),
+        elapsed_ms: live.elapsed_ms(),
+        outcome,
+        error,
+        nodes: nodes.len() as u32,
+        buggy_nodes: nodes.iter().filter(|n| n.buggy).count() as u32,
+        best: live.best(),
+        grade,
+        llm: built.hub.map(|h| h.ledger().summary().total),
+    };
+    dir.write_json("summary.json", &summary)
+        .map_err(|e| RunError::Setup(format!("writing summary.json: {e}")))?;
+    Ok(summary)
+}
+
+/// The run's budgets: flags first, then `[run]`, then the defaults.
+fn limits(config: &RunConfig, request: &RunRequest) -> RunLimits {
+    RunLimits {
+        wall: request
+            .time_limit
+            .or(config.time_limit_secs.map(Duration::from_secs))
+            .or(Some(DEFAULT_TIME_LIMIT)),
+        steps: request.max_steps.or(config.max_steps),
+        tokens: None,
+        cost_usd: None,
+    }
+}
+
+/// Load the strategy `name` (its `[plugins]` source, else `builtin:<name>`) under its grants.
+fn load_strategy(
+    runtime: &Runtime,
+    config: &SophonConfig,
+    name: &str,
+) -> Result<crate::runtime::LoadedPlugin, RunError> {
+    let reference = config
+        .plugins
+        .get(name)
+        .and_then(|p| p.source.clone())
+        .unwrap_or_else(|| format!("{}{name}", builtin::PREFIX));
+    let source = builtin::resolve(&reference).map_err(|e| {
+        RunError::Setup(format!(
+            "strategy `{name}`: {e}; name a strategy under [plugins.{name}] in sophon.toml"
+        ))
+    })?;
+    let plugin = runtime.load(&source, &config.grants_for(name))?;
+    if plugin.identity().world != World::Strategy {
+        return Err(RunError::Setup(format!(
+            "`{name}` is a {} plugin, not a strategy: pass a strategy with --strategy",
+            plugin.identity().world
+        )));
+    }
+    Ok(plugin)
+}
+
+/// The medal a grade earned, as a word.
+pub fn medal(grade: &CompetitionReport) -> Option<String> {
+    [
+        (grade.gold_medal, "gold"),
+        (grade.silver_medal, "silver"),
+        (grade.bronze_medal, "bronze"),
+    ]
+    .into_iter()
+    .find(|(won, _)| *won)
+    .map(|(_, name)| name.to_string())
+}

@@ -1,0 +1,263 @@
+//! [`LiveRun`]: the run context of `sophon run`. It enforces the run's budgets (wall time,
+//! steps, tokens, cost), records every node, and adopts a claimed best submission only after
+//! the task adapter found it valid — copying it into the run directory at once, so a killed
+//! run still leaves its best submission behind.
+
+use super::dir::{RunDir, copy_atomically};
+use super::events::{RunEvent, RunObserver};
+use super::{Best, LogLevel, NodeReport, RunBudget, RunContext, RunInfo};
+use crate::artifacts::ArtifactStore;
+use crate::capability::{CapResult, CapabilityError};
+use crate::task::{Direction, TaskService};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The run's limits; `None` = unlimited.
+#[derive(Clone, Debug, Default)]
+pub struct RunLimits {
+    pub wall: Option<Duration>,
+    pub steps: Option<u32>,
+    pub tokens: Option<u64>,
+    pub cost_usd: Option<f64>,
+}
+
+/// Tokens and dollars spent so far (from the LLM ledger).
+pub type UsageProbe = Arc<dyn Fn() -> (u64, f64) + Send + Sync>;
+
+pub struct LiveRun {
+    info: RunInfo,
+    started: Instant,
+    limits: RunLimits,
+    direction: Direction,
+    usage: OnceLock<UsageProbe>,
+    artifacts: Arc<ArtifactStore>,
+    task: Arc<dyn TaskService>,
+    dir: Arc<RunDir>,
+    observers: Vec<Arc<dyn RunObserver>>,
+    stop_requested: AtomicBool,
+    state: Mutex<LiveState>,
+}
+
+#[derive(Default)]
+struct LiveState {
+    nodes: Vec<NodeReport>,
+    best: Option<Best>,
+}
+
+impl LiveRun {
+    pub fn new(
+        info: RunInfo,
+        limits: RunLimits,
+        direction: Direction,
+        artifacts: Arc<ArtifactStore>,
+        task: Arc<dyn TaskService>,
+        dir: Arc<RunDir>,
+        observers: Vec<Arc<dyn RunObserver>>,
+    ) -> LiveRun {
+        LiveRun {
+            info,
+            started: Instant::now(),
+            limits,
+            direction,
+            usage: OnceLock::new(),
+            artifacts,
+            task,
+            dir,
+            observers,
+            stop_requested: AtomicBool::new(false),
+            state: Mutex::default(),
+        }
+    }
+
+    /// Where token and cost usage come from (set once, when the LLM hub exists).
+    pub fn set_usage(&self, probe: UsageProbe) {
+        let _ = self.usage.set(probe);
+    }
+
+    /// Ask the strategy to finish (it sees `should-stop` turn true).
+    pub fn request_stop(&self) {
+        self.stop_requested.store(true, Ordering::Release);
+    }
+
+    pub fn nodes(&self) -> Vec<NodeReport> {
+        self.lock().nodes.clone()
+    }
+
+    pub fn best(&self) -> Option<Best> {
+        self.lock().best.clone()
+    }
+
+    pub fn elapsed_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// Record `event` in `events.jsonl` and tell every observer.
+    pub fn emit(&self, event: RunEvent) {
+        if let Err(e) = self.dir.append_jsonl("events.jsonl", &event) {
+            tracing::warn!("cannot append to events.jsonl: {e}");
+        }
+        for observer in &self.observers {
+            observer.on_event(&event);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, LiveState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn usage(&self) -> (u64, f64) {
+        self.usage.get().map_or((0, 0.0), |probe| probe())
+    }
+
+    fn improves(&self, metric: f64) -> bool {
+        self.lock()
+            .best
+            .as_ref()
+            .is_none_or(|best| self.direction.better(metric, best.metric))
+    }
+}
+
+#[async_trait::async_trait]
+impl RunContext for LiveRun {
+    fn info(&self) -> RunInfo {
+        self.info.clone()
+    }
+
+    fn budget(&self) -> RunBudget {
+        let elapsed = self.started.elapsed();
+        let steps_used = self.lock().nodes.len() as u32;
+        let (tokens_used, cost_used_usd) = self.usage();
+        RunBudget {
+            elapsed_ms: elapsed.as_millis() as u64,
+            wall_ms_left: self
+                .limits
+                .wall
+                .map(|l| l.saturating_sub(elapsed).as_millis() as u64),
+            steps_used,
+            steps_left: self.limits.steps.map(|l| l.saturating_sub(steps_used)),
+            tokens_used,
+            tokens_left: self.limits.tokens.map(|l| l.saturating_sub(tokens_used)),
+            cost_used_usd,
+            cost_left_usd: self.limits.cost_usd.map(|l| (l - cost_used_usd).max(0.0)),
+        }
+    }
+
+    fn should_stop(&self) -> bool {
+        if self.stop_requested.load(Ordering::Acquire)
+            || self
+                .limits
+                .wall
+                .is_some_and(|l| self.started.elapsed() >= l)
+        {
+            return true;
+        }
+        if self
+            .limits
+            .steps
+            .is_some_and(|l| self.lock().nodes.len() as u32 >= l)
+        {
+            return true;
+        }
+        if self.limits.tokens.is_none() && self.limits.cost_usd.is_none() {
+            return false;
+        }
+        let (tokens, cost) = self.usage();
+        self.limits.tokens.is_some_and(|l| tokens >= l)
+            || self.limits.cost_usd.is_some_and(|l| cost >= l)
+    }
+
+    async fn report_node(&self, node: NodeReport) -> CapResult<()> {
+        if node.id.is_empty() {
+            return Err(CapabilityError::InvalidArgument(
+                "node-report.id must not be empty".into(),
+            ));
+        }
+        if node.metric.is_some_and(|m| !m.is_finite()) {
+            return Err(CapabilityError::InvalidArgument(format!(
+                "node {}: the metric must be a finite number or none",
+                node.id
+            )));
+        }
+        self.dir
+            .append_jsonl("nodes.jsonl", &node)
+            .map_err(|e| CapabilityError::Internal(format!("recording node {}: {e}", node.id)))?;
+        let nodes_done = {
+            let mut state = self.lock();
+            state.nodes.push(node.clone());
+            state.nodes.len() as u32
+        };
+        self.emit(RunEvent::Node {
+            elapsed_ms: self.elapsed_ms(),
+            nodes_done,
+            node,
+        });
+        Ok(())
+    }
+
+    async fn report_best(&self, node: String, submission: String, metric: f64) -> CapResult<bool> {
+        if !metric.is_finite() {
+            return Err(CapabilityError::InvalidArgument(format!(
+                "metric {metric} of node {node} is not a finite number"
+            )));
+        }
+        self.artifacts.stat(&submission)?;
+        if !self.improves(metric) {
+            return Ok(false);
+        }
+        let validation = self.task.validate(&submission).await?;
+        if !validation.valid {
+            self.emit(RunEvent::BestRefused {
+                elapsed_ms: self.elapsed_ms(),
+                node,
+                reason: validation.message,
+            });
+            return Ok(false);
+        }
+        let best = Best {
+            node,
+            submission,
+            metric,
+        };
+        {
+            // Held across the copy so that two claims cannot interleave their files.
+            let mut state = self.lock();
+            if state
+                .best
+                .as_ref()
+                .is_some_and(|b| !self.direction.better(metric, b.metric))
+            {
+                return Ok(false);
+            }
+            let mut source = self.artifacts.open_file(&best.submission)?.into_std();
+            copy_atomically(&mut source, &self.dir.submission()).map_err(|e| {
+                CapabilityError::Internal(format!("copying the best submission: {e}"))
+            })?;
+            self.dir
+                .write_json("best.json", &best)
+                .map_err(|e| CapabilityError::Internal(format!("writing best.json: {e}")))?;
+            state.best = Some(best.clone());
+        }
+        self.emit(RunEvent::Best {
+            elapsed_ms: self.elapsed_ms(),
+            best,
+        });
+        Ok(true)
+    }
+
+    fn log(&self, plugin: &str, level: LogLevel, message: &str) {
+        match level {
+            LogLevel::Trace => tracing::trace!(plugin, "{message}"),
+            LogLevel::Debug => tracing::debug!(plugin, "{message}"),
+            LogLevel::Info => tracing::info!(plugin, "{message}"),
+            LogLevel::Warn => tracing::warn!(plugin, "{message}"),
+            LogLevel::Error => tracing::error!(plugin, "{message}"),
+        }
+        self.emit(RunEvent::Log {
+            elapsed_ms: self.elapsed_ms(),
+            plugin: plugin.to_string(),
+            level,
+            message: message.to_string(),
+        });
+    }
+}

@@ -1,0 +1,115 @@
+//! The capability services one plugin gets in a run, built from the configuration and the
+//! plugin's grants: only what it was granted is built (an ungranted capability has no service
+//! at all), and the LLM hub starts nothing until the first call.
+
+use crate::artifacts::ArtifactStore;
+use crate::config::SophonConfig;
+use crate::hcc::{CognitiveCache, EmbedderChoice, RunHcc, RunSpec, TaskDescriptor};
+use crate::jobs::JobService;
+use crate::jobs::config::JobsConfig;
+use crate::jobs::local::{JobContext, LocalExecutor};
+use crate::jobs::service::{JobQuota, PluginJobs};
+use crate::llm::LanguageModel;
+use crate::llm::budget::Limits;
+use crate::llm::hub::LlmHub;
+use crate::run::RunContext;
+use crate::runtime::{HostServices, LoadedPlugin};
+use crate::task::TaskService;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// What the services are for.
+pub struct ServiceRequest<'a> {
+    pub config: &'a SophonConfig,
+    /// The jobs configuration (the operator's, plus what the run adds, e.g. its Python).
+    pub jobs: &'a JobsConfig,
+    pub run_id: String,
+    pub competition_id: String,
+    pub descriptor: TaskDescriptor,
+    pub artifacts: Arc<ArtifactStore>,
+    /// The task's public data, for jobs that mount it.
+    pub task_public: Option<PathBuf>,
+    pub run: Arc<dyn RunContext>,
+    pub task: Option<Arc<dyn TaskService>>,
+}
+
+/// The services, and the hub whose ledger accounts for every LLM call.
+pub struct BuiltServices {
+    pub services: HostServices,
+    pub hub: Option<Arc<LlmHub>>,
+}
+
+/// Build `plugin`'s services for `request`.
+pub fn build(plugin: &LoadedPlugin, request: ServiceRequest<'_>) -> Result<BuiltServices, String> {
+    let config = request.config;
+    let grants = plugin.grants();
+    let needs_hub = grants.llm.is_some()
+        || (grants.hcc.is_some() && config.hcc.embedder()? != EmbedderChoice::Hashed);
+    let hub = match needs_hub {
+        true => Some(Arc::new(LlmHub::from_config(
+            &config.llm,
+            config.llm.run_limits(),
+            &|k| std::env::var(k).ok(),
+        )?)),
+        false => None,
+    };
+    let hcc: Option<Arc<dyn CognitiveCache>> = match &grants.hcc {
+        Some(_) => {
+            let spec = RunSpec {
+                run_id: request.run_id.clone(),
+                competition_id: request.competition_id.clone(),
+                descriptor: request.descriptor,
+            };
+            Some(Arc::new(RunHcc::from_config(
+                &config.hcc,
+                spec,
+                hub.clone(),
+            )?))
+        }
+        None => None,
+    };
+    let llm: Option<Arc<dyn LanguageModel>> = match (&hub, &grants.llm) {
+        (Some(hub), Some(limits)) => Some(hub.scoped(
+            plugin.name(),
+            Limits {
+                tokens: limits.max_tokens,
+                requests: limits.max_requests,
+                cost_usd: limits.max_cost_usd,
+            },
+        )),
+        _ => None,
+    };
+    let jobs: Option<Arc<dyn JobService>> = match &grants.jobs {
+        Some(limits) => {
+            let executor = Arc::new(LocalExecutor::new(request.jobs)?);
+            let context = JobContext {
+                owner: request.run_id.clone(),
+                artifacts: request.artifacts.clone(),
+                task_public: request.task_public.clone(),
+            };
+            let quota = JobQuota {
+                max_concurrent: limits.max_concurrent,
+                max_gpus: limits.max_gpus,
+                gpu_hours: limits.gpu_hours,
+            };
+            Some(Arc::new(PluginJobs::new(
+                plugin.name(),
+                executor,
+                context,
+                quota,
+            )))
+        }
+        None => None,
+    };
+    Ok(BuiltServices {
+        services: HostServices {
+            run: Some(request.run),
+            artifacts: Some(request.artifacts),
+            task: request.task,
+            llm,
+            jobs,
+            hcc,
+        },
+        hub,
+    })
+}
