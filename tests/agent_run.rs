@@ -52,7 +52,7 @@ fn config_with_llm(dir: &Path, server: &OpenAiServer, extra: &str) -> SophonConf
     config(
         dir,
         &format!(
-            "[llm]\ndefault = \"fake\"\n[llm.providers.fake]\nkind = \"openai\"\nbase-url = \"{}\"\nmodel = \"fake-model\"\nsupports-json-schema = true\n{extra}",
+            "[llm]\ndefault = \"fake\"\ncache = false\n[llm.providers.fake]\nkind = \"openai\"\nbase-url = \"{}\"\nmodel = \"fake-model\"\nsupports-json-schema = true\n{extra}",
             server.base_url()
         ),
     )
@@ -292,4 +292,202 @@ async fn the_recipes_strategy_beats_the_median_on_the_prepared_competitions() {
         );
         check_run_dir(&summary);
     }
+}
+
+/// The `sophon` binary next to this test's (cargo builds it for the workspace's tests).
+fn sophon_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let binary = exe.parent().unwrap().parent().unwrap().join("sophon");
+    assert!(
+        binary.is_file(),
+        "{} is missing: build it with `cargo build --bin sophon` (cargo test --workspace does)",
+        binary.display()
+    );
+    binary
+}
+
+/// Start `sophon run` with `args`, returning the child and its stdout lines as they come.
+fn spawn_sophon(
+    dir: &Path,
+    args: &[&str],
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(sophon_binary())
+        .args(args)
+        .current_dir(dir)
+        .env("SOPHON_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if send.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, receive)
+}
+
+fn plans_and_metrics(run_dir: &Path) -> Vec<(String, String, Option<f64>)> {
+    std::fs::read_to_string(run_dir.join("nodes.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let n: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                n["id"].as_str().unwrap().to_string(),
+                n["plan"].as_str().unwrap().to_string(),
+                n["metric"].as_f64(),
+            )
+        })
+        .collect()
+}
+
+/// Kill -9 a run at random points (after a seeded-random number of events, plus a random
+/// delay, so mid-job and mid-LLM-call too), resume it, and check that it ends exactly as an
+/// uninterrupted run with the same seed, with no finished job and no answered LLM call repeated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_runs_resume_from_the_journal_without_repeating_work() {
+    const STEPS: usize = 6;
+    let dir = tempfile::tempdir().unwrap();
+    let server = OpenAiServer::start().await;
+    server.always(Reply::text(
+        r#"{"family": "linear", "learning_rate": 0.05, "num_leaves": 31, "n_estimators": 400, "C": 4.0, "split_compound": true, "reason": "small numeric data"}"#,
+    ));
+    let cfg = |jobs: &str| {
+        let path = dir.path().join(format!("{jobs}.toml"));
+        std::fs::write(
+            &path,
+            format!(
+                "[hcc]\nstore = \"hcc.sqlite\"\n[jobs.local]\njobs-dir = \"{jobs}\"\n[llm]\ndefault = \"fake\"\ncache = false\n[llm.providers.fake]\nkind = \"openai\"\nbase-url = \"{}\"\nmodel = \"fake-model\"\nsupports-json-schema = true\n",
+                server.base_url()
+            ),
+        )
+        .unwrap();
+        path.display().to_string()
+    };
+    let steps = STEPS.to_string();
+    let run_args = |config: &str, run_dir: &str| -> Vec<String> {
+        [
+            "run",
+            "--config",
+            config,
+            "--competition",
+            "sophon-demo-breast-cancer",
+            "--data-dir",
+            "data",
+            "--max-steps",
+            &steps,
+            "--time-limit",
+            "5m",
+            "--seed",
+            "7",
+            "--run-dir",
+            run_dir,
+            "--json",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let as_strs = |v: &[String]| {
+        v.iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join("\u{1}")
+    };
+
+    // The uninterrupted reference.
+    let config = cfg("jobs-reference");
+    let args = run_args(&config, "reference");
+    let (mut child, _lines) = spawn_sophon(
+        dir.path(),
+        &as_strs(&args).split('\u{1}').collect::<Vec<_>>(),
+    );
+    assert!(child.wait().unwrap().success());
+    let reference = plans_and_metrics(&dir.path().join("reference"));
+    assert_eq!(reference.len(), STEPS);
+    // One model call per node (the reply cache is off, so each call reaches the server), and
+    // one job per node plus the task profile.
+    assert_eq!(server.received().len(), STEPS);
+    let reference_jobs = std::fs::read_dir(dir.path().join("jobs-reference"))
+        .unwrap()
+        .count();
+    assert_eq!(reference_jobs, STEPS + 1);
+
+    let mut random = 0x2545_f491_4f6c_dd1du64;
+    let mut replayed = Vec::new();
+    for attempt in 0..3 {
+        random ^= random << 13;
+        random ^= random >> 7;
+        random ^= random << 17;
+        let events_before_kill = 1 + (random % 9) as usize;
+        let extra_delay = Duration::from_millis(random % 700);
+        let jobs = format!("jobs-{attempt}");
+        let config = cfg(&jobs);
+        let run_dir = format!("killed-{attempt}");
+        let before = server.received().len();
+        let args = run_args(&config, &run_dir);
+        let (mut child, lines) = spawn_sophon(
+            dir.path(),
+            &as_strs(&args).split('\u{1}').collect::<Vec<_>>(),
+        );
+        let mut seen = 0;
+        while seen < events_before_kill && lines.recv_timeout(Duration::from_secs(120)).is_ok() {
+            seen += 1;
+        }
+        std::thread::sleep(extra_delay);
+        let _ = child.kill(); // SIGKILL
+        child.wait().unwrap();
+
+        let (mut resumed, lines) = spawn_sophon(
+            dir.path(),
+            &["run", "--config", &config, "--resume", &run_dir, "--json"],
+        );
+        let output: Vec<String> = lines.iter().collect();
+        assert!(
+            resumed.wait().unwrap().success(),
+            "attempt {attempt}: resume failed: {output:?}"
+        );
+        let summary: serde_json::Value = serde_json::from_str(output.last().unwrap()).unwrap();
+        let summary = &summary["summary"];
+        assert!(
+            summary["grade"]["valid_submission"].as_bool().unwrap(),
+            "attempt {attempt}: {summary}"
+        );
+        // Same search as the uninterrupted run: same nodes, plans and metrics, each once.
+        let after = plans_and_metrics(&dir.path().join(&run_dir));
+        assert_eq!(
+            after, reference,
+            "attempt {attempt} (killed after {seen} events)"
+        );
+        // At most the LLM call in flight at the kill was made again.
+        let calls = server.received().len() - before;
+        assert!(
+            calls <= STEPS + 1,
+            "attempt {attempt}: {calls} LLM calls for {STEPS} steps"
+        );
+        // Jobs: the profile and one per node, plus at most the one in flight at the kill.
+        let jobs_run = std::fs::read_dir(dir.path().join(&jobs)).unwrap().count();
+        assert!(
+            jobs_run <= STEPS + 2,
+            "attempt {attempt}: {jobs_run} jobs for {STEPS} nodes and a profile"
+        );
+        let replay = &summary["replay"];
+        assert_eq!(
+            replay["replayed"], replay["recorded"],
+            "attempt {attempt}: {replay}"
+        );
+        eprintln!(
+            "attempt {attempt}: killed after {seen} events + {extra_delay:?}; {replay}; {calls} LLM calls, {jobs_run} jobs"
+        );
+        replayed.push(replay["replayed"].as_u64().unwrap());
+    }
+    // The kills landed mid-run: the resumed runs had work to replay.
+    assert!(replayed.iter().all(|&n| n > 0), "{replayed:?}");
 }

@@ -268,6 +268,7 @@ async fn run_strategy(
             task_public: None,
             run: session.clone(),
             task: None,
+            journal: None,
         },
     )
     .map_err(anyhow::Error::msg)?;

@@ -15,8 +15,12 @@ use std::time::Duration;
 pub struct RunArgs {
     /// The competition id (MLE-bench's, one under [mlebench.competitions], or
     /// `sophon-demo-breast-cancer`, which Sophon prepares itself).
-    #[arg(long)]
-    competition: String,
+    #[arg(long, required_unless_present = "resume")]
+    competition: Option<String>,
+    /// Resume the run in this directory after a crash: its journal is replayed into a fresh
+    /// strategy (no LLM call or finished job is repeated), then it continues live.
+    #[arg(long, conflicts_with_all = ["competition", "data_dir", "strategy", "strategy_config", "time_limit", "max_steps", "run_dir", "seed"])]
+    resume: Option<PathBuf>,
     /// The directory holding `<competition>/prepared/` (default: [mlebench] data-dir).
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -50,7 +54,7 @@ pub async fn run(args: RunArgs, config: &SophonConfig) -> anyhow::Result<()> {
         .transpose()
         .context("--strategy-config is not JSON")?;
     let request = RunRequest {
-        competition_id: args.competition,
+        competition_id: args.competition.unwrap_or_default(),
         data_dir: args.data_dir,
         strategy: args.strategy,
         strategy_config,
@@ -58,6 +62,7 @@ pub async fn run(args: RunArgs, config: &SophonConfig) -> anyhow::Result<()> {
         max_steps: args.max_steps,
         run_dir: args.run_dir,
         seed: args.seed,
+        resume: args.resume,
     };
     let observer: Arc<dyn RunObserver> = match args.json {
         true => Arc::new(JsonLines),
@@ -169,6 +174,8 @@ impl RunObserver for Progress {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         match event {
             RunEvent::Started {
+                elapsed_ms,
+                resumed,
                 run_id,
                 competition_id,
                 strategy,
@@ -181,10 +188,13 @@ impl RunObserver for Progress {
             } => {
                 state.thresholds = thresholds.clone();
                 state.lower_is_better = *direction == crate::task::Direction::Minimize;
-                state.deadline =
-                    time_limit_secs.map(|s| std::time::Instant::now() + Duration::from_secs(s));
+                state.deadline = time_limit_secs.map(|s| {
+                    std::time::Instant::now()
+                        + Duration::from_secs(s).saturating_sub(Duration::from_millis(*elapsed_ms))
+                });
+                let verb = if *resumed { "resuming" } else { "run" };
                 self.line(format!(
-                    "run {run_id}: {competition_id} with `{strategy}`, metric {metric} ({direction:?}); run directory {run_dir}"
+                    "{verb} {run_id}: {competition_id} with `{strategy}`, metric {metric} ({direction:?}); run directory {run_dir}"
                 ));
             }
             RunEvent::Node { node, .. } => {
@@ -252,6 +262,12 @@ fn print_summary(summary: &RunSummary) {
             g.bronze_threshold.unwrap_or(f64::NAN),
         ),
         None => println!("grade     {score} on the test set ({})", g.message),
+    }
+    if summary.replay.recorded > 0 {
+        println!(
+            "resumed   {} of {} journaled answers replayed",
+            summary.replay.replayed, summary.replay.recorded
+        );
     }
     if let Some(llm) = &summary.llm {
         println!(

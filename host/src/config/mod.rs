@@ -166,6 +166,7 @@ impl SophonConfig {
             &mut overrides.mlebench.data_dir,
             &mut overrides.mlebench.leaderboard_dir,
             &mut overrides.run.runs_dir,
+            &mut overrides.jobs.local.jobs_dir,
         ] {
             if let Some(d) = dir
                 && d.is_relative()

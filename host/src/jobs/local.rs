@@ -95,6 +95,9 @@ impl LocalExecutor {
             .unwrap_or_else(|| PathBuf::from("sophon-jobs"));
         std::fs::create_dir_all(&jobs_dir)
             .map_err(|e| format!("creating {}: {e}", jobs_dir.display()))?;
+        // The sandbox binds job directories by path: they must not depend on a cwd.
+        let jobs_dir = std::path::absolute(&jobs_dir)
+            .map_err(|e| format!("the jobs directory {}: {e}", jobs_dir.display()))?;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();

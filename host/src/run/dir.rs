@@ -47,6 +47,20 @@ impl RunDir {
         })
     }
 
+    /// The run in `root`, to resume it.
+    pub fn open(root: &Path) -> Result<RunDir, String> {
+        if !root.join("run.json").is_file() {
+            return Err(format!(
+                "{} is not a run directory (no run.json): pass the directory `sophon run` created",
+                root.display()
+            ));
+        }
+        Ok(RunDir {
+            root: std::path::absolute(root).map_err(|e| format!("{}: {e}", root.display()))?,
+            append_lock: Mutex::new(()),
+        })
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }

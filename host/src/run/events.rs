@@ -9,7 +9,10 @@ use serde::Serialize;
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum RunEvent {
+    /// A run started, or resumed (`resumed`, with the run time it had used).
     Started {
+        elapsed_ms: u64,
+        resumed: bool,
         run_id: String,
         competition_id: String,
         strategy: String,

@@ -7,10 +7,10 @@
 //! prepared, a strategy that is not a strategy) stop the run before anything starts, with an
 //! error that names the fix.
 
-use super::config::RunConfig;
 use super::demo;
 use super::dir::RunDir;
 use super::events::{RunEvent, RunObserver, Thresholds};
+use super::journal::{Journal, ReplayStats};
 use super::live::{LiveRun, RunLimits};
 use super::services::{self, ServiceRequest};
 use super::{Best, Outcome, RunInfo};
@@ -23,9 +23,10 @@ use crate::hcc::TaskDescriptor;
 use crate::jobs::python::JobPython;
 use crate::llm::budget::UsageTotals;
 use crate::runtime::{PluginError, Runtime, World};
-use serde::Serialize;
+use crate::task::Metric;
+use serde::{Deserialize, Serialize};
 use sophon_grading::{CompetitionReport, GradingReport};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,6 +52,75 @@ pub struct RunRequest {
     /// Default `<runs-dir>/<run-id>`.
     pub run_dir: Option<PathBuf>,
     pub seed: u64,
+    /// Resume the run in this directory instead (everything else comes from its run.json).
+    pub resume: Option<PathBuf>,
+}
+
+/// `run.json`: what was run, enough to resume it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub run_id: String,
+    pub competition_id: String,
+    pub strategy: String,
+    pub strategy_sha256: String,
+    pub strategy_config: serde_json::Value,
+    pub seed: u64,
+    pub data_dir: PathBuf,
+    pub run_dir: PathBuf,
+    pub time_limit_secs: Option<u64>,
+    pub max_steps: Option<u32>,
+    pub metric: Option<Metric>,
+    pub sophon_version: String,
+    pub started_at: String,
+}
+
+impl RunRecord {
+    /// A new run's record: flags first, then `[run]`, then the defaults.
+    fn new(config: &SophonConfig, request: &RunRequest) -> Result<RunRecord, RunError> {
+        let id = request.competition_id.clone();
+        let data_dir = request
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| config.mlebench.data_dir());
+        let strategy = request
+            .strategy
+            .clone()
+            .unwrap_or_else(|| config.run.strategy_for(&id));
+        let strategy_config = request
+            .strategy_config
+            .clone()
+            .unwrap_or_else(|| config.run.strategy_config(&strategy, &id));
+        let started_at = chrono::Utc::now();
+        let run_id = format!("{id}-{}-{strategy}", started_at.format("%Y%m%d-%H%M%S"));
+        let run_dir = request
+            .run_dir
+            .clone()
+            .unwrap_or_else(|| config.run.runs_dir().join(&run_id));
+        // Jobs mount the data from inside their sandbox: no path may depend on a cwd.
+        let absolute = |path: &Path, what: &str| {
+            std::path::absolute(path)
+                .map_err(|e| RunError::Setup(format!("the {what} {}: {e}", path.display())))
+        };
+        Ok(RunRecord {
+            run_id,
+            competition_id: id,
+            strategy_sha256: String::new(),
+            strategy,
+            strategy_config,
+            seed: request.seed,
+            data_dir: absolute(&data_dir, "data directory")?,
+            run_dir: absolute(&run_dir, "run directory")?,
+            time_limit_secs: request
+                .time_limit
+                .map(|d| d.as_secs())
+                .or(config.run.time_limit_secs)
+                .or(Some(DEFAULT_TIME_LIMIT.as_secs())),
+            max_steps: request.max_steps.or(config.run.max_steps),
+            metric: None,
+            sophon_version: env!("CARGO_PKG_VERSION").to_string(),
+            started_at: started_at.to_rfc3339(),
+        })
+    }
 }
 
 /// Why a run could not start.
@@ -81,7 +151,10 @@ pub struct RunSummary {
     pub buggy_nodes: u32,
     pub best: Option<Best>,
     pub grade: CompetitionReport,
+    /// LLM usage of this process (a resumed run's replayed replies cost nothing).
     pub llm: Option<UsageTotals>,
+    /// Answers the journal held and how many were replayed (0 and 0 for a run never resumed).
+    pub replay: ReplayStats,
 }
 
 /// Run `request` to the end. Observers see every [`RunEvent`] as it happens.
@@ -90,14 +163,29 @@ pub async fn execute(
     request: RunRequest,
     observers: Vec<Arc<dyn RunObserver>>,
 ) -> Result<RunSummary, RunError> {
-    let id = request.competition_id.clone();
-    let data_dir = request
-        .data_dir
-        .clone()
-        .unwrap_or_else(|| config.mlebench.data_dir());
-    // Jobs mount the data from inside their sandbox: the path must not depend on a cwd.
-    let data_dir = std::path::absolute(&data_dir)
-        .map_err(|e| RunError::Setup(format!("the data directory {}: {e}", data_dir.display())))?;
+    let resuming = request.resume.is_some();
+    let (record, dir) = match &request.resume {
+        Some(root) => {
+            let dir = RunDir::open(root).map_err(RunError::Setup)?;
+            let record: RunRecord = serde_json::from_str(
+                &std::fs::read_to_string(dir.path("run.json"))
+                    .map_err(|e| RunError::Setup(format!("reading run.json: {e}")))?,
+            )
+            .map_err(|e| {
+                RunError::Setup(format!("run.json of {} is malformed: {e}", root.display()))
+            })?;
+            if dir.path("summary.json").is_file() {
+                return Err(RunError::Setup(format!(
+                    "the run in {} has finished (it has a summary.json): nothing to resume",
+                    root.display()
+                )));
+            }
+            (record, Some(dir))
+        }
+        None => (RunRecord::new(config, &request)?, None),
+    };
+    let id = record.competition_id.clone();
+    let data_dir = record.data_dir.clone();
     let mut jobs_config = config.jobs.clone();
     let python = match config.run.managed_python.unwrap_or(true) {
         true => {
@@ -122,34 +210,37 @@ pub async fn execute(
         Some(data_dir.clone()),
     )?);
     let prepared = grader.prepared(&id)?;
-
-    let strategy = request
-        .strategy
-        .clone()
-        .unwrap_or_else(|| config.run.strategy_for(&id));
+    let strategy = record.strategy.clone();
     let plugin = load_strategy(&runtime, config, &strategy)?;
-    let strategy_config = request
-        .strategy_config
-        .clone()
-        .unwrap_or_else(|| config.run.strategy_config(&strategy, &id));
-
-    let started_at = chrono::Utc::now();
-    let run_id = format!("{id}-{}-{strategy}", started_at.format("%Y%m%d-%H%M%S"));
-    let run_root = request
-        .run_dir
-        .clone()
-        .unwrap_or_else(|| config.run.runs_dir().join(&run_id));
-    let run_root = std::path::absolute(&run_root)
-        .map_err(|e| RunError::Setup(format!("the run directory {}: {e}", run_root.display())))?;
-    let dir = Arc::new(RunDir::create(&run_root).map_err(RunError::Setup)?);
+    if resuming && plugin.identity().sha256 != record.strategy_sha256 {
+        return Err(RunError::Setup(format!(
+            "strategy `{strategy}` is not the build the run started with (sha256 {} now, {} then): \
+             a run resumes only with the same strategy",
+            plugin.identity().sha256,
+            record.strategy_sha256
+        )));
+    }
+    let strategy_config = record.strategy_config.clone();
+    let run_id = record.run_id.clone();
+    let dir = match dir {
+        Some(dir) => Arc::new(dir),
+        None => Arc::new(RunDir::create(&record.run_dir).map_err(RunError::Setup)?),
+    };
+    let run_root = dir.root().to_path_buf();
     let artifacts = Arc::new(
         ArtifactStore::open(&dir.path("artifacts"), MAX_ARTIFACT_BYTES).map_err(|e| {
             RunError::Setup(format!(
-                "creating the artifact store in {}: {e}",
+                "opening the artifact store in {}: {e}",
                 run_root.display()
             ))
         })?,
     );
+    let journal = Arc::new(Journal::open(dir.root()).map_err(|e| {
+        RunError::Setup(format!(
+            "opening the journal in {}: {e}",
+            run_root.display()
+        ))
+    })?);
     let task = Arc::new(GradedTask::new(
         grader.clone(),
         &id,
@@ -161,32 +252,26 @@ pub async fn execute(
         .await
         .map_err(|e| RunError::Setup(e.to_string()))?
         .clone();
-    let limits = limits(&config.run, &request);
+    let limits = RunLimits {
+        wall: record.time_limit_secs.map(Duration::from_secs),
+        steps: record.max_steps,
+        tokens: None,
+        cost_usd: None,
+    };
     let thresholds = grader.thresholds(&id).and_then(Result::ok);
-    dir.write_json(
-        "run.json",
-        &serde_json::json!({
-            "run_id": run_id,
-            "competition_id": id,
-            "strategy": strategy,
-            "strategy_sha256": plugin.identity().sha256,
-            "strategy_config": strategy_config,
-            "seed": request.seed,
-            "data_dir": data_dir,
-            "time_limit_secs": limits.wall.map(|d| d.as_secs()),
-            "max_steps": limits.steps,
-            "metric": info.metric,
-            "sophon_version": env!("CARGO_PKG_VERSION"),
-            "started_at": started_at.to_rfc3339(),
-        }),
-    )
-    .map_err(|e| RunError::Setup(format!("writing run.json: {e}")))?;
+    let mut record = record;
+    record.strategy_sha256 = plugin.identity().sha256.clone();
+    record.metric = Some(info.metric.clone());
+    if !resuming {
+        dir.write_json("run.json", &record)
+            .map_err(|e| RunError::Setup(format!("writing run.json: {e}")))?;
+    }
 
-    let live = Arc::new(LiveRun::new(
+    let live = LiveRun::new(
         RunInfo {
             run_id: run_id.clone(),
             competition_id: id.clone(),
-            seed: request.seed,
+            seed: record.seed,
             arm: None,
         },
         limits.clone(),
@@ -195,8 +280,14 @@ pub async fn execute(
         task.clone(),
         dir.clone(),
         observers,
-    ));
+    );
+    let live = Arc::new(match resuming {
+        true => live.resumed().map_err(RunError::Setup)?,
+        false => live,
+    });
     live.emit(RunEvent::Started {
+        elapsed_ms: live.elapsed_ms(),
+        resumed: resuming,
         run_id: run_id.clone(),
         competition_id: id.clone(),
         strategy: strategy.clone(),
@@ -225,6 +316,7 @@ pub async fn execute(
             task_public: Some(prepared.public.clone()),
             run: live.clone(),
             task: Some(task.clone()),
+            journal: Some(journal.clone()),
         },
     )
     .map_err(RunError::Setup)?;
@@ -240,7 +332,9 @@ pub async fn execute(
     }
     let hard_limit = limits
         .wall
-        .map_or(Duration::from_secs(30 * 24 * 3600), |w| w + STOP_GRACE);
+        .map_or(Duration::from_secs(30 * 24 * 3600), |w| {
+            w.saturating_sub(live.elapsed()) + STOP_GRACE
+        });
     let result = async {
         let mut instance = plugin.strategy(built.services).await?;
         instance.run(&strategy_config.to_string(), hard_limit).await
@@ -280,8 +374,8 @@ pub async fn execute(
         competition_id: id,
         strategy,
         run_dir: run_root,
-        seed: request.seed,
-        started_at: started_at.to_rfc3339(),
+        seed: record.seed,
+        started_at: record.started_at.clone(),
         elapsed_ms: live.elapsed_ms(),
         outcome,
         error,
@@ -290,23 +384,11 @@ pub async fn execute(
         best: live.best(),
         grade,
         llm: built.hub.map(|h| h.ledger().summary().total),
+        replay: journal.stats(),
     };
     dir.write_json("summary.json", &summary)
         .map_err(|e| RunError::Setup(format!("writing summary.json: {e}")))?;
     Ok(summary)
-}
-
-/// The run's budgets: flags first, then `[run]`, then the defaults.
-fn limits(config: &RunConfig, request: &RunRequest) -> RunLimits {
-    RunLimits {
-        wall: request
-            .time_limit
-            .or(config.time_limit_secs.map(Duration::from_secs))
-            .or(Some(DEFAULT_TIME_LIMIT)),
-        steps: request.max_steps.or(config.max_steps),
-        tokens: None,
-        cost_usd: None,
-    }
 }
 
 /// Load the strategy `name` (its `[plugins]` source, else `builtin:<name>`) under its grants.

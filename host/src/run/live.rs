@@ -28,6 +28,8 @@ pub type UsageProbe = Arc<dyn Fn() -> (u64, f64) + Send + Sync>;
 pub struct LiveRun {
     info: RunInfo,
     started: Instant,
+    /// Run time before this process (a resumed run), counted against the wall budget.
+    earlier: Duration,
     limits: RunLimits,
     direction: Direction,
     usage: OnceLock<UsageProbe>,
@@ -58,6 +60,7 @@ impl LiveRun {
         LiveRun {
             info,
             started: Instant::now(),
+            earlier: Duration::ZERO,
             limits,
             direction,
             usage: OnceLock::new(),
@@ -68,6 +71,35 @@ impl LiveRun {
             stop_requested: AtomicBool::new(false),
             state: Mutex::default(),
         }
+    }
+
+    /// Continue a run from its directory: the nodes and best submission it recorded, and the
+    /// run time it had used (from its last event).
+    pub fn resumed(mut self) -> Result<LiveRun, String> {
+        let nodes = std::fs::read_to_string(self.dir.path("nodes.jsonl")).unwrap_or_default();
+        let mut state = LiveState::default();
+        for line in nodes.lines() {
+            // A torn last line from a kill mid-write is skipped.
+            if let Ok(node) = serde_json::from_str::<NodeReport>(line) {
+                state.nodes.push(node);
+            }
+        }
+        if let Ok(text) = std::fs::read_to_string(self.dir.path("best.json")) {
+            state.best = Some(
+                serde_json::from_str(&text)
+                    .map_err(|e| format!("best.json of the run is unreadable: {e}"))?,
+            );
+        }
+        let events = std::fs::read_to_string(self.dir.path("events.jsonl")).unwrap_or_default();
+        let last_ms = events
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|e| e["elapsed_ms"].as_u64())
+            .max()
+            .unwrap_or(0);
+        self.earlier = Duration::from_millis(last_ms);
+        self.state = Mutex::new(state);
+        Ok(self)
     }
 
     /// Where token and cost usage come from (set once, when the LLM hub exists).
@@ -88,8 +120,12 @@ impl LiveRun {
         self.lock().best.clone()
     }
 
+    pub fn elapsed(&self) -> Duration {
+        self.earlier + self.started.elapsed()
+    }
+
     pub fn elapsed_ms(&self) -> u64 {
-        self.started.elapsed().as_millis() as u64
+        self.elapsed().as_millis() as u64
     }
 
     /// Record `event` in `events.jsonl` and tell every observer.
@@ -125,7 +161,7 @@ impl RunContext for LiveRun {
     }
 
     fn budget(&self) -> RunBudget {
-        let elapsed = self.started.elapsed();
+        let elapsed = self.elapsed();
         let steps_used = self.lock().nodes.len() as u32;
         let (tokens_used, cost_used_usd) = self.usage();
         RunBudget {
@@ -145,10 +181,7 @@ impl RunContext for LiveRun {
 
     fn should_stop(&self) -> bool {
         if self.stop_requested.load(Ordering::Acquire)
-            || self
-                .limits
-                .wall
-                .is_some_and(|l| self.started.elapsed() >= l)
+            || self.limits.wall.is_some_and(|l| self.elapsed() >= l)
         {
             return true;
         }
@@ -179,6 +212,10 @@ impl RunContext for LiveRun {
                 node.id
             )));
         }
+        if self.lock().nodes.iter().any(|n| n.id == node.id) {
+            // Recorded before a crash, reported again by the resumed strategy.
+            return Ok(());
+        }
         self.dir
             .append_jsonl("nodes.jsonl", &node)
             .map_err(|e| CapabilityError::Internal(format!("recording node {}: {e}", node.id)))?;
@@ -202,6 +239,15 @@ impl RunContext for LiveRun {
             )));
         }
         self.artifacts.stat(&submission)?;
+        if self
+            .lock()
+            .best
+            .as_ref()
+            .is_some_and(|b| b.node == node && b.submission == submission)
+        {
+            // Adopted before a crash, claimed again by the resumed strategy.
+            return Ok(true);
+        }
         if !self.improves(metric) {
             return Ok(false);
         }

@@ -14,6 +14,8 @@ pub mod demo;
 pub mod dir;
 pub mod events;
 pub mod execute;
+pub mod journal;
+pub mod journaled;
 pub mod live;
 pub mod services;
 pub mod session;

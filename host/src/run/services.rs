@@ -13,6 +13,10 @@ use crate::llm::LanguageModel;
 use crate::llm::budget::Limits;
 use crate::llm::hub::LlmHub;
 use crate::run::RunContext;
+use crate::run::journal::Journal;
+use crate::run::journaled::{
+    JournaledHcc, JournaledJobs, JournaledLlm, JournaledRun, JournaledTask,
+};
 use crate::runtime::{HostServices, LoadedPlugin};
 use crate::task::TaskService;
 use std::path::PathBuf;
@@ -31,6 +35,8 @@ pub struct ServiceRequest<'a> {
     pub task_public: Option<PathBuf>,
     pub run: Arc<dyn RunContext>,
     pub task: Option<Arc<dyn TaskService>>,
+    /// Journal every answer (and replay those it holds).
+    pub journal: Option<Arc<Journal>>,
 }
 
 /// The services, and the hub whose ledger accounts for every LLM call.
@@ -101,15 +107,54 @@ pub fn build(plugin: &LoadedPlugin, request: ServiceRequest<'_>) -> Result<Built
         }
         None => None,
     };
-    Ok(BuiltServices {
-        services: HostServices {
-            run: Some(request.run),
-            artifacts: Some(request.artifacts),
-            task: request.task,
-            llm,
-            jobs,
-            hcc,
-        },
-        hub,
-    })
+    let mut services = HostServices {
+        run: Some(request.run),
+        artifacts: Some(request.artifacts),
+        task: request.task,
+        llm,
+        jobs,
+        hcc,
+    };
+    if let Some(journal) = request.journal {
+        services = journaled(services, journal);
+    }
+    Ok(BuiltServices { services, hub })
+}
+
+/// `services` with every answer journaled.
+fn journaled(services: HostServices, journal: Arc<Journal>) -> HostServices {
+    let j = || journal.clone();
+    HostServices {
+        run: services.run.map(|inner| {
+            Arc::new(JournaledRun {
+                inner,
+                journal: j(),
+            }) as Arc<dyn RunContext>
+        }),
+        task: services.task.map(|inner| {
+            Arc::new(JournaledTask {
+                inner,
+                journal: j(),
+            }) as Arc<dyn TaskService>
+        }),
+        llm: services.llm.map(|inner| {
+            Arc::new(JournaledLlm {
+                inner,
+                journal: j(),
+            }) as Arc<dyn LanguageModel>
+        }),
+        jobs: services.jobs.map(|inner| {
+            Arc::new(JournaledJobs {
+                inner,
+                journal: j(),
+            }) as Arc<dyn JobService>
+        }),
+        hcc: services.hcc.map(|inner| {
+            Arc::new(JournaledHcc {
+                inner,
+                journal: j(),
+            }) as Arc<dyn CognitiveCache>
+        }),
+        artifacts: services.artifacts,
+    }
 }

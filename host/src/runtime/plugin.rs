@@ -299,6 +299,22 @@ impl LoadedPlugin {
                     })?;
             }
         }
+        if self.identity.world == World::Strategy
+            && let Some(run) = &services.run
+        {
+            // A strategy's randomness comes from its run's seed, so that replaying the journal
+            // into a fresh instance reproduces it.
+            let info = run.info();
+            let seed = u64::from_le_bytes(
+                sha2::Sha256::digest(format!("{}#{}", info.run_id, info.seed).as_bytes())[..8]
+                    .try_into()
+                    .expect("8 bytes"),
+            );
+            use wasi_rand::SeedableRng;
+            wasi.secure_random(wasi_rand::rngs::StdRng::seed_from_u64(seed))
+                .insecure_random(wasi_rand::rngs::StdRng::seed_from_u64(seed ^ 0x5eed))
+                .insecure_random_seed(u128::from(seed));
+        }
         let state = PluginState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
