@@ -491,3 +491,114 @@ async fn killed_runs_resume_from_the_journal_without_repeating_work() {
     // The kills landed mid-run: the resumed runs had work to replay.
     assert!(replayed.iter().all(|&n| n > 0), "{replayed:?}");
 }
+
+/// Debian's headless Chromium, if installed (`tests/run` installs it and then requires it).
+fn chromium() -> Option<&'static str> {
+    let found = ["chromium", "chromium-browser"].into_iter().find(|name| {
+        std::process::Command::new(name)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("SOPHON_REQUIRE_CHROMIUM").is_none(),
+            "SOPHON_REQUIRE_CHROMIUM is set but chromium is not installed"
+        );
+        eprintln!("skipped: no chromium (apt-get install chromium)");
+    }
+    found
+}
+
+/// The run report opens in real headless Chromium: the page renders its sections, the search
+/// tree and the chart, and text a model wrote (here a script injection) stays inert text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_run_report_renders_in_headless_chromium_and_escapes_model_text() {
+    let Some(chromium) = chromium() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let server = OpenAiServer::start().await;
+    let attack =
+        "<script>document.title='pwned'</script><img src=x onerror=\"document.title='pwned'\">";
+    server.always(Reply::text(&format!(
+        r#"{{"family": "linear", "learning_rate": 0.05, "num_leaves": 31, "n_estimators": 400, "C": 4.0, "split_compound": true, "reason": {}}}"#,
+        serde_json::to_string(attack).unwrap()
+    )));
+    let config = config_with_llm(dir.path(), &server, "");
+    let summary = execute(
+        &config,
+        request("sophon-demo-breast-cancer", &dir.path().join("data"), 3),
+        vec![],
+    )
+    .await
+    .unwrap();
+    let first_plan = std::fs::read_to_string(summary.run_dir.join("nodes.jsonl")).unwrap();
+    assert!(
+        first_plan.contains("<script>"),
+        "the attack reached the plan"
+    );
+
+    let view =
+        sophon::report::RunView::load(&summary.run_dir, Some(&dir.path().join("hcc.sqlite")))
+            .unwrap();
+    let page = summary.run_dir.join("report.html");
+    std::fs::write(&page, sophon::report::html::render(&view)).unwrap();
+    let json = view.summary_json();
+    assert_eq!(json["nodes"], 3);
+    assert_eq!(json["hcc"]["events_by_kind"]["code"], 3);
+
+    let url = format!("file://{}", page.display());
+    let dom = std::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--dump-dom",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    assert!(dom.status.success());
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert!(
+        dom.contains(&format!("<title>Sophon run {}</title>", summary.run_id)),
+        "{dom}"
+    );
+    assert_eq!(
+        dom.matches("class=\"node\"").count(),
+        3 + 3,
+        "three tree nodes and three chart dots"
+    );
+    assert!(
+        dom.contains("<svg") && dom.contains("class=\"best\""),
+        "the chart rendered"
+    );
+    assert!(dom.contains("id=\"score\""));
+    // The injected markup is text, not elements: no script ran and no image was created.
+    assert!(
+        !dom.contains("<script"),
+        "a script element made it into the DOM"
+    );
+    assert!(!dom.contains("<img"), "an img element made it into the DOM");
+    assert!(!dom.contains("pwned</title>"));
+    assert!(dom.contains("&lt;script&gt;document.title"));
+
+    let png = dir.path().join("report.png");
+    let shot = std::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--window-size=1100,1400",
+            &format!("--screenshot={}", png.display()),
+            &url,
+        ])
+        .output()
+        .unwrap();
+    assert!(shot.status.success());
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[1..4], b"PNG");
+    // A page with text, tables and a chart compresses to far more than a blank one (~5 KB).
+    assert!(bytes.len() > 30_000, "{} bytes", bytes.len());
+}

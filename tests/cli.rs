@@ -98,6 +98,16 @@ fn the_quick_start_main_job_runs_an_agent_on_the_demo_competition() {
         grade["score"]
     );
 
+    assert!(run.join("report.html").is_file());
+    let (ok, stdout, stderr) = sophon(&["report", "run", "--json"], dir.path());
+    assert!(ok, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["nodes"], 2);
+    assert_eq!(report["finished"], true);
+    let (ok, _, stderr) = sophon(&["report", "data"], dir.path());
+    assert!(!ok);
+    assert!(stderr.contains("is not a run directory"), "{stderr}");
+
     // An unknown competition is refused before anything runs, naming the fix.
     let (ok, _, stderr) = sophon(
         &["run", "--competition", "nope", "--data-dir", "data"],

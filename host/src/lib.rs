@@ -17,6 +17,7 @@ pub mod hcc;
 pub mod jobs;
 pub mod llm;
 pub mod pyenv;
+pub mod report;
 pub mod run;
 pub mod runtime;
 pub mod task;

@@ -5,6 +5,7 @@ mod hcc;
 mod job;
 mod llm;
 mod plugin;
+mod report;
 mod run;
 mod scaffold;
 
@@ -37,6 +38,8 @@ struct Cli {
 enum Command {
     /// Run an agent on a competition: search, keep the best submission, grade it.
     Run(run::RunArgs),
+    /// Write a run's report: a self-contained HTML page and a JSON summary.
+    Report(report::ReportArgs),
     /// Inspect, scaffold, list and run plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
@@ -90,6 +93,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     let config = load_config(cli.config.as_deref())?;
     match cli.command {
         Command::Run(args) => run::run(args, &config).await,
+        Command::Report(args) => report::report(args, &config),
         Command::Plugin(command) => plugin::run(command, &config).await,
         Command::Llm(command) => llm::run(command, &config).await,
         Command::Job(command) => job::run(command, &config).await,

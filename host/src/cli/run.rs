@@ -2,6 +2,7 @@
 //! one line per search node) or, with `--json`, the run's event stream on stdout.
 
 use crate::config::SophonConfig;
+use crate::report::{RunView, html};
 use crate::run::events::{RunEvent, RunObserver, Thresholds};
 use crate::run::execute::{self, RunRequest, RunSummary};
 use anyhow::Context;
@@ -69,6 +70,17 @@ pub async fn run(args: RunArgs, config: &SophonConfig) -> anyhow::Result<()> {
         false => Arc::new(Progress::new()),
     };
     let summary = execute::execute(config, request, vec![observer.clone()]).await?;
+    // The report is a convenience: a failure to write it is said, and the run still counts.
+    let store = config.hcc.store_path();
+    match RunView::load(&summary.run_dir, Some(&store)) {
+        Ok(view) => {
+            let page = summary.run_dir.join("report.html");
+            if let Err(e) = std::fs::write(&page, html::render(&view)) {
+                tracing::warn!("cannot write {}: {e}", page.display());
+            }
+        }
+        Err(e) => tracing::warn!("cannot make the run report: {e}"),
+    }
     if args.json {
         let line = serde_json::json!({ "event": "summary", "summary": summary });
         println!("{line}");
@@ -276,7 +288,7 @@ fn print_summary(summary: &RunSummary) {
         );
     }
     println!(
-        "files     {}/grade.json, summary.json, submission/submission.csv",
+        "files     {}/report.html, grade.json, summary.json, submission/submission.csv",
         summary.run_dir.display()
     );
 }

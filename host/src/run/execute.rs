@@ -72,6 +72,9 @@ pub struct RunRecord {
     pub metric: Option<Metric>,
     pub sophon_version: String,
     pub started_at: String,
+    /// The HCC store the run recorded its memory in.
+    #[serde(default)]
+    pub hcc_store: Option<PathBuf>,
 }
 
 impl RunRecord {
@@ -119,6 +122,7 @@ impl RunRecord {
             metric: None,
             sophon_version: env!("CARGO_PKG_VERSION").to_string(),
             started_at: started_at.to_rfc3339(),
+            hcc_store: Some(config.hcc.store_path()),
         })
     }
 }
