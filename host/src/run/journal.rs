@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 pub const JOURNAL_FILE: &str = "journal.jsonl";
 
@@ -40,6 +40,8 @@ pub struct Journal {
     asked: Mutex<HashMap<(String, String), u64>>,
     replayed: AtomicU64,
     recorded_total: u64,
+    /// Set by the first answer that had to be asked live: replay is over for good.
+    went_live: AtomicBool,
 }
 
 /// How much of a journal a resumed run replayed.
@@ -77,6 +79,7 @@ impl Journal {
             recorded: Mutex::new(recorded),
             asked: Mutex::default(),
             replayed: AtomicU64::new(0),
+            went_live: AtomicBool::new(false),
         })
     }
 
@@ -84,9 +87,11 @@ impl Journal {
         &self.path
     }
 
-    /// Whether recorded answers are still being handed out (nothing has gone live yet).
+    /// Whether the run is still replaying: recorded answers remain and none had to be asked
+    /// live yet.
     pub fn replaying(&self) -> bool {
-        self.replayed.load(Ordering::Acquire) < self.recorded_total
+        !self.went_live.load(Ordering::Acquire)
+            && self.replayed.load(Ordering::Acquire) < self.recorded_total
     }
 
     pub fn stats(&self) -> ReplayStats {
@@ -123,6 +128,7 @@ impl Journal {
 
     /// Append an answer. A failed write is logged: the run goes on, less resumable.
     pub fn record(&self, kind: &str, key: &str, answer: &impl Serialize) {
+        self.went_live.store(true, Ordering::Release);
         let line = Line {
             kind: kind.to_string(),
             key: key.to_string(),

@@ -122,7 +122,7 @@ pub fn build(plugin: &LoadedPlugin, request: ServiceRequest<'_>) -> Result<Built
 }
 
 /// `services` with every answer journaled.
-fn journaled(services: HostServices, journal: Arc<Journal>) -> HostServices {
+pub fn journaled(services: HostServices, journal: Arc<Journal>) -> HostServices {
     let j = || journal.clone();
     HostServices {
         run: services.run.map(|inner| {

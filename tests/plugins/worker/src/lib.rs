@@ -36,6 +36,47 @@ impl Strategy for Worker {
                     Err(e) => Ok(outcome(e.to_string())),
                 }
             }
+            // One agent step, `n` times: ask the model, run a job, store and validate a
+            // submission, remember, report the node and claim it (the step benchmark).
+            "steps" => {
+                let n: u32 = arg.parse().map_err(|_| "steps:<n>")?;
+                let mut done = 0;
+                for i in 0..n {
+                    if run::should_stop() {
+                        break;
+                    }
+                    let id = format!("node-{i}");
+                    let reply = llm::chat(&llm::ChatRequest::user(format!("step {i}")))?;
+                    let result = jobs::run(&jobs::JobSpec::new(
+                        &id,
+                        &["python", "main.py", &reply.text],
+                    ))?;
+                    let csv = format!("id,target\n1,{i}\n");
+                    let submission = artifacts::create("submission.csv", csv.as_bytes())?;
+                    let check = task::validate(&submission.id)?;
+                    hcc::record(
+                        hcc::EventKind::Execution,
+                        Some(&id),
+                        &result.stdout.head,
+                        Some(f64::from(i)),
+                    )?;
+                    run::report_node(&run::NodeReport {
+                        id: id.clone(),
+                        parent: None,
+                        operator: "draft".into(),
+                        worker: Some(0),
+                        plan: reply.text,
+                        code: None,
+                        metric: Some(f64::from(i)),
+                        buggy: false,
+                        valid_submission: check.valid,
+                        summary: check.message,
+                    })?;
+                    run::report_best(&id, &submission.id, f64::from(i))?;
+                    done += 1;
+                }
+                Ok(outcome(format!("{done} steps")))
+            }
             "chat" => Ok(outcome(
                 llm::chat(&llm::ChatRequest::user(arg).purpose("test"))?.text,
             )),
