@@ -584,8 +584,8 @@ fn grade_writes_mlebench_reports_for_a_jsonl_of_submissions() {
     let rows = rows.as_array().unwrap();
     assert_eq!(
         rows.len(),
-        83,
-        "82 MLE-bench competitions and the configured one"
+        84,
+        "82 MLE-bench competitions, Sophon's demo and the configured one"
     );
     assert!(
         rows.iter()

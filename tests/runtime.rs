@@ -9,6 +9,7 @@ use sophon::runtime::{
     AdapterFiles, GrantError, HostServices, PluginError, PluginGrants, PluginSource, Runtime,
 };
 use sophon::task::TaskRequest;
+use sophon_tests::WORKER_GRANTS;
 use sophon_tests::services::{FakeJobs, FakeTask, ScratchHcc, SlowEcho};
 use sophon_tests::{fixture, load, test_config, test_runtime};
 use std::sync::Arc;
@@ -16,15 +17,6 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(30);
-
-const WORKER_GRANTS: &str = r#"
-[grants]
-llm = { max-concurrent = 8 }
-jobs = {}
-hcc = { scopes = ["experience:write", "knowledge:read", "wisdom:read"] }
-task = {}
-artifacts = {}
-"#;
 
 fn session(seed: u64) -> Arc<SessionRun> {
     Arc::new(SessionRun::new(RunInfo {

@@ -7,13 +7,8 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use sophon::llm::budget::Limits;
-use sophon::llm::config::ProviderConfig;
-use sophon::llm::hub::LlmHub;
-use sophon::llm::openai::OpenAiProvider;
-use sophon::llm::provider::Provider;
 use sophon::llm::{ChatRequest, LanguageModel, Message, Role};
-use sophon_tests::openai_server::{OpenAiServer, Reply};
-use std::collections::BTreeMap;
+use sophon_tests::openai_server::{OpenAiServer, Reply, loopback_hub, serve_on_own_thread};
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,35 +24,18 @@ struct Setup {
 }
 
 fn setup() -> Setup {
-    let server_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let server = server_rt.block_on(OpenAiServer::start());
-    server.always(Reply::text("ok"));
+    let (server_rt, server) = serve_on_own_thread(Reply::text("ok"));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let provider = OpenAiProvider::new(
-        "bench",
-        &server.base_url(),
-        Some("sk".into()),
-        "m",
-        &ProviderConfig::default(),
-    )
-    .unwrap();
-    let providers: BTreeMap<String, Arc<dyn Provider>> =
-        [("bench".to_string(), Arc::new(provider) as Arc<dyn Provider>)].into();
-    let hub = Arc::new(LlmHub::new(
-        providers,
-        "bench".into(),
+    let hub = loopback_hub(
+        &server,
         Limits {
             tokens: Some(u64::MAX),
             ..Limits::default()
         },
-    ));
+    );
     let sophon = hub.scoped(
         "bench",
         Limits {

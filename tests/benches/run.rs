@@ -15,10 +15,6 @@ use sophon::capability::CapResult;
 use sophon::hcc::{CognitiveCache, Event, EventKind};
 use sophon::jobs::{JobService, JobSpec, Resources};
 use sophon::llm::budget::Limits;
-use sophon::llm::config::ProviderConfig;
-use sophon::llm::hub::LlmHub;
-use sophon::llm::openai::OpenAiProvider;
-use sophon::llm::provider::Provider;
 use sophon::llm::{ChatRequest, LanguageModel, Message, Role};
 use sophon::run::journal::Journal;
 use sophon::run::services::journaled;
@@ -26,20 +22,10 @@ use sophon::run::session::SessionRun;
 use sophon::run::{NodeReport, RunContext, RunInfo};
 use sophon::runtime::{HostServices, LoadedPlugin, Runtime};
 use sophon::task::TaskService;
-use sophon_tests::openai_server::{OpenAiServer, Reply};
+use sophon_tests::openai_server::{OpenAiServer, Reply, loopback_hub, serve_on_own_thread};
 use sophon_tests::services::{FakeJobs, FakeTask, ScratchHcc};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-const GRANTS: &str = r#"
-[grants]
-llm = { max-concurrent = 8 }
-jobs = {}
-hcc = { scopes = ["experience:write", "knowledge:read", "wisdom:read"] }
-task = {}
-artifacts = {}
-"#;
 
 struct Setup {
     rt: tokio::runtime::Runtime,
@@ -51,32 +37,16 @@ struct Setup {
 }
 
 fn setup() -> Setup {
-    let server_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let server = server_rt.block_on(OpenAiServer::start());
-    server.always(Reply::text("ok"));
+    let (server_rt, server) = serve_on_own_thread(Reply::text("ok"));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
-    let provider = OpenAiProvider::new(
-        "bench",
-        &server.base_url(),
-        Some("sk".into()),
-        "m",
-        &ProviderConfig::default(),
-    )
-    .unwrap();
-    let providers: BTreeMap<String, Arc<dyn Provider>> =
-        [("bench".to_string(), Arc::new(provider) as Arc<dyn Provider>)].into();
-    let hub = Arc::new(LlmHub::new(providers, "bench".into(), Limits::default()));
+    let hub = loopback_hub(&server, Limits::default());
     let llm: Arc<dyn LanguageModel> = hub.scoped("worker", Limits::default());
     let runtime = sophon_tests::test_runtime();
-    let plugin = sophon_tests::load(&runtime, "worker", GRANTS);
+    let plugin = sophon_tests::load(&runtime, "worker", sophon_tests::WORKER_GRANTS);
     Setup {
         rt,
         _server_rt: server_rt,

@@ -11,6 +11,16 @@ use sophon::runtime::{LoadedPlugin, PluginGrants, PluginSource, Runtime, Runtime
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The grants the `worker` fixture needs: every capability.
+pub const WORKER_GRANTS: &str = r#"
+[grants]
+llm = { max-concurrent = 8 }
+jobs = {}
+hcc = { scopes = ["experience:write", "knowledge:read", "wisdom:read"] }
+task = {}
+artifacts = {}
+"#;
+
 /// Path of the compiled fixture plugin `name` (its crate name, e.g. `echo`).
 pub fn fixture(name: &str) -> PathBuf {
     let listing = std::fs::read_to_string(env!("SOPHON_FIXTURES")).expect("fixture listing");

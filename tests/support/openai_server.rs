@@ -282,3 +282,39 @@ fn respond(
         }
     })
 }
+
+/// A server answering `reply` to everything, on a runtime of its own (another thread, as a
+/// remote server would be), for benchmarks. Keep the runtime alive as long as the server.
+pub fn serve_on_own_thread(reply: Reply) -> (tokio::runtime::Runtime, OpenAiServer) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = runtime.block_on(OpenAiServer::start());
+    server.always(reply);
+    (runtime, server)
+}
+
+/// An LLM hub whose only provider, `bench`, is `server`, with `run_limits` over all calls.
+pub fn loopback_hub(
+    server: &OpenAiServer,
+    run_limits: sophon::llm::budget::Limits,
+) -> Arc<sophon::llm::hub::LlmHub> {
+    use sophon::llm::provider::Provider;
+    let provider = sophon::llm::openai::OpenAiProvider::new(
+        "bench",
+        &server.base_url(),
+        Some("sk".into()),
+        "m",
+        &sophon::llm::config::ProviderConfig::default(),
+    )
+    .unwrap();
+    let providers: std::collections::BTreeMap<String, Arc<dyn Provider>> =
+        [("bench".to_string(), Arc::new(provider) as Arc<dyn Provider>)].into();
+    Arc::new(sophon::llm::hub::LlmHub::new(
+        providers,
+        "bench".into(),
+        run_limits,
+    ))
+}

@@ -292,13 +292,7 @@ impl RunContext for LiveRun {
     }
 
     fn log(&self, plugin: &str, level: LogLevel, message: &str) {
-        match level {
-            LogLevel::Trace => tracing::trace!(plugin, "{message}"),
-            LogLevel::Debug => tracing::debug!(plugin, "{message}"),
-            LogLevel::Info => tracing::info!(plugin, "{message}"),
-            LogLevel::Warn => tracing::warn!(plugin, "{message}"),
-            LogLevel::Error => tracing::error!(plugin, "{message}"),
-        }
+        level.trace(plugin, message);
         self.emit(RunEvent::Log {
             elapsed_ms: self.elapsed_ms(),
             plugin: plugin.to_string(),

@@ -68,6 +68,19 @@ pub enum LogLevel {
     Error,
 }
 
+impl LogLevel {
+    /// Write a plugin's log line to Sophon's own log at this level.
+    pub fn trace(self, plugin: &str, message: &str) {
+        match self {
+            LogLevel::Trace => tracing::trace!(plugin, "{message}"),
+            LogLevel::Debug => tracing::debug!(plugin, "{message}"),
+            LogLevel::Info => tracing::info!(plugin, "{message}"),
+            LogLevel::Warn => tracing::warn!(plugin, "{message}"),
+            LogLevel::Error => tracing::error!(plugin, "{message}"),
+        }
+    }
+}
+
 /// The run a plugin belongs to, as that plugin sees it.
 #[async_trait::async_trait]
 pub trait RunContext: Send + Sync {
