@@ -602,3 +602,87 @@ async fn the_run_report_renders_in_headless_chromium_and_escapes_model_text() {
     // A page with text, tables and a chart compresses to far more than a blank one (~5 KB).
     assert!(bytes.len() > 30_000, "{} bytes", bytes.len());
 }
+
+/// A script that solves the demo competition, as a capable model would write it.
+const DEMO_SOLUTION: &str = r#"import pandas as pd
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+train = pd.read_csv("/data/train.csv")
+test = pd.read_csv("/data/test.csv")
+X, y = train.drop(columns=["id", "malignant"]), train["malignant"]
+model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000, C=C))
+print("VALIDATION_METRIC:", cross_val_score(model, X, y, cv=5, scoring="roc_auc").mean())
+model.fit(X, y)
+proba = model.predict_proba(test.drop(columns=["id"]))[:, 1]
+pd.DataFrame({"id": test["id"], "malignant": proba}).to_csv("submission.csv", index=False)
+"#;
+
+/// AIDE's policy on a scripted model: a buggy draft is debugged (the error reaches the debug
+/// prompt), the fixed node is then improved, and the best valid node is graded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aide_drafts_debugs_a_buggy_leaf_and_improves_the_best_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = OpenAiServer::start().await;
+    let reply = |plan: &str, c: &str| {
+        Reply::text(&format!(
+            "{plan}\n\n```python\nC = {c}\n{DEMO_SOLUTION}```\n"
+        ))
+    };
+    server.push([
+        Reply::text("A first try.\n```python\nimport pandas as pd\nprint(1 / 0)\n```"),
+        reply("Fix the division.", "1.0"),
+    ]);
+    server.always(reply("Regularise less.", "10.0"));
+    let config = config_with_llm(
+        dir.path(),
+        &server,
+        "[run.strategies.aide]\nnum-drafts = 1\ndebug-prob = 1.0\n",
+    );
+    let mut req = request("sophon-demo-breast-cancer", &dir.path().join("data"), 3);
+    req.strategy = Some("aide".into());
+    let summary = execute(&config, req, vec![]).await.unwrap();
+    assert_eq!(summary.error, None);
+    let nodes: Vec<serde_json::Value> =
+        std::fs::read_to_string(summary.run_dir.join("nodes.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+    let shape: Vec<(&str, Option<&str>, bool)> = nodes
+        .iter()
+        .map(|n| {
+            (
+                n["operator"].as_str().unwrap(),
+                n["parent"].as_str(),
+                n["buggy"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            ("draft", None, true),
+            ("debug", Some("node-0"), false),
+            ("improve", Some("node-1"), false),
+        ]
+    );
+    // The debug prompt carried the failure; the improve prompt the parent's code.
+    let prompts = server.received();
+    let debug_prompt = prompts[1].body["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(debug_prompt.contains("ZeroDivisionError"), "{debug_prompt}");
+    let improve_prompt = prompts[2].body["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(improve_prompt.contains("C = 1.0"), "{improve_prompt}");
+    assert!(summary.best.is_some());
+    assert!(summary.grade.valid_submission, "{:?}", summary.grade);
+    assert!(summary.grade.score.unwrap() > 0.95, "{:?}", summary.grade);
+    check_run_dir(&summary);
+}

@@ -72,6 +72,47 @@ impl JobSpec {
     }
 }
 
+impl JobResult {
+    /// Why the job failed, for a strategy's node summary or a model's debug prompt: its state,
+    /// the host's message and the last `lines` lines of stderr (stdout when stderr is empty).
+    pub fn failure(&self, lines: usize) -> String {
+        let pick = |o: &OutputExcerpt| {
+            if o.tail.is_empty() {
+                o.head.clone()
+            } else {
+                o.tail.clone()
+            }
+        };
+        let stderr = pick(&self.stderr);
+        let text = if stderr.trim().is_empty() {
+            pick(&self.stdout)
+        } else {
+            stderr
+        };
+        let all: Vec<&str> = text.lines().collect();
+        let tail = all[all.len().saturating_sub(lines)..].join("\n");
+        let what = match self.state {
+            JobState::TimedOut => "timed out",
+            JobState::OutOfMemory => "ran out of memory",
+            JobState::Cancelled => "was cancelled",
+            JobState::Succeeded => "succeeded",
+            _ => "failed",
+        };
+        format!("the job {what}: {}\n{tail}", self.message)
+    }
+
+    /// Lines of stdout (head, then tail when the output was cut) that start with `prefix`,
+    /// with the prefix removed.
+    pub fn stdout_lines_with(&self, prefix: &str) -> Vec<String> {
+        [&self.stdout.head, &self.stdout.tail]
+            .into_iter()
+            .flat_map(|text| text.lines())
+            .filter_map(|line| line.strip_prefix(prefix))
+            .map(|rest| rest.trim().to_string())
+            .collect()
+    }
+}
+
 /// Queue a job.
 pub fn submit(spec: &JobSpec) -> Result<Job> {
     Ok(wit::submit(spec)?)

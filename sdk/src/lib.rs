@@ -31,6 +31,7 @@ extern crate self as sophon_sdk;
 
 pub mod artifacts;
 pub mod bindings;
+pub mod config;
 mod error;
 pub mod hcc;
 pub mod jobs;

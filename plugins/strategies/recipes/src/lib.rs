@@ -20,7 +20,7 @@ mod settings;
 use recipe::{Profile, Recipe};
 use settings::Settings;
 use sophon_sdk::hcc::{self, EventKind};
-use sophon_sdk::jobs::{self, JobResult, JobSpec, JobState};
+use sophon_sdk::jobs::{self, JobResult, JobSpec};
 use sophon_sdk::json::{self, Value};
 use sophon_sdk::llm::{self, ChatRequest};
 use sophon_sdk::run::{self, NodeReport};
@@ -135,34 +135,10 @@ fn library_job(settings: &Settings, name: &str, args: &[&str], timeout_ms: u64) 
 
 /// The library's `SOPHON_RESULT=` line, from the start or the end of stdout.
 fn result_line(result: &JobResult) -> Option<Value> {
-    [&result.stdout.head, &result.stdout.tail]
-        .into_iter()
-        .flat_map(|text| text.lines())
-        .filter_map(|line| line.strip_prefix(RESULT_PREFIX))
+    result
+        .stdout_lines_with(RESULT_PREFIX)
+        .iter()
         .find_map(|payload| json::from_str(payload).ok())
-}
-
-/// The last lines of a failed job's stderr (or stdout), for messages and debugging.
-fn failure(result: &JobResult) -> String {
-    let stderr = if result.stderr.tail.is_empty() {
-        &result.stderr.head
-    } else {
-        &result.stderr.tail
-    };
-    let text = if stderr.trim().is_empty() {
-        &result.stdout.head
-    } else {
-        stderr
-    };
-    let lines: Vec<&str> = text.lines().collect();
-    let tail = lines[lines.len().saturating_sub(6)..].join("\n");
-    let what = match result.state {
-        JobState::TimedOut => "timed out",
-        JobState::OutOfMemory => "ran out of memory",
-        JobState::Cancelled => "was cancelled",
-        _ => "failed",
-    };
-    format!("the job {what}: {}\n{tail}", result.message)
 }
 
 /// Profile the task with the library (one short job).
@@ -176,7 +152,7 @@ fn profile(settings: &Settings) -> Result<Profile, String> {
     );
     let result = jobs::run(&spec).map_err(|e| format!("profiling the task: {e}"))?;
     let line =
-        result_line(&result).ok_or_else(|| format!("profiling the task: {}", failure(&result)))?;
+        result_line(&result).ok_or_else(|| format!("profiling the task: {}", result.failure(6)))?;
     json::from_value(line).map_err(|e| format!("the task profile is malformed: {e}"))
 }
 
@@ -352,7 +328,7 @@ fn run_node(
             };
             (false, summary, check.valid)
         }
-        _ => (true, failure(&result), false),
+        _ => (true, result.failure(6), false),
     };
     remember(EventKind::Execution, Some(node), &summary, metric);
     // The library's metric may be a stand-in with the other direction: flip it to the task's.
