@@ -686,3 +686,66 @@ async fn aide_drafts_debugs_a_buggy_leaf_and_improves_the_best_node() {
     assert!(summary.grade.score.unwrap() > 0.95, "{:?}", summary.grade);
     check_run_dir(&summary);
 }
+
+/// The token budget stops a run: the strategy sees `should-stop` once the LLM ledger passes
+/// it, and the run is graded with what it has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spent_token_budget_stops_the_run_and_it_is_still_graded() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = OpenAiServer::start().await;
+    server.always(Reply::text("not a recipe"));
+    let config = config_with_llm(dir.path(), &server, "");
+    let mut req = request("sophon-demo-breast-cancer", &dir.path().join("data"), 10);
+    req.max_tokens = Some(1);
+    let summary = execute(&config, req, vec![]).await.unwrap();
+    assert_eq!(summary.error, None);
+    assert_eq!(summary.nodes, 1, "one step, then the budget is spent");
+    assert!(summary.grade.valid_submission, "{:?}", summary.grade);
+}
+
+/// Ctrl-C (SIGINT) ends a run gracefully: the strategy stops after its step, the best
+/// submission is graded, the exit status is 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_stops_a_run_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("sophon.toml"),
+        "[hcc]\nstore = \"hcc.sqlite\"\n[run.strategies.recipes]\nuse-llm = false\n",
+    )
+    .unwrap();
+    let (mut child, lines) = spawn_sophon(
+        dir.path(),
+        &[
+            "run",
+            "--config",
+            "sophon.toml",
+            "--competition",
+            "sophon-demo-breast-cancer",
+            "--data-dir",
+            "data",
+            "--max-steps",
+            "50",
+            "--run-dir",
+            "run",
+            "--json",
+        ],
+    );
+    // Wait for the second node, then interrupt.
+    let mut nodes = 0;
+    while nodes < 2 {
+        let line = lines.recv_timeout(Duration::from_secs(120)).unwrap();
+        nodes += usize::from(line.contains("\"event\":\"node\""));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let rest: Vec<String> = lines.iter().collect();
+    assert!(child.wait().unwrap().success(), "{rest:?}");
+    let summary: serde_json::Value = serde_json::from_str(rest.last().unwrap()).unwrap();
+    let summary = &summary["summary"];
+    let n = summary["nodes"].as_u64().unwrap();
+    assert!((2..50).contains(&n), "{summary}");
+    assert_eq!(summary["grade"]["valid_submission"], true, "{summary}");
+}

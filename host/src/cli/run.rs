@@ -20,7 +20,7 @@ pub struct RunArgs {
     competition: Option<String>,
     /// Resume the run in this directory after a crash: its journal is replayed into a fresh
     /// strategy (no LLM call or finished job is repeated), then it continues live.
-    #[arg(long, conflicts_with_all = ["competition", "data_dir", "strategy", "strategy_config", "time_limit", "max_steps", "run_dir", "seed"])]
+    #[arg(long, conflicts_with_all = ["competition", "data_dir", "strategy", "strategy_config", "time_limit", "max_steps", "max_tokens", "max_cost", "run_dir", "seed"])]
     resume: Option<PathBuf>,
     /// The directory holding `<competition>/prepared/` (default: [mlebench] data-dir).
     #[arg(long)]
@@ -37,6 +37,12 @@ pub struct RunArgs {
     /// Most search nodes.
     #[arg(long)]
     max_steps: Option<u32>,
+    /// Most LLM tokens (prompt + completion) the run may use.
+    #[arg(long)]
+    max_tokens: Option<u64>,
+    /// Most LLM dollars the run may spend.
+    #[arg(long)]
+    max_cost: Option<f64>,
     /// Where the run directory goes (default: <runs-dir>/<run-id>).
     #[arg(long)]
     run_dir: Option<PathBuf>,
@@ -54,6 +60,21 @@ pub async fn run(args: RunArgs, config: &SophonConfig) -> anyhow::Result<()> {
         .map(serde_json::from_str)
         .transpose()
         .context("--strategy-config is not JSON")?;
+    // Ctrl-C asks the strategy to stop; the best submission is still graded. A second Ctrl-C
+    // ends the process (the run can be resumed).
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!(
+                "stopping after the current step (Ctrl-C again to quit; `sophon run --resume` continues)"
+            );
+            flag.store(true, std::sync::atomic::Ordering::Release);
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
     let request = RunRequest {
         competition_id: args.competition.unwrap_or_default(),
         data_dir: args.data_dir,
@@ -61,6 +82,9 @@ pub async fn run(args: RunArgs, config: &SophonConfig) -> anyhow::Result<()> {
         strategy_config,
         time_limit: args.time_limit,
         max_steps: args.max_steps,
+        max_tokens: args.max_tokens,
+        max_cost_usd: args.max_cost,
+        stop: Some(stop.clone()),
         run_dir: args.run_dir,
         seed: args.seed,
         resume: args.resume,

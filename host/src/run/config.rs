@@ -6,6 +6,8 @@
 //! runs-dir = "sophon-runs"         # where run directories are created
 //! time-limit-secs = 480            # default wall-clock budget of a run
 //! max-steps = 50                   # default node budget (none = unlimited)
+//! max-tokens = 2000000             # LLM tokens per run (none = unlimited)
+//! max-cost-usd = 5.0               # LLM dollars per run (none = unlimited)
 //! managed-python = true            # jobs use Sophon's own Python environment
 //!
 //! [run.strategies.recipes]         # settings passed to a strategy as its JSON config
@@ -30,6 +32,8 @@ pub struct RunConfig {
     pub runs_dir: Option<PathBuf>,
     pub time_limit_secs: Option<u64>,
     pub max_steps: Option<u32>,
+    pub max_tokens: Option<u64>,
+    pub max_cost_usd: Option<f64>,
     pub managed_python: Option<bool>,
     #[serde(default)]
     pub strategies: BTreeMap<String, toml::Table>,
@@ -56,6 +60,8 @@ impl RunConfig {
             runs_dir: other.runs_dir.or(self.runs_dir),
             time_limit_secs: other.time_limit_secs.or(self.time_limit_secs),
             max_steps: other.max_steps.or(self.max_steps),
+            max_tokens: other.max_tokens.or(self.max_tokens),
+            max_cost_usd: other.max_cost_usd.or(self.max_cost_usd),
             managed_python: other.managed_python.or(self.managed_python),
             strategies,
             competitions,

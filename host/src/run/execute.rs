@@ -49,6 +49,13 @@ pub struct RunRequest {
     pub strategy_config: Option<serde_json::Value>,
     pub time_limit: Option<Duration>,
     pub max_steps: Option<u32>,
+    /// LLM tokens (prompt + completion) the run may use.
+    pub max_tokens: Option<u64>,
+    /// LLM dollars the run may spend.
+    pub max_cost_usd: Option<f64>,
+    /// Set to stop the run early (e.g. on Ctrl-C): the strategy sees `should-stop`, finishes
+    /// its step, and the best submission is graded as usual.
+    pub stop: Option<Arc<std::sync::atomic::AtomicBool>>,
     /// Default `<runs-dir>/<run-id>`.
     pub run_dir: Option<PathBuf>,
     pub seed: u64,
@@ -69,6 +76,10 @@ pub struct RunRecord {
     pub run_dir: PathBuf,
     pub time_limit_secs: Option<u64>,
     pub max_steps: Option<u32>,
+    #[serde(default)]
+    pub max_tokens: Option<u64>,
+    #[serde(default)]
+    pub max_cost_usd: Option<f64>,
     pub metric: Option<Metric>,
     pub sophon_version: String,
     pub started_at: String,
@@ -119,6 +130,8 @@ impl RunRecord {
                 .or(config.run.time_limit_secs)
                 .or(Some(DEFAULT_TIME_LIMIT.as_secs())),
             max_steps: request.max_steps.or(config.run.max_steps),
+            max_tokens: request.max_tokens.or(config.run.max_tokens),
+            max_cost_usd: request.max_cost_usd.or(config.run.max_cost_usd),
             metric: None,
             sophon_version: env!("CARGO_PKG_VERSION").to_string(),
             started_at: started_at.to_rfc3339(),
@@ -259,8 +272,8 @@ pub async fn execute(
     let limits = RunLimits {
         wall: record.time_limit_secs.map(Duration::from_secs),
         steps: record.max_steps,
-        tokens: None,
-        cost_usd: None,
+        tokens: record.max_tokens,
+        cost_usd: record.max_cost_usd,
     };
     let thresholds = grader.thresholds(&id).and_then(Result::ok);
     let mut record = record;
@@ -285,6 +298,10 @@ pub async fn execute(
         dir.clone(),
         observers,
     );
+    let live = match &request.stop {
+        Some(flag) => live.with_stop(flag.clone()),
+        None => live,
+    };
     let live = Arc::new(match resuming {
         true => live.resumed().map_err(RunError::Setup)?,
         false => live,
@@ -348,6 +365,14 @@ pub async fn execute(
         Ok(outcome) => (Some(outcome), None),
         Err(e) => (None, Some(e.to_string())),
     };
+    if let Some(hcc) = &built.hcc {
+        // The run's end and best metric in the HCC store (and, with a promotion policy, its
+        // wisdom); a failure here is logged, never the run's.
+        let best = live.best().map(|b| b.metric);
+        if let Err(e) = hcc.finish(best).await {
+            tracing::warn!("recording the run's end in the HCC: {e}");
+        }
+    }
     live.emit(RunEvent::StrategyDone {
         elapsed_ms: live.elapsed_ms(),
         summary: outcome

@@ -37,7 +37,7 @@ pub struct LiveRun {
     task: Arc<dyn TaskService>,
     dir: Arc<RunDir>,
     observers: Vec<Arc<dyn RunObserver>>,
-    stop_requested: AtomicBool,
+    stop_requested: Arc<AtomicBool>,
     state: Mutex<LiveState>,
 }
 
@@ -68,7 +68,7 @@ impl LiveRun {
             task,
             dir,
             observers,
-            stop_requested: AtomicBool::new(false),
+            stop_requested: Arc::default(),
             state: Mutex::default(),
         }
     }
@@ -105,6 +105,12 @@ impl LiveRun {
     /// Where token and cost usage come from (set once, when the LLM hub exists).
     pub fn set_usage(&self, probe: UsageProbe) {
         let _ = self.usage.set(probe);
+    }
+
+    /// Share `flag` as this run's stop request (setting it is [`LiveRun::request_stop`]).
+    pub fn with_stop(mut self, flag: Arc<AtomicBool>) -> LiveRun {
+        self.stop_requested = flag;
+        self
     }
 
     /// Ask the strategy to finish (it sees `should-stop` turn true).

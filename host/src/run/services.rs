@@ -43,6 +43,8 @@ pub struct ServiceRequest<'a> {
 pub struct BuiltServices {
     pub services: HostServices,
     pub hub: Option<Arc<LlmHub>>,
+    /// The run's HCC, to record the run's end ([`RunHcc::finish`]).
+    pub hcc: Option<Arc<RunHcc>>,
 }
 
 /// Build `plugin`'s services for `request`.
@@ -59,7 +61,7 @@ pub fn build(plugin: &LoadedPlugin, request: ServiceRequest<'_>) -> Result<Built
         )?)),
         false => None,
     };
-    let hcc: Option<Arc<dyn CognitiveCache>> = match &grants.hcc {
+    let run_hcc: Option<Arc<RunHcc>> = match &grants.hcc {
         Some(_) => {
             let spec = RunSpec {
                 run_id: request.run_id.clone(),
@@ -74,6 +76,7 @@ pub fn build(plugin: &LoadedPlugin, request: ServiceRequest<'_>) -> Result<Built
         }
         None => None,
     };
+    let hcc = run_hcc.clone().map(|h| h as Arc<dyn CognitiveCache>);
     let llm: Option<Arc<dyn LanguageModel>> = match (&hub, &grants.llm) {
         (Some(hub), Some(limits)) => Some(hub.scoped(
             plugin.name(),
@@ -118,7 +121,11 @@ pub fn build(plugin: &LoadedPlugin, request: ServiceRequest<'_>) -> Result<Built
     if let Some(journal) = request.journal {
         services = journaled(services, journal);
     }
-    Ok(BuiltServices { services, hub })
+    Ok(BuiltServices {
+        services,
+        hub,
+        hcc: run_hcc,
+    })
 }
 
 /// `services` with every answer journaled.
