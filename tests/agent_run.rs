@@ -749,3 +749,66 @@ async fn ctrl_c_stops_a_run_gracefully() {
     assert!((2..50).contains(&n), "{summary}");
     assert_eq!(summary["grade"]["valid_submission"], true, "{summary}");
 }
+
+/// ML-Master on a scripted model whose every reply holds a plan, a script (without braces)
+/// and a review verdict: two workers draft, then extend their trajectories; the reviewer's
+/// verdict is read; the metric the script printed is preferred to the reviewer's reading.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ml_master_workers_draft_extend_trajectories_and_read_the_reviewer() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = OpenAiServer::start().await;
+    let script = DEMO_SOLUTION.replace(
+        "pd.DataFrame({\"id\": test[\"id\"], \"malignant\": proba})",
+        "pd.DataFrame(dict(id=test[\"id\"], malignant=proba))",
+    );
+    assert!(!script.contains('{'));
+    server.always(Reply::text(&format!(
+        "Scale and fit a logistic regression.\n```python\nC = 1.0\n{script}```\n{{\"is_bug\": false, \"has_submission\": true, \"summary\": \"reviewer-was-here\", \"metric\": 0.5, \"lower_is_better\": false}}"
+    )));
+    let config = config_with_llm(
+        dir.path(),
+        &server,
+        "[run.strategies.ml-master]\nworkers = 2\nnum-drafts = 2\nmax-nodes = 4\n",
+    );
+    let mut req = request("sophon-demo-breast-cancer", &dir.path().join("data"), 10);
+    req.strategy = Some("ml-master".into());
+    let summary = execute(&config, req, vec![]).await.unwrap();
+    assert_eq!(summary.error, None);
+    assert_eq!(summary.nodes, 4);
+    let nodes: Vec<serde_json::Value> =
+        std::fs::read_to_string(summary.run_dir.join("nodes.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+    let drafts = nodes.iter().filter(|n| n["parent"].is_null()).count();
+    assert_eq!(drafts, 2, "{nodes:?}");
+    for node in &nodes {
+        assert_eq!(node["buggy"], false, "{node}");
+        assert!(
+            node["summary"]
+                .as_str()
+                .unwrap()
+                .contains("reviewer-was-here"),
+            "{node}"
+        );
+        let metric = node["metric"].as_f64().unwrap();
+        assert!(
+            metric > 0.9,
+            "the script's own metric, not the reviewer's 0.5: {node}"
+        );
+        if node["parent"].is_string() {
+            assert_eq!(node["operator"], "improve", "{node}");
+        }
+    }
+    let workers: std::collections::BTreeSet<u64> = nodes
+        .iter()
+        .map(|n| n["worker"].as_u64().unwrap())
+        .collect();
+    assert_eq!(workers.len(), 2, "both workers made nodes: {workers:?}");
+    // Each node costs a generation and a review.
+    assert_eq!(server.received().len(), 8);
+    assert!(summary.grade.valid_submission, "{:?}", summary.grade);
+    assert!(summary.grade.score.unwrap() > 0.95, "{:?}", summary.grade);
+    check_run_dir(&summary);
+}

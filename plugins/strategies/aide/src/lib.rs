@@ -12,11 +12,11 @@
 //! "max-debug-depth": 3, "job-timeout-secs": 600, "job-memory-mb": 8192, "cpus": 4,
 //! "temperature": 0.5, "max-tokens": 4096, "model": "<alias>"}`.
 
-mod prompts;
-
+use solution_kit::prompts::{self, Attempt};
+use solution_kit::{JobLimits, tail};
 use sophon_sdk::config::Config;
 use sophon_sdk::hcc::{self, EventKind};
-use sophon_sdk::jobs::{self, JobSpec};
+use sophon_sdk::jobs;
 use sophon_sdk::llm::{self, ChatRequest};
 use sophon_sdk::run::{self, NodeReport};
 use sophon_sdk::{Direction, Outcome, Strategy, TaskInfo, info, task};
@@ -90,6 +90,21 @@ pub struct Node {
     pub children: u32,
 }
 
+/// Earlier attempts for a prompt: the drafts (`parent` none) or the children of `parent`.
+fn attempts(nodes: &[Node], parent: Option<usize>) -> Vec<Attempt> {
+    nodes
+        .iter()
+        .filter(|n| n.parent == parent)
+        .map(|n| Attempt {
+            plan: n.plan.clone(),
+            outcome: match (n.buggy, n.metric) {
+                (false, Some(m)) => format!("validation {m:.5}"),
+                _ => "failed".to_string(),
+            },
+        })
+        .collect()
+}
+
 /// The operator applied at a step, and to which node.
 enum Step {
     Draft,
@@ -109,7 +124,6 @@ impl Coin {
     }
 }
 
-const METRIC_PREFIX: &str = "VALIDATION_METRIC:";
 const WALL_MARGIN_MS: u64 = 5_000;
 
 fn better(direction: Direction, a: f64, b: f64) -> bool {
@@ -212,9 +226,28 @@ fn step_node(
 ) -> Result<Node, String> {
     let id = format!("node-{}", nodes.len());
     let (operator, parent, prompt) = match step {
-        Step::Draft => ("draft", None, prompts::draft(task, nodes)),
-        Step::Debug(i) => ("debug", Some(i), prompts::debug(task, &nodes[i])),
-        Step::Improve(i) => ("improve", Some(i), prompts::improve(task, nodes, i)),
+        Step::Draft => (
+            "draft",
+            None,
+            prompts::draft(task, &attempts(nodes, None), ""),
+        ),
+        Step::Debug(i) => (
+            "debug",
+            Some(i),
+            prompts::debug(task, &nodes[i].code, &nodes[i].output, "", ""),
+        ),
+        Step::Improve(i) => (
+            "improve",
+            Some(i),
+            prompts::improve(
+                task,
+                &nodes[i].code,
+                &nodes[i].output,
+                nodes[i].metric,
+                &attempts(nodes, Some(i)),
+                "",
+            ),
+        ),
     };
     let mut request = ChatRequest::system_user(prompts::SYSTEM, prompt)
         .temperature(settings.temperature)
@@ -249,7 +282,7 @@ fn step_node(
             return Ok(node);
         }
     };
-    let (plan, code) = prompts::split_reply(&reply);
+    let (plan, code) = solution_kit::split_reply(&reply);
     node.plan = plan;
     let Some(code) = code else {
         node.output = "the reply has no ```python code block".to_string();
@@ -258,50 +291,26 @@ fn step_node(
     };
     node.code = code;
     let _ = hcc::record(EventKind::Code, Some(&id), &node.code, None);
-    let spec = JobSpec::new(&id, &["python", "main.py"])
-        .file("main.py", node.code.clone())
-        .mount_task_data("/data")
-        .cpus(settings.cpus)
-        .memory_mb(settings.job_memory_mb)
-        .timeout_ms(timeout_ms)
-        .output("submission.csv");
-    let result = jobs::run(&spec).map_err(|e| format!("submitting {id}: {e}"))?;
-    let metric = result
-        .stdout_lines_with(METRIC_PREFIX)
-        .last()
-        .and_then(|m| m.parse::<f64>().ok())
-        .filter(|m| m.is_finite());
-    let submission = result
-        .artifacts
-        .iter()
-        .find(|a| a.name == "submission.csv")
-        .map(|a| a.id.clone());
-    let stdout_tail = prompts::tail(
-        &format!("{}{}", result.stdout.head, result.stdout.tail),
-        2000,
-    );
-    node.output = match (&submission, metric) {
-        (_, _) if result.state != jobs::JobState::Succeeded => result.failure(30),
-        (None, _) => format!("{stdout_tail}\nthe script wrote no submission.csv"),
-        (Some(_), None) => {
-            format!("{stdout_tail}\nthe script printed no `{METRIC_PREFIX} <number>` line")
-        }
-        (Some(sub), Some(m)) => {
-            let check = task::validate(sub).map_err(|e| format!("validating {id}: {e}"))?;
-            if check.valid {
-                node.buggy = false;
-                node.metric = Some(m);
-                node.submission = Some(sub.clone());
-                stdout_tail
-            } else {
-                node.metric = Some(m);
-                format!(
-                    "{stdout_tail}\nthe submission is invalid: {}",
-                    check.message
-                )
-            }
-        }
+    let limits = JobLimits {
+        cpus: settings.cpus,
+        memory_mb: settings.job_memory_mb,
+        timeout_ms,
     };
+    let run = solution_kit::execute(&id, &node.code, limits)?;
+    node.output = run.output;
+    if let (Some(submission), Some(metric)) = (run.submission, run.metric) {
+        node.metric = Some(metric);
+        let check = task::validate(&submission).map_err(|e| format!("validating {id}: {e}"))?;
+        if check.valid {
+            node.buggy = false;
+            node.submission = Some(submission);
+        } else {
+            node.output = format!(
+                "{}\nthe submission is invalid: {}",
+                node.output, check.message
+            );
+        }
+    }
     let _ = hcc::record(EventKind::Execution, Some(&id), &node.output, node.metric);
     report(task, &node, operator, nodes)?;
     Ok(node)
@@ -310,7 +319,7 @@ fn step_node(
 fn report(task: &TaskInfo, node: &Node, operator: &str, nodes: &[Node]) -> Result<(), String> {
     let summary = match (node.buggy, node.metric) {
         (false, Some(m)) => format!("{} {m:.5}", task.metric.name),
-        _ => prompts::tail(&node.output, 300),
+        _ => tail(&node.output, 300),
     };
     run::report_node(&NodeReport {
         id: node.id.clone(),
