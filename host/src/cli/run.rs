@@ -144,6 +144,8 @@ struct ProgressState {
     thresholds: Option<Thresholds>,
     lower_is_better: bool,
     deadline: Option<std::time::Instant>,
+    tokens_used: u64,
+    max_tokens: Option<u64>,
 }
 
 impl Progress {
@@ -201,7 +203,11 @@ impl Progress {
                 .as_secs();
             format!(" · {}m{:02}s left", secs / 60, secs % 60)
         });
-        format!("nodes {} · {best}{standing}{left}", state.nodes)
+        let tokens = match state.max_tokens {
+            Some(max) => format!(" · {} tokens left", max.saturating_sub(state.tokens_used)),
+            None => format!(" · {} tokens used", state.tokens_used),
+        };
+        format!("nodes {} · {best}{standing}{left}{tokens}", state.nodes)
     }
 }
 
@@ -219,9 +225,11 @@ impl RunObserver for Progress {
                 metric,
                 direction,
                 time_limit_secs,
+                max_tokens,
                 thresholds,
                 ..
             } => {
+                state.max_tokens = *max_tokens;
                 state.thresholds = thresholds.clone();
                 state.lower_is_better = *direction == crate::task::Direction::Minimize;
                 state.deadline = time_limit_secs.map(|s| {
@@ -233,8 +241,11 @@ impl RunObserver for Progress {
                     "{verb} {run_id}: {competition_id} with `{strategy}`, metric {metric} ({direction:?}); run directory {run_dir}"
                 ));
             }
-            RunEvent::Node { node, .. } => {
+            RunEvent::Node {
+                node, tokens_used, ..
+            } => {
                 state.nodes += 1;
+                state.tokens_used = *tokens_used;
                 let metric = node.metric.map_or("-".to_string(), |m| format!("{m:.5}"));
                 let verdict = if node.buggy {
                     "buggy"

@@ -21,12 +21,15 @@ pub enum RunEvent {
         direction: Direction,
         time_limit_secs: Option<u64>,
         max_steps: Option<u32>,
+        max_tokens: Option<u64>,
         /// The leaderboard's medal thresholds and median, where there is a leaderboard.
         thresholds: Option<Thresholds>,
     },
     Node {
         elapsed_ms: u64,
         nodes_done: u32,
+        /// LLM tokens used by the run so far.
+        tokens_used: u64,
         node: NodeReport,
     },
     /// A submission was adopted as the run's best (and copied into the run directory).

@@ -317,6 +317,7 @@ pub async fn execute(
         direction: info.metric.direction,
         time_limit_secs: limits.wall.map(|d| d.as_secs()),
         max_steps: limits.steps,
+        max_tokens: limits.tokens,
         thresholds: thresholds.as_ref().map(|t| Thresholds {
             gold: t.gold,
             silver: t.silver,

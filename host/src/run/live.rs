@@ -233,6 +233,7 @@ impl RunContext for LiveRun {
         self.emit(RunEvent::Node {
             elapsed_ms: self.elapsed_ms(),
             nodes_done,
+            tokens_used: self.usage().0,
             node,
         });
         Ok(())
