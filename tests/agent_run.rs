@@ -812,3 +812,95 @@ async fn ml_master_workers_draft_extend_trajectories_and_read_the_reviewer() {
     assert!(summary.grade.score.unwrap() > 0.95, "{:?}", summary.grade);
     check_run_dir(&summary);
 }
+
+/// A run of ML-Master's two concurrent workers, killed mid-run and resumed: the journal
+/// replays which concurrent operations had finished when the strategy looked, so the resumed
+/// strategy retraces its steps exactly (every recorded answer is used) and asks the model
+/// again only what was in flight at the kill.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_workers_resume_exactly_from_the_journal() {
+    const NODES: usize = 6;
+    let dir = tempfile::tempdir().unwrap();
+    let server = OpenAiServer::start().await;
+    let script = DEMO_SOLUTION.replace(
+        "pd.DataFrame({\"id\": test[\"id\"], \"malignant\": proba})",
+        "pd.DataFrame(dict(id=test[\"id\"], malignant=proba))",
+    );
+    server.always(Reply::text(&format!(
+        "Fit a regularised logistic regression.\n```python\nC = 1.0\n{script}```\n{{\"is_bug\": false, \"has_submission\": true, \"summary\": \"ok\", \"metric\": null, \"lower_is_better\": false}}"
+    )));
+    std::fs::write(
+        dir.path().join("sophon.toml"),
+        format!(
+            "[hcc]\nstore = \"hcc.sqlite\"\n[llm]\ndefault = \"fake\"\ncache = false\n[llm.providers.fake]\nkind = \"openai\"\nbase-url = \"{}\"\nmodel = \"fake-model\"\nsupports-json-schema = true\n[run.strategies.ml-master]\nworkers = 2\nnum-drafts = 2\nmax-nodes = {NODES}\n",
+            server.base_url()
+        ),
+    )
+    .unwrap();
+    let mut random = 0x9e37_79b9_7f4a_7c15u64;
+    for attempt in 0..2 {
+        random ^= random << 13;
+        random ^= random >> 7;
+        random ^= random << 17;
+        let events_before_kill = 2 + ((random >> 7) % 4) as usize;
+        let run_dir = format!("ml-{attempt}");
+        let before = server.received().len();
+        let (mut child, lines) = spawn_sophon(
+            dir.path(),
+            &[
+                "run",
+                "--config",
+                "sophon.toml",
+                "--competition",
+                "sophon-demo-breast-cancer",
+                "--strategy",
+                "ml-master",
+                "--data-dir",
+                "data",
+                "--run-dir",
+                &run_dir,
+                "--json",
+            ],
+        );
+        let mut seen = 0;
+        while seen < events_before_kill && lines.recv_timeout(Duration::from_secs(120)).is_ok() {
+            seen += 1;
+        }
+        std::thread::sleep(Duration::from_millis(random % 500));
+        let _ = child.kill();
+        child.wait().unwrap();
+        let (mut resumed, lines) = spawn_sophon(
+            dir.path(),
+            &[
+                "run",
+                "--config",
+                "sophon.toml",
+                "--resume",
+                &run_dir,
+                "--json",
+            ],
+        );
+        let output: Vec<String> = lines.iter().collect();
+        assert!(resumed.wait().unwrap().success(), "{output:?}");
+        let summary: serde_json::Value = serde_json::from_str(output.last().unwrap()).unwrap();
+        let summary = &summary["summary"];
+        assert_eq!(summary["nodes"], NODES, "attempt {attempt}: {summary}");
+        let ids: std::collections::BTreeSet<String> = plans_and_metrics(&dir.path().join(&run_dir))
+            .into_iter()
+            .map(|(id, _, _)| id)
+            .collect();
+        assert_eq!(ids.len(), NODES, "attempt {attempt}: each node once");
+        let replay = &summary["replay"];
+        assert_eq!(
+            replay["replayed"], replay["recorded"],
+            "attempt {attempt} (killed after {seen} events): every recorded answer replayed: {replay}"
+        );
+        // A generation and a review per node; at most one call per worker was in flight.
+        let calls = server.received().len() - before;
+        assert!(
+            calls <= 2 * NODES + 2,
+            "attempt {attempt}: {calls} model calls for {NODES} nodes"
+        );
+        eprintln!("attempt {attempt}: killed after {seen} events; {replay}; {calls} model calls");
+    }
+}

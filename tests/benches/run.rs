@@ -99,6 +99,7 @@ fn host_services(s: &Setup, x: &Services, journal: Option<&Arc<Journal>>) -> Hos
         hcc: Some(x.hcc.clone()),
         run: Some(x.run.clone()),
         artifacts: Some(x.artifacts.clone()),
+        journal: None,
     };
     match journal {
         Some(journal) => journaled(services, journal.clone()),

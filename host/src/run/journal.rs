@@ -8,7 +8,9 @@
 //! finished in. A strategy is deterministic given its answers (wasm is, and its randomness is
 //! seeded from the run), so on resume it asks the same questions in the same order and gets
 //! the recorded answers; the first question without a recorded answer (the one in flight at
-//! the crash) goes live, and so does everything after it.
+//! the crash) goes live, and so does everything after it. Timing questions ("which of these
+//! operations are ready?") are answered the same way, as sequences (`poll`, `llm-get`,
+//! `job-get`), which makes concurrent strategies replay their interleaving too.
 //!
 //! Lines are appended after the answer is known and before it is returned. A torn last line
 //! (a kill mid-write) is ignored on load; at most the operation in flight is lost.
@@ -156,6 +158,13 @@ impl Journal {
         let answer = live();
         self.record(kind, &key, &answer);
         answer
+    }
+
+    /// Whether an operation had finished when the plugin looked (the `kind`-th look): the
+    /// recorded answer when replaying (the caller then waits for the operation if it is
+    /// `true`), else `now`, recorded.
+    pub fn answer_timing(&self, kind: &str, now: bool) -> bool {
+        self.answer(kind, &(), || now)
     }
 
     /// Answer an awaited question: the recorded answer, else `live` awaited and recorded.

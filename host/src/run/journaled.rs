@@ -7,7 +7,9 @@
 //! descriptions and validations, HCC answers (replayed events are not written twice), the
 //! run's budget and stop answers, node and best-submission reports. Artifacts are not: the
 //! store is content-addressed, so re-creating one is idempotent. Plugin log lines are dropped
-//! while replaying (they were logged the first time).
+//! while replaying (they were logged the first time). The timing of concurrent operations —
+//! which were ready when the plugin polled or asked — is journaled in the runtime
+//! (`runtime::host::poll` and the `get` calls of pending LLM calls and jobs).
 
 use super::journal::Journal;
 use super::{LogLevel, NodeReport, RunBudget, RunContext, RunInfo};

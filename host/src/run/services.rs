@@ -117,6 +117,7 @@ pub fn build(plugin: &LoadedPlugin, request: ServiceRequest<'_>) -> Result<Built
         llm,
         jobs,
         hcc,
+        journal: None,
     };
     if let Some(journal) = request.journal {
         services = journaled(services, journal);
@@ -163,5 +164,6 @@ pub fn journaled(services: HostServices, journal: Arc<Journal>) -> HostServices 
             }) as Arc<dyn CognitiveCache>
         }),
         artifacts: services.artifacts,
+        journal: Some(journal),
     }
 }

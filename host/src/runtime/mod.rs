@@ -94,6 +94,17 @@ impl Runtime {
         let engine = engine::build_engine(&config.engine).map_err(runtime_error)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(runtime_error)?;
+        // `wasi:io/poll` again, journaled in runs that journal (see host::poll).
+        linker.allow_shadowing(true);
+        wasmtime_wasi::p2::bindings::io::poll::add_to_linker::<_, host::poll::JournaledPollData>(
+            &mut linker,
+            |s: &mut PluginState| host::poll::JournaledPoll {
+                table: &mut s.table,
+                journal: s.services.journal.clone(),
+            },
+        )
+        .map_err(runtime_error)?;
+        linker.allow_shadowing(false);
         {
             use bindings::host::sophon::host::{artifacts, hcc, jobs, llm, run, task, types};
             let l = &mut linker;

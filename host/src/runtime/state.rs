@@ -10,6 +10,7 @@ use crate::hcc::CognitiveCache;
 use crate::jobs::JobService;
 use crate::llm::LanguageModel;
 use crate::run::RunContext;
+use crate::run::journal::Journal;
 use crate::task::TaskService;
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -32,6 +33,9 @@ pub struct HostServices {
     pub task: Option<Arc<dyn TaskService>>,
     pub run: Option<Arc<dyn RunContext>>,
     pub artifacts: Option<Arc<ArtifactStore>>,
+    /// The run's journal: when set, what the plugin observes of concurrent operations (which
+    /// are ready) is journaled and replayed too.
+    pub journal: Option<Arc<Journal>>,
 }
 
 /// Identity and grants of a loaded plugin, shared by its instances.

@@ -45,7 +45,16 @@ impl jobs::HostJob for PluginState {
         &mut self,
         this: Resource<RunningJob>,
     ) -> wasmtime::Result<Option<jobs::JobResult>> {
-        Ok(self.table.get(&this)?.handle.result().conv())
+        let handle = self.table.get(&this)?.handle.clone();
+        let result = handle.result();
+        match &self.services.journal {
+            // Whether the job had finished when the plugin looked is replayed too.
+            Some(journal) if journal.answer_timing("job-get", result.is_some()) => {
+                Ok(Some(handle.wait().await.conv()))
+            }
+            Some(_) => Ok(None),
+            None => Ok(result.conv()),
+        }
     }
 
     async fn cancel(&mut self, this: Resource<RunningJob>) -> wasmtime::Result<()> {

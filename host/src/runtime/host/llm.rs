@@ -82,9 +82,17 @@ impl llm::HostPendingCompletion for PluginState {
                 "this call's outcome was already taken".into(),
             ))));
         }
-        if pending.task.as_ref().is_some_and(|t| !t.is_finished()) {
+        let finished = pending.task.as_ref().is_none_or(|t| t.is_finished());
+        // In a journaled run, whether the call had finished when the plugin looked is
+        // replayed too (waiting for it if it had).
+        let finished = match &self.services.journal {
+            Some(journal) => journal.answer_timing("llm-get", finished),
+            None => finished,
+        };
+        if !finished {
             return Ok(None);
         }
+        let pending = self.table.get_mut(&this)?;
         pending.settle().await;
         pending.taken = true;
         let outcome = pending.outcome.take().expect("settled");

@@ -6,6 +6,7 @@ pub mod convert;
 pub mod hcc;
 pub mod jobs;
 pub mod llm;
+pub mod poll;
 pub mod run;
 pub mod task;
 

@@ -15,8 +15,9 @@
 //! submission; a submission the task adapter finds invalid is buggy too, and its message goes
 //! into the debug prompt. The final pick is the best validation metric among valid nodes.
 //!
-//! LLM calls and jobs of different workers run concurrently; the host journals each answer,
-//! so a resumed run replays them (by request, not by the order they finished in).
+//! LLM calls and jobs of different workers run concurrently; the host journals each answer and
+//! which operations were ready whenever the strategy looked, so a resumed run retraces the
+//! same interleaving.
 
 mod settings;
 
