@@ -61,6 +61,22 @@ impl RunDir {
         })
     }
 
+    /// Hold the run's lock file (`run.lock`) while the returned file lives. Refused when
+    /// another process holds it.
+    pub fn lock(&self) -> Result<std::fs::File, String> {
+        let path = self.path("run.lock");
+        let file = std::fs::File::create(&path)
+            .map_err(|e| format!("creating {}: {e}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => Err(format!(
+                "the run in {} is running in another process",
+                self.root.display()
+            )),
+            Err(std::fs::TryLockError::Error(e)) => Err(format!("locking {}: {e}", path.display())),
+        }
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -145,5 +161,14 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         assert_eq!(names.len(), 3, "{names:?}");
+        // One process at a time.
+        let held = run.lock().unwrap();
+        let again = RunDir::open(run.root());
+        assert!(again.is_err(), "no run.json yet");
+        std::fs::write(run.path("run.json"), "{}").unwrap();
+        let error = RunDir::open(run.root()).unwrap().lock().unwrap_err();
+        assert!(error.contains("running in another process"), "{error}");
+        drop(held);
+        assert!(RunDir::open(run.root()).unwrap().lock().is_ok());
     }
 }

@@ -244,6 +244,8 @@ pub async fn execute(
         None => Arc::new(RunDir::create(&record.run_dir).map_err(RunError::Setup)?),
     };
     let run_root = dir.root().to_path_buf();
+    // One process per run: a second `--resume` of a live run is refused, not interleaved.
+    let _lock = dir.lock().map_err(RunError::Setup)?;
     let artifacts = Arc::new(
         ArtifactStore::open(&dir.path("artifacts"), MAX_ARTIFACT_BYTES).map_err(|e| {
             RunError::Setup(format!(
