@@ -620,6 +620,26 @@ proba = model.predict_proba(test.drop(columns=["id"]))[:, 1]
 pd.DataFrame({"id": test["id"], "malignant": proba}).to_csv("submission.csv", index=False)
 "#;
 
+/// [`DEMO_SOLUTION`] without `{` or `}`, so that a JSON object after it in a reply is the
+/// first one there (the reviewer's verdict).
+fn demo_solution_without_braces() -> String {
+    let script = DEMO_SOLUTION.replace(
+        "pd.DataFrame({\"id\": test[\"id\"], \"malignant\": proba})",
+        "pd.DataFrame(dict(id=test[\"id\"], malignant=proba))",
+    );
+    assert!(!script.contains('{') && !script.contains('}'));
+    script
+}
+
+/// The nodes a run reported, from its `nodes.jsonl`.
+fn read_nodes(run_dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run_dir.join("nodes.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 /// AIDE's policy on a scripted model: a buggy draft is debugged (the error reaches the debug
 /// prompt), the fixed node is then improved, and the best valid node is graded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -645,12 +665,7 @@ async fn aide_drafts_debugs_a_buggy_leaf_and_improves_the_best_node() {
     req.strategy = Some("aide".into());
     let summary = execute(&config, req, vec![]).await.unwrap();
     assert_eq!(summary.error, None);
-    let nodes: Vec<serde_json::Value> =
-        std::fs::read_to_string(summary.run_dir.join("nodes.jsonl"))
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+    let nodes = read_nodes(&summary.run_dir);
     let shape: Vec<(&str, Option<&str>, bool)> = nodes
         .iter()
         .map(|n| {
@@ -757,11 +772,7 @@ async fn ctrl_c_stops_a_run_gracefully() {
 async fn ml_master_workers_draft_extend_trajectories_and_read_the_reviewer() {
     let dir = tempfile::tempdir().unwrap();
     let server = OpenAiServer::start().await;
-    let script = DEMO_SOLUTION.replace(
-        "pd.DataFrame({\"id\": test[\"id\"], \"malignant\": proba})",
-        "pd.DataFrame(dict(id=test[\"id\"], malignant=proba))",
-    );
-    assert!(!script.contains('{'));
+    let script = demo_solution_without_braces();
     server.always(Reply::text(&format!(
         "Scale and fit a logistic regression.\n```python\nC = 1.0\n{script}```\n{{\"is_bug\": false, \"has_submission\": true, \"summary\": \"reviewer-was-here\", \"metric\": 0.5, \"lower_is_better\": false}}"
     )));
@@ -775,12 +786,7 @@ async fn ml_master_workers_draft_extend_trajectories_and_read_the_reviewer() {
     let summary = execute(&config, req, vec![]).await.unwrap();
     assert_eq!(summary.error, None);
     assert_eq!(summary.nodes, 4);
-    let nodes: Vec<serde_json::Value> =
-        std::fs::read_to_string(summary.run_dir.join("nodes.jsonl"))
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+    let nodes = read_nodes(&summary.run_dir);
     let drafts = nodes.iter().filter(|n| n["parent"].is_null()).count();
     assert_eq!(drafts, 2, "{nodes:?}");
     for node in &nodes {
@@ -822,10 +828,7 @@ async fn concurrent_workers_resume_exactly_from_the_journal() {
     const NODES: usize = 6;
     let dir = tempfile::tempdir().unwrap();
     let server = OpenAiServer::start().await;
-    let script = DEMO_SOLUTION.replace(
-        "pd.DataFrame({\"id\": test[\"id\"], \"malignant\": proba})",
-        "pd.DataFrame(dict(id=test[\"id\"], malignant=proba))",
-    );
+    let script = demo_solution_without_braces();
     server.always(Reply::text(&format!(
         "Fit a regularised logistic regression.\n```python\nC = 1.0\n{script}```\n{{\"is_bug\": false, \"has_submission\": true, \"summary\": \"ok\", \"metric\": null, \"lower_is_better\": false}}"
     )));

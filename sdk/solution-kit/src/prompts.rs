@@ -16,6 +16,19 @@ pub struct Attempt {
     pub outcome: String,
 }
 
+impl Attempt {
+    /// An attempt with `plan` that was buggy, or scored `metric`.
+    pub fn new(plan: &str, buggy: bool, metric: Option<f64>) -> Attempt {
+        Attempt {
+            plan: plan.to_string(),
+            outcome: match (buggy, metric) {
+                (false, Some(m)) => format!("validation {m:.5}"),
+                _ => "failed".to_string(),
+            },
+        }
+    }
+}
+
 fn list(attempts: &[Attempt]) -> String {
     attempts
         .iter()

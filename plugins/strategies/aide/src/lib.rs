@@ -95,13 +95,7 @@ fn attempts(nodes: &[Node], parent: Option<usize>) -> Vec<Attempt> {
     nodes
         .iter()
         .filter(|n| n.parent == parent)
-        .map(|n| Attempt {
-            plan: n.plan.clone(),
-            outcome: match (n.buggy, n.metric) {
-                (false, Some(m)) => format!("validation {m:.5}"),
-                _ => "failed".to_string(),
-            },
-        })
+        .map(|n| Attempt::new(&n.plan, n.buggy, n.metric))
         .collect()
 }
 

@@ -62,13 +62,7 @@ impl Search {
         tree.nodes
             .iter()
             .filter(|n| n.parent == parent)
-            .map(|n| Attempt {
-                plan: n.plan.clone(),
-                outcome: match (n.buggy, n.metric) {
-                    (false, Some(m)) => format!("validation {m:.5}"),
-                    _ => "failed".to_string(),
-                },
-            })
+            .map(|n| Attempt::new(&n.plan, n.buggy, n.metric))
             .collect()
     }
 
