@@ -55,10 +55,24 @@ impl RunDir {
                 root.display()
             ));
         }
-        Ok(RunDir {
+        let dir = RunDir {
             root: std::path::absolute(root).map_err(|e| format!("{}: {e}", root.display()))?,
             append_lock: Mutex::new(()),
-        })
+        };
+        // A kill mid-append leaves a torn last line: end it, so new lines start clean (readers
+        // skip the torn one).
+        for name in ["nodes.jsonl", "events.jsonl"] {
+            let path = dir.path(name);
+            if std::fs::read(&path).is_ok_and(|b| !b.is_empty() && !b.ends_with(b"\n")) {
+                let mut file = std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(&path)
+                    .map_err(|e| format!("repairing {}: {e}", path.display()))?;
+                file.write_all(b"\n")
+                    .map_err(|e| format!("repairing {}: {e}", path.display()))?;
+            }
+        }
+        Ok(dir)
     }
 
     /// Hold the run's lock file (`run.lock`) while the returned file lives. Refused when
@@ -170,5 +184,20 @@ mod tests {
         assert!(error.contains("running in another process"), "{error}");
         drop(held);
         assert!(RunDir::open(run.root()).unwrap().lock().is_ok());
+
+        // A torn last line (a kill mid-append) is ended on open; new lines stay whole.
+        let mut torn = std::fs::read_to_string(run.path("nodes.jsonl")).unwrap();
+        torn.push_str("{\"i\": ");
+        std::fs::write(run.path("nodes.jsonl"), torn).unwrap();
+        let reopened = RunDir::open(run.root()).unwrap();
+        reopened
+            .append_jsonl("nodes.jsonl", &serde_json::json!({ "i": 3 }))
+            .unwrap();
+        let text = std::fs::read_to_string(run.path("nodes.jsonl")).unwrap();
+        let parsed = text
+            .lines()
+            .filter(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
+            .count();
+        assert_eq!(parsed, 4, "{text}");
     }
 }
