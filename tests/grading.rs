@@ -711,7 +711,59 @@ fn synthetic_cases(rng: &mut StdRng) -> Vec<Synthetic> {
             ]
         }))
         .collect();
+    // Jigsaw: toxicity and the 9 identity columns (some blank), as fractions of raters.
+    let identities = [
+        "male",
+        "female",
+        "homosexual_gay_or_lesbian",
+        "christian",
+        "jewish",
+        "muslim",
+        "black",
+        "white",
+        "psychiatric_or_mental_illness",
+    ];
+    let fractions = ["0.0", "0.1", "0.3", "0.5", "0.6", "0.9", "1.0"];
+    let jigsaw: Vec<Vec<String>> = std::iter::once(
+        ["id", "toxicity"]
+            .into_iter()
+            .chain(identities)
+            .map(String::from)
+            .collect(),
+    )
+    .chain((0..rows).map(|i| {
+        let mut row = vec![
+            (7_000_000 + i).to_string(),
+            fractions[rng.random_range(0..fractions.len())].to_string(),
+        ];
+        for _ in identities {
+            row.push(match rng.random_range(0..10) {
+                0 => String::new(),
+                1..=5 => "0.0".into(),
+                _ => "0.8".into(),
+            });
+        }
+        row
+    }))
+    .collect();
     vec![
+        Synthetic {
+            case: Case {
+                id: "jigsaw-unintended-bias-in-toxicity-classification",
+                family: "jigsaw-bias",
+                id_column: "id",
+                targets: &["toxicity"],
+                answers: "private/test.csv",
+                perfect: "",
+                perfect_score: 1.0,
+            },
+            answers: jigsaw,
+            sample: "public/sample_submission.csv",
+            predict: |rng, truth| {
+                let t: f64 = truth.parse().unwrap();
+                format!("{:.3}", (t + rng.random_range(-0.45..0.45)).clamp(0.0, 1.0))
+            },
+        },
         Synthetic {
             case: Case {
                 id: "rsna-2022-cervical-spine-fracture-detection",

@@ -429,6 +429,43 @@ def jaccard(a, b):
     return len(a & b) / len(a | b)
 
 
+JIGSAW_IDENTITIES = [
+    "male", "female", "homosexual_gay_or_lesbian", "christian", "jewish", "muslim", "black",
+    "white", "psychiatric_or_mental_illness",
+]
+
+
+def jigsaw_bias(sub, ans, id_col, targets):
+    # Kaggle's benchmark kernel, with every score binarised at 0.5 as MLE-bench's grader does.
+    require(sub, id_col)
+    col = "prediction" if "prediction" in sub.columns else "toxicity"
+    require(sub, col)
+    if len(sub) != len(ans):
+        raise ValueError("length mismatch")
+    sub, ans = aligned(sub, ans, id_col)
+    pred = np.where(sub[col] >= 0.5, 1, 0)
+    tox = np.where(ans["toxicity"] >= 0.5, 1, 0)
+
+    def auc(mask):
+        try:
+            return roc_auc_score(tox[mask], pred[mask])
+        except ValueError:
+            return np.nan
+
+    fams = [[], [], []]
+    for identity in JIGSAW_IDENTITIES:
+        m = np.where(ans[identity] >= 0.5, 1, 0)
+        fams[0].append(auc(m == 1))
+        fams[1].append(auc(((tox == 0) & (m == 1)) | ((tox == 1) & (m == 0))))
+        fams[2].append(auc(((tox == 1) & (m == 1)) | ((tox == 0) & (m == 0))))
+
+    def power_mean(xs):
+        return np.power(np.mean(np.power(np.array(xs, dtype=float), -5)), -1 / 5)
+
+    overall = auc(np.ones(len(tox), dtype=bool))
+    return 0.25 * (overall + power_mean(fams[0]) + power_mean(fams[1]) + power_mean(fams[2]))
+
+
 def main():
     family, id_col, targets, sub_path, ans_path = sys.argv[1:6]
     targets = [] if targets == "-" else targets.split(",")
@@ -488,6 +525,8 @@ def main():
             score = joined_mae_int(sub, ans, id_col, targets)
         elif family == "log-mae-by-type":
             score = log_mae_by_type(sub, ans, id_col, targets)
+        elif family == "jigsaw-bias":
+            score = jigsaw_bias(sub, ans, id_col, targets)
         elif family == "map5":
             score = map5(sub, ans, id_col, targets)
         elif family == "micro-f1-sets":

@@ -139,7 +139,7 @@ pub const COMPETITIONS: &[Competition] = &[
     graded("iwildcam-2019-fgvc6", High, "macro-f1-score", false, "Id", &["Category"], ANSWERS, SAMPLE, Recipe::MacroF1),
     graded("iwildcam-2020-fgvc7", Medium, "accuracy", false, "Id", &["Category"], ANSWERS, SAMPLE, ACC),
     not_yet("jigsaw-toxic-comment-classification-challenge", Low, "column-wise-roc-auc", false),
-    not_yet("jigsaw-unintended-bias-in-toxicity-classification", Medium, "jigsaw-bias-auc", false),
+    graded("jigsaw-unintended-bias-in-toxicity-classification", Medium, "jigsaw-bias-auc", false, "id", &["prediction"], TEST, SAMPLE, Recipe::JigsawBias),
     not_yet("kuzushiji-recognition", Medium, "f1-score", false),
     graded("leaf-classification", Low, "multi-class-log-loss", true, "id", FROM_ANSWERS, TEST, SAMPLE, Recipe::OneHotLogLoss { exact_columns: true, sums: RowSums::Close }),
     graded("learning-agency-lab-automated-essay-scoring-2", Medium, "quadratic-weighted-kappa", false, "essay_id", &["score"], ANSWERS, SAMPLE, Recipe::QuadraticKappa),

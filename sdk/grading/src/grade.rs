@@ -97,6 +97,11 @@ pub enum Recipe {
     /// Mean over the answers' `group` values of ln(MAE) within the group, over an inner join
     /// on the id (champs); MAE 0 gives −inf, which MLE-bench keeps.
     LogMaeByGroup { group: &'static str },
+    /// Jigsaw's unintended-bias blend (GRADERS.md 4.8): 0.25 × (overall AUC + the power
+    /// means (p = −5) over the 9 identities of the subgroup, BPSN and BNSP AUCs), with the
+    /// answers' toxicity and identities and the submission's scores all binarised at ≥ 0.5
+    /// (missing → 0). An AUC over one class is NaN, as in Kaggle's kernel.
+    JigsawBias,
     /// Mean angle in radians between (azimuth, zenith) directions; the submission must have
     /// exactly the id and both angle columns, numeric and finite.
     MeanAngularError,
@@ -228,6 +233,7 @@ pub fn grade(
             answers,
             TextMetric::Jaccard { both_empty_error },
         ),
+        Recipe::JigsawBias => jigsaw_bias(columns, submission, answers),
         Recipe::NotYet => invalid(
             "Sophon cannot grade this competition yet; configure the generic grader \
              ([tasks.mlebench.competitions.<id>] metric, id-column, target-columns)",
@@ -643,6 +649,81 @@ fn sorted_rmse(columns: Columns<'_>, submission: &Table, answers: &Table) -> Gra
     let preds = metric_numbers(submission, target, &s, "submission")?;
     let truth = numbers(answers, target, &a, "answers")?;
     metrics::rmse(&truth, &preds).map_err(error)
+}
+
+/// The identity columns of Jigsaw's bias metric.
+const JIGSAW_IDENTITIES: [&str; 9] = [
+    "male",
+    "female",
+    "homosexual_gay_or_lesbian",
+    "christian",
+    "jewish",
+    "muslim",
+    "black",
+    "white",
+    "psychiatric_or_mental_illness",
+];
+
+fn jigsaw_bias(columns: Columns<'_>, submission: &Table, answers: &Table) -> GradeOutcome {
+    require_columns(submission, &[columns.id], "submission")?;
+    let Some(score_column) = ["prediction", "toxicity"]
+        .into_iter()
+        .find(|c| submission.has(c))
+    else {
+        return invalid("the submission needs a `prediction` column (the toxicity score per id)");
+    };
+    if submission.rows != answers.rows {
+        return Err(error(format!(
+            "{} submission rows against {} answers rows",
+            submission.rows, answers.rows
+        )));
+    }
+    let (sub_order, ans_order) = align(columns.id, submission, answers)?;
+    let binary = |values: Vec<f64>| -> Vec<f64> {
+        values
+            .into_iter()
+            .map(|x| if x >= 0.5 { 1.0 } else { 0.0 })
+            .collect()
+    };
+    let scores = binary(metric_numbers(
+        submission,
+        score_column,
+        &sub_order,
+        "submission",
+    )?);
+    let toxic = binary(numbers(answers, "toxicity", &ans_order, "answers")?);
+    let auc_over = |rows: &[usize]| -> f64 {
+        let truth: Vec<f64> = rows.iter().map(|&r| toxic[r]).collect();
+        let preds: Vec<f64> = rows.iter().map(|&r| scores[r]).collect();
+        metrics::roc_auc(&truth, &preds).unwrap_or(f64::NAN)
+    };
+    let all: Vec<usize> = (0..toxic.len()).collect();
+    let overall = auc_over(&all);
+    let mut families = [Vec::new(), Vec::new(), Vec::new()];
+    for identity in JIGSAW_IDENTITIES {
+        require_columns(answers, &[identity], "answers").map_err(as_error)?;
+        let member = binary(numbers(answers, identity, &ans_order, "answers")?);
+        let pick = |keep: &dyn Fn(usize) -> bool| -> Vec<usize> {
+            all.iter().copied().filter(|&r| keep(r)).collect()
+        };
+        let (t, m) = (&toxic, &member);
+        families[0].push(auc_over(&pick(&|r| m[r] == 1.0)));
+        families[1].push(auc_over(&pick(&|r| {
+            (t[r] == 0.0 && m[r] == 1.0) || (t[r] == 1.0 && m[r] == 0.0)
+        })));
+        families[2].push(auc_over(&pick(&|r| {
+            (t[r] == 1.0 && m[r] == 1.0) || (t[r] == 0.0 && m[r] == 0.0)
+        })));
+    }
+    let power_mean = |values: &[f64]| -> f64 {
+        let mean = values.iter().map(|v| v.powf(-5.0)).sum::<f64>() / values.len() as f64;
+        mean.powf(-1.0 / 5.0)
+    };
+    Ok(0.25
+        * (overall
+            + power_mean(&families[0])
+            + power_mean(&families[1])
+            + power_mean(&families[2])))
 }
 
 fn positional_rmsle(columns: Columns<'_>, submission: &Table, answers: &Table) -> GradeOutcome {
