@@ -512,7 +512,9 @@ struct Synthetic {
     case: Case,
     answers: Vec<Vec<String>>,
     sample: &'static str,
-    /// A random prediction for row `i` given its true value.
+    /// Columns of a submission: the id and the first `width - 1` answer columns after it.
+    width: usize,
+    /// A random prediction for one cell given its true value.
     predict: fn(&mut StdRng, &str) -> String,
 }
 
@@ -711,6 +713,31 @@ fn synthetic_cases(rng: &mut StdRng) -> Vec<Synthetic> {
             ]
         }))
         .collect();
+    // Stanford COVID: per-position targets of 6 sequences, the first 7 positions scored. Ids
+    // sort as text (`id_001_10` before `id_001_2`), so sorted order is not file order.
+    let covid: Vec<Vec<String>> = std::iter::once(
+        [
+            "id_seqpos",
+            "reactivity",
+            "deg_Mg_pH10",
+            "deg_pH10",
+            "deg_Mg_50C",
+            "deg_50C",
+            "keep",
+        ]
+        .map(String::from)
+        .to_vec(),
+    )
+    .chain((0..rows).map(|i| {
+        let (seq, pos) = (i / 10, i % 10 + 1);
+        let mut row = vec![format!("id_{seq:03}_{pos}")];
+        for _ in 0..5 {
+            row.push(format!("{:.4}", rng.random_range(-0.5..3.0)));
+        }
+        row.push(if pos <= 7 { "True" } else { "False" }.into());
+        row
+    }))
+    .collect();
     // Jigsaw: toxicity and the 9 identity columns (some blank), as fractions of raters.
     let identities = [
         "male",
@@ -749,6 +776,30 @@ fn synthetic_cases(rng: &mut StdRng) -> Vec<Synthetic> {
     vec![
         Synthetic {
             case: Case {
+                id: "stanford-covid-vaccine",
+                family: "covid-mcrmse",
+                id_column: "id_seqpos",
+                targets: &[
+                    "reactivity",
+                    "deg_Mg_pH10",
+                    "deg_pH10",
+                    "deg_Mg_50C",
+                    "deg_50C",
+                ],
+                answers: "private/test.csv",
+                perfect: "",
+                perfect_score: 0.0,
+            },
+            answers: covid,
+            sample: "public/sample_submission.csv",
+            width: 6,
+            predict: |rng, truth| {
+                let t: f64 = truth.parse().unwrap();
+                format!("{:.4}", t + rng.random_range(-0.3..0.3))
+            },
+        },
+        Synthetic {
+            case: Case {
                 id: "jigsaw-unintended-bias-in-toxicity-classification",
                 family: "jigsaw-bias",
                 id_column: "id",
@@ -759,6 +810,7 @@ fn synthetic_cases(rng: &mut StdRng) -> Vec<Synthetic> {
             },
             answers: jigsaw,
             sample: "public/sample_submission.csv",
+            width: 2,
             predict: |rng, truth| {
                 let t: f64 = truth.parse().unwrap();
                 format!("{:.3}", (t + rng.random_range(-0.45..0.45)).clamp(0.0, 1.0))
@@ -776,6 +828,7 @@ fn synthetic_cases(rng: &mut StdRng) -> Vec<Synthetic> {
             },
             answers: spines,
             sample: "public/sample_submission.csv",
+            width: 2,
             predict: |rng, truth| {
                 format!(
                     "{}",
@@ -796,6 +849,7 @@ fn synthetic_cases(rng: &mut StdRng) -> Vec<Synthetic> {
             },
             answers: breasts,
             sample: "public/sample_submission.csv",
+            width: 2,
             predict: |rng, truth| {
                 format!(
                     "{}",
@@ -816,6 +870,7 @@ fn synthetic_cases(rng: &mut StdRng) -> Vec<Synthetic> {
             },
             answers: gestures,
             sample: "public/randomPredictions.csv",
+            width: 2,
             predict: |rng, truth| {
                 let mut seq: Vec<&str> = truth.split(' ').collect();
                 if rng.random_bool(0.5) {
@@ -839,6 +894,7 @@ fn synthetic_cases(rng: &mut StdRng) -> Vec<Synthetic> {
             },
             answers: notebooks,
             sample: "public/sample_submission.csv",
+            width: 2,
             predict: |rng, truth| {
                 let mut cells: Vec<&str> = truth.split(' ').collect();
                 let n = cells.len();
@@ -860,6 +916,7 @@ fn synthetic_cases(rng: &mut StdRng) -> Vec<Synthetic> {
             },
             answers: alaska,
             sample: "public/sample_submission.csv",
+            width: 2,
             predict: |rng, truth| {
                 format!(
                     "{}",
@@ -879,6 +936,7 @@ fn synthetic_cases(rng: &mut StdRng) -> Vec<Synthetic> {
             },
             answers: volcanic,
             sample: "public/sample_submission.csv",
+            width: 2,
             predict: |rng, truth| {
                 format!(
                     "{}",
@@ -898,6 +956,7 @@ fn synthetic_cases(rng: &mut StdRng) -> Vec<Synthetic> {
             },
             answers: champs,
             sample: "public/sample_submission.csv",
+            width: 2,
             predict: |rng, truth| {
                 format!(
                     "{}",
@@ -917,6 +976,7 @@ fn synthetic_cases(rng: &mut StdRng) -> Vec<Synthetic> {
             },
             answers: normalization,
             sample: "private/sample_submission.csv",
+            width: 2,
             predict: |rng, truth| {
                 if rng.random_bool(0.8) {
                     truth.into()
@@ -937,6 +997,7 @@ fn synthetic_cases(rng: &mut StdRng) -> Vec<Synthetic> {
             },
             answers: inchi,
             sample: "public/sample_submission.csv",
+            width: 2,
             predict: |rng, truth| {
                 if rng.random_bool(0.5) {
                     truth.into()
@@ -957,6 +1018,7 @@ fn synthetic_cases(rng: &mut StdRng) -> Vec<Synthetic> {
             },
             answers: tweets,
             sample: "public/sample_submission.csv",
+            width: 2,
             predict: |rng, truth| {
                 truth
                     .split(' ')
@@ -977,6 +1039,7 @@ fn synthetic_cases(rng: &mut StdRng) -> Vec<Synthetic> {
             },
             answers: species,
             sample: "public/kaggle_sample_submission.csv",
+            width: 2,
             predict: |rng, truth| {
                 if rng.random_bool(0.6) {
                     format!("{truth} 3 4")
@@ -997,6 +1060,7 @@ fn synthetic_cases(rng: &mut StdRng) -> Vec<Synthetic> {
             },
             answers: contacts,
             sample: "public/sample_submission.csv",
+            width: 2,
             predict: |rng, truth| {
                 if rng.random_bool(0.8) {
                     truth.into()
@@ -1017,6 +1081,7 @@ fn synthetic_cases(rng: &mut StdRng) -> Vec<Synthetic> {
             },
             answers: whales,
             sample: "public/sample_submission.csv",
+            width: 2,
             predict: |rng, truth| {
                 let mut guesses: Vec<String> = (0..4)
                     .map(|_| format!("w_{:03}", rng.random_range(0..12)))
@@ -1037,6 +1102,7 @@ fn synthetic_cases(rng: &mut StdRng) -> Vec<Synthetic> {
             },
             answers: attributes,
             sample: "public/sample_submission.csv",
+            width: 2,
             predict: |rng, truth| {
                 let mut labels: Vec<String> = truth.split(' ').map(str::to_string).collect();
                 if rng.random_bool(0.5) {
@@ -1058,6 +1124,7 @@ fn synthetic_cases(rng: &mut StdRng) -> Vec<Synthetic> {
             },
             answers: herbarium,
             sample: "public/sample_submission.csv",
+            width: 2,
             predict: |rng, truth| {
                 if rng.random_bool(0.6) {
                     truth.into()
@@ -1078,6 +1145,7 @@ fn synthetic_cases(rng: &mut StdRng) -> Vec<Synthetic> {
             },
             answers: ventilator,
             sample: "public/sample_submission.csv",
+            width: 2,
             predict: |rng, truth| {
                 format!(
                     "{}",
@@ -1097,6 +1165,7 @@ fn synthetic_cases(rng: &mut StdRng) -> Vec<Synthetic> {
             },
             answers: taxi,
             sample: "public/sample_submission.csv",
+            width: 2,
             predict: |rng, truth| {
                 format!(
                     "{}",
@@ -1116,6 +1185,7 @@ fn synthetic_cases(rng: &mut StdRng) -> Vec<Synthetic> {
             },
             answers: paddy,
             sample: "public/sample_submission.csv",
+            width: 2,
             predict: |rng, truth| {
                 if rng.random_bool(0.7) {
                     truth.into()
@@ -1136,6 +1206,7 @@ fn synthetic_cases(rng: &mut StdRng) -> Vec<Synthetic> {
             },
             answers: iceberg,
             sample: "private/sample_submission.csv",
+            width: 2,
             predict: |rng, truth| {
                 let t: f64 = truth.parse().unwrap();
                 format!("{}", (t * 0.6 + rng.random_range(0.0..0.4)).clamp(0.0, 1.0))
@@ -1153,6 +1224,7 @@ fn synthetic_cases(rng: &mut StdRng) -> Vec<Synthetic> {
             },
             answers: essay,
             sample: "public/sample_submission.csv",
+            width: 2,
             predict: |rng, truth| {
                 let t: i64 = truth.parse().unwrap();
                 (t + rng.random_range(-1..=1)).clamp(1, 6).to_string()
@@ -1170,6 +1242,7 @@ fn synthetic_cases(rng: &mut StdRng) -> Vec<Synthetic> {
             },
             answers: patent,
             sample: "public/sample_submission.csv",
+            width: 2,
             predict: |rng, truth| {
                 format!(
                     "{}",
@@ -1189,6 +1262,7 @@ fn synthetic_cases(rng: &mut StdRng) -> Vec<Synthetic> {
             },
             answers: sentences,
             sample: "private/sample_submission.csv",
+            width: 2,
             predict: |rng, truth| {
                 let mut t: Vec<char> = truth.chars().collect();
                 for _ in 0..rng.random_range(0..4) {
@@ -1210,6 +1284,7 @@ fn synthetic_cases(rng: &mut StdRng) -> Vec<Synthetic> {
             },
             answers,
             sample: "public/sample_submission.csv",
+            width: 2,
             predict: |rng, truth| {
                 let mut w: Vec<&str> = truth.split(' ').collect();
                 if rng.random_bool(0.5) {
@@ -1241,12 +1316,8 @@ async fn text_and_ranking_metrics_score_as_the_reference_does_on_synthetic_compe
     for c in &cases {
         let root = data.path().join(c.case.id).join("prepared");
         write_csv(&root.join(c.case.answers), &c.answers);
-        // The sample submission: the id and the (first) target column.
-        let sample: Vec<Vec<String>> = c
-            .answers
-            .iter()
-            .map(|r| vec![r[0].clone(), r[1].clone()])
-            .collect();
+        // The sample submission: the id and the target columns.
+        let sample: Vec<Vec<String>> = c.answers.iter().map(|r| r[..c.width].to_vec()).collect();
         write_csv(&root.join(c.sample), &sample);
         std::fs::create_dir_all(root.join("public")).unwrap();
     }
@@ -1274,9 +1345,13 @@ async fn text_and_ranking_metrics_score_as_the_reference_does_on_synthetic_compe
             );
         }
         // Noisy predictions, in shuffled order.
-        let mut noisy = vec![c.answers[0][..2].to_vec()];
+        let mut noisy = vec![c.answers[0][..c.width].to_vec()];
         for row in c.answers[1..].iter().rev() {
-            noisy.push(vec![row[0].clone(), (c.predict)(&mut rng, &row[1])]);
+            let mut predicted = vec![row[0].clone()];
+            for truth in &row[1..c.width] {
+                predicted.push((c.predict)(&mut rng, truth));
+            }
+            noisy.push(predicted);
         }
         let path = s.write(&format!("{}-noisy.csv", case.id), &noisy);
         let r = s.agree(case, &path, "noisy predictions").await;
@@ -1320,7 +1395,9 @@ async fn text_and_ranking_metrics_score_as_the_reference_does_on_synthetic_compe
                 if i == 0 {
                     r.clone()
                 } else {
-                    vec![r[0].clone(), c.answers[1][1].clone()]
+                    std::iter::once(r[0].clone())
+                        .chain(c.answers[1][1..c.width].iter().cloned())
+                        .collect()
                 }
             })
             .collect();

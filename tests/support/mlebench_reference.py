@@ -466,6 +466,21 @@ def jigsaw_bias(sub, ans, id_col, targets):
     return 0.25 * (overall + power_mean(fams[0]) + power_mean(fams[1]) + power_mean(fams[2]))
 
 
+def covid_mcrmse(sub, ans, id_col, targets):
+    cols = [id_col] + targets
+    if len(sub) != len(ans):
+        raise Invalid("row count")
+    require(sub, *cols)
+    sub = sub[cols].sort_values(by=id_col)
+    ans = ans.sort_values(by=id_col)
+    if (sub[id_col].values != ans[id_col].values).any():
+        raise Invalid("ids differ")
+    kept_sub = sub[ans["keep"]]  # aligned on the index, as MLE-bench's grader does
+    kept_ans = ans[ans["keep"]]
+    scored = ["reactivity", "deg_Mg_pH10", "deg_Mg_50C"]
+    return float(np.mean([np.sqrt(mean_squared_error(kept_ans[c], kept_sub[c])) for c in scored]))
+
+
 def main():
     family, id_col, targets, sub_path, ans_path = sys.argv[1:6]
     targets = [] if targets == "-" else targets.split(",")
@@ -525,6 +540,8 @@ def main():
             score = joined_mae_int(sub, ans, id_col, targets)
         elif family == "log-mae-by-type":
             score = log_mae_by_type(sub, ans, id_col, targets)
+        elif family == "covid-mcrmse":
+            score = covid_mcrmse(sub, ans, id_col, targets)
         elif family == "jigsaw-bias":
             score = jigsaw_bias(sub, ans, id_col, targets)
         elif family == "map5":

@@ -170,7 +170,7 @@ pub const COMPETITIONS: &[Competition] = &[
     not_yet("smartphone-decimeter-2022", High, "average-haversine-distance", true),
     graded("spaceship-titanic", Dev, "accuracy", false, "PassengerId", &["Transported"], TEST, SAMPLE, ACC),
     graded("spooky-author-identification", Low, "multi-class-log-loss", true, "id", &["EAP", "HPL", "MWS"], TEST, SAMPLE, Recipe::OneHotLogLoss { exact_columns: true, sums: RowSums::CloseAfterFirstColumn }),
-    not_yet("stanford-covid-vaccine", High, "mcrmse", true),
+    graded("stanford-covid-vaccine", High, "mcrmse", true, "id_seqpos", &["reactivity", "deg_Mg_pH10", "deg_pH10", "deg_Mg_50C", "deg_50C"], TEST, SAMPLE, Recipe::CovidMcrmse),
     graded("statoil-iceberg-classifier-challenge", Medium, "log-loss", true, "id", &["is_iceberg"], TEST, "private/sample_submission.csv", Recipe::BinaryLogLoss { check_rows: false }),
     graded("tabular-playground-series-dec-2021", Low, "multi-class-classification-accuracy", false, "Id", &["Cover_Type"], TEST, SAMPLE, ACC),
     graded("tabular-playground-series-may-2022", Low, "auc-roc", false, "id", &["target"], TEST, SAMPLE, AUC),

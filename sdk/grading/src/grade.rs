@@ -102,6 +102,10 @@ pub enum Recipe {
     /// answers' toxicity and identities and the submission's scores all binarised at ≥ 0.5
     /// (missing → 0). An AUC over one class is NaN, as in Kaggle's kernel.
     JigsawBias,
+    /// Stanford COVID vaccine's MCRMSE (GRADERS.md 4.21): row count, the 6 columns, ids equal
+    /// after sorting; the answers' `keep` flags applied to the sorted submission by original
+    /// row number; RMSE of the kept rows by position, mean over the 3 scored columns.
+    CovidMcrmse,
     /// Mean angle in radians between (azimuth, zenith) directions; the submission must have
     /// exactly the id and both angle columns, numeric and finite.
     MeanAngularError,
@@ -234,6 +238,7 @@ pub fn grade(
             TextMetric::Jaccard { both_empty_error },
         ),
         Recipe::JigsawBias => jigsaw_bias(columns, submission, answers),
+        Recipe::CovidMcrmse => covid_mcrmse(columns, submission, answers),
         Recipe::NotYet => invalid(
             "Sophon cannot grade this competition yet; configure the generic grader \
              ([tasks.mlebench.competitions.<id>] metric, id-column, target-columns)",
@@ -724,6 +729,35 @@ fn jigsaw_bias(columns: Columns<'_>, submission: &Table, answers: &Table) -> Gra
             + power_mean(&families[0])
             + power_mean(&families[1])
             + power_mean(&families[2])))
+}
+
+fn covid_mcrmse(columns: Columns<'_>, submission: &Table, answers: &Table) -> GradeOutcome {
+    same_rows(submission, answers)?;
+    let mut required = vec![columns.id];
+    required.extend_from_slice(columns.targets);
+    require_columns(submission, &required, "submission")?;
+    let (sub_order, ans_order) = align(columns.id, submission, answers)?;
+    let keep_column = answers
+        .column("keep")
+        .ok_or_else(|| error("the answers lack the `keep` column"))?;
+    let keep = |r: usize| match keep_column.cell(r) {
+        crate::table::Cell::Bool(b) => b,
+        crate::table::Cell::Num(x) => x != 0.0,
+        crate::table::Cell::Text(t) => t.eq_ignore_ascii_case("true"),
+        crate::table::Cell::Missing => false,
+    };
+    // pandas aligns the boolean mask on the index: submission row k is kept iff answers row k
+    // has keep = True (the same rows only when both files share their order).
+    let kept_sub: Vec<usize> = sub_order.iter().copied().filter(|&r| keep(r)).collect();
+    let kept_ans: Vec<usize> = ans_order.iter().copied().filter(|&r| keep(r)).collect();
+    const SCORED: [&str; 3] = ["reactivity", "deg_Mg_pH10", "deg_Mg_50C"];
+    let mut total = 0.0;
+    for target in SCORED {
+        let preds = metric_numbers(submission, target, &kept_sub, "submission")?;
+        let truth = numbers(answers, target, &kept_ans, "answers")?;
+        total += metrics::rmse(&truth, &preds).map_err(error)?;
+    }
+    Ok(total / SCORED.len() as f64)
 }
 
 fn positional_rmsle(columns: Columns<'_>, submission: &Table, answers: &Table) -> GradeOutcome {
