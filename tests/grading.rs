@@ -713,6 +713,23 @@ fn synthetic_cases(rng: &mut StdRng) -> Vec<Synthetic> {
             ]
         }))
         .collect();
+    // OSIC: 12 patients × 5 weeks (some negative), a few FVCs unmeasured.
+    let osic: Vec<Vec<String>> = std::iter::once(
+        ["Patient_Week", "FVC", "Confidence"]
+            .map(String::from)
+            .to_vec(),
+    )
+    .chain((0..rows).map(|i| {
+        let weeks = [-4, 0, 7, 15, 33];
+        let week = weeks[i as usize % 5] + (i as i64 / 5) % 3;
+        let fvc = if rng.random_range(0..8) == 0 {
+            String::new()
+        } else {
+            rng.random_range(1200..4200).to_string()
+        };
+        vec![format!("ID{:05}_{week}", i / 5), fvc, "70".into()]
+    }))
+    .collect();
     // Stanford COVID: per-position targets of 6 sequences, the first 7 positions scored. Ids
     // sort as text (`id_001_10` before `id_001_2`), so sorted order is not file order.
     let covid: Vec<Vec<String>> = std::iter::once(
@@ -774,6 +791,25 @@ fn synthetic_cases(rng: &mut StdRng) -> Vec<Synthetic> {
     }))
     .collect();
     vec![
+        Synthetic {
+            case: Case {
+                id: "osic-pulmonary-fibrosis-progression",
+                family: "osic",
+                id_column: "Patient_Week",
+                targets: &["FVC", "Confidence"],
+                answers: "private/test.csv",
+                perfect: "",
+                perfect_score: -4.59507,
+            },
+            answers: osic,
+            sample: "public/sample_submission.csv",
+            width: 3,
+            predict: |rng, truth| match truth.parse::<f64>() {
+                Ok(t) if t > 100.0 => format!("{:.0}", t + rng.random_range(-600.0..600.0)),
+                Ok(_) => rng.random_range(40..400).to_string(),
+                Err(_) => rng.random_range(1500..3500).to_string(),
+            },
+        },
         Synthetic {
             case: Case {
                 id: "stanford-covid-vaccine",

@@ -478,7 +478,28 @@ def covid_mcrmse(sub, ans, id_col, targets):
     kept_sub = sub[ans["keep"]]  # aligned on the index, as MLE-bench's grader does
     kept_ans = ans[ans["keep"]]
     scored = ["reactivity", "deg_Mg_pH10", "deg_Mg_50C"]
-    return float(np.mean([np.sqrt(mean_squared_error(kept_ans[c], kept_sub[c])) for c in scored]))
+    return np.mean([np.sqrt(mean_squared_error(kept_ans[c], kept_sub[c])) for c in scored])
+
+
+def osic(sub, ans, id_col, targets):
+    require(sub, "Patient_Week", "FVC", "Confidence")
+    if not set(sub["Patient_Week"]).issubset(set(ans["Patient_Week"])):
+        raise Invalid("unknown Patient_Week")
+    for c in ["FVC", "Confidence"]:
+        if not pd.api.types.is_numeric_dtype(sub[c]):
+            raise Invalid("not numeric")
+    ans = ans.dropna(subset=["FVC"]).copy()
+    parts = ans["Patient_Week"].str.rsplit("_", n=1)
+    ans["Patient"] = parts.str[0]
+    ans["Weeks"] = parts.str[1].astype(int)
+    last3 = ans.sort_values("Weeks").groupby("Patient").tail(3)
+    s = sub[sub["Patient_Week"].isin(last3["Patient_Week"])].sort_values("Patient_Week")
+    a = last3[last3["Patient_Week"].isin(s["Patient_Week"])].sort_values("Patient_Week")
+    if len(s) != len(a):
+        raise ValueError("duplicated rows")
+    sigma = np.maximum(s["Confidence"].fillna(0).values, 70)
+    delta = np.minimum(np.abs(a["FVC"].values - s["FVC"].values), 1000)
+    return np.mean(-np.sqrt(2) * delta / sigma - np.log(np.sqrt(2) * sigma))
 
 
 def main():
@@ -540,6 +561,8 @@ def main():
             score = joined_mae_int(sub, ans, id_col, targets)
         elif family == "log-mae-by-type":
             score = log_mae_by_type(sub, ans, id_col, targets)
+        elif family == "osic":
+            score = osic(sub, ans, id_col, targets)
         elif family == "covid-mcrmse":
             score = covid_mcrmse(sub, ans, id_col, targets)
         elif family == "jigsaw-bias":

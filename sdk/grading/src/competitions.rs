@@ -151,7 +151,7 @@ pub const COMPETITIONS: &[Competition] = &[
     graded("new-york-city-taxi-fare-prediction", Low, "root-mean-squared-error", true, "key", &["fare_amount"], TEST, SAMPLE, Recipe::Rmse { range: None, by_position: true }),
     graded("nfl-player-contact-detection", High, "matthews-correlation-coefficient", false, "contact_id", &["contact"], TEST, SAMPLE, Recipe::Mcc),
     graded("nomad2018-predict-transparent-conductors", Low, "mean-column-wise-rmsle", true, "id", &["formation_energy_ev_natom", "bandgap_energy_ev"], TEST, SAMPLE, Recipe::PositionalMeanRmsle),
-    not_yet("osic-pulmonary-fibrosis-progression", Medium, "modified-laplace-log-likelihood", false),
+    graded("osic-pulmonary-fibrosis-progression", Medium, "modified-laplace-log-likelihood", false, "Patient_Week", &["FVC", "Confidence"], TEST, SAMPLE, Recipe::OsicLaplace),
     graded("paddy-disease-classification", Dev, "accuracy", false, "image_id", &["label"], TEST, SAMPLE, Recipe::TextAccuracy { missing_as: "" }),
     graded("petfinder-pawpularity-score", Medium, "root-mean-squared-error", true, "Id", &["Pawpularity"], TEST, SAMPLE, Recipe::Rmse { range: Some((1.0, 100.0)), by_position: false }),
     graded("plant-pathology-2020-fgvc7", Low, "mean-column-wise-roc-auc", false, "image_id", &["healthy", "multiple_diseases", "rust", "scab"], TEST, SAMPLE, Recipe::MeanRocAuc { exact_columns: true, range_check: false, }),

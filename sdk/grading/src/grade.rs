@@ -106,6 +106,11 @@ pub enum Recipe {
     /// after sorting; the answers' `keep` flags applied to the sorted submission by original
     /// row number; RMSE of the kept rows by position, mean over the 3 scored columns.
     CovidMcrmse,
+    /// OSIC's modified Laplace log-likelihood (GRADERS.md 4.10) on each patient's last 3
+    /// measured weeks: σ = max(Confidence, 70) (blank → 0 → 70), Δ = min(|FVC error|, 1000),
+    /// mean of −√2·Δ/σ − ln(√2·σ); rows may be missing, unknown ids are invalid, duplicates
+    /// an error.
+    OsicLaplace,
     /// Mean angle in radians between (azimuth, zenith) directions; the submission must have
     /// exactly the id and both angle columns, numeric and finite.
     MeanAngularError,
@@ -239,6 +244,7 @@ pub fn grade(
         ),
         Recipe::JigsawBias => jigsaw_bias(columns, submission, answers),
         Recipe::CovidMcrmse => covid_mcrmse(columns, submission, answers),
+        Recipe::OsicLaplace => osic_laplace(columns, submission, answers),
         Recipe::NotYet => invalid(
             "Sophon cannot grade this competition yet; configure the generic grader \
              ([tasks.mlebench.competitions.<id>] metric, id-column, target-columns)",
@@ -729,6 +735,87 @@ fn jigsaw_bias(columns: Columns<'_>, submission: &Table, answers: &Table) -> Gra
             + power_mean(&families[0])
             + power_mean(&families[1])
             + power_mean(&families[2])))
+}
+
+fn osic_laplace(columns: Columns<'_>, submission: &Table, answers: &Table) -> GradeOutcome {
+    let id = columns.id;
+    require_columns(submission, &[id, "FVC", "Confidence"], "submission")?;
+    let text_of = |table: &Table, r: usize| cell_text(table.column(id).unwrap(), r, None);
+    let known: std::collections::HashSet<String> = (0..answers.rows)
+        .filter_map(|r| text_of(answers, r))
+        .collect();
+    if let Some(r) =
+        (0..submission.rows).find(|&r| text_of(submission, r).is_none_or(|t| !known.contains(&t)))
+    {
+        return invalid(format!(
+            "row {} has a `{id}` that is not in the test set: use the test set's patient/week ids",
+            r + 1
+        ));
+    }
+    let all_sub: Vec<usize> = (0..submission.rows).collect();
+    let fvc_pred = numbers(submission, "FVC", &all_sub, "submission")?;
+    let confidence = numbers(submission, "Confidence", &all_sub, "submission")?;
+    let all_ans: Vec<usize> = (0..answers.rows).collect();
+    let fvc_true = numbers(answers, "FVC", &all_ans, "answers")?;
+    // Each patient's 3 latest weeks among the answers with a measured FVC.
+    let mut by_patient: std::collections::HashMap<String, Vec<(i64, usize)>> = Default::default();
+    for r in all_ans.iter().copied().filter(|&r| !fvc_true[r].is_nan()) {
+        let text = text_of(answers, r).unwrap_or_default();
+        let (patient, week) = text
+            .rsplit_once('_')
+            .ok_or_else(|| error(format!("answers id {text:?} has no `_<week>`")))?;
+        let week: i64 = week
+            .parse()
+            .map_err(|_| error(format!("answers id {text:?} has no integer week")))?;
+        by_patient
+            .entry(patient.to_string())
+            .or_default()
+            .push((week, r));
+    }
+    let mut last3: std::collections::HashMap<String, usize> = Default::default();
+    for rows in by_patient.values_mut() {
+        rows.sort_by_key(|(week, _)| *week);
+        for &(_, r) in rows.iter().rev().take(3) {
+            last3.insert(text_of(answers, r).unwrap_or_default(), r);
+        }
+    }
+    let mut scored: Vec<(String, usize)> = all_sub
+        .iter()
+        .filter_map(|&r| {
+            let t = text_of(submission, r)?;
+            last3.contains_key(&t).then_some((t, r))
+        })
+        .collect();
+    let present: std::collections::HashSet<&String> = scored.iter().map(|(t, _)| t).collect();
+    let mut truth: Vec<(String, usize)> = last3
+        .iter()
+        .filter(|(t, _)| present.contains(t))
+        .map(|(t, r)| (t.clone(), *r))
+        .collect();
+    if scored.len() != truth.len() {
+        return Err(error(format!(
+            "{} submission rows for {} scored weeks: a `{id}` appears twice",
+            scored.len(),
+            truth.len()
+        )));
+    }
+    scored.sort();
+    truth.sort();
+    let mut total = 0.0;
+    for ((_, s), (_, a)) in scored.iter().zip(&truth) {
+        let c = confidence[*s];
+        let sigma = (if c.is_nan() { 0.0 } else { c }).max(70.0);
+        // numpy's minimum propagates NaN (a blank FVC makes the score NaN); f64::min would not.
+        let error = (fvc_true[*a] - fvc_pred[*s]).abs();
+        let delta = if error.is_nan() {
+            error
+        } else {
+            error.min(1000.0)
+        };
+        total +=
+            -std::f64::consts::SQRT_2 * delta / sigma - (std::f64::consts::SQRT_2 * sigma).ln();
+    }
+    Ok(total / scored.len() as f64)
 }
 
 fn covid_mcrmse(columns: Columns<'_>, submission: &Table, answers: &Table) -> GradeOutcome {
