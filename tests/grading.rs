@@ -713,6 +713,20 @@ fn synthetic_cases(rng: &mut StdRng) -> Vec<Synthetic> {
             ]
         }))
         .collect();
+    // Freesound: 6 classes, one to three positives per clip, a few clips with none.
+    let freesound: Vec<Vec<String>> = std::iter::once(
+        ["fname", "Bark", "Meow", "Rain", "Siren", "Bus", "Applause"]
+            .map(String::from)
+            .to_vec(),
+    )
+    .chain((0..rows).map(|i| {
+        let mut row = vec![format!("{:08x}.wav", i * 977)];
+        for _ in 0..6 {
+            row.push(u8::from(rng.random_bool(0.3)).to_string());
+        }
+        row
+    }))
+    .collect();
     // OSIC: 12 patients × 5 weeks (some negative), a few FVCs unmeasured.
     let osic: Vec<Vec<String>> = std::iter::once(
         ["Patient_Week", "FVC", "Confidence"]
@@ -791,6 +805,24 @@ fn synthetic_cases(rng: &mut StdRng) -> Vec<Synthetic> {
     }))
     .collect();
     vec![
+        Synthetic {
+            case: Case {
+                id: "freesound-audio-tagging-2019",
+                family: "lwlrap",
+                id_column: "fname",
+                targets: &[],
+                answers: "private/test.csv",
+                perfect: "",
+                perfect_score: 1.0,
+            },
+            answers: freesound,
+            sample: "public/sample_submission.csv",
+            width: 7,
+            predict: |rng, truth| {
+                let base = if truth == "1" { 0.6 } else { 0.3 };
+                format!("{:.3}", base + rng.random_range(-0.3..0.3))
+            },
+        },
         Synthetic {
             case: Case {
                 id: "osic-pulmonary-fibrosis-progression",

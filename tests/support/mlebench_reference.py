@@ -29,6 +29,7 @@ from sklearn.metrics import (
     mean_absolute_error,
     matthews_corrcoef,
     mean_squared_error,
+    label_ranking_average_precision_score,
     roc_auc_score,
     roc_curve,
 )
@@ -502,6 +503,26 @@ def osic(sub, ans, id_col, targets):
     return np.mean(-np.sqrt(2) * delta / sigma - np.log(np.sqrt(2) * sigma))
 
 
+def lwlrap(sub, ans, id_col, targets):
+    if len(sub) != len(ans):
+        raise Invalid("row count")
+    if sub.columns[0] != id_col:
+        raise Invalid("first column")
+    classes = [c for c in ans.columns if c != id_col]
+    if list(sub.columns[1:]) != classes:
+        raise Invalid("class columns")
+    sub, ans = aligned(sub, ans, id_col)
+    for c in classes:
+        if not pd.api.types.is_numeric_dtype(sub[c]):
+            raise Invalid("not numeric")
+    truth = ans[classes].values > 0.5
+    scores = sub[classes].values.astype(float)
+    keep = truth.sum(axis=1) > 0
+    return label_ranking_average_precision_score(
+        truth[keep], scores[keep], sample_weight=truth[keep].sum(axis=1)
+    )
+
+
 def main():
     family, id_col, targets, sub_path, ans_path = sys.argv[1:6]
     targets = [] if targets == "-" else targets.split(",")
@@ -561,6 +582,8 @@ def main():
             score = joined_mae_int(sub, ans, id_col, targets)
         elif family == "log-mae-by-type":
             score = log_mae_by_type(sub, ans, id_col, targets)
+        elif family == "lwlrap":
+            score = lwlrap(sub, ans, id_col, targets)
         elif family == "osic":
             score = osic(sub, ans, id_col, targets)
         elif family == "covid-mcrmse":

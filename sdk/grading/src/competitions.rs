@@ -121,7 +121,7 @@ pub const COMPETITIONS: &[Competition] = &[
     graded("dog-breed-identification", Low, "multi-class-log-loss", true, "id", FROM_ANSWERS, TEST, SAMPLE, Recipe::OneHotLogLoss { exact_columns: false, sums: RowSums::Close }),
     graded("dogs-vs-cats-redux-kernels-edition", Low, "log-loss", true, "id", &["label"], ANSWERS, SAMPLE, Recipe::BinaryLogLoss { check_rows: true }),
     graded("facebook-recruiting-iii-keyword-extraction", Medium, "micro-f1-score", false, "Id", &["Tags"], TEST, SAMPLE, Recipe::MicroF1Sets),
-    not_yet("freesound-audio-tagging-2019", Medium, "label-ranking-average-precision", false),
+    graded("freesound-audio-tagging-2019", Medium, "label-ranking-average-precision", false, "fname", &[], TEST, SAMPLE, Recipe::Lwlrap),
     not_yet("google-quest-challenge", Medium, "column-wise-spearman", false),
     not_yet("google-research-identify-contrails-reduce-global-warming", High, "global-dice", false),
     not_yet("h-and-m-personalized-fashion-recommendations", Medium, "MAP@12", false),
@@ -277,7 +277,11 @@ mod tests {
         for c in COMPETITIONS.iter().filter(|c| c.supported()) {
             assert!(!c.id_column.is_empty(), "{}", c.id);
             if c.targets.is_empty() {
-                assert!(matches!(c.recipe, Recipe::OneHotLogLoss { .. }), "{}", c.id);
+                assert!(
+                    matches!(c.recipe, Recipe::OneHotLogLoss { .. } | Recipe::Lwlrap),
+                    "{}",
+                    c.id
+                );
             }
         }
         assert!(find("spaceship-titanic").unwrap().supported());

@@ -111,6 +111,9 @@ pub enum Recipe {
     /// mean of −√2·Δ/σ − ln(√2·σ); rows may be missing, unknown ids are invalid, duplicates
     /// an error.
     OsicLaplace,
+    /// Freesound's label-weighted LRAP: row count, `fname` first, then exactly the answers'
+    /// class columns in their order, ids equal after sorting, numeric scores (NaN → null).
+    Lwlrap,
     /// Mean angle in radians between (azimuth, zenith) directions; the submission must have
     /// exactly the id and both angle columns, numeric and finite.
     MeanAngularError,
@@ -245,6 +248,7 @@ pub fn grade(
         Recipe::JigsawBias => jigsaw_bias(columns, submission, answers),
         Recipe::CovidMcrmse => covid_mcrmse(columns, submission, answers),
         Recipe::OsicLaplace => osic_laplace(columns, submission, answers),
+        Recipe::Lwlrap => lwlrap(columns, submission, answers),
         Recipe::NotYet => invalid(
             "Sophon cannot grade this competition yet; configure the generic grader \
              ([tasks.mlebench.competitions.<id>] metric, id-column, target-columns)",
@@ -735,6 +739,39 @@ fn jigsaw_bias(columns: Columns<'_>, submission: &Table, answers: &Table) -> Gra
             + power_mean(&families[0])
             + power_mean(&families[1])
             + power_mean(&families[2])))
+}
+
+fn lwlrap(columns: Columns<'_>, submission: &Table, answers: &Table) -> GradeOutcome {
+    let id = columns.id;
+    same_rows(submission, answers)?;
+    if submission.names.first().map(String::as_str) != Some(id) {
+        return invalid(format!("the first column must be `{id}`"));
+    }
+    let classes: Vec<&str> = answers
+        .names
+        .iter()
+        .map(String::as_str)
+        .filter(|n| *n != id)
+        .collect();
+    let given: Vec<&str> = submission.names[1..].iter().map(String::as_str).collect();
+    if given != classes {
+        return invalid(format!(
+            "the columns after `{id}` must be the {} class names, in the sample submission's order",
+            classes.len()
+        ));
+    }
+    let (sub_order, ans_order) = align(id, submission, answers)?;
+    let mut scores = vec![Vec::with_capacity(classes.len()); sub_order.len()];
+    let mut truth = vec![Vec::with_capacity(classes.len()); ans_order.len()];
+    for class in &classes {
+        let s = numbers(submission, class, &sub_order, "submission")?;
+        let t = numbers(answers, class, &ans_order, "answers")?;
+        for (row, (x, y)) in s.into_iter().zip(t).enumerate() {
+            scores[row].push(x);
+            truth[row].push(y > 0.5);
+        }
+    }
+    metrics::lwlrap(&truth, &scores).map_err(error)
 }
 
 fn osic_laplace(columns: Columns<'_>, submission: &Table, answers: &Table) -> GradeOutcome {

@@ -36,6 +36,42 @@ pub fn accuracy(rows: usize, equal: impl Fn(usize) -> bool) -> MetricResult {
 /// Binary ROC AUC: the trapezoidal area under the ROC curve, which equals the Mann–Whitney
 /// probability with ties counted as ½. `truth` holds two distinct values; the greater is
 /// the positive class.
+/// Label-weighted label-ranking average precision (freesound's lwlrap): scikit-learn's LRAP
+/// with each sample weighted by its number of positive labels, over the samples that have one.
+/// For a positive label r: precision = |{positive j : s_j ≥ s_r}| / |{j : s_j ≥ s_r}| (ties
+/// count as ranked ahead); a sample whose labels are all positive scores 1.
+pub fn lwlrap(truth: &[Vec<bool>], scores: &[Vec<f64>]) -> MetricResult {
+    same_length(scores.len(), truth.len())?;
+    let (mut weighted, mut weights) = (0.0, 0.0);
+    for (labels, s) in truth.iter().zip(scores) {
+        same_length(s.len(), labels.len())?;
+        no_nan(s, "predictions")?;
+        let positives: Vec<usize> = (0..labels.len()).filter(|&j| labels[j]).collect();
+        if positives.is_empty() {
+            continue;
+        }
+        let value = if positives.len() == labels.len() {
+            1.0
+        } else {
+            positives
+                .iter()
+                .map(|&r| {
+                    let rank = s.iter().filter(|&&x| x >= s[r]).count() as f64;
+                    let hits = positives.iter().filter(|&&j| s[j] >= s[r]).count() as f64;
+                    hits / rank
+                })
+                .sum::<f64>()
+                / positives.len() as f64
+        };
+        weighted += positives.len() as f64 * value;
+        weights += positives.len() as f64;
+    }
+    if weights == 0.0 {
+        return Err("no sample has a positive label".into());
+    }
+    Ok(weighted / weights)
+}
+
 pub fn roc_auc(truth: &[f64], scores: &[f64]) -> MetricResult {
     same_length(scores.len(), truth.len())?;
     no_nan(truth, "true labels")?;
@@ -731,6 +767,29 @@ mod tests {
         ));
         assert_eq!(word_jaccard("", "  "), 0.0);
         assert_eq!(word_jaccard("a a b", "b a"), 1.0, "sets, not bags");
+    }
+
+    #[test]
+    fn lwlrap_weights_samples_by_their_positives_and_counts_ties_ahead() {
+        let t = |v: &[u8]| v.iter().map(|&x| x == 1).collect::<Vec<bool>>();
+        // One positive ranked second: precision 1/2; weight 1.
+        assert_eq!(lwlrap(&[t(&[0, 1, 0])], &[vec![0.9, 0.5, 0.1]]), Ok(0.5));
+        // Two positives, ranked first and third: (1/1 + 2/3) / 2, weight 2; plus a sample
+        // ranked perfectly (weight 1): (2 · 5/6 + 1) / 3.
+        let v = lwlrap(
+            &[t(&[1, 0, 1]), t(&[0, 1, 0]), t(&[0, 0, 0])],
+            &[
+                vec![0.9, 0.5, 0.1],
+                vec![0.1, 0.8, 0.2],
+                vec![0.3, 0.3, 0.3],
+            ],
+        )
+        .unwrap();
+        assert!((v - (2.0 * 5.0 / 6.0 + 1.0) / 3.0).abs() < 1e-12, "{v}");
+        // Ties count as ranked ahead: a constant score gives each positive |R|/n.
+        assert_eq!(lwlrap(&[t(&[1, 0, 0, 0])], &[vec![0.5; 4]]), Ok(0.25));
+        assert!(lwlrap(&[t(&[0, 0])], &[vec![0.1, 0.2]]).is_err());
+        assert!(lwlrap(&[t(&[1, 0])], &[vec![f64::NAN, 0.2]]).is_err());
     }
 
     #[test]
