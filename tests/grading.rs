@@ -713,6 +713,26 @@ fn synthetic_cases(rng: &mut StdRng) -> Vec<Synthetic> {
             ]
         }))
         .collect();
+    // Smartphone: 4 trips of 15 epochs each, around Mountain View.
+    let phones: Vec<Vec<String>> = std::iter::once(
+        [
+            "tripId",
+            "UnixTimeMillis",
+            "LatitudeDegrees",
+            "LongitudeDegrees",
+        ]
+        .map(String::from)
+        .to_vec(),
+    )
+    .chain((0..rows).map(|i| {
+        vec![
+            format!("2021-08-{:02}-US-SVL-1/Pixel{}", 20 + i / 15, i / 15 + 4),
+            (1_629_400_000_000u64 + i * 1000).to_string(),
+            format!("{:.7}", 37.4 + rng.random_range(-0.01..0.01)),
+            format!("{:.7}", -122.1 + rng.random_range(-0.01..0.01)),
+        ]
+    }))
+    .collect();
     // Freesound: 6 classes, one to three positives per clip, a few clips with none.
     let freesound: Vec<Vec<String>> = std::iter::once(
         ["fname", "Bark", "Meow", "Rain", "Siren", "Bus", "Applause"]
@@ -805,6 +825,28 @@ fn synthetic_cases(rng: &mut StdRng) -> Vec<Synthetic> {
     }))
     .collect();
     vec![
+        Synthetic {
+            case: Case {
+                id: "smartphone-decimeter-2022",
+                family: "trip-haversine",
+                id_column: "tripId",
+                targets: &["UnixTimeMillis", "LatitudeDegrees", "LongitudeDegrees"],
+                answers: "private/test.csv",
+                perfect: "",
+                perfect_score: 0.0,
+            },
+            answers: phones,
+            sample: "public/sample_submission.csv",
+            width: 4,
+            predict: |rng, truth| {
+                let t: f64 = truth.parse().unwrap();
+                if t.abs() > 1e9 {
+                    truth.into()
+                } else {
+                    format!("{:.7}", t + rng.random_range(-0.0002..0.0002))
+                }
+            },
+        },
         Synthetic {
             case: Case {
                 id: "freesound-audio-tagging-2019",

@@ -523,6 +523,26 @@ def lwlrap(sub, ans, id_col, targets):
     )
 
 
+def trip_haversine(sub, ans, id_col, targets):
+    require(sub, id_col, *targets)
+    if len(sub) != len(ans):
+        raise Invalid("row count")
+    per_trip = []
+    for trip in ans[id_col].unique():
+        a = ans[ans[id_col] == trip]
+        s = sub[sub[id_col] == trip]
+        if len(a) != len(s):
+            raise Invalid("trip row count")
+        lat1 = np.radians(a["LatitudeDegrees"].values.astype(float))
+        lon1 = np.radians(a["LongitudeDegrees"].values.astype(float))
+        lat2 = np.radians(s["LatitudeDegrees"].values.astype(float))
+        lon2 = np.radians(s["LongitudeDegrees"].values.astype(float))
+        h = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
+        d = 2 * 6_371_000 * np.arcsin(np.sqrt(h))
+        per_trip.append((np.percentile(d, 50) + np.percentile(d, 95)) / 2)
+    return np.mean(per_trip)
+
+
 def main():
     family, id_col, targets, sub_path, ans_path = sys.argv[1:6]
     targets = [] if targets == "-" else targets.split(",")
@@ -582,6 +602,8 @@ def main():
             score = joined_mae_int(sub, ans, id_col, targets)
         elif family == "log-mae-by-type":
             score = log_mae_by_type(sub, ans, id_col, targets)
+        elif family == "trip-haversine":
+            score = trip_haversine(sub, ans, id_col, targets)
         elif family == "lwlrap":
             score = lwlrap(sub, ans, id_col, targets)
         elif family == "osic":

@@ -167,7 +167,7 @@ pub const COMPETITIONS: &[Competition] = &[
     graded("seti-breakthrough-listen", Medium, "auc-roc", false, "id", &["target"], TEST, SAMPLE, AUC),
     not_yet("siim-covid19-detection", High, "mean-average-precision", false),
     graded("siim-isic-melanoma-classification", Low, "auc-roc", false, "image_name", &["target"], TEST, SAMPLE, AUC),
-    not_yet("smartphone-decimeter-2022", High, "average-haversine-distance", true),
+    graded("smartphone-decimeter-2022", High, "average-haversine-distance", true, "tripId", &["UnixTimeMillis", "LatitudeDegrees", "LongitudeDegrees"], TEST, SAMPLE, Recipe::TripHaversine),
     graded("spaceship-titanic", Dev, "accuracy", false, "PassengerId", &["Transported"], TEST, SAMPLE, ACC),
     graded("spooky-author-identification", Low, "multi-class-log-loss", true, "id", &["EAP", "HPL", "MWS"], TEST, SAMPLE, Recipe::OneHotLogLoss { exact_columns: true, sums: RowSums::CloseAfterFirstColumn }),
     graded("stanford-covid-vaccine", High, "mcrmse", true, "id_seqpos", &["reactivity", "deg_Mg_pH10", "deg_pH10", "deg_Mg_50C", "deg_50C"], TEST, SAMPLE, Recipe::CovidMcrmse),

@@ -114,6 +114,11 @@ pub enum Recipe {
     /// Freesound's label-weighted LRAP: row count, `fname` first, then exactly the answers'
     /// class columns in their order, ids equal after sorting, numeric scores (NaN → null).
     Lwlrap,
+    /// smartphone-decimeter's score: per trip (answers' first-appearance order), rows paired by
+    /// position within the trip, the mean of the 50th and 95th percentiles (numpy's linear
+    /// interpolation) of the haversine error in metres; mean over trips. Invalid: a missing
+    /// column, the total row count, a trip's row count.
+    TripHaversine,
     /// Mean angle in radians between (azimuth, zenith) directions; the submission must have
     /// exactly the id and both angle columns, numeric and finite.
     MeanAngularError,
@@ -249,6 +254,7 @@ pub fn grade(
         Recipe::CovidMcrmse => covid_mcrmse(columns, submission, answers),
         Recipe::OsicLaplace => osic_laplace(columns, submission, answers),
         Recipe::Lwlrap => lwlrap(columns, submission, answers),
+        Recipe::TripHaversine => trip_haversine(columns, submission, answers),
         Recipe::NotYet => invalid(
             "Sophon cannot grade this competition yet; configure the generic grader \
              ([tasks.mlebench.competitions.<id>] metric, id-column, target-columns)",
@@ -739,6 +745,67 @@ fn jigsaw_bias(columns: Columns<'_>, submission: &Table, answers: &Table) -> Gra
             + power_mean(&families[0])
             + power_mean(&families[1])
             + power_mean(&families[2])))
+}
+
+fn trip_haversine(columns: Columns<'_>, submission: &Table, answers: &Table) -> GradeOutcome {
+    let id = columns.id;
+    let mut required = vec![id];
+    required.extend_from_slice(columns.targets);
+    require_columns(submission, &required, "submission")?;
+    same_rows(submission, answers)?;
+    let rows_of = |table: &Table| {
+        let column = table.column(id).unwrap();
+        let mut trips: Vec<(String, Vec<usize>)> = Vec::new();
+        for r in 0..table.rows {
+            let trip = cell_text(column, r, Some("nan")).unwrap_or_default();
+            match trips.iter_mut().find(|(t, _)| *t == trip) {
+                Some((_, rows)) => rows.push(r),
+                None => trips.push((trip, vec![r])),
+            }
+        }
+        trips
+    };
+    let (ans_trips, sub_trips) = (rows_of(answers), rows_of(submission));
+    let all_sub: Vec<usize> = (0..submission.rows).collect();
+    let all_ans: Vec<usize> = (0..answers.rows).collect();
+    let coordinate = |table: &Table, name: &str, rows: &[usize], whose: &str| {
+        metric_numbers(table, name, rows, whose)
+    };
+    let (lat_p, lon_p) = (
+        coordinate(submission, "LatitudeDegrees", &all_sub, "submission")?,
+        coordinate(submission, "LongitudeDegrees", &all_sub, "submission")?,
+    );
+    let (lat_t, lon_t) = (
+        numbers(answers, "LatitudeDegrees", &all_ans, "answers")?,
+        numbers(answers, "LongitudeDegrees", &all_ans, "answers")?,
+    );
+    let mut total = 0.0;
+    for (trip, truth_rows) in &ans_trips {
+        let predicted = sub_trips
+            .iter()
+            .find(|(t, _)| t == trip)
+            .map_or(&[][..], |(_, rows)| rows.as_slice());
+        if predicted.len() != truth_rows.len() {
+            return invalid(format!(
+                "trip {trip:?} has {} rows in the submission but {} in the test set: one row per \
+                 test epoch, in the test set's order",
+                predicted.len(),
+                truth_rows.len()
+            ));
+        }
+        let errors: Vec<f64> = predicted
+            .iter()
+            .zip(truth_rows)
+            .map(|(&s, &a)| metrics::haversine_m(lat_t[a], lon_t[a], lat_p[s], lon_p[s]))
+            .collect();
+        if errors.iter().any(|e| e.is_nan()) {
+            // numpy's percentile of an array with NaN is NaN (and so is the score).
+            return Ok(f64::NAN);
+        }
+        total += (metrics::quantile_linear(&errors, 0.5) + metrics::quantile_linear(&errors, 0.95))
+            / 2.0;
+    }
+    Ok(total / ans_trips.len() as f64)
 }
 
 fn lwlrap(columns: Columns<'_>, submission: &Table, answers: &Table) -> GradeOutcome {

@@ -36,6 +36,29 @@ pub fn accuracy(rows: usize, equal: impl Fn(usize) -> bool) -> MetricResult {
 /// Binary ROC AUC: the trapezoidal area under the ROC curve, which equals the Mann–Whitney
 /// probability with ties counted as ½. `truth` holds two distinct values; the greater is
 /// the positive class.
+/// The `p`-th quantile (0 ≤ p ≤ 1) by numpy's default linear interpolation; NaN for no values.
+pub fn quantile_linear(values: &[f64], p: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let position = p * (sorted.len() - 1) as f64;
+    let low = position.floor() as usize;
+    let high = (low + 1).min(sorted.len() - 1);
+    sorted[low] + (position - low as f64) * (sorted[high] - sorted[low])
+}
+
+/// Great-circle distance in metres between two (latitude, longitude) points in degrees, on a
+/// sphere of radius 6,371,000 m.
+pub fn haversine_m(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
+    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
+    let dlat = p2 - p1;
+    let dlon = (lon2 - lon1).to_radians();
+    let a = (dlat / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dlon / 2.0).sin().powi(2);
+    2.0 * 6_371_000.0 * a.sqrt().asin()
+}
+
 /// Label-weighted label-ranking average precision (freesound's lwlrap): scikit-learn's LRAP
 /// with each sample weighted by its number of positive labels, over the samples that have one.
 /// For a positive label r: precision = |{positive j : s_j ≥ s_r}| / |{j : s_j ≥ s_r}| (ties
@@ -767,6 +790,17 @@ mod tests {
         ));
         assert_eq!(word_jaccard("", "  "), 0.0);
         assert_eq!(word_jaccard("a a b", "b a"), 1.0, "sets, not bags");
+    }
+
+    #[test]
+    fn quantiles_interpolate_as_numpy_and_distances_are_great_circles() {
+        assert_eq!(quantile_linear(&[3.0, 1.0, 2.0, 4.0], 0.5), 2.5);
+        assert!((quantile_linear(&[1.0, 2.0, 3.0, 4.0, 10.0], 0.95) - 8.8).abs() < 1e-12);
+        assert!(quantile_linear(&[], 0.5).is_nan());
+        // A degree of latitude is about 111.19 km on this sphere.
+        let d = haversine_m(0.0, 0.0, 1.0, 0.0);
+        assert!((d - 111_194.93).abs() < 0.01, "{d}");
+        assert_eq!(haversine_m(37.4, -122.1, 37.4, -122.1), 0.0);
     }
 
     #[test]
