@@ -101,6 +101,14 @@ impl JobResult {
         format!("the job {what}: {}\n{tail}", self.message)
     }
 
+    /// The collected output `name` (one of the spec's `outputs`), as an artifact id.
+    pub fn artifact(&self, name: &str) -> Option<String> {
+        self.artifacts
+            .iter()
+            .find(|a| a.name == name)
+            .map(|a| a.id.clone())
+    }
+
     /// Lines of stdout (head, then tail when the output was cut) that start with `prefix`,
     /// with the prefix removed.
     pub fn stdout_lines_with(&self, prefix: &str) -> Vec<String> {

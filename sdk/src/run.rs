@@ -15,6 +15,23 @@ pub fn budget() -> RunBudget {
     wit::budget()
 }
 
+/// Time kept back from the run's wall budget when sizing a job.
+pub const JOB_MARGIN_MS: u64 = 5_000;
+
+/// The wall time the next job may take: `limit_ms`, cut to the run's remaining wall budget
+/// less [`JOB_MARGIN_MS`]; `None` when less than that margin and 5 more seconds are left.
+pub fn job_time(limit_ms: u64) -> Option<u64> {
+    fits(limit_ms, budget().wall_ms_left)
+}
+
+fn fits(limit_ms: u64, wall_ms_left: Option<u64>) -> Option<u64> {
+    match wall_ms_left {
+        None => Some(limit_ms),
+        Some(left) if left > JOB_MARGIN_MS + 5_000 => Some(limit_ms.min(left - JOB_MARGIN_MS)),
+        Some(_) => None,
+    }
+}
+
 /// True once a budget is spent or the operator asked the run to stop.
 pub fn should_stop() -> bool {
     wit::should_stop()
@@ -46,4 +63,15 @@ macro_rules! info {
 #[macro_export]
 macro_rules! warn {
     ($($arg:tt)*) => { $crate::run::log($crate::run::LogLevel::Warn, &format!($($arg)*)) };
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn jobs_get_their_limit_cut_to_the_time_left_less_a_margin() {
+        assert_eq!(super::fits(60_000, None), Some(60_000));
+        assert_eq!(super::fits(60_000, Some(600_000)), Some(60_000));
+        assert_eq!(super::fits(60_000, Some(30_000)), Some(25_000));
+        assert_eq!(super::fits(60_000, Some(10_000)), None);
+    }
 }

@@ -103,11 +103,7 @@ pub fn collect(result: JobResult) -> Execution {
         .last()
         .and_then(|m| m.parse::<f64>().ok())
         .filter(|m| m.is_finite());
-    let submission = result
-        .artifacts
-        .iter()
-        .find(|a| a.name == "submission.csv")
-        .map(|a| a.id.clone());
+    let submission = result.artifact("submission.csv");
     let stdout = tail(
         &format!("{}{}", result.stdout.head, result.stdout.tail),
         2000,

@@ -118,8 +118,6 @@ impl Coin {
     }
 }
 
-const WALL_MARGIN_MS: u64 = 5_000;
-
 fn better(direction: Direction, a: f64, b: f64) -> bool {
     match direction {
         Direction::Maximize => a > b,
@@ -173,12 +171,8 @@ impl Strategy for Aide {
                 info!("stopping: the run's budget is spent");
                 break;
             }
-            let timeout_ms = match run::budget().wall_ms_left {
-                None => settings.job_timeout_secs * 1000,
-                Some(left) if left > WALL_MARGIN_MS + 5_000 => {
-                    (settings.job_timeout_secs * 1000).min(left - WALL_MARGIN_MS)
-                }
-                Some(_) => break,
+            let Some(timeout_ms) = run::job_time(settings.job_timeout_secs * 1000) else {
+                break;
             };
             let step = choose(&settings, &nodes, direction, &mut coin);
             let node = step_node(&settings, &task, &nodes, step, timeout_ms)?;

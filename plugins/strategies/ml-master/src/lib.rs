@@ -35,8 +35,6 @@ use std::cell::{Cell, RefCell};
 
 struct MlMaster;
 
-const WALL_MARGIN_MS: u64 = 5_000;
-
 /// What the workers share.
 struct Search {
     settings: Settings,
@@ -83,12 +81,7 @@ impl Search {
     }
 
     fn timeout_ms(&self) -> Option<u64> {
-        let limit = self.settings.job_timeout_secs * 1000;
-        match run::budget().wall_ms_left {
-            None => Some(limit),
-            Some(left) if left > WALL_MARGIN_MS + 5_000 => Some(limit.min(left - WALL_MARGIN_MS)),
-            Some(_) => None,
-        }
+        run::job_time(self.settings.job_timeout_secs * 1000)
     }
 }
 

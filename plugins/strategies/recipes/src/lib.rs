@@ -36,9 +36,6 @@ struct Tried {
 
 /// The output line the library prints its result on.
 const RESULT_PREFIX: &str = "SOPHON_RESULT=";
-/// Time kept back from the run's wall budget when sizing a job.
-const WALL_MARGIN_MS: u64 = 5_000;
-
 impl Strategy for Recipes {
     fn run(config: String) -> Result<Outcome, String> {
         let settings = Settings::parse(&config)?;
@@ -113,12 +110,7 @@ fn remember(kind: EventKind, node: Option<&str>, content: &str, metric: Option<f
 
 /// The wall time the next job may take, or `None` when too little is left.
 fn job_timeout(settings: &Settings) -> Option<u64> {
-    let limit = settings.job_timeout_secs * 1000;
-    match run::budget().wall_ms_left {
-        None => Some(limit),
-        Some(left) if left > WALL_MARGIN_MS + 5_000 => Some(limit.min(left - WALL_MARGIN_MS)),
-        Some(_) => None,
-    }
+    run::job_time(settings.job_timeout_secs * 1000)
 }
 
 /// The job that runs the library in `args` mode, with the task's public data at `/data`.
@@ -309,11 +301,7 @@ fn run_node(
         .as_ref()
         .and_then(|l| l["validation"].as_f64())
         .filter(|m| m.is_finite());
-    let submission = result
-        .artifacts
-        .iter()
-        .find(|a| a.name == "submission.csv")
-        .map(|a| a.id.clone());
+    let submission = result.artifact("submission.csv");
     let (buggy, summary, valid) = match (&line, metric, &submission) {
         (Some(l), Some(m), Some(sub)) => {
             let check = task::validate(sub).map_err(|e| format!("validating {node}: {e}"))?;
