@@ -83,6 +83,29 @@ async fn a_job_gets_its_files_data_and_outputs() {
 }
 
 #[tokio::test]
+async fn task_data_given_as_a_relative_path_is_mounted() {
+    let mut s = setup(|_| {});
+    // The same directory, spelled relative to this process's working directory.
+    let public = s.root.join("public");
+    let cwd = std::env::current_dir().unwrap();
+    let up = "../".repeat(cwd.components().count() - 1);
+    let relative = PathBuf::from(format!(
+        "{up}{}",
+        public.strip_prefix("/").unwrap().display()
+    ));
+    assert!(relative.is_relative() && relative.join("train.csv").is_file());
+    s.context.task_public = Some(relative);
+    let mut spec = sh("cat /data/train.csv");
+    spec.mounts.push(Mount {
+        source: MountSource::TaskPublic,
+        target: "/data".into(),
+    });
+    let result = run(&s, spec).await;
+    assert_eq!(result.state, JobState::Succeeded, "{result:?}");
+    assert_eq!(result.stdout.head, "id,y\n1,0\n");
+}
+
+#[tokio::test]
 async fn gpus_are_exclusive_and_visible_through_cuda_visible_devices() {
     let s = setup(|_| {});
     let mut spec = sh("echo $CUDA_VISIBLE_DEVICES; sleep 0.5");

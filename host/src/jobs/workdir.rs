@@ -201,7 +201,9 @@ pub fn resolve_mounts(
                 path
             }
         };
-        mounts.push((host, target));
+        // The sandbox binds by path: a relative source (a relative data dir or dataset in
+        // sophon.toml) must not depend on the sandbox's working directory.
+        mounts.push((std::path::absolute(&host).map_err(internal)?, target));
     }
     Ok(mounts)
 }

@@ -110,7 +110,7 @@ impl RunRecord {
             .run_dir
             .clone()
             .unwrap_or_else(|| config.run.runs_dir().join(&run_id));
-        // Jobs mount the data from inside their sandbox: no path may depend on a cwd.
+        // Recorded in run.json: a resume from another directory must find the same paths.
         let absolute = |path: &Path, what: &str| {
             std::path::absolute(path)
                 .map_err(|e| RunError::Setup(format!("the {what} {}: {e}", path.display())))
