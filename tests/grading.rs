@@ -790,17 +790,7 @@ fn synthetic_cases(rng: &mut StdRng) -> Vec<Synthetic> {
     }))
     .collect();
     // Jigsaw: toxicity and the 9 identity columns (some blank), as fractions of raters.
-    let identities = [
-        "male",
-        "female",
-        "homosexual_gay_or_lesbian",
-        "christian",
-        "jewish",
-        "muslim",
-        "black",
-        "white",
-        "psychiatric_or_mental_illness",
-    ];
+    let identities = sophon_grading::grade::JIGSAW_IDENTITIES;
     let fractions = ["0.0", "0.1", "0.3", "0.5", "0.6", "0.9", "1.0"];
     let jigsaw: Vec<Vec<String>> = std::iter::once(
         ["id", "toxicity"]

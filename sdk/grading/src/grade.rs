@@ -673,7 +673,7 @@ fn sorted_rmse(columns: Columns<'_>, submission: &Table, answers: &Table) -> Gra
 }
 
 /// The identity columns of Jigsaw's bias metric.
-const JIGSAW_IDENTITIES: [&str; 9] = [
+pub const JIGSAW_IDENTITIES: [&str; 9] = [
     "male",
     "female",
     "homosexual_gay_or_lesbian",
@@ -942,26 +942,41 @@ fn covid_mcrmse(columns: Columns<'_>, submission: &Table, answers: &Table) -> Gr
     let kept_sub: Vec<usize> = sub_order.iter().copied().filter(|&r| keep(r)).collect();
     let kept_ans: Vec<usize> = ans_order.iter().copied().filter(|&r| keep(r)).collect();
     const SCORED: [&str; 3] = ["reactivity", "deg_Mg_pH10", "deg_Mg_50C"];
+    mean_over_columns(
+        &SCORED,
+        metrics::rmse,
+        (submission, &kept_sub),
+        (answers, &kept_ans),
+    )
+}
+
+/// The mean over `targets` of `metric(truth, predictions)`, each column read at the given rows
+/// of the submission and of the answers (a non-numeric submission column is a metric error).
+fn mean_over_columns(
+    targets: &[&str],
+    metric: fn(&[f64], &[f64]) -> metrics::MetricResult,
+    (submission, sub_rows): (&Table, &[usize]),
+    (answers, ans_rows): (&Table, &[usize]),
+) -> GradeOutcome {
     let mut total = 0.0;
-    for target in SCORED {
-        let preds = metric_numbers(submission, target, &kept_sub, "submission")?;
-        let truth = numbers(answers, target, &kept_ans, "answers")?;
-        total += metrics::rmse(&truth, &preds).map_err(error)?;
+    for target in targets {
+        let preds = metric_numbers(submission, target, sub_rows, "submission")?;
+        let truth = numbers(answers, target, ans_rows, "answers")?;
+        total += metric(&truth, &preds).map_err(error)?;
     }
-    Ok(total / SCORED.len() as f64)
+    Ok(total / targets.len() as f64)
 }
 
 fn positional_rmsle(columns: Columns<'_>, submission: &Table, answers: &Table) -> GradeOutcome {
     require_columns(submission, columns.targets, "submission")?;
     same_rows(submission, answers)?;
     let rows: Vec<usize> = (0..submission.rows).collect();
-    let mut total = 0.0;
-    for target in columns.targets {
-        let preds = metric_numbers(submission, target, &rows, "submission")?;
-        let truth = numbers(answers, target, &rows, "answers")?;
-        total += metrics::rmsle(&truth, &preds).map_err(error)?;
-    }
-    Ok(total / columns.targets.len() as f64)
+    mean_over_columns(
+        columns.targets,
+        metrics::rmsle,
+        (submission, &rows),
+        (answers, &rows),
+    )
 }
 
 fn masked_mae(
