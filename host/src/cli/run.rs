@@ -3,11 +3,12 @@
 
 use crate::config::SophonConfig;
 use crate::report::{RunView, html};
-use crate::run::events::{RunEvent, RunObserver, Thresholds};
+use crate::run::events::{RunEvent, RunObserver};
 use crate::run::execute::{self, RunRequest, RunSummary};
 use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use sophon_grading::Thresholds;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -230,7 +231,7 @@ impl RunObserver for Progress {
                 ..
             } => {
                 state.max_tokens = *max_tokens;
-                state.thresholds = thresholds.clone();
+                state.thresholds = *thresholds;
                 state.lower_is_better = *direction == crate::task::Direction::Minimize;
                 state.deadline = time_limit_secs.map(|s| {
                     std::time::Instant::now()

@@ -5,6 +5,7 @@
 use super::{Best, LogLevel, NodeReport};
 use crate::task::Direction;
 use serde::Serialize;
+use sophon_grading::Thresholds;
 
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
@@ -60,15 +61,6 @@ pub enum RunEvent {
         above_median: bool,
         message: String,
     },
-}
-
-/// Medal thresholds as a run shows them.
-#[derive(Clone, Debug, Serialize)]
-pub struct Thresholds {
-    pub gold: f64,
-    pub silver: f64,
-    pub bronze: f64,
-    pub median: f64,
 }
 
 /// Receives a run's events as they happen.

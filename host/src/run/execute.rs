@@ -9,7 +9,7 @@
 
 use super::demo;
 use super::dir::RunDir;
-use super::events::{RunEvent, RunObserver, Thresholds};
+use super::events::{RunEvent, RunObserver};
 use super::journal::{Journal, ReplayStats};
 use super::live::{LiveRun, RunLimits};
 use super::services::{self, ServiceRequest};
@@ -320,12 +320,7 @@ pub async fn execute(
         time_limit_secs: limits.wall.map(|d| d.as_secs()),
         max_steps: limits.steps,
         max_tokens: limits.tokens,
-        thresholds: thresholds.as_ref().map(|t| Thresholds {
-            gold: t.gold,
-            silver: t.silver,
-            bronze: t.bronze,
-            median: t.median,
-        }),
+        thresholds,
     });
 
     let built = services::build(
