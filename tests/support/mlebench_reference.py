@@ -10,7 +10,8 @@ family: accuracy | auc | mean-auc | one-hot-log-loss | kappa | pearson | levensh
         macro-f1 | masked-mae | sorted-rmse | text-accuracy | binary-log-loss | map5 | micro-f1-sets |
         text-accuracy-nan | levenshtein-nan | tweet-jaccard | angular | top1-error | mcc |
         weighted-auc | joined-mae-int | log-mae-by-type | sequence-edit-rate | kendall |
-        study-log-loss | pf1
+        study-log-loss | pf1 | jigsaw-toxic | google-quest | hms | h-and-m | nq | kuzushiji |
+        siim | tgs | contrails | hubmap | vesuvius | uw-madison
 """
 
 import json
@@ -19,7 +20,7 @@ import sys
 import Levenshtein
 import numpy as np
 import pandas as pd
-from scipy.stats import pearsonr
+from scipy.stats import pearsonr, spearmanr
 from sklearn.preprocessing import MultiLabelBinarizer
 from sklearn.metrics import (
     accuracy_score,
@@ -543,10 +544,375 @@ def trip_haversine(sub, ans, id_col, targets):
     return np.mean(per_trip)
 
 
+def jigsaw_toxic(sub, ans, id_col, targets):
+    require(sub, id_col, *targets)
+    if len(sub) != len(ans):
+        raise ValueError("row count")
+    sub = sub.set_index(id_col).sort_index()
+    ans = ans.set_index(id_col).sort_index()
+    if list(sub.index) != list(ans.index):
+        raise ValueError("ids differ (pandas cannot align the mask)")
+    scored = (ans.sum(axis=1) >= 0).values
+    # Every non-id submission column, in the submission's order, against the answers' classes.
+    return roc_auc_score(ans.values[scored], sub.values[scored], average="macro")
+
+
+def google_quest(sub, ans, id_col, targets):
+    if id_col not in sub.columns:
+        raise Invalid("missing id")
+    require(sub, *targets)
+    if len(sub.columns) != len(targets) + 1:
+        raise Invalid("column count")
+    if len(sub) != len(ans):
+        raise Invalid("row count")
+    sub = sub.sort_values(id_col)
+    ans = ans.sort_values(id_col)
+    return np.mean([spearmanr(sub[t].values, ans[t].values).correlation for t in targets])
+
+
+def hms(sub, ans, id_col, targets):
+    require(sub, id_col, *targets)
+    if len(sub) != len(ans):
+        raise Invalid("row count")
+    if not sub[targets].sum(axis=1).map(lambda x: round(float(x), 5) == 1).all():
+        raise Invalid("row sums")
+    if set(sub[id_col]) != set(ans[id_col]):
+        raise Invalid("id set")
+    probs = sub.drop(columns=[id_col])
+    if not all(pd.api.types.is_numeric_dtype(t) for t in probs.dtypes):
+        raise ValueError("not numeric")
+    if probs.min().min() < 0 or probs.max().max() > 1:
+        raise ValueError("range")
+    if not np.allclose(probs.sum(axis=1), 1):
+        raise ValueError("sum over every column")
+    # GRADERS 4.16: rows of one eeg_id pair in file order (a stable sort).
+    sub = sub.sort_values(id_col, kind="stable").reset_index(drop=True)
+    ans = ans.sort_values(id_col, kind="stable").reset_index(drop=True)
+    y = ans[targets].values.astype(float)
+    y = y / y.sum(axis=1, keepdims=True)
+    p = np.clip(sub[targets].values.astype(float), 1e-15, 1 - 1e-15)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(y != 0, y * np.log(y / p), 0.0)
+    return np.mean(terms.sum(axis=1))
+
+
+def h_and_m(sub, ans, id_col, targets):
+    target = targets[0]
+    if set(sub.columns) != {id_col, target}:
+        raise Invalid("columns")
+    if not set(sub[id_col]) >= set(ans[id_col]):
+        raise Invalid("customers missing")
+    sub = sub[sub[id_col].isin(ans[id_col])]
+    sub = sub.sort_values(id_col).reset_index(drop=True)
+    ans = ans.sort_values(id_col).reset_index(drop=True)
+    truth = [set(t.split(" ")) for t in ans[target].astype(str)]
+    preds = [p.split(" ") for p in sub[target].astype(str)]
+    scores = []
+    for t, p in zip(truth, preds):
+        p = p[:12]
+        hits, total = 0, 0.0
+        for i, x in enumerate(p):
+            if x in t and x not in p[:i]:
+                hits += 1
+                total += hits / (i + 1)
+        scores.append(total / min(len(t), 12))
+    return np.mean(scores)
+
+
+def nq(sub, answers_path):
+    examples = [json.loads(line) for line in open(answers_path) if line.strip()]
+    if len(sub) != 2 * len(examples):
+        raise Invalid("row count")
+    sub = sub.fillna("").astype(str)
+    require(sub, "example_id", "PredictionString")
+    valid = {}
+    for e in examples:
+        a = e["annotations"][0]
+        long = []
+        if a["long_answer"]["start_token"] != -1:
+            long.append((a["long_answer"]["start_token"], a["long_answer"]["end_token"]))
+        short = [(s["start_token"], s["end_token"]) for s in a["short_answers"]]
+        if a["yes_no_answer"] != "NONE":
+            short.append(a["yes_no_answer"])
+        valid[f"{e['example_id']}_long"] = long
+        valid[f"{e['example_id']}_short"] = short
+    if set(sub["example_id"]) != set(valid):
+        raise Invalid("ids")
+    if sub["example_id"].nunique() != len(sub):
+        raise Invalid("duplicate ids")
+    right = 0
+    for eid, raw in zip(sub["example_id"], sub["PredictionString"]):
+        p = raw.strip()
+        parts = p.split(":")
+        if len(parts) == 2:
+            p = (int(parts[0]), int(parts[1]))
+        elif p not in ("YES", "NO", ""):
+            raise Invalid("prediction format")
+        truth = (p in valid[eid]) if p != "" else bool(valid[eid])
+        right += int(truth == (p != ""))
+    return np.float64(right / len(sub))
+
+
+def kuzushiji(sub, ans, id_col, targets):
+    target = targets[0]
+    if len(sub) != len(ans):
+        raise Invalid("row count")
+    require(sub, id_col, target)
+    sub, ans = aligned(sub, ans, id_col)
+    for v in sub[target]:
+        if isinstance(v, float) and np.isnan(v):
+            continue
+        toks = v.split(" ")
+        if len(toks) % 3:
+            raise Invalid("token count")
+        [float(t) for i, t in enumerate(toks) if i % 3]
+    tp = fp = fn = 0
+    for p, t in zip(sub[target], ans[target]):
+        p_missing = isinstance(p, float) and np.isnan(p)
+        t_missing = isinstance(t, float) and np.isnan(t)
+        if p_missing and t_missing:
+            continue
+        if t_missing:
+            fp += len(p.split(" ")) // 3
+            continue
+        if p_missing:
+            fn += len(t.split(" ")) // 5
+            continue
+        pt = p.split(" ")
+        points = [(pt[i], float(pt[i + 1]), float(pt[i + 2])) for i in range(0, len(pt), 3)]
+        used = [False] * len(points)
+        tt = t.split(" ")
+        for i in range(0, len(tt), 5):
+            label, x, y, w, h = tt[i], *map(float, tt[i + 1 : i + 5])
+            for j, (pl, px, py) in enumerate(points):
+                if not used[j] and pl == label and x < px < x + w and y < py < y + h:
+                    used[j] = True
+                    tp += 1
+                    break
+            else:
+                fn += 1
+        fp += used.count(False)
+    if tp + fp == 0 or tp + fn == 0:
+        return 0.0
+    prec, rec = tp / (tp + fp), tp / (tp + fn)
+    return 2 * prec * rec / (prec + rec) if prec > 0 and rec > 0 else 0.0
+
+
+def siim(sub, ans, id_col, targets):
+    from sklearn.metrics import average_precision_score
+
+    target = targets[0]
+    if len(sub) != len(ans):
+        raise Invalid("row count")
+    require(sub, id_col, target)
+    sub, ans = aligned(sub, ans, id_col)
+
+    def boxes(text):
+        toks = text.strip().split()
+        out = []
+        for i in range(0, len(toks), 6):
+            group = toks[i : i + 6]
+            values = []
+            for k in range(1, 6):
+                if k >= len(group):
+                    raise IndexError("incomplete box")
+                try:
+                    values.append(float(group[k]))
+                except ValueError:
+                    raise Invalid("not a float")
+            out.append((group[0], values[0], values[1:]))
+        return sorted(out, key=lambda b: -b[1])
+
+    def iou(a, b):
+        w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+        h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+        union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
+        return w * h / union if union > 0 else 0.0
+
+    preds = [boxes(t) for t in sub[target]]
+    truth = [boxes(t) for t in ans[target]]
+    aps = []
+    for cls in sorted({b[0] for row in truth for b in row}):
+        y, s = [], []
+        for p_row, t_row in zip(preds, truth):
+            gts = [b[2] for b in t_row if b[0] == cls]
+            taken = [False] * len(gts)
+            n = len(y)
+            for label, conf, corners in p_row:
+                if label != cls:
+                    continue
+                scored = [(iou(corners, g), i) for i, g in enumerate(gts) if not taken[i]]
+                scored = [x for x in scored if x[0] > 0.5]
+                if scored:
+                    best = max(scored, key=lambda x: (x[0], -x[1]))
+                    taken[best[1]] = True
+                    y.append(1)
+                else:
+                    y.append(0)
+                s.append(conf)
+            y += [1] * taken.count(False)
+            s += [0.0] * taken.count(False)
+            if len(y) == n:
+                y.append(0)
+                s.append(0.0)
+        if all(v == 1 for v in y):
+            raise AssertionError("all positive")
+        aps.append(average_precision_score(y, s))
+    return np.mean(aps)
+
+
+def rle_mask(text, pixels):
+    """The flat boolean mask of an RLE text, as numpy would decode it (assertions kept)."""
+    if not isinstance(text, str):
+        raise AssertionError("not a string")
+    mask = np.zeros(pixels, dtype=bool)
+    if not text.strip():
+        return mask
+    numbers = [int(t) for t in text.split()]
+    starts, lengths = numbers[0::2], numbers[1::2]
+    assert starts == sorted(starts), "unsorted"
+    assert all(v > 0 for v in starts + lengths), "not positive"
+    ends = np.array(starts) - 1 + lengths  # numpy broadcasting, as in the original
+    for lo, hi in zip(np.array(starts) - 1, ends):
+        assert not mask[lo:hi].any(), "overlap"
+        mask[lo:hi] = True
+    return mask
+
+
+def tgs(sub, ans, id_col, targets):
+    target = targets[0]
+    if set(sub.columns) != {id_col, target}:
+        raise Invalid("columns")
+    if len(sub) != len(ans):
+        raise Invalid("row count")
+    sub = sub.fillna("")
+    ans = ans.fillna("")
+    if not all(isinstance(v, str) for v in sub.values.ravel()):
+        raise Invalid("not text")
+    sub, ans = aligned(sub, ans, id_col)
+    try:
+        preds = [rle_mask(t, 101 * 101) for t in sub[target]]
+    except AssertionError as e:
+        raise Invalid(f"rle: {e}")
+    thresholds = np.arange(0.5, 1.0, 0.05)
+    scores = []
+    for t_text, p in zip(ans[target], preds):
+        t = rle_mask(t_text, 101 * 101)
+        if t.sum() == 0:
+            scores.append(1.0 if p.sum() == 0 else 0.0)
+            continue
+        inter = np.histogram2d(t.astype(float), p.astype(float), bins=2)[0][1, 1]
+        area_t = np.histogram(t.astype(float), bins=2)[0][1]
+        area_p = np.histogram(p.astype(float), bins=2)[0][1]
+        iou = inter / (area_t + area_p - inter)
+        scores.append(np.mean([1.0 if iou > th else 0.0 for th in thresholds]))
+    return np.mean(scores)
+
+
+def dice(a, b, both_empty):
+    total = a.sum() + b.sum()
+    return both_empty if total == 0 else 2 * (a & b).sum() / total
+
+
+def contrails(sub, ans, id_col, targets):
+    target = targets[0]
+    require(sub, id_col, target)
+    if len(sub) != len(ans):
+        raise Invalid("row count")
+    sub, ans = aligned(sub, ans, id_col)
+    t_all, p_all = [], []
+    for p, t, h, w in zip(sub[target], ans[target], ans["height"], ans["width"]):
+        t_all.append(rle_mask("" if t == "-" else t, int(h) * int(w)))
+        p_all.append(rle_mask("" if p == "-" else p, int(h) * int(w)))
+    return dice(np.concatenate(p_all), np.concatenate(t_all), np.nan)
+
+
+def hubmap(sub, ans, id_col, targets):
+    target = targets[0]
+    require(sub, id_col, target)
+    if len(sub) != len(ans):
+        raise Invalid("row count")
+    if set(sub[id_col]) != set(ans[id_col]):
+        raise Invalid("id set")
+    sub = sub.sort_values(id_col).reset_index(drop=True)
+    ans = ans.sort_values(id_col).reset_index(drop=True)
+    scores = []
+    for p, t, h, w in zip(sub[target].fillna(""), ans["encoding"], ans["height_pixels"], ans["width_pixels"]):
+        scores.append(dice(rle_mask(p, h * w), rle_mask(t, h * w), 1.0))
+    return np.mean(scores)
+
+
+def vesuvius(sub, ans, id_col, targets):
+    from sklearn.metrics import fbeta_score
+
+    target = targets[0]
+    if len(sub) != len(ans):
+        raise Invalid("row count")
+    scores = []
+    for (_, s), (_, a) in zip(sub.iterrows(), ans.iterrows()):
+        if len(s) != 2:
+            raise Invalid("two columns")
+        require(sub, id_col, target)
+        assert s[id_col] == a[id_col], "id"
+        if not isinstance(s[target], str):
+            raise Invalid("not text")
+        pixels = int(a["width"]) * int(a["height"])
+        try:
+            p = rle_mask(s[target], pixels)
+        except AssertionError:
+            raise Invalid("rle")
+        t = rle_mask(a[target], pixels)
+        scores.append(fbeta_score(t, p, beta=0.5, zero_division=0.0))
+    return np.mean(scores)
+
+
+def uw_madison(sub, ans, id_col, targets):
+    from scipy.spatial.distance import directed_hausdorff
+
+    target = targets[0]
+    require(sub, "id", "class", target)
+    sub_text = sub[target].fillna("").tolist()
+    ans_text = ans[target].fillna("").tolist()
+    sizes = list(zip(ans["image_height"].astype(int), ans["image_width"].astype(int)))
+    masks = lambda texts: [
+        rle_mask(t, h * w).reshape((w, h)).T for t, (h, w) in zip(texts, sizes)
+    ]
+    sub_masks, ans_masks = masks(sub_text), masks(ans_text)
+
+    def volumes(ms, ids):
+        slices, days = {}, {}
+        for m, i in sorted(zip(ms, ids), key=lambda x: x[1]):
+            slices.setdefault(i, []).append(m)
+        for i, group in slices.items():
+            days.setdefault(i.split("_slice_")[0], []).append(np.logical_or.reduce(group))
+        return [np.stack(v) for v in days.values()]
+
+    def hausdorff(p, t):
+        if p.sum() == 0 and t.sum() == 0:
+            return np.nan
+        if np.array_equal(p, t):
+            return 0.0
+        if p.sum() == 0 or t.sum() == 0 or p.sum() > 10 * t.sum():
+            return 1.0
+        a = np.argwhere(t) / t.shape
+        b = np.argwhere(p) / t.shape
+        return max(directed_hausdorff(a, b)[0], directed_hausdorff(b, a)[0]) / np.sqrt(3)
+
+    with np.errstate(all="ignore"):
+        import warnings
+
+        warnings.simplefilter("ignore")
+        d = np.nanmean([dice(p, t, np.nan) for p, t in zip(sub_masks, ans_masks)])
+        vols = zip(volumes(sub_masks, sub["id"]), volumes(ans_masks, ans["id"]))
+        h = np.nanmean([hausdorff(p, t) for p, t in vols])
+    return 0.4 * d + 0.6 * (1 - h)
+
+
 def main():
     family, id_col, targets, sub_path, ans_path = sys.argv[1:6]
     targets = [] if targets == "-" else targets.split(",")
-    sub, ans = read(sub_path), read(ans_path)
+    sub = read(sub_path)
+    ans = None if ans_path.endswith(".jsonl") else read(ans_path)
     try:
         if family == "accuracy":
             score = accuracy(sub, ans, id_col, targets)
@@ -614,6 +980,30 @@ def main():
             score = jigsaw_bias(sub, ans, id_col, targets)
         elif family == "map5":
             score = map5(sub, ans, id_col, targets)
+        elif family == "jigsaw-toxic":
+            score = jigsaw_toxic(sub, ans, id_col, targets)
+        elif family == "google-quest":
+            score = google_quest(sub, ans, id_col, targets)
+        elif family == "hms":
+            score = hms(sub, ans, id_col, targets)
+        elif family == "h-and-m":
+            score = h_and_m(sub, ans, id_col, targets)
+        elif family == "nq":
+            score = nq(sub, ans_path)
+        elif family == "kuzushiji":
+            score = kuzushiji(sub, ans, id_col, targets)
+        elif family == "siim":
+            score = siim(sub, ans, id_col, targets)
+        elif family == "tgs":
+            score = tgs(sub, ans, id_col, targets)
+        elif family == "contrails":
+            score = contrails(sub, ans, id_col, targets)
+        elif family == "hubmap":
+            score = hubmap(sub, ans, id_col, targets)
+        elif family == "vesuvius":
+            score = vesuvius(sub, ans, id_col, targets)
+        elif family == "uw-madison":
+            score = uw_madison(sub, ans, id_col, targets)
         elif family == "micro-f1-sets":
             score = micro_f1_sets(sub, ans, id_col, targets)
         else:

@@ -8,6 +8,13 @@
 //! Both failures make the submission invalid in the report; the message tells a strategy
 //! what to fix.
 
+mod detection;
+mod masks;
+mod multi_target;
+pub mod question_answering;
+mod recommendation;
+pub mod rle;
+
 use crate::metrics::{self, LOG_LOSS_EPS};
 use crate::table::{Cell, Column, Table};
 
@@ -139,8 +146,45 @@ pub enum Recipe {
     /// Mean lower-cased word-set Jaccard after row count and id checks; blanks count as "".
     /// Two empty texts score 0, or are an error (division by zero) when `both_empty_error`.
     MeanWordJaccard { both_empty_error: bool },
+    /// Jigsaw toxic comments: mean per-column ROC AUC of every non-id submission column, in the
+    /// submission's order, against the answers' classes, rows labelled −1 dropped.
+    JigsawToxic,
+    /// Google QUEST: mean Spearman ρ over the targets, rows paired after sorting by id.
+    ColumnSpearman,
+    /// HMS: KL divergence of the normalised vote distribution from the clipped prediction.
+    KlDivergence,
+    /// H&M: MAP@k of space-separated article ids per customer.
+    CustomerMapAtK { k: usize },
+    /// TensorFlow 2 QA: accuracy of "answered" against the Natural Questions annotations.
+    NqAccuracy,
+    /// TGS salt: fraction of IoU thresholds beaten per 101×101 mask.
+    TgsIou,
+    /// Contrails: Dice over all pixels of all records.
+    GlobalDice,
+    /// HuBMAP: mean per-image Dice.
+    MeanDice,
+    /// Vesuvius: pixel F0.5 per fragment, row-major RLE.
+    InkF05,
+    /// UW-Madison: 0.4 × 2-D Dice + 0.6 × (1 − 3-D Hausdorff).
+    DiceHausdorff,
+    /// Kuzushiji: pooled F1 of predicted character centres inside true boxes.
+    KuzushijiF1,
+    /// SIIM-COVID-19: mean over classes of the average precision of a box match list.
+    SiimMap,
     /// Not implemented yet: grading answers with a clear message.
     NotYet,
+}
+
+/// Read an answers file: a CSV with pandas' semantics, or Natural Questions JSONL (`.jsonl`,
+/// TensorFlow 2 QA) as the table of [`question_answering::read_nq_answers`].
+pub fn read_answers(path: &std::path::Path) -> Result<Table, crate::table::ReadError> {
+    if path.extension().is_some_and(|e| e == "jsonl") {
+        let file = std::fs::File::open(path)
+            .map_err(|e| crate::table::ReadError(format!("cannot open {}: {e}", path.display())))?;
+        question_answering::read_nq_answers(std::io::BufReader::new(file))
+    } else {
+        Table::read_path(path)
+    }
 }
 
 /// How the rows of a probability submission must sum to 1.
@@ -255,6 +299,34 @@ pub fn grade(
         Recipe::OsicLaplace => osic_laplace(columns, submission, answers),
         Recipe::Lwlrap => lwlrap(columns, submission, answers),
         Recipe::TripHaversine => trip_haversine(columns, submission, answers),
+        Recipe::JigsawToxic => {
+            multi_target::jigsaw_toxic(columns.id, columns.targets, submission, answers)
+        }
+        Recipe::ColumnSpearman => {
+            multi_target::column_spearman(columns.id, columns.targets, submission, answers)
+        }
+        Recipe::KlDivergence => {
+            multi_target::kl_divergence(columns.id, columns.targets, submission, answers)
+        }
+        Recipe::CustomerMapAtK { k } => recommendation::customer_map_at_k(
+            columns.id,
+            columns.targets[0],
+            k,
+            submission,
+            answers,
+        ),
+        Recipe::NqAccuracy => question_answering::nq_accuracy(submission, answers),
+        Recipe::TgsIou => masks::tgs_iou(columns.id, columns.targets[0], submission, answers),
+        Recipe::GlobalDice => {
+            masks::global_dice(columns.id, columns.targets[0], submission, answers)
+        }
+        Recipe::MeanDice => masks::mean_dice(columns.id, columns.targets[0], submission, answers),
+        Recipe::InkF05 => masks::ink_f05(columns.id, columns.targets[0], submission, answers),
+        Recipe::KuzushijiF1 => {
+            detection::kuzushiji_f1(columns.id, columns.targets[0], submission, answers)
+        }
+        Recipe::SiimMap => detection::siim_map(columns.id, columns.targets[0], submission, answers),
+        Recipe::DiceHausdorff => masks::dice_hausdorff(columns.targets[0], submission, answers),
         Recipe::NotYet => invalid(
             "Sophon cannot grade this competition yet; configure the generic grader \
              ([tasks.mlebench.competitions.<id>] metric, id-column, target-columns)",
@@ -319,16 +391,17 @@ fn align(
         )));
     }
     let (s, a) = (submission.column(id).unwrap(), answers.column(id).unwrap());
+    let differ = |i: usize, j: usize| !s.sort_key(i).same(&a.sort_key(j));
     let mismatches = sub_order
         .iter()
         .zip(&ans_order)
-        .filter(|(i, j)| !s.cell(**i).label_eq(&a.cell(**j)))
+        .filter(|(i, j)| differ(**i, **j))
         .count();
     if mismatches > 0 {
         let first = sub_order
             .iter()
             .zip(&ans_order)
-            .find(|(i, j)| !s.cell(**i).label_eq(&a.cell(**j)))
+            .find(|(i, j)| differ(**i, **j))
             .map(|(i, j)| (describe_cell(s, *i), describe_cell(a, *j)))
             .unwrap();
         return invalid(format!(

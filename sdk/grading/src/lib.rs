@@ -14,6 +14,6 @@ pub mod metrics;
 pub mod table;
 
 pub use competitions::{COMPETITIONS, Competition, GenericSpec, Split, find};
-pub use grade::{Columns, Failure, GradeOutcome, Recipe, RowSums, grade};
+pub use grade::{Columns, Failure, GradeOutcome, Recipe, RowSums, grade, read_answers};
 pub use medals::{CompetitionReport, GradingReport, Thresholds};
 pub use table::{Limits, Table};

@@ -290,6 +290,35 @@ pub fn spearman(x: &[f64], y: &[f64]) -> MetricResult {
     pearson(&average_ranks(x), &average_ranks(y))
 }
 
+/// scikit-learn's `average_precision_score` for binary labels: Σ (R_n − R_{n−1})·P_n over the
+/// distinct scores in decreasing order (tied scores enter together), without interpolation.
+/// Without positives it is 0 (scikit-learn warns and sets the recall to 1); NaN scores raise.
+pub fn average_precision(truth: &[bool], scores: &[f64]) -> MetricResult {
+    same_length(scores.len(), truth.len())?;
+    no_nan(scores, "scores")?;
+    let positives = truth.iter().filter(|t| **t).count();
+    if positives == 0 {
+        return Ok(0.0);
+    }
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|a, b| scores[*b].total_cmp(&scores[*a]));
+    let (mut tp, mut seen, mut recall, mut total) = (0usize, 0usize, 0.0, 0.0);
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j < order.len() && scores[order[j]] == scores[order[i]] {
+            tp += usize::from(truth[order[j]]);
+            seen += 1;
+            j += 1;
+        }
+        let r = tp as f64 / positives as f64;
+        total += (r - recall) * (tp as f64 / seen as f64);
+        recall = r;
+        i = j;
+    }
+    Ok(total)
+}
+
 /// Edit distance (unit-cost insert, delete, substitute) between two strings, on Unicode code
 /// points (python-Levenshtein's `distance`).
 pub fn levenshtein(a: &str, b: &str) -> usize {

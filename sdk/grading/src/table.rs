@@ -133,8 +133,12 @@ impl Column {
         }
     }
 
-    /// A sort key per row: missing last, numbers before text, then by value.
+    /// A sort key per row: missing last, numbers before text, then by value (integers exactly:
+    /// 19-digit ids do not fit a float).
     pub fn sort_key(&self, row: usize) -> SortKey {
+        if let Column::Int(v) = self {
+            return SortKey::Int(v[row]);
+        }
         match self.cell(row) {
             Cell::Num(x) => SortKey::Num(x),
             Cell::Bool(b) => SortKey::Num(f64::from(u8::from(b))),
@@ -157,18 +161,38 @@ impl Column {
 /// See [`Column::sort_key`].
 #[derive(Clone, Debug, PartialEq)]
 pub enum SortKey {
+    Int(i64),
     Num(f64),
     Text(String),
     Missing,
 }
 
 impl SortKey {
+    /// Equal as numpy compares ids: numbers by value (integers exactly), text with text;
+    /// a missing value equals nothing.
+    pub fn same(&self, other: &SortKey) -> bool {
+        !matches!(self, SortKey::Missing)
+            && !matches!(other, SortKey::Missing)
+            && matches!(
+                (self, other),
+                (SortKey::Text(_), SortKey::Text(_))
+                    | (
+                        SortKey::Int(_) | SortKey::Num(_),
+                        SortKey::Int(_) | SortKey::Num(_)
+                    )
+            )
+            && self.total_cmp(other) == std::cmp::Ordering::Equal
+    }
+
     pub fn total_cmp(&self, other: &SortKey) -> std::cmp::Ordering {
         use std::cmp::Ordering::*;
         match (self, other) {
+            (SortKey::Int(a), SortKey::Int(b)) => a.cmp(b),
+            (SortKey::Int(a), SortKey::Num(b)) => (*a as f64).total_cmp(b),
+            (SortKey::Num(a), SortKey::Int(b)) => a.total_cmp(&(*b as f64)),
             (SortKey::Num(a), SortKey::Num(b)) => a.total_cmp(b),
-            (SortKey::Num(_), _) => Less,
-            (_, SortKey::Num(_)) => Greater,
+            (SortKey::Int(_) | SortKey::Num(_), _) => Less,
+            (_, SortKey::Int(_) | SortKey::Num(_)) => Greater,
             (SortKey::Text(a), SortKey::Text(b)) => a.cmp(b),
             (SortKey::Text(_), SortKey::Missing) => Less,
             (SortKey::Missing, SortKey::Text(_)) => Greater,

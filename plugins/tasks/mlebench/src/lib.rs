@@ -100,16 +100,20 @@ impl Spec {
             )));
         }
         let answers_path = in_sandbox(&self.answers);
-        let answers = Table::read_path(&answers_path).map_err(|e| {
+        let answers = sophon_grading::read_answers(&answers_path).map_err(|e| {
             Failure::Error(format!(
                 "cannot read the answers {}: {e}",
                 answers_path.display()
             ))
         })?;
-        let answers_bytes = std::fs::metadata(&answers_path).map_or(0, |m| m.len());
+        let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
         let limits = Limits {
-            // Generous for any honest submission, small enough to refuse a hostile one early.
-            max_bytes: (answers_bytes * 8).max(64 << 20),
+            // Generous for any honest submission (one as large as the sample submission, which
+            // for H&M covers every customer while the answers hold a week's buyers), small
+            // enough to refuse a hostile one early.
+            max_bytes: (size(&answers_path) * 8)
+                .max(size(&in_sandbox(&self.sample_submission)) * 2)
+                .max(64 << 20),
             max_columns: (answers.names.len() * 4).max(1024),
         };
         let submission = Table::read_path_with(Path::new(path), limits)
@@ -131,7 +135,9 @@ impl Spec {
             Recipe::Accuracy
             | Recipe::TextAccuracy { .. }
             | Recipe::OneHotLogLoss { .. }
-            | Recipe::BinaryLogLoss { .. } => round5_python(score),
+            | Recipe::BinaryLogLoss { .. }
+            // Kuzushiji's grader returns float(f1).
+            | Recipe::KuzushijiF1 => round5_python(score),
             _ => round5_numpy(score),
         }
     }
