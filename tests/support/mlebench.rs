@@ -52,7 +52,7 @@ pub fn python_reference() -> Option<PathBuf> {
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_root().join("target/pyref/bin/python"));
     let works = std::process::Command::new(&python)
-        .args(["-c", "import pandas, sklearn, Levenshtein"])
+        .args(["-c", "import pandas, sklearn, Levenshtein, pycocotools"])
         .output()
         .is_ok_and(|o| o.status.success());
     if works {

@@ -11,7 +11,7 @@ family: accuracy | auc | mean-auc | one-hot-log-loss | kappa | pearson | levensh
         text-accuracy-nan | levenshtein-nan | tweet-jaccard | angular | top1-error | mcc |
         weighted-auc | joined-mae-int | log-mae-by-type | sequence-edit-rate | kendall |
         study-log-loss | pf1 | jigsaw-toxic | google-quest | hms | h-and-m | nq | kuzushiji |
-        siim | tgs | contrails | hubmap | vesuvius | uw-madison
+        siim | tgs | contrails | hubmap | vesuvius | uw-madison | vinbigdata
 """
 
 import json
@@ -908,6 +908,52 @@ def uw_madison(sub, ans, id_col, targets):
     return 0.4 * d + 0.6 * (1 - h)
 
 
+def vinbigdata(sub, ans, id_col, targets):
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    target = targets[0]
+    require(sub, target, id_col)
+    if set(sub[id_col]) != set(ans[id_col]):
+        raise Invalid("image set")
+    images = list(ans[id_col].unique())
+    index = {img: i for i, img in enumerate(images)}
+    categories = [{"id": int(c), "name": str(c)} for c in sorted(ans["class_id"].unique())]
+    truth, k = [], 0
+    for img in images:
+        for _, r in ans[ans[id_col] == img].iterrows():
+            # GRADERS 4.23: corners handed over as x y w h; ids from 0; the real area.
+            truth.append({"id": k, "image_id": index[img], "category_id": int(r["class_id"]),
+                          "bbox": [r["x_min"], r["y_min"], r["x_max"], r["y_max"]],
+                          "area": (r["x_max"] - r["x_min"]) * (r["y_max"] - r["y_min"]),
+                          "iscrowd": 0, "ignore": 0})
+            k += 1
+    preds, k = [], 0
+    for img, text in zip(sub[id_col], sub[target]):
+        values = np.array([float(t) for t in text.split(" ")]).reshape(-1, 6)
+        for v in values:
+            preds.append({"id": k, "image_id": index[img], "category_id": int(v[0]),
+                          "bbox": [v[2], v[3], v[4], v[5]], "area": (v[4] - v[2]) * (v[5] - v[3]),
+                          "iscrowd": 0, "ignore": 0, "score": v[1]})
+            k += 1
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt, dt = COCO(), COCO()
+        gt.dataset = {"images": [{"id": i} for i in range(len(images))], "categories": categories, "annotations": truth}
+        dt.dataset = {"images": [{"id": i} for i in range(len(images))], "categories": categories, "annotations": preds}
+        gt.createIndex()
+        dt.createIndex()
+        e = COCOeval(gt, dt, "bbox")
+        e.params.imgIds = sorted(gt.getImgIds())
+        e.params.iouThrs = np.array([0.4])
+        e.evaluate()
+        e.accumulate()
+        e.summarize()
+    return e.stats[0]
+
+
 def main():
     family, id_col, targets, sub_path, ans_path = sys.argv[1:6]
     targets = [] if targets == "-" else targets.split(",")
@@ -1002,6 +1048,8 @@ def main():
             score = hubmap(sub, ans, id_col, targets)
         elif family == "vesuvius":
             score = vesuvius(sub, ans, id_col, targets)
+        elif family == "vinbigdata":
+            score = vinbigdata(sub, ans, id_col, targets)
         elif family == "uw-madison":
             score = uw_madison(sub, ans, id_col, targets)
         elif family == "micro-f1-sets":

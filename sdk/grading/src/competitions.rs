@@ -218,7 +218,7 @@ pub const COMPETITIONS: &[Competition] = &[
     graded("uw-madison-gi-tract-image-segmentation", Medium, "dice-hausdorff-combo", false, "id", &["predicted"], TEST, SAMPLE, Recipe::DiceHausdorff),
     graded("ventilator-pressure-prediction", Medium, "mean-absolute-error", true, "id", &["pressure"], TEST, SAMPLE, Recipe::MaskedMae { column: "u_out", value: 0.0 }),
     graded("vesuvius-challenge-ink-detection", High, "f0.5-score", false, "Id", &["Predicted"], "private/inklabels_rle.csv", SAMPLE, Recipe::InkF05),
-    not_yet("vinbigdata-chest-xray-abnormalities-detection", High, "mAP-at-IoU-0.4", false),
+    graded("vinbigdata-chest-xray-abnormalities-detection", High, "mAP-at-IoU-0.4", false, "image_id", &["PredictionString"], ANSWERS, SAMPLE, Recipe::CocoAp),
     graded("whale-categorization-playground", Medium, "MAP@5", false, "Image", &["Id"], TEST, SAMPLE, Recipe::MapAtK { k: 5, exact_columns: true }),
 ];
 

@@ -8,6 +8,7 @@
 //! Both failures make the submission invalid in the report; the message tells a strategy
 //! what to fix.
 
+mod coco;
 mod detection;
 mod masks;
 mod multi_target;
@@ -171,6 +172,8 @@ pub enum Recipe {
     KuzushijiF1,
     /// SIIM-COVID-19: mean over classes of the average precision of a box match list.
     SiimMap,
+    /// VinBigData: pycocotools' AP at IoU 0.4 with MLE-bench's box and id quirks.
+    CocoAp,
     /// Not implemented yet: grading answers with a clear message.
     NotYet,
 }
@@ -326,6 +329,7 @@ pub fn grade(
             detection::kuzushiji_f1(columns.id, columns.targets[0], submission, answers)
         }
         Recipe::SiimMap => detection::siim_map(columns.id, columns.targets[0], submission, answers),
+        Recipe::CocoAp => coco::coco_ap(columns.id, columns.targets[0], submission, answers),
         Recipe::DiceHausdorff => masks::dice_hausdorff(columns.targets[0], submission, answers),
         Recipe::NotYet => invalid(
             "Sophon cannot grade this competition yet; configure the generic grader \

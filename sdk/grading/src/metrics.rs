@@ -635,6 +635,18 @@ pub fn round5_numpy(x: f64) -> f64 {
 mod tests {
     use super::*;
 
+    #[test]
+    fn average_precision_matches_scikit_learn_including_ties() {
+        // scikit-learn's documented example: 0.8333…
+        let ap = average_precision(&[false, false, true, true], &[0.1, 0.4, 0.35, 0.8]).unwrap();
+        assert!((ap - 0.833_333_333_333_333_4).abs() < 1e-12);
+        // Tied scores enter together: one step to recall 1 at precision 2/3.
+        let tied = average_precision(&[true, false, true], &[0.5, 0.5, 0.5]).unwrap();
+        assert!((tied - 2.0 / 3.0).abs() < 1e-12);
+        assert_eq!(average_precision(&[false, false], &[0.2, 0.9]), Ok(0.0));
+        assert!(average_precision(&[true], &[f64::NAN]).is_err());
+    }
+
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() < 1e-12
     }
