@@ -1094,6 +1094,102 @@ fn vinbigdata(rng: &mut StdRng) -> Scenario {
     }
 }
 
+fn lyft_3d(rng: &mut StdRng) -> Scenario {
+    let header = vec![s("Id"), s("PredictionString")];
+    let (mut answers, mut noisy) = (vec![header.clone()], vec![header.clone()]);
+    let classes = ["car", "pedestrian", "truck"];
+    for i in 0..15 {
+        let id = format!("{:064x}", 0x97ce_3ab0u64 * (i + 1));
+        let (mut truth, mut guess) = (Vec::new(), Vec::new());
+        for _ in 0..rng.random_range(1..5) {
+            let class = classes[rng.random_range(0..3)];
+            let (x, y, z) = (
+                rng.random_range(2000.0..2060.0f64),
+                rng.random_range(600.0..660.0f64),
+                rng.random_range(-20.0..-17.0f64),
+            );
+            let (w, l, h) = (
+                rng.random_range(0.8..2.5f64),
+                rng.random_range(1.0..8.0f64),
+                rng.random_range(1.0..3.0f64),
+            );
+            let yaw = rng.random_range(-3.1..3.1f64);
+            truth.push(format!(
+                "1.0 {x:.3} {y:.3} {z:.3} {w:.3} {l:.3} {h:.3} {yaw:.4} {class}"
+            ));
+            if rng.random_bool(0.8) {
+                let (dx, dy, dyaw) = (
+                    rng.random_range(-0.6..0.6f64),
+                    rng.random_range(-0.6..0.6f64),
+                    rng.random_range(-0.2..0.2f64),
+                );
+                guess.push(format!(
+                    "{:.3} {:.3} {:.3} {z:.3} {w:.3} {:.3} {h:.3} {:.4} {class}",
+                    rng.random_range(0.1..1.0f64),
+                    x + dx,
+                    y + dy,
+                    l * rng.random_range(0.8..1.2f64),
+                    yaw + dyaw
+                ));
+            }
+        }
+        if rng.random_bool(0.4) {
+            guess.push(format!(
+                "{:.2} 2030.0 630.0 -18.5 1.8 4.5 1.6 0.3 {}",
+                rng.random_range(0.1..0.9f64),
+                classes[rng.random_range(0..3)]
+            ));
+        }
+        answers.push(vec![id.clone(), truth.join(" ")]);
+        noisy.push(vec![id, guess.join(" ")]);
+    }
+    let noisy = shuffled(&noisy, rng);
+    let class_of_row2 = answers
+        .iter()
+        .find(|r| r[0] == noisy[2][0])
+        .map(|r| r[1].split(' ').nth(8).unwrap().to_string())
+        .unwrap();
+    Scenario {
+        id: "3d-object-detection-for-autonomous-vehicles",
+        family: "lyft-3d",
+        id_column: "Id",
+        targets: vec![s("PredictionString")],
+        answers_file: "private/test.csv",
+        perfect: answers.clone(),
+        answers: csv_text(&answers),
+        perfect_score: 1.0,
+        variants: vec![
+            ("noisy, shuffled", noisy.clone(), Some(true)),
+            (
+                "a blank (no boxes)",
+                with_cell(&noisy, 2, 1, ""),
+                Some(true),
+            ),
+            (
+                "eight tokens",
+                with_cell(&noisy, 2, 1, "1 2030 630 -18 1 4 1 car"),
+                Some(false),
+            ),
+            (
+                "a token that is not a number",
+                with_cell(&noisy, 2, 1, "1 2030 630 -18 1 4 1 x car"),
+                Some(false),
+            ),
+            (
+                "a zero size",
+                with_cell(
+                    &noisy,
+                    2,
+                    1,
+                    &format!("1 2030 630 -18 0 4 1 0 {class_of_row2}"),
+                ),
+                Some(false),
+            ),
+            ("a wrong id", with_cell(&noisy, 2, 0, "nope"), Some(false)),
+        ],
+    }
+}
+
 fn write(path: &Path, text: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, text).unwrap();
@@ -1171,6 +1267,7 @@ async fn segmentation_detection_and_multi_target_graders_score_as_the_reference_
         vesuvius(&mut rng),
         uw_madison(&mut rng),
         vinbigdata(&mut rng),
+        lyft_3d(&mut rng),
     ];
     let data = tempfile::tempdir().unwrap();
     for sc in &scenarios {

@@ -52,7 +52,10 @@ pub fn python_reference() -> Option<PathBuf> {
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_root().join("target/pyref/bin/python"));
     let works = std::process::Command::new(&python)
-        .args(["-c", "import pandas, sklearn, Levenshtein, pycocotools"])
+        .args([
+            "-c",
+            "import pandas, sklearn, Levenshtein, pycocotools, shapely, pyquaternion",
+        ])
         .output()
         .is_ok_and(|o| o.status.success());
     if works {

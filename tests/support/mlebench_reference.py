@@ -11,7 +11,7 @@ family: accuracy | auc | mean-auc | one-hot-log-loss | kappa | pearson | levensh
         text-accuracy-nan | levenshtein-nan | tweet-jaccard | angular | top1-error | mcc |
         weighted-auc | joined-mae-int | log-mae-by-type | sequence-edit-rate | kendall |
         study-log-loss | pf1 | jigsaw-toxic | google-quest | hms | h-and-m | nq | kuzushiji |
-        siim | tgs | contrails | hubmap | vesuvius | uw-madison | vinbigdata
+        siim | tgs | contrails | hubmap | vesuvius | uw-madison | vinbigdata | lyft-3d
 """
 
 import json
@@ -954,6 +954,93 @@ def vinbigdata(sub, ans, id_col, targets):
     return e.stats[0]
 
 
+def lyft_3d(sub, ans, id_col, targets):
+    from pyquaternion import Quaternion
+    from shapely.geometry import Polygon
+
+    target = targets[0]
+    if len(sub) != len(ans):
+        raise Invalid("row count")
+    require(sub, id_col, target)
+    sub = sub.sort_values(id_col)
+    ans = ans.sort_values(id_col)
+    if (sub[id_col].values != ans[id_col].values).any():
+        raise Invalid("ids")
+    sub[target] = sub[target].fillna("")
+
+    def boxes(text):
+        if text.strip() == "":
+            return []
+        toks = text.split(" ")
+        if len(toks) % 9:
+            raise Invalid("token count")
+        out = []
+        for i in range(0, len(toks), 9):
+            t = toks[i : i + 9]
+            score, x, y, z, w, l, h, yaw = map(float, t[:8])
+            out.append({"score": score, "c": (x, y, z), "s": (w, l, h), "yaw": yaw, "name": t[8]})
+        return out
+
+    def check(b):
+        if np.isnan(list(b["c"]) + list(b["s"]) + [b["yaw"]]).any():
+            raise ValueError("NaN")
+        assert all(v > 0 for v in b["s"])
+
+    def footprint(b):
+        r = Quaternion(axis=[0, 0, 1], radians=b["yaw"]).rotation_matrix
+        c, s = r[0, 0], r[1, 0]
+        (x, y, _), (w, l, _) = b["c"], b["s"]
+        return Polygon([
+            (x + l / 2 * c + w / 2 * s, y + l / 2 * s - w / 2 * c),
+            (x + l / 2 * c - w / 2 * s, y + l / 2 * s + w / 2 * c),
+            (x - l / 2 * c - w / 2 * s, y - l / 2 * s + w / 2 * c),
+            (x - l / 2 * c + w / 2 * s, y - l / 2 * s - w / 2 * c),
+        ])
+
+    def iou(a, b):
+        za = (a["c"][2] - a["s"][2] / 2, a["c"][2] + a["s"][2] / 2)
+        zb = (b["c"][2] - b["s"][2] / 2, b["c"][2] + b["s"][2] / 2)
+        inter = max(0, min(za[1], zb[1]) - max(za[0], zb[0])) * footprint(a).intersection(footprint(b)).area
+        return np.clip(inter / (np.prod(a["s"]) + np.prod(b["s"]) - inter), 0, 1)
+
+    def ap(gts, preds, t):
+        preds = sorted(preds, key=lambda p: p["score"], reverse=True)
+        taken = np.zeros(len(gts))
+        tp = np.zeros(len(preds))
+        for k, p in enumerate(preds):
+            overlaps = [iou(p, g) for g in gts]
+            j = int(np.argmax(overlaps))
+            if overlaps[j] > t and not taken[j]:
+                taken[j] = 1
+                tp[k] = 1
+        tps = np.cumsum(tp)
+        fps = np.cumsum(1 - tp)
+        recalls = np.concatenate(([0.0], tps / len(gts), [1.0]))
+        precisions = np.concatenate(([0.0], tps / np.maximum(tps + fps, np.finfo(np.float64).eps), [0.0]))
+        for i in range(len(precisions) - 1, 0, -1):
+            precisions[i - 1] = max(precisions[i - 1], precisions[i])
+        i = np.where(recalls[1:] != recalls[:-1])[0]
+        return np.sum((recalls[i + 1] - recalls[i]) * precisions[i + 1])
+
+    values = []
+    for p_text, t_text in zip(sub[target], ans[target]):
+        preds, truth = boxes(p_text), boxes(t_text)
+        names = sorted({b["name"] for b in truth})
+        for t in [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95]:
+            aps = []
+            for name in names:
+                gts = [b for b in truth if b["name"] == name]
+                ps = [b for b in preds if b["name"] == name]
+                if not ps:
+                    aps.append(0.0)
+                    continue
+                for b in gts + ps:
+                    check(b)
+                aps.append(ap(gts, ps, t))
+            values.append(np.mean(aps))
+    return np.mean(values)
+
+
 def main():
     family, id_col, targets, sub_path, ans_path = sys.argv[1:6]
     targets = [] if targets == "-" else targets.split(",")
@@ -1048,6 +1135,8 @@ def main():
             score = hubmap(sub, ans, id_col, targets)
         elif family == "vesuvius":
             score = vesuvius(sub, ans, id_col, targets)
+        elif family == "lyft-3d":
+            score = lyft_3d(sub, ans, id_col, targets)
         elif family == "vinbigdata":
             score = vinbigdata(sub, ans, id_col, targets)
         elif family == "uw-madison":

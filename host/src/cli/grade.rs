@@ -166,7 +166,6 @@ pub fn competitions(command: CompetitionsCommand, config: &SophonConfig) -> anyh
                 "split": c.split.as_str(),
                 "metric": c.metric,
                 "lower_is_better": c.lower_is_better,
-                "graded": c.supported(),
                 "prepared": prepared,
             })
         })
@@ -176,7 +175,6 @@ pub fn competitions(command: CompetitionsCommand, config: &SophonConfig) -> anyh
                 "split": "configured",
                 "metric": spec.metric,
                 "lower_is_better": spec.lower_is_better,
-                "graded": true,
                 "prepared": data_dir.join(id).join("prepared").join(&spec.answers).is_file(),
             })
         }))
@@ -186,27 +184,21 @@ pub fn competitions(command: CompetitionsCommand, config: &SophonConfig) -> anyh
         return Ok(());
     }
     println!(
-        "{:<58} {:<7} {:<34} {:<8} prepared",
-        "competition", "split", "metric", "graded"
+        "{:<58} {:<10} {:<34} prepared",
+        "competition", "split", "metric"
     );
     for r in &rows {
         println!(
-            "{:<58} {:<7} {:<34} {:<8} {}",
+            "{:<58} {:<10} {:<34} {}",
             r["id"].as_str().unwrap_or_default(),
             r["split"].as_str().unwrap_or_default(),
             r["metric"].as_str().unwrap_or_default(),
-            if r["graded"] == true {
-                "yes"
-            } else {
-                "not yet"
-            },
             if r["prepared"] == true { "yes" } else { "-" }
         );
     }
-    let graded = rows.iter().filter(|r| r["graded"] == true).count();
     let prepared = rows.iter().filter(|r| r["prepared"] == true).count();
     println!(
-        "{} competitions, {graded} graded by Sophon, {prepared} prepared in {}",
+        "{} competitions, all graded by Sophon, {prepared} prepared in {}",
         rows.len(),
         data_dir.display()
     );

@@ -1,8 +1,8 @@
 //! The competitions of MLE-bench (all 82 of its low, medium, high and dev splits), with what
 //! grading needs: metric, id and prediction columns, the answers file, the sample submission
 //! and the grading recipe. Facts from MLE-bench's competition configs and graders as described
-//! in `shared/mlebench/GRADERS.md`; competitions whose recipe is [`Recipe::NotYet`] are listed
-//! but not graded yet (the generic path can grade them when configured).
+//! in `shared/mlebench/GRADERS.md`. Competitions outside the table are graded through a
+//! [`GenericSpec`] from the configuration.
 
 use crate::grade::{Recipe, RowSums};
 use serde::{Deserialize, Serialize};
@@ -45,26 +45,6 @@ pub struct Competition {
     /// Relative to `prepared/`.
     pub sample_submission: &'static str,
     pub recipe: Recipe,
-}
-
-impl Competition {
-    pub fn supported(&self) -> bool {
-        self.recipe != Recipe::NotYet
-    }
-}
-
-const fn not_yet(id: &'static str, split: Split, metric: &'static str, lower: bool) -> Competition {
-    Competition {
-        id,
-        split,
-        metric,
-        lower_is_better: lower,
-        id_column: "",
-        targets: &[],
-        answers: "private/test.csv",
-        sample_submission: "public/sample_submission.csv",
-        recipe: Recipe::NotYet,
-    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -138,7 +118,7 @@ const FROM_ANSWERS: &[&str] = &[];
 /// Every competition of MLE-bench's four splits, in alphabetical order.
 #[rustfmt::skip]
 pub const COMPETITIONS: &[Competition] = &[
-    not_yet("3d-object-detection-for-autonomous-vehicles", High, "mean-average-precision", false),
+    graded("3d-object-detection-for-autonomous-vehicles", High, "mean-average-precision", false, "Id", &["PredictionString"], TEST, SAMPLE, Recipe::MeanAp3d),
     graded("AI4Code", Medium, "kendall-tau", false, "id", &["cell_order"], "private/test_orders.csv", SAMPLE, Recipe::PooledKendallTau),
     graded("aerial-cactus-identification", Low, "auc-roc", false, "id", &["has_cactus"], TEST, SAMPLE, AUC),
     graded("alaska2-image-steganalysis", Medium, "weighted-auroc", false, "Id", &["Label"], TEST, SAMPLE, Recipe::WeightedAuc),
@@ -307,7 +287,7 @@ mod tests {
         assert_eq!(ids, sorted);
         ids.dedup();
         assert_eq!(ids.len(), 82);
-        for c in COMPETITIONS.iter().filter(|c| c.supported()) {
+        for c in COMPETITIONS {
             assert!(!c.id_column.is_empty(), "{}", c.id);
             if c.targets.is_empty() {
                 assert!(
@@ -317,7 +297,7 @@ mod tests {
                 );
             }
         }
-        assert!(find("spaceship-titanic").unwrap().supported());
+        assert_eq!(find("spaceship-titanic").unwrap().recipe, Recipe::Accuracy);
         assert!(find("nope").is_none());
     }
 

@@ -8,6 +8,7 @@
 //! Both failures make the submission invalid in the report; the message tells a strategy
 //! what to fix.
 
+mod boxes3d;
 mod coco;
 mod detection;
 mod masks;
@@ -174,8 +175,8 @@ pub enum Recipe {
     SiimMap,
     /// VinBigData: pycocotools' AP at IoU 0.4 with MLE-bench's box and id quirks.
     CocoAp,
-    /// Not implemented yet: grading answers with a clear message.
-    NotYet,
+    /// Lyft 3-D detection: mean over samples and IoU thresholds of the per-sample 3-D mAP.
+    MeanAp3d,
 }
 
 /// Read an answers file: a CSV with pandas' semantics, or Natural Questions JSONL (`.jsonl`,
@@ -216,7 +217,7 @@ pub fn grade(
     submission: &Table,
     answers: &Table,
 ) -> GradeOutcome {
-    if columns.targets.is_empty() && recipe != Recipe::NotYet {
+    if columns.targets.is_empty() {
         if !answers.has(columns.id) {
             return Err(error(format!(
                 "the answers lack the id column `{}`",
@@ -329,12 +330,11 @@ pub fn grade(
             detection::kuzushiji_f1(columns.id, columns.targets[0], submission, answers)
         }
         Recipe::SiimMap => detection::siim_map(columns.id, columns.targets[0], submission, answers),
+        Recipe::MeanAp3d => {
+            boxes3d::mean_ap_3d(columns.id, columns.targets[0], submission, answers)
+        }
         Recipe::CocoAp => coco::coco_ap(columns.id, columns.targets[0], submission, answers),
         Recipe::DiceHausdorff => masks::dice_hausdorff(columns.targets[0], submission, answers),
-        Recipe::NotYet => invalid(
-            "Sophon cannot grade this competition yet; configure the generic grader \
-             ([tasks.mlebench.competitions.<id>] metric, id-column, target-columns)",
-        ),
     }
 }
 

@@ -170,18 +170,15 @@ impl TaskAdapter for MleBench {
             .map(|p| p.display().to_string());
         let submission_format = preview::submission_format(&sample, &spec.id_column, &spec.targets);
         let direction = spec.direction();
-        let how = match spec.recipe {
-            Recipe::NotYet => "Sophon cannot grade this competition yet.".to_string(),
-            _ => format!(
-                "{} ({} is better), graded as MLE-bench grades it; the score is rounded to 5 decimals.",
-                spec.metric,
-                if spec.lower_is_better {
-                    "lower"
-                } else {
-                    "higher"
-                }
-            ),
-        };
+        let how = format!(
+            "{} ({} is better), graded as MLE-bench grades it; the score is rounded to 5 decimals.",
+            spec.metric,
+            if spec.lower_is_better {
+                "lower"
+            } else {
+                "higher"
+            }
+        );
         Ok(TaskInfo {
             competition_id: spec.id.clone(),
             title,
