@@ -37,11 +37,19 @@ impl Recorder {
 }
 
 /// A configuration in `dir`: a private HCC store and runs directory, plus `extra` TOML.
+/// A configuration with the HCC store and runs under `dir`. Promotion is off (its model
+/// calls would change the counts these tests check) except where a test turns it on.
 fn config(dir: &Path, extra: &str) -> SophonConfig {
+    config_with_policy(dir, "none", extra)
+}
+
+fn config_with_policy(dir: &Path, policy: &str, extra: &str) -> SophonConfig {
     let path = dir.join("sophon.toml");
     std::fs::write(
         &path,
-        format!("[hcc]\nstore = \"hcc.sqlite\"\n[run]\nruns-dir = \"runs\"\n{extra}"),
+        format!(
+            "[hcc]\nstore = \"hcc.sqlite\"\n[run]\nruns-dir = \"runs\"\npolicy = \"{policy}\"\n{extra}"
+        ),
     )
     .unwrap();
     SophonConfig::load(&path).unwrap()
@@ -364,7 +372,7 @@ async fn killed_runs_resume_from_the_journal_without_repeating_work() {
         std::fs::write(
             &path,
             format!(
-                "[hcc]\nstore = \"hcc.sqlite\"\n[jobs.local]\njobs-dir = \"{jobs}\"\n[llm]\ndefault = \"fake\"\ncache = false\n[llm.providers.fake]\nkind = \"openai\"\nbase-url = \"{}\"\nmodel = \"fake-model\"\nsupports-json-schema = true\n",
+                "[hcc]\nstore = \"hcc.sqlite\"\n[run]\npolicy = \"none\"\n[jobs.local]\njobs-dir = \"{jobs}\"\n[llm]\ndefault = \"fake\"\ncache = false\n[llm.providers.fake]\nkind = \"openai\"\nbase-url = \"{}\"\nmodel = \"fake-model\"\nsupports-json-schema = true\n",
                 server.base_url()
             ),
         )
@@ -725,7 +733,7 @@ async fn ctrl_c_stops_a_run_gracefully() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("sophon.toml"),
-        "[hcc]\nstore = \"hcc.sqlite\"\n[run.strategies.recipes]\nuse-llm = false\n",
+        "[hcc]\nstore = \"hcc.sqlite\"\n[run]\npolicy = \"none\"\n[run.strategies.recipes]\nuse-llm = false\n",
     )
     .unwrap();
     let (mut child, lines) = spawn_sophon(
@@ -835,7 +843,7 @@ async fn concurrent_workers_resume_exactly_from_the_journal() {
     std::fs::write(
         dir.path().join("sophon.toml"),
         format!(
-            "[hcc]\nstore = \"hcc.sqlite\"\n[llm]\ndefault = \"fake\"\ncache = false\n[llm.providers.fake]\nkind = \"openai\"\nbase-url = \"{}\"\nmodel = \"fake-model\"\nsupports-json-schema = true\n[run.strategies.ml-master]\nworkers = 2\nnum-drafts = 2\nmax-nodes = {NODES}\n",
+            "[hcc]\nstore = \"hcc.sqlite\"\n[run]\npolicy = \"none\"\n[llm]\ndefault = \"fake\"\ncache = false\n[llm.providers.fake]\nkind = \"openai\"\nbase-url = \"{}\"\nmodel = \"fake-model\"\nsupports-json-schema = true\n[run.strategies.ml-master]\nworkers = 2\nnum-drafts = 2\nmax-nodes = {NODES}\n",
             server.base_url()
         ),
     )
@@ -905,5 +913,85 @@ async fn concurrent_workers_resume_exactly_from_the_journal() {
             "attempt {attempt}: {calls} model calls for {NODES} nodes"
         );
         eprintln!("attempt {attempt}: killed after {seen} events; {replay}; {calls} model calls");
+    }
+}
+
+/// Wisdom across tasks with the embedded local model and the default `hcc` policy: a run on
+/// one competition leaves wisdom, a later run on a similar one prefetches it (its report shows
+/// it), and a run on the first competition never gets its own task's wisdom back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wisdom_from_one_competition_is_prefetched_by_a_similar_one_never_by_itself() {
+    let Some(mlebench) = mlebench_dir() else {
+        return;
+    };
+    let data = mlebench.join("data");
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_with_policy(dir.path(), "hcc", "");
+    let events = |summary: &RunSummary| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(summary.run_dir.join("events.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let of_kind = |events: &[serde_json::Value], kind: &str| -> Vec<serde_json::Value> {
+        events
+            .iter()
+            .filter(|e| e["event"] == kind)
+            .cloned()
+            .collect()
+    };
+
+    let first = execute(&config, request("spaceship-titanic", &data, 3), vec![])
+        .await
+        .unwrap();
+    assert_eq!(first.error, None);
+    let first_events = events(&first);
+    let promoted = of_kind(&first_events, "promoted");
+    assert_eq!(promoted.len(), 1, "{first_events:?}");
+    assert_eq!(promoted[0]["policy"], "hcc");
+    let left = promoted[0]["wisdom"].as_array().unwrap();
+    assert!(!left.is_empty(), "the policy left wisdom: {promoted:?}");
+    assert!(
+        left.iter()
+            .all(|w| w["from_competition"] == "spaceship-titanic")
+    );
+    assert!(
+        of_kind(&first_events, "wisdom-prefetched").is_empty(),
+        "nothing to prefetch yet"
+    );
+
+    let second = execute(
+        &config,
+        request("playground-series-s3e18", &data, 2),
+        vec![],
+    )
+    .await
+    .unwrap();
+    let prefetched = of_kind(&events(&second), "wisdom-prefetched");
+    assert_eq!(prefetched.len(), 1, "the similar task prefetches");
+    let entries = prefetched[0]["entries"].as_array().unwrap();
+    assert!(
+        entries
+            .iter()
+            .any(|w| w["from_competition"] == "spaceship-titanic"
+                && w["similarity"].as_f64().unwrap() >= 0.2),
+        "{entries:?}"
+    );
+    let view =
+        sophon::report::RunView::load(&second.run_dir, Some(&config.hcc.store_path())).unwrap();
+    assert_eq!(view.wisdom.prefetched.len(), entries.len());
+    let page = sophon::report::html::render(&view);
+    assert!(page.contains("id=\"wisdom-prefetched\""));
+    assert!(page.contains("<td>spaceship-titanic</td>"));
+
+    // The leakage guard: spaceship-titanic's own wisdom never comes back to it.
+    let third = execute(&config, request("spaceship-titanic", &data, 1), vec![])
+        .await
+        .unwrap();
+    for event in of_kind(&events(&third), "wisdom-prefetched") {
+        for w in event["entries"].as_array().unwrap() {
+            assert_ne!(w["from_competition"], "spaceship-titanic", "{w}");
+        }
     }
 }

@@ -791,3 +791,177 @@ async fn bad_input_is_refused_with_the_fix() {
     let events = hcc.events(Some(0), id - 1, 1).await.unwrap();
     assert_eq!(events[0].event.metric, None);
 }
+
+/// The embedded policy `name` under `grants`, as a promoter over `run`'s store, with the
+/// loopback `server` as its model.
+async fn embedded_policy(
+    name: &str,
+    grants: &str,
+    server: &OpenAiServer,
+    store: &Arc<HccStore>,
+) -> Arc<dyn Promoter> {
+    let runtime = test_runtime();
+    let source = sophon::builtin::resolve(&format!("builtin:{name}")).unwrap();
+    let grants: sophon::runtime::PluginGrants = sophon::config::parse_toml(grants).unwrap();
+    let plugin = runtime.load(&source, &grants).unwrap();
+    let provider = OpenAiProvider::new(
+        "fake",
+        &server.base_url(),
+        None,
+        "test-model",
+        &ProviderConfig::default(),
+    )
+    .unwrap();
+    let providers: BTreeMap<String, Arc<dyn Provider>> =
+        [("fake".to_string(), Arc::new(provider) as Arc<dyn Provider>)].into();
+    let hub = Arc::new(LlmHub::new(providers, "fake".into(), Limits::default()));
+    let policy_view = Arc::new(open_run(store, "r", "spaceship", HccSettings::default()));
+    let instance = plugin
+        .promotion_policy(HostServices {
+            llm: Some(hub.scoped(name, Limits::default())),
+            hcc: Some(policy_view),
+            ..HostServices::default()
+        })
+        .await
+        .unwrap();
+    Arc::new(PluginPromoter::new(instance, Duration::from_secs(30)))
+}
+
+async fn two_nodes(run: &RunHcc, plan: &str) {
+    run.begin_phase(plan.into()).await.unwrap();
+    for e in [
+        event(
+            EventKind::Code,
+            "n1",
+            "# lightgbm, 300 trees\nimport lightgbm",
+            None,
+        ),
+        event(
+            EventKind::Execution,
+            "n1",
+            "cv accuracy 0.8012",
+            Some(0.8012),
+        ),
+        event(
+            EventKind::Code,
+            "n2",
+            "# logistic regression on raw columns",
+            None,
+        ),
+        event(
+            EventKind::Execution,
+            "n2",
+            "Traceback\nKeyError: 'Cabin'",
+            None,
+        ),
+    ] {
+        run.record_event(e).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn the_hcc_policy_takes_judgement_from_the_model_and_numbers_from_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    let server = OpenAiServer::start().await;
+    let policy = embedded_policy(
+        "hcc",
+        "[grants]\nllm = {}\nhcc = { scopes = ['experience:read'] }",
+        &server,
+        &store,
+    )
+    .await;
+    let run = open_run(&store, "r", "spaceship", HccSettings::default()).with_promoter(policy);
+
+    // The model judges; a verdict on a node the log does not know is dropped, and the metric
+    // is the log's, whatever the model believes.
+    server.push([Reply::text(
+        r#"Here: {"summary": "Boosting worked; the linear model crashed on Cabin.",
+        "verdicts": [{"node": "n1", "verdict": "worked", "note": "best so far"},
+                     {"node": "ghost", "verdict": "worked", "note": "invented"},
+                     {"node": "n2", "verdict": "failed", "note": "KeyError"}],
+        "failure_causes": ["Cabin is missing in test"], "insights": ["trees handle NaN"],
+        "best_approach": "lightgbm", "why": "handles categoricals"}"#,
+    )]);
+    two_nodes(&run, "try boosting and a linear baseline").await;
+    let unit = run.end_phase().await.unwrap().expect("a knowledge unit");
+    assert_eq!(
+        unit.summary,
+        "Boosting worked; the linear model crashed on Cabin."
+    );
+    assert_eq!(unit.verdicts.len(), 2, "{:?}", unit.verdicts);
+    assert_eq!(unit.verdicts[0].idea, "lightgbm, 300 trees");
+    assert_eq!(unit.verdicts[0].verdict, Verdict::Worked);
+    assert_eq!(unit.verdicts[0].metric, Some(0.8012));
+    assert_eq!(unit.verdicts[1].verdict, Verdict::Failed);
+    assert_eq!(unit.verdicts[1].metric, None);
+    assert_eq!(unit.best_metric, Some(0.8012));
+    assert_eq!(
+        unit.best_approach.as_deref(),
+        Some("lightgbm — handles categoricals")
+    );
+    assert_eq!(unit.insights, ["trees handle NaN"]);
+    let prompt = server.received()[0].body.to_string();
+    assert!(
+        prompt.contains("KeyError: 'Cabin'") && prompt.contains("0.80120"),
+        "{prompt}"
+    );
+
+    // A reply that is not the schema: the unit comes from the log and says so.
+    server.push([Reply::text("I think it went well!")]);
+    two_nodes(&run, "again").await;
+    let unit = run.end_phase().await.unwrap().expect("a unit from the log");
+    assert_eq!(unit.best_metric, Some(0.8012));
+    assert_eq!(unit.failure_causes, ["KeyError: 'Cabin'"]);
+    assert!(
+        unit.insights[0].contains("not the schema"),
+        "{:?}",
+        unit.insights
+    );
+
+    // Wisdom at task end: labels echoed as advice and unknown categories are dropped.
+    server.push([Reply::text(
+        r#"{"entries": [
+            {"category": "model-choice", "content": "Start from gradient boosting on small tabular data", "applies_when": "tabular classification under 100k rows"},
+            {"category": "model-choice", "content": "model-choice", "applies_when": "x"},
+            {"category": "astrology", "content": "Mercury is in retrograde this week", "applies_when": "always"}]}"#,
+    )]);
+    let report = run.finish(Some(0.8012)).await.unwrap();
+    assert_eq!(report.wisdom.len(), 1, "{:?}", report.wisdom);
+    assert_eq!(
+        report.wisdom[0].entry.content,
+        "Start from gradient boosting on small tabular data"
+    );
+    assert_eq!(report.wisdom[0].provenance.competition_id, "spaceship");
+}
+
+#[tokio::test]
+async fn the_top_k_policy_keeps_the_best_nodes_without_a_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    let server = OpenAiServer::start().await;
+    let policy = embedded_policy(
+        "top-k",
+        "[grants]\nhcc = { scopes = ['experience:read'] }",
+        &server,
+        &store,
+    )
+    .await;
+    let run = open_run(&store, "r", "spaceship", HccSettings::default()).with_promoter(policy);
+    two_nodes(&run, "boosting").await;
+    let unit = run.end_phase().await.unwrap().unwrap();
+    assert_eq!(unit.best_metric, Some(0.8012));
+    assert_eq!(unit.best_approach.as_deref(), Some("lightgbm, 300 trees"));
+    assert_eq!(unit.failure_causes, ["KeyError: 'Cabin'"]);
+    let report = run.finish(Some(0.8012)).await.unwrap();
+    assert_eq!(report.wisdom.len(), 1);
+    assert!(
+        report.wisdom[0]
+            .entry
+            .content
+            .starts_with("lightgbm, 300 trees reached"),
+        "{:?}",
+        report.wisdom[0]
+    );
+    assert!(server.received().is_empty(), "top-k never asks a model");
+}

@@ -269,6 +269,8 @@ async fn run_strategy(
             run: session.clone(),
             task: None,
             journal: None,
+            hub: None,
+            promoter: None,
         },
     )
     .map_err(anyhow::Error::msg)?;

@@ -21,7 +21,7 @@ pub struct RunArgs {
     competition: Option<String>,
     /// Resume the run in this directory after a crash: its journal is replayed into a fresh
     /// strategy (no LLM call or finished job is repeated), then it continues live.
-    #[arg(long, conflicts_with_all = ["competition", "data_dir", "strategy", "strategy_config", "time_limit", "max_steps", "max_tokens", "max_cost", "run_dir", "seed"])]
+    #[arg(long, conflicts_with_all = ["competition", "data_dir", "strategy", "strategy_config", "policy", "time_limit", "max_steps", "max_tokens", "max_cost", "run_dir", "seed"])]
     resume: Option<PathBuf>,
     /// The directory holding `<competition>/prepared/` (default: [mlebench] data-dir).
     #[arg(long)]
@@ -32,6 +32,10 @@ pub struct RunArgs {
     /// The strategy's settings as JSON (replaces [run.strategies.<name>]).
     #[arg(long)]
     strategy_config: Option<String>,
+    /// The memory promotion policy (a [plugins] name, e.g. `hcc` or `top-k`, or `none`;
+    /// default: [run] routing, else `hcc`).
+    #[arg(long)]
+    policy: Option<String>,
     /// Wall-clock budget, e.g. `8m`, `90s`, `2h` (default: [run] time-limit-secs, else 8m).
     #[arg(long, value_parser = humantime::parse_duration)]
     time_limit: Option<Duration>,
@@ -81,6 +85,7 @@ pub async fn run(args: RunArgs, config: &SophonConfig) -> anyhow::Result<()> {
         data_dir: args.data_dir,
         strategy: args.strategy,
         strategy_config,
+        policy: args.policy,
         time_limit: args.time_limit,
         max_steps: args.max_steps,
         max_tokens: args.max_tokens,
@@ -276,6 +281,23 @@ impl RunObserver for Progress {
                     self.line(format!("strategy failed: {error}"));
                 }
                 self.line("grading the best submission…".to_string());
+            }
+            RunEvent::WisdomPrefetched { entries, .. } => {
+                self.line(format!(
+                    "  memory: {} wisdom entries from earlier tasks in context",
+                    entries.len()
+                ));
+            }
+            RunEvent::Promoted {
+                policy,
+                knowledge_units,
+                wisdom,
+                ..
+            } => {
+                self.line(format!(
+                    "  memory: policy `{policy}` kept {knowledge_units} knowledge units and left {} wisdom entries for later tasks",
+                    wisdom.len()
+                ));
             }
             RunEvent::Graded { .. } => self.bar.finish_and_clear(),
         }

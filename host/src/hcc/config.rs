@@ -5,7 +5,7 @@
 //! store = "/var/lib/sophon/hcc.sqlite"  # default: ~/.local/share/sophon/hcc.sqlite
 //! embedder = "hashed"                   # offline default; or "llm" / "llm:<provider alias>"
 //! prefetch-k = 5                        # at most this many wisdom entries per run
-//! min-similarity = 0.3                  # cosine δ: weaker matches are not prefetched
+//! min-similarity = 0.2                  # cosine δ: weaker matches are not prefetched
 //! allow-same-competition = false        # the leakage guard (see below)
 //! ```
 //!
@@ -47,7 +47,7 @@ impl Default for HccSettings {
     fn default() -> Self {
         HccSettings {
             prefetch_k: 5,
-            min_similarity: 0.3,
+            min_similarity: 0.2,
             allow_same_competition: false,
         }
     }

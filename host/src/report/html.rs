@@ -4,6 +4,7 @@
 
 use super::RunView;
 use super::chart::{self, ChartInput, Point};
+use crate::run::events::WisdomSeen;
 use crate::task::Direction;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write;
@@ -288,6 +289,7 @@ fn hcc_section(s: &mut String, view: &RunView) {
         );
     }
     let _ = write!(s, "<p>Knowledge (L2): {} units.</p>", h.knowledge.len());
+    wisdom_section(s, &view.wisdom);
     for unit in &h.knowledge {
         let _ = write!(
             s,
@@ -300,5 +302,51 @@ fn hcc_section(s: &mut String, view: &RunView) {
                 .map(|i| format!("<li>{}</li>", escape(i)))
                 .collect::<String>()
         );
+    }
+}
+
+/// Wisdom (L3): what the run prefetched from earlier tasks and what it left for later ones.
+fn wisdom_section(s: &mut String, w: &super::WisdomView) {
+    let list = |s: &mut String, id: &str, entries: &[WisdomSeen]| {
+        let _ = write!(
+            s,
+            "<table id=\"{id}\"><tr><th>category</th><th>advice</th><th>applies when</th><th>from</th><th>similarity</th></tr>"
+        );
+        for e in entries {
+            let _ = write!(
+                s,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&e.category),
+                escape(&e.content),
+                escape(&e.applies_when),
+                escape(&e.from_competition),
+                e.similarity.map_or("–".to_string(), |x| format!("{x:.3}"))
+            );
+        }
+        s.push_str("</table>");
+    };
+    let _ = write!(
+        s,
+        "<p>Wisdom (L3) prefetched from earlier tasks: {} entries.</p>",
+        w.prefetched.len()
+    );
+    if !w.prefetched.is_empty() {
+        list(s, "wisdom-prefetched", &w.prefetched);
+    }
+    match &w.policy {
+        Some(policy) => {
+            let _ = write!(
+                s,
+                "<p>Wisdom left for later tasks by the policy <code>{}</code>: {} entries.</p>",
+                escape(policy),
+                w.left.len()
+            );
+            if !w.left.is_empty() {
+                list(s, "wisdom-left", &w.left);
+            }
+        }
+        None => {
+            s.push_str("<p>No promotion recorded (the run did not finish, or had no memory).</p>")
+        }
     }
 }

@@ -13,6 +13,7 @@ pub mod html;
 
 use crate::hcc::{HccStore, KnowledgeUnit, StoredEvent, store::KnowledgeScope};
 use crate::run::NodeReport;
+use crate::run::events::WisdomSeen;
 use crate::run::execute::RunRecord;
 use serde::Serialize;
 use serde_json::Value;
@@ -38,6 +39,17 @@ pub struct HccView {
     pub note: Option<String>,
 }
 
+/// Wisdom (L3) as the run used and left it, from its events.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct WisdomView {
+    /// Entries from earlier tasks that were prefetched into this run's context.
+    pub prefetched: Vec<WisdomSeen>,
+    /// Entries the run's promotion policy left for later tasks.
+    pub left: Vec<WisdomSeen>,
+    /// The policy that promoted, once the run ended.
+    pub policy: Option<String>,
+}
+
 /// Everything a report shows.
 #[derive(Clone, Debug, Serialize)]
 pub struct RunView {
@@ -50,6 +62,7 @@ pub struct RunView {
     pub grade: Option<Value>,
     pub thresholds: Option<Value>,
     pub hcc: HccView,
+    pub wisdom: WisdomView,
 }
 
 /// Why a report cannot be made.
@@ -76,6 +89,7 @@ impl RunView {
         let mut nodes = Vec::new();
         let mut best_changes = Vec::new();
         let mut thresholds = None;
+        let mut wisdom = WisdomView::default();
         let events = std::fs::read_to_string(dir.join("events.jsonl")).unwrap_or_default();
         // Lines that do not parse (a torn last line) are skipped.
         for event in events
@@ -91,6 +105,18 @@ impl RunView {
                     if let Ok(node) = serde_json::from_value(event["node"].clone()) {
                         nodes.push(TimedNode { elapsed_ms, node });
                     }
+                }
+                Some("wisdom-prefetched") => {
+                    if let Ok(entries) = serde_json::from_value(event["entries"].clone()) {
+                        // A resumed run prefetches again: the latest list counts.
+                        wisdom.prefetched = entries;
+                    }
+                }
+                Some("promoted") => {
+                    if let Ok(entries) = serde_json::from_value(event["wisdom"].clone()) {
+                        wisdom.left = entries;
+                    }
+                    wisdom.policy = event["policy"].as_str().map(str::to_string);
                 }
                 Some("best") => {
                     let best = &event["best"];
@@ -124,6 +150,7 @@ impl RunView {
             grade,
             thresholds,
             hcc,
+            wisdom,
         })
     }
 
@@ -156,6 +183,11 @@ impl RunView {
                 "events_by_kind": self.hcc.events_by_kind,
                 "phases": self.hcc.phases.len(),
                 "knowledge_units": self.hcc.knowledge.len(),
+            },
+            "wisdom": {
+                "policy": self.wisdom.policy,
+                "prefetched": self.wisdom.prefetched,
+                "left": self.wisdom.left,
             },
         })
     }

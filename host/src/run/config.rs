@@ -3,6 +3,7 @@
 //! ```toml
 //! [run]
 //! strategy = "recipes"             # the default strategy (a [plugins] name)
+//! policy = "hcc"                   # the promotion policy (a [plugins] name, or "none")
 //! runs-dir = "sophon-runs"         # where run directories are created
 //! time-limit-secs = 480            # default wall-clock budget of a run
 //! max-steps = 50                   # default node budget (none = unlimited)
@@ -15,6 +16,7 @@
 //!
 //! [run.competitions.spaceship-titanic]   # per-competition routing
 //! strategy = "aide"
+//! policy = "top-k"
 //! config = { max-drafts = 3 }      # replaces [run.strategies.aide] for this competition
 //! ```
 
@@ -24,11 +26,16 @@ use std::path::PathBuf;
 
 /// The strategy a run uses when neither flags nor config name one.
 pub const DEFAULT_STRATEGY: &str = "recipes";
+/// The promotion policy a run uses when neither flags nor config name one.
+pub const DEFAULT_POLICY: &str = "hcc";
+/// The policy name that turns promotion off.
+pub const NO_POLICY: &str = "none";
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RunConfig {
     pub strategy: Option<String>,
+    pub policy: Option<String>,
     pub runs_dir: Option<PathBuf>,
     pub time_limit_secs: Option<u64>,
     pub max_steps: Option<u32>,
@@ -46,6 +53,7 @@ pub struct RunConfig {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Route {
     pub strategy: Option<String>,
+    pub policy: Option<String>,
     pub config: Option<toml::Table>,
 }
 
@@ -57,6 +65,7 @@ impl RunConfig {
         competitions.extend(other.competitions);
         RunConfig {
             strategy: other.strategy.or(self.strategy),
+            policy: other.policy.or(self.policy),
             runs_dir: other.runs_dir.or(self.runs_dir),
             time_limit_secs: other.time_limit_secs.or(self.time_limit_secs),
             max_steps: other.max_steps.or(self.max_steps),
@@ -76,6 +85,18 @@ impl RunConfig {
             .and_then(|r| r.strategy.clone())
             .or_else(|| self.strategy.clone())
             .unwrap_or_else(|| DEFAULT_STRATEGY.to_string())
+    }
+
+    /// The promotion policy for `competition`: `[run.competitions.<id>]`, else `[run] policy`,
+    /// else [`DEFAULT_POLICY`]; `None` when it is [`NO_POLICY`].
+    pub fn policy_for(&self, competition: &str) -> Option<String> {
+        let name = self
+            .competitions
+            .get(competition)
+            .and_then(|r| r.policy.clone())
+            .or_else(|| self.policy.clone())
+            .unwrap_or_else(|| DEFAULT_POLICY.to_string());
+        (name != NO_POLICY).then_some(name)
     }
 
     /// The JSON config of `strategy` on `competition` (`{}` if none).
@@ -117,5 +138,13 @@ mod tests {
             serde_json::json!({"x": 1})
         );
         assert_eq!(RunConfig::default().strategy_for("c"), DEFAULT_STRATEGY);
+        assert_eq!(
+            RunConfig::default().policy_for("c").as_deref(),
+            Some(DEFAULT_POLICY)
+        );
+        let config: RunConfig =
+            toml::from_str("policy = 'none'\n[competitions.c1]\npolicy = 'top-k'\n").unwrap();
+        assert_eq!(config.policy_for("c1").as_deref(), Some("top-k"));
+        assert_eq!(config.policy_for("c2"), None);
     }
 }

@@ -53,6 +53,19 @@ pub enum RunEvent {
         summary: String,
         error: Option<String>,
     },
+    /// Wisdom from earlier tasks put into this run's context (HCC prefetch).
+    WisdomPrefetched {
+        elapsed_ms: u64,
+        entries: Vec<WisdomSeen>,
+    },
+    /// The promotion policy's work at the run's end: knowledge units of the run, and the new
+    /// wisdom it left for later tasks.
+    Promoted {
+        elapsed_ms: u64,
+        policy: String,
+        knowledge_units: u32,
+        wisdom: Vec<WisdomSeen>,
+    },
     Graded {
         elapsed_ms: u64,
         score: Option<f64>,
@@ -61,6 +74,20 @@ pub enum RunEvent {
         above_median: bool,
         message: String,
     },
+}
+
+/// A wisdom entry as a run saw it (prefetched, with its similarity) or left it.
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
+pub struct WisdomSeen {
+    pub id: String,
+    pub category: String,
+    pub content: String,
+    pub applies_when: String,
+    /// The competition and run that produced it.
+    pub from_competition: String,
+    pub from_run: String,
+    /// Cosine similarity of its task descriptor to this run's, for prefetched entries.
+    pub similarity: Option<f32>,
 }
 
 /// Receives a run's events as they happen.

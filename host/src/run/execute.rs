@@ -12,6 +12,7 @@ use super::dir::RunDir;
 use super::events::{RunEvent, RunObserver};
 use super::journal::{Journal, ReplayStats};
 use super::live::{LiveRun, RunLimits};
+use super::policy::{self, PolicyRequest};
 use super::services::{self, ServiceRequest};
 use super::{Best, Outcome, RunInfo};
 use crate::artifacts::ArtifactStore;
@@ -19,7 +20,7 @@ use crate::builtin;
 use crate::config::SophonConfig;
 use crate::grading::task::GradedTask;
 use crate::grading::{Grader, GradingError};
-use crate::hcc::TaskDescriptor;
+use crate::hcc::{CognitiveCache, TaskDescriptor};
 use crate::jobs::python::JobPython;
 use crate::llm::budget::UsageTotals;
 use crate::runtime::{PluginError, Runtime, World};
@@ -45,6 +46,8 @@ pub struct RunRequest {
     pub data_dir: Option<PathBuf>,
     /// A `[plugins]` name (default: the routing in `[run]`).
     pub strategy: Option<String>,
+    /// The promotion policy, a `[plugins]` name or `none` (default: the routing in `[run]`).
+    pub policy: Option<String>,
     /// Replaces the configured strategy settings.
     pub strategy_config: Option<serde_json::Value>,
     pub time_limit: Option<Duration>,
@@ -71,6 +74,9 @@ pub struct RunRecord {
     pub strategy: String,
     pub strategy_sha256: String,
     pub strategy_config: serde_json::Value,
+    /// The promotion policy (`None`: promotion off).
+    #[serde(default)]
+    pub policy: Option<String>,
     pub seed: u64,
     pub data_dir: PathBuf,
     pub run_dir: PathBuf,
@@ -104,6 +110,11 @@ impl RunRecord {
             .strategy_config
             .clone()
             .unwrap_or_else(|| config.run.strategy_config(&strategy, &id));
+        let policy = match &request.policy {
+            Some(name) if name == super::config::NO_POLICY => None,
+            Some(name) => Some(name.clone()),
+            None => config.run.policy_for(&id),
+        };
         let started_at = chrono::Utc::now();
         let run_id = format!("{id}-{}-{strategy}", started_at.format("%Y%m%d-%H%M%S"));
         let run_dir = request
@@ -121,6 +132,7 @@ impl RunRecord {
             strategy_sha256: String::new(),
             strategy,
             strategy_config,
+            policy,
             seed: request.seed,
             data_dir: absolute(&data_dir, "data directory")?,
             run_dir: absolute(&run_dir, "run directory")?,
@@ -323,6 +335,40 @@ pub async fn execute(
         thresholds,
     });
 
+    // The promotion policy shares the strategy's LLM hub, so its calls count against the run's
+    // budgets; one that fails to start costs the run its promotion, not the run.
+    let policy_plugin = match &record.policy {
+        Some(name) => Some(policy::load(&runtime, config, name).map_err(RunError::Setup)?),
+        None => None,
+    };
+    let mut users = vec![&plugin];
+    users.extend(policy_plugin.as_ref());
+    let hub = services::hub_for(config, &users).map_err(RunError::Setup)?;
+    let run_policy = match (&policy_plugin, &record.policy) {
+        (Some(p), Some(name)) => {
+            let request = PolicyRequest {
+                config,
+                hub: hub.clone(),
+                run: live.clone(),
+                run_id: run_id.clone(),
+                competition_id: id.clone(),
+                task: &info,
+            };
+            match policy::start(p, name, request).await {
+                Ok(started) => Some(started),
+                Err(e) => {
+                    live.emit(RunEvent::Log {
+                        elapsed_ms: live.elapsed_ms(),
+                        plugin: name.clone(),
+                        level: super::LogLevel::Warn,
+                        message: format!("{e}; the run goes on without promotion"),
+                    });
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
     let built = services::build(
         &plugin,
         ServiceRequest {
@@ -330,15 +376,32 @@ pub async fn execute(
             jobs: &jobs_config,
             run_id: run_id.clone(),
             competition_id: id.clone(),
-            descriptor: TaskDescriptor::default(),
+            descriptor: run_policy
+                .as_ref()
+                .map(|p| p.descriptor.clone())
+                .unwrap_or_else(TaskDescriptor::default),
             artifacts: artifacts.clone(),
             task_public: Some(prepared.public.clone()),
             run: live.clone(),
             task: Some(task.clone()),
             journal: Some(journal.clone()),
+            hub,
+            promoter: run_policy.as_ref().map(|p| p.promoter.clone()),
         },
     )
     .map_err(RunError::Setup)?;
+    if let Some(hcc) = &built.hcc {
+        // Wisdom of earlier, similar tasks (never this competition's): every context the
+        // strategy assembles shows it.
+        match hcc.prefetch().await {
+            Ok(hits) if !hits.is_empty() => live.emit(RunEvent::WisdomPrefetched {
+                elapsed_ms: live.elapsed_ms(),
+                entries: policy::seen_hits(&hits),
+            }),
+            Ok(_) => {}
+            Err(e) => tracing::warn!("prefetching wisdom: {e}"),
+        }
+    }
     if let Some(hub) = &built.hub {
         let hub = hub.clone();
         live.set_usage(Arc::new(move || {
@@ -367,8 +430,25 @@ pub async fn execute(
         // The run's end and best metric in the HCC store (and, with a promotion policy, its
         // wisdom); a failure here is logged, never the run's.
         let best = live.best().map(|b| b.metric);
-        if let Err(e) = hcc.finish(best).await {
-            tracing::warn!("recording the run's end in the HCC: {e}");
+        match hcc.finish(best).await {
+            Ok(report) => {
+                let knowledge_units = CognitiveCache::stats(hcc.as_ref())
+                    .await
+                    .map_or(0, |s| s.knowledge_units);
+                live.emit(RunEvent::Promoted {
+                    elapsed_ms: live.elapsed_ms(),
+                    policy: run_policy
+                        .as_ref()
+                        .map_or_else(|| "none".to_string(), |p| p.name.clone()),
+                    knowledge_units,
+                    wisdom: report
+                        .wisdom
+                        .iter()
+                        .map(|w| policy::seen(w, None))
+                        .collect(),
+                });
+            }
+            Err(e) => tracing::warn!("recording the run's end in the HCC: {e}"),
         }
     }
     live.emit(RunEvent::StrategyDone {

@@ -17,6 +17,7 @@ pub mod execute;
 pub mod journal;
 pub mod journaled;
 pub mod live;
+pub mod policy;
 pub mod services;
 pub mod session;
 

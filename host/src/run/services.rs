@@ -4,7 +4,7 @@
 
 use crate::artifacts::ArtifactStore;
 use crate::config::SophonConfig;
-use crate::hcc::{CognitiveCache, EmbedderChoice, RunHcc, RunSpec, TaskDescriptor};
+use crate::hcc::{CognitiveCache, EmbedderChoice, Promoter, RunHcc, RunSpec, TaskDescriptor};
 use crate::jobs::JobService;
 use crate::jobs::config::JobsConfig;
 use crate::jobs::local::{JobContext, LocalExecutor};
@@ -37,6 +37,11 @@ pub struct ServiceRequest<'a> {
     pub task: Option<Arc<dyn TaskService>>,
     /// Journal every answer (and replay those it holds).
     pub journal: Option<Arc<Journal>>,
+    /// The hub to account LLM calls in, shared with the run's policy (else one is made here
+    /// when the plugin needs it).
+    pub hub: Option<Arc<LlmHub>>,
+    /// The promotion policy of the run's HCC.
+    pub promoter: Option<Arc<dyn Promoter>>,
 }
 
 /// The services, and the hub whose ledger accounts for every LLM call.
@@ -51,15 +56,9 @@ pub struct BuiltServices {
 pub fn build(plugin: &LoadedPlugin, request: ServiceRequest<'_>) -> Result<BuiltServices, String> {
     let config = request.config;
     let grants = plugin.grants();
-    let needs_hub = grants.llm.is_some()
-        || (grants.hcc.is_some() && config.hcc.embedder()? != EmbedderChoice::Hashed);
-    let hub = match needs_hub {
-        true => Some(Arc::new(LlmHub::from_config(
-            &config.llm,
-            config.llm.run_limits(),
-            &|k| std::env::var(k).ok(),
-        )?)),
-        false => None,
+    let hub = match request.hub {
+        Some(hub) => Some(hub),
+        None => hub_for(config, &[plugin])?,
     };
     let run_hcc: Option<Arc<RunHcc>> = match &grants.hcc {
         Some(_) => {
@@ -68,11 +67,11 @@ pub fn build(plugin: &LoadedPlugin, request: ServiceRequest<'_>) -> Result<Built
                 competition_id: request.competition_id.clone(),
                 descriptor: request.descriptor,
             };
-            Some(Arc::new(RunHcc::from_config(
-                &config.hcc,
-                spec,
-                hub.clone(),
-            )?))
+            let run_hcc = RunHcc::from_config(&config.hcc, spec, hub.clone())?;
+            Some(Arc::new(match request.promoter {
+                Some(promoter) => run_hcc.with_promoter(promoter),
+                None => run_hcc,
+            }))
         }
         None => None,
     };
@@ -127,6 +126,28 @@ pub fn build(plugin: &LoadedPlugin, request: ServiceRequest<'_>) -> Result<Built
         hub,
         hcc: run_hcc,
     })
+}
+
+/// One LLM hub for `plugins`, if any of them needs one (an LLM grant, or an HCC grant with a
+/// model embedder); its ledger accounts for all their calls.
+pub fn hub_for(
+    config: &SophonConfig,
+    plugins: &[&LoadedPlugin],
+) -> Result<Option<Arc<LlmHub>>, String> {
+    let mut needs = false;
+    for plugin in plugins {
+        let grants = plugin.grants();
+        needs |= grants.llm.is_some()
+            || (grants.hcc.is_some() && config.hcc.embedder()? != EmbedderChoice::Hashed);
+    }
+    if !needs {
+        return Ok(None);
+    }
+    Ok(Some(Arc::new(LlmHub::from_config(
+        &config.llm,
+        config.llm.run_limits(),
+        &|k| std::env::var(k).ok(),
+    )?)))
 }
 
 /// `services` with every answer journaled.

@@ -143,6 +143,38 @@ impl Spec {
     }
 }
 
+/// The competition's name: the description's first top-level heading unless it is a section
+/// name (MLE-bench's descriptions mostly open with `# Overview`), else the id in words
+/// (`spaceship-titanic` → `Spaceship Titanic`).
+fn title(description: &str, id: &str) -> String {
+    const SECTIONS: &[&str] = &[
+        "overview",
+        "description",
+        "introduction",
+        "competition description",
+        "dataset description",
+    ];
+    description
+        .lines()
+        .find_map(|l| l.strip_prefix("# "))
+        .map(|t| t.trim().trim_matches('*').trim())
+        .filter(|t| !t.is_empty() && !SECTIONS.contains(&t.to_ascii_lowercase().as_str()))
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            id.split(['-', '_'])
+                .filter(|w| !w.is_empty())
+                .map(|w| {
+                    let mut chars = w.chars();
+                    chars
+                        .next()
+                        .map(|c| c.to_uppercase().chain(chars).collect::<String>())
+                        .unwrap_or_default()
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+}
+
 /// `private/x.csv` → `/data/private/x.csv`; `public/…` likewise.
 fn in_sandbox(relative: &str) -> PathBuf {
     match relative.split_once('/') {
@@ -158,11 +190,7 @@ impl TaskAdapter for MleBench {
         let description = std::fs::read_to_string(Path::new(PUBLIC).join("description.md"))
             .map(|d| preview::cut(&d, MAX_DESCRIPTION_BYTES))
             .unwrap_or_else(|_| format!("(no description.md in the public data of {})", spec.id));
-        let title = description
-            .lines()
-            .find_map(|l| l.strip_prefix("# "))
-            .map(|t| t.trim().to_string())
-            .unwrap_or_else(|| spec.id.clone());
+        let title = title(&description, &spec.id);
         let sample = in_sandbox(&spec.sample_submission);
         let sample_name = sample
             .strip_prefix(PUBLIC)

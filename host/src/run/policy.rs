@@ -1,0 +1,144 @@
+//! A run's promotion policy (`[run] policy`, default `hcc`; `none` turns it off): loaded by
+//! name like a strategy, asked for the task's descriptor, then wrapped as the [`Promoter`] of
+//! the run's HCC, so phase ends become knowledge and the run's end becomes wisdom.
+//!
+//! The policy gets the run's LLM hub (its calls count against the run's budgets) and a
+//! read-only view of the run's memory. A policy that cannot be loaded is a setup error naming
+//! the fix; one that fails later only costs the run its promotion (the HCC notes why).
+
+use super::events::WisdomSeen;
+use crate::builtin;
+use crate::config::SophonConfig;
+use crate::hcc::{
+    CognitiveCache, PluginPromoter, Promoter, RunHcc, RunSpec, TaskDescriptor, WisdomHit,
+    WisdomRecord,
+};
+use crate::llm::budget::Limits;
+use crate::llm::hub::LlmHub;
+use crate::run::RunContext;
+use crate::runtime::{HostServices, LoadedPlugin, Runtime, World};
+use crate::task::TaskInfo;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long one policy call may take (it may ask a slow local model).
+pub const POLICY_CALL_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// The policy of a run, ready to promote.
+pub struct RunPolicy {
+    pub name: String,
+    pub sha256: String,
+    /// The task's descriptor as the policy states it (wisdom is stored under it).
+    pub descriptor: TaskDescriptor,
+    pub promoter: Arc<dyn Promoter>,
+}
+
+/// Load the policy `name` (its `[plugins]` source, else `builtin:<name>`) under its grants.
+pub fn load(runtime: &Runtime, config: &SophonConfig, name: &str) -> Result<LoadedPlugin, String> {
+    let reference = config
+        .plugins
+        .get(name)
+        .and_then(|p| p.source.clone())
+        .unwrap_or_else(|| format!("{}{name}", builtin::PREFIX));
+    let source = builtin::resolve(&reference).map_err(|e| {
+        format!("promotion policy `{name}`: {e}; name one under [plugins.{name}] or set [run] policy = \"none\"")
+    })?;
+    let plugin = runtime
+        .load(&source, &config.grants_for(name))
+        .map_err(|e| format!("promotion policy `{name}`: {e}"))?;
+    if plugin.identity().world != World::PromotionPolicy {
+        return Err(format!(
+            "`{name}` is a {} plugin, not a promotion policy: set [run] policy to a promotion \
+             policy (`hcc`, `top-k`) or \"none\"",
+            plugin.identity().world
+        ));
+    }
+    Ok(plugin)
+}
+
+/// What [`start`] needs of the run.
+pub struct PolicyRequest<'a> {
+    pub config: &'a SophonConfig,
+    pub hub: Option<Arc<LlmHub>>,
+    pub run: Arc<dyn RunContext>,
+    pub run_id: String,
+    pub competition_id: String,
+    pub task: &'a TaskInfo,
+}
+
+/// Ask `plugin` for the task's descriptor (on an instance without memory access), then
+/// instantiate it with read access to the run's memory as the run's promoter.
+pub async fn start(
+    plugin: &LoadedPlugin,
+    name: &str,
+    request: PolicyRequest<'_>,
+) -> Result<RunPolicy, String> {
+    let grants = plugin.grants();
+    let llm = match (&request.hub, &grants.llm) {
+        (Some(hub), Some(limits)) => Some(hub.scoped(
+            plugin.name(),
+            Limits {
+                tokens: limits.max_tokens,
+                requests: limits.max_requests,
+                cost_usd: limits.max_cost_usd,
+            },
+        ) as Arc<dyn crate::llm::LanguageModel>),
+        _ => None,
+    };
+    let services = |hcc: Option<Arc<dyn CognitiveCache>>| HostServices {
+        run: Some(request.run.clone()),
+        llm: llm.clone(),
+        hcc,
+        ..HostServices::default()
+    };
+    let mut describer = plugin
+        .promotion_policy(services(None))
+        .await
+        .map_err(|e| format!("promotion policy `{name}`: {e}"))?;
+    let descriptor = describer
+        .describe_task(request.task, POLICY_CALL_TIMEOUT)
+        .await
+        .map_err(|e| format!("promotion policy `{name}` could not describe the task: {e}"))?;
+    let memory = match &grants.hcc {
+        Some(_) => Some(Arc::new(RunHcc::from_config(
+            &request.config.hcc,
+            RunSpec {
+                run_id: request.run_id.clone(),
+                competition_id: request.competition_id.clone(),
+                descriptor: descriptor.clone(),
+            },
+            request.hub.clone(),
+        )?) as Arc<dyn CognitiveCache>),
+        None => None,
+    };
+    let instance = plugin
+        .promotion_policy(services(memory))
+        .await
+        .map_err(|e| format!("promotion policy `{name}`: {e}"))?;
+    Ok(RunPolicy {
+        name: name.to_string(),
+        sha256: plugin.identity().sha256.clone(),
+        descriptor,
+        promoter: Arc::new(PluginPromoter::new(instance, POLICY_CALL_TIMEOUT)),
+    })
+}
+
+/// A wisdom record as run events and reports show it.
+pub fn seen(record: &WisdomRecord, similarity: Option<f32>) -> WisdomSeen {
+    WisdomSeen {
+        id: record.id.clone(),
+        category: record.entry.category.clone(),
+        content: record.entry.content.clone(),
+        applies_when: record.entry.applies_when.clone(),
+        from_competition: record.provenance.competition_id.clone(),
+        from_run: record.provenance.run_id.clone(),
+        similarity,
+    }
+}
+
+/// Prefetched hits as run events show them.
+pub fn seen_hits(hits: &[WisdomHit]) -> Vec<WisdomSeen> {
+    hits.iter()
+        .map(|h| seen(&h.record, Some(h.score)))
+        .collect()
+}
