@@ -7,6 +7,7 @@
 //! sandboxed WebAssembly component loaded by the [`runtime`], the only module that knows about
 //! wasm. The [`cli`] ties them together as the `sophon` command.
 
+pub mod ab;
 pub mod artifacts;
 pub mod builtin;
 pub mod capability;

@@ -1,5 +1,6 @@
 //! The `sophon` command line.
 
+mod ab;
 mod grade;
 mod hcc;
 mod job;
@@ -40,6 +41,9 @@ enum Command {
     Run(run::RunArgs),
     /// Write a run's report: a self-contained HTML page and a JSON summary.
     Report(report::ReportArgs),
+    /// Run an A/B experiment of arms (strategy + policy + settings) over competitions and
+    /// seeds; resumable; writes a summary and an HTML report.
+    Ab(ab::AbArgs),
     /// Inspect, scaffold, list and run plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
@@ -94,6 +98,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run(args) => run::run(args, &config).await,
         Command::Report(args) => report::report(args, &config),
+        Command::Ab(args) => ab::ab(args, &config).await,
         Command::Plugin(command) => plugin::run(command, &config).await,
         Command::Llm(command) => llm::run(command, &config).await,
         Command::Job(command) => job::run(command, &config).await,

@@ -16,7 +16,6 @@ use super::policy::{self, PolicyRequest};
 use super::services::{self, ServiceRequest};
 use super::{Best, Outcome, RunInfo};
 use crate::artifacts::ArtifactStore;
-use crate::builtin;
 use crate::config::SophonConfig;
 use crate::grading::task::GradedTask;
 use crate::grading::{Grader, GradingError};
@@ -504,24 +503,14 @@ fn load_strategy(
     config: &SophonConfig,
     name: &str,
 ) -> Result<crate::runtime::LoadedPlugin, RunError> {
-    let reference = config
-        .plugins
-        .get(name)
-        .and_then(|p| p.source.clone())
-        .unwrap_or_else(|| format!("{}{name}", builtin::PREFIX));
-    let source = builtin::resolve(&reference).map_err(|e| {
-        RunError::Setup(format!(
-            "strategy `{name}`: {e}; name a strategy under [plugins.{name}] in sophon.toml"
-        ))
-    })?;
-    let plugin = runtime.load(&source, &config.grants_for(name))?;
-    if plugin.identity().world != World::Strategy {
-        return Err(RunError::Setup(format!(
-            "`{name}` is a {} plugin, not a strategy: pass a strategy with --strategy",
-            plugin.identity().world
-        )));
-    }
-    Ok(plugin)
+    services::load_named(
+        runtime,
+        config,
+        name,
+        World::Strategy,
+        ("strategy", "--strategy"),
+    )
+    .map_err(RunError::Setup)
 }
 
 /// The medal a grade earned, as a word.

@@ -7,13 +7,12 @@
 //! the fix; one that fails later only costs the run its promotion (the HCC notes why).
 
 use super::events::WisdomSeen;
-use crate::builtin;
+use super::services;
 use crate::config::SophonConfig;
 use crate::hcc::{
     CognitiveCache, PluginPromoter, Promoter, RunHcc, RunSpec, TaskDescriptor, WisdomHit,
     WisdomRecord,
 };
-use crate::llm::budget::Limits;
 use crate::llm::hub::LlmHub;
 use crate::run::RunContext;
 use crate::runtime::{HostServices, LoadedPlugin, Runtime, World};
@@ -27,7 +26,6 @@ pub const POLICY_CALL_TIMEOUT: Duration = Duration::from_secs(600);
 /// The policy of a run, ready to promote.
 pub struct RunPolicy {
     pub name: String,
-    pub sha256: String,
     /// The task's descriptor as the policy states it (wisdom is stored under it).
     pub descriptor: TaskDescriptor,
     pub promoter: Arc<dyn Promoter>,
@@ -35,25 +33,13 @@ pub struct RunPolicy {
 
 /// Load the policy `name` (its `[plugins]` source, else `builtin:<name>`) under its grants.
 pub fn load(runtime: &Runtime, config: &SophonConfig, name: &str) -> Result<LoadedPlugin, String> {
-    let reference = config
-        .plugins
-        .get(name)
-        .and_then(|p| p.source.clone())
-        .unwrap_or_else(|| format!("{}{name}", builtin::PREFIX));
-    let source = builtin::resolve(&reference).map_err(|e| {
-        format!("promotion policy `{name}`: {e}; name one under [plugins.{name}] or set [run] policy = \"none\"")
-    })?;
-    let plugin = runtime
-        .load(&source, &config.grants_for(name))
-        .map_err(|e| format!("promotion policy `{name}`: {e}"))?;
-    if plugin.identity().world != World::PromotionPolicy {
-        return Err(format!(
-            "`{name}` is a {} plugin, not a promotion policy: set [run] policy to a promotion \
-             policy (`hcc`, `top-k`) or \"none\"",
-            plugin.identity().world
-        ));
-    }
-    Ok(plugin)
+    services::load_named(
+        runtime,
+        config,
+        name,
+        World::PromotionPolicy,
+        ("promotion policy", "--policy (or \"none\")"),
+    )
 }
 
 /// What [`start`] needs of the run.
@@ -74,17 +60,7 @@ pub async fn start(
     request: PolicyRequest<'_>,
 ) -> Result<RunPolicy, String> {
     let grants = plugin.grants();
-    let llm = match (&request.hub, &grants.llm) {
-        (Some(hub), Some(limits)) => Some(hub.scoped(
-            plugin.name(),
-            Limits {
-                tokens: limits.max_tokens,
-                requests: limits.max_requests,
-                cost_usd: limits.max_cost_usd,
-            },
-        ) as Arc<dyn crate::llm::LanguageModel>),
-        _ => None,
-    };
+    let llm = services::scoped_llm(request.hub.as_ref(), plugin);
     let services = |hcc: Option<Arc<dyn CognitiveCache>>| HostServices {
         run: Some(request.run.clone()),
         llm: llm.clone(),
@@ -117,7 +93,6 @@ pub async fn start(
         .map_err(|e| format!("promotion policy `{name}`: {e}"))?;
     Ok(RunPolicy {
         name: name.to_string(),
-        sha256: plugin.identity().sha256.clone(),
         descriptor,
         promoter: Arc::new(PluginPromoter::new(instance, POLICY_CALL_TIMEOUT)),
     })

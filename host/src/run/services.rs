@@ -3,6 +3,7 @@
 //! at all), and the LLM hub starts nothing until the first call.
 
 use crate::artifacts::ArtifactStore;
+use crate::builtin;
 use crate::config::SophonConfig;
 use crate::hcc::{CognitiveCache, EmbedderChoice, Promoter, RunHcc, RunSpec, TaskDescriptor};
 use crate::jobs::JobService;
@@ -17,7 +18,7 @@ use crate::run::journal::Journal;
 use crate::run::journaled::{
     JournaledHcc, JournaledJobs, JournaledLlm, JournaledRun, JournaledTask,
 };
-use crate::runtime::{HostServices, LoadedPlugin};
+use crate::runtime::{HostServices, LoadedPlugin, Runtime, World};
 use crate::task::TaskService;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -76,17 +77,7 @@ pub fn build(plugin: &LoadedPlugin, request: ServiceRequest<'_>) -> Result<Built
         None => None,
     };
     let hcc = run_hcc.clone().map(|h| h as Arc<dyn CognitiveCache>);
-    let llm: Option<Arc<dyn LanguageModel>> = match (&hub, &grants.llm) {
-        (Some(hub), Some(limits)) => Some(hub.scoped(
-            plugin.name(),
-            Limits {
-                tokens: limits.max_tokens,
-                requests: limits.max_requests,
-                cost_usd: limits.max_cost_usd,
-            },
-        )),
-        _ => None,
-    };
+    let llm = scoped_llm(hub.as_ref(), plugin);
     let jobs: Option<Arc<dyn JobService>> = match &grants.jobs {
         Some(limits) => {
             let executor = Arc::new(LocalExecutor::new(request.jobs)?);
@@ -126,6 +117,54 @@ pub fn build(plugin: &LoadedPlugin, request: ServiceRequest<'_>) -> Result<Built
         hub,
         hcc: run_hcc,
     })
+}
+
+/// `plugin`'s view of `hub` under its `llm` grant's limits (`None` without either).
+pub fn scoped_llm(
+    hub: Option<&Arc<LlmHub>>,
+    plugin: &LoadedPlugin,
+) -> Option<Arc<dyn LanguageModel>> {
+    match (hub, &plugin.grants().llm) {
+        (Some(hub), Some(limits)) => Some(hub.scoped(
+            plugin.name(),
+            Limits {
+                tokens: limits.max_tokens,
+                requests: limits.max_requests,
+                cost_usd: limits.max_cost_usd,
+            },
+        )),
+        _ => None,
+    }
+}
+
+/// Load the plugin `name` (its `[plugins]` source, else `builtin:<name>`) under its grants and
+/// check it is a `world` plugin; `role` and `flag` name it in errors ("strategy",
+/// "--strategy").
+pub fn load_named(
+    runtime: &Runtime,
+    config: &SophonConfig,
+    name: &str,
+    world: World,
+    (role, flag): (&str, &str),
+) -> Result<LoadedPlugin, String> {
+    let reference = config
+        .plugins
+        .get(name)
+        .and_then(|p| p.source.clone())
+        .unwrap_or_else(|| format!("{}{name}", builtin::PREFIX));
+    let source = builtin::resolve(&reference).map_err(|e| {
+        format!("{role} `{name}`: {e}; name a {role} under [plugins.{name}] in sophon.toml")
+    })?;
+    let plugin = runtime
+        .load(&source, &config.grants_for(name))
+        .map_err(|e| format!("{role} `{name}`: {e}"))?;
+    if plugin.identity().world != world {
+        return Err(format!(
+            "`{name}` is a {} plugin, not a {role}: pass a {role} with {flag}",
+            plugin.identity().world
+        ));
+    }
+    Ok(plugin)
 }
 
 /// One LLM hub for `plugins`, if any of them needs one (an LLM grant, or an HCC grant with a

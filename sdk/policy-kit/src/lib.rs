@@ -6,10 +6,11 @@
 //!   retrieved under it);
 //! - [`digest`]: a phase's raw events folded into one outcome per search node (plan, metric,
 //!   the error that ended it), ranked by metric in the task's direction;
+//! - [`best_approaches`]: the wisdom a run's measured results alone support;
 //! - [`lower_is_better`]: the direction a descriptor's metric states.
 
-use sophon_sdk::hcc::{EventKind, StoredEvent, TaskDescriptor};
-use sophon_sdk::{Direction, TaskInfo};
+use sophon_sdk::hcc::{EventKind, StoredEvent, TaskDescriptor, WisdomEntry};
+use sophon_sdk::{Direction, RunTrace, TaskInfo};
 
 /// Longest descriptor summary, in bytes.
 const SUMMARY_BYTES: usize = 160;
@@ -171,6 +172,43 @@ fn magnitude(rows: u64) -> String {
 /// for a segmentation, a text and a regression task).
 fn summary(title: &str) -> String {
     head(title.trim(), SUMMARY_BYTES)
+}
+
+/// The run's `k` best approaches with their measured metrics as `model-choice` wisdom: from its
+/// knowledge units, else from the last phase's nodes.
+pub fn best_approaches(trace: &RunTrace, k: usize) -> Vec<WisdomEntry> {
+    let lower = lower_is_better(&trace.descriptor);
+    let mut approaches: Vec<(f64, String)> = trace
+        .knowledge
+        .iter()
+        .filter_map(|unit| Some((unit.best_metric?, unit.best_approach.clone()?)))
+        .collect();
+    if approaches.is_empty() {
+        approaches = digest(&trace.final_events, lower)
+            .into_iter()
+            .filter_map(|n| Some((n.metric?, n.idea)))
+            .collect();
+    }
+    approaches.sort_by(|a, b| {
+        if lower {
+            a.0.total_cmp(&b.0)
+        } else {
+            b.0.total_cmp(&a.0)
+        }
+    });
+    let d = &trace.descriptor;
+    approaches
+        .into_iter()
+        .take(k)
+        .map(|(metric, idea)| WisdomEntry {
+            category: "model-choice".into(),
+            content: head(
+                &format!("{idea} reached a validation {} of {metric:.5}", d.metric),
+                1000,
+            ),
+            applies_when: format!("{} {} tasks", d.modality, d.task_type),
+        })
+        .collect()
 }
 
 /// What one search node came to in a phase.

@@ -8,7 +8,7 @@
 
 mod prompts;
 
-use policy_kit::{NodeOutcome, describe, digest, head, lower_is_better};
+use policy_kit::{NodeOutcome, best_approaches, describe, digest, head, lower_is_better};
 use serde::Deserialize;
 use sophon_sdk::hcc::{IdeaVerdict, Verdict};
 use sophon_sdk::llm::{self, ChatRequest};
@@ -244,41 +244,7 @@ impl PromotionPolicy for Hcc {
             return Ok(from_model);
         }
         // The log's best approaches, stated with their measured numbers.
-        let mut best: Vec<(f64, String)> = trace
-            .knowledge
-            .iter()
-            .filter_map(|k| Some((k.best_metric?, k.best_approach.clone()?)))
-            .chain(
-                final_nodes
-                    .iter()
-                    .filter_map(|n| Some((n.metric?, n.idea.clone()))),
-            )
-            .collect();
-        best.sort_by(|a, b| {
-            if lower {
-                a.0.total_cmp(&b.0)
-            } else {
-                b.0.total_cmp(&a.0)
-            }
-        });
-        Ok(best
-            .into_iter()
-            .take(3)
-            .map(|(metric, idea)| WisdomEntry {
-                category: "model-choice".into(),
-                content: head(
-                    &format!(
-                        "{idea} reached a validation {} of {metric:.5}",
-                        trace.descriptor.metric
-                    ),
-                    1000,
-                ),
-                applies_when: format!(
-                    "{} {} tasks",
-                    trace.descriptor.modality, trace.descriptor.task_type
-                ),
-            })
-            .collect())
+        Ok(best_approaches(&trace, 3))
     }
 }
 

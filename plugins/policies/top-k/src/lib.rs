@@ -1,7 +1,7 @@
 //! Promotion without a model: the phase's top-k nodes become its knowledge, the run's best
 //! approaches its wisdom. Deterministic; the baseline the `hcc` policy is A/B-tested against.
 
-use policy_kit::{NodeOutcome, describe, digest, head, lower_is_better};
+use policy_kit::{NodeOutcome, best_approaches, describe, digest, head, lower_is_better};
 use sophon_sdk::hcc::{IdeaVerdict, Verdict};
 use sophon_sdk::{
     KnowledgeUnit, PhaseTrace, PromotionPolicy, RunTrace, TaskDescriptor, TaskInfo, WisdomEntry,
@@ -70,44 +70,7 @@ impl PromotionPolicy for TopK {
     }
 
     fn on_task_end(trace: RunTrace) -> Result<Vec<WisdomEntry>, String> {
-        let applies_when = format!(
-            "{} {} tasks scored by {}",
-            trace.descriptor.modality, trace.descriptor.task_type, trace.descriptor.metric
-        );
-        let mut approaches: Vec<(f64, String)> = trace
-            .knowledge
-            .iter()
-            .filter_map(|k| Some((k.best_metric?, k.best_approach.clone()?)))
-            .collect();
-        if approaches.is_empty() {
-            approaches = digest(&trace.final_events, lower_is_better(&trace.descriptor))
-                .into_iter()
-                .filter_map(|n| Some((n.metric?, n.idea)))
-                .collect();
-        }
-        let lower = lower_is_better(&trace.descriptor);
-        approaches.sort_by(|a, b| {
-            if lower {
-                a.0.total_cmp(&b.0)
-            } else {
-                b.0.total_cmp(&a.0)
-            }
-        });
-        Ok(approaches
-            .into_iter()
-            .take(TOP_K)
-            .map(|(metric, idea)| WisdomEntry {
-                category: "model-choice".into(),
-                content: head(
-                    &format!(
-                        "{idea} reached a validation {} of {metric:.5}",
-                        trace.descriptor.metric
-                    ),
-                    1000,
-                ),
-                applies_when: applies_when.clone(),
-            })
-            .collect())
+        Ok(best_approaches(&trace, TOP_K))
     }
 }
 

@@ -1,0 +1,238 @@
+//! `experiment.toml`: the arms, competitions, seeds and budgets of an A/B experiment.
+//!
+//! ```toml
+//! name = "hcc-vs-top-k"
+//! competitions = ["spaceship-titanic", "playground-series-s3e18"]
+//! seeds = [0, 1, 2]
+//! data-dir = "../shared/mlebench/data"   # default: [mlebench] data-dir
+//! output-dir = "ab/hcc-vs-top-k"          # default: ab/<name>, beside this file
+//! max-parallel = 2                        # cells at once (default: the machine's cores)
+//!
+//! [budget]                                # every run's budget
+//! time-limit = "5m"
+//! max-steps = 8
+//! max-tokens = 200000
+//! max-cost-usd = 1.0
+//!
+//! [[arms]]                                # the first arm is the baseline
+//! name = "top-k"
+//! strategy = "recipes"
+//! policy = "top-k"
+//!
+//! [[arms]]
+//! name = "hcc"
+//! strategy = "recipes"
+//! policy = "hcc"
+//! config = { job-timeout-secs = 300 }     # the strategy's settings
+//! ```
+//!
+//! Relative paths are relative to the file. Errors name the field and the fix.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Experiment {
+    pub name: Option<String>,
+    pub competitions: Vec<String>,
+    #[serde(default = "default_seeds")]
+    pub seeds: Vec<u64>,
+    pub data_dir: Option<PathBuf>,
+    pub output_dir: Option<PathBuf>,
+    pub max_parallel: Option<usize>,
+    #[serde(default)]
+    pub budget: Budget,
+    pub arms: Vec<Arm>,
+}
+
+fn default_seeds() -> Vec<u64> {
+    vec![0]
+}
+
+/// Every run's budget (unset: the `[run]` defaults).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Budget {
+    /// A duration like `5m` or `90s`.
+    pub time_limit: Option<String>,
+    pub max_steps: Option<u32>,
+    pub max_tokens: Option<u64>,
+    pub max_cost_usd: Option<f64>,
+}
+
+/// One arm: a strategy, a promotion policy and the strategy's settings.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Arm {
+    pub name: String,
+    /// A `[plugins]` name (default: the `[run]` routing).
+    pub strategy: Option<String>,
+    /// A `[plugins]` name or `none` (default: the `[run]` routing).
+    pub policy: Option<String>,
+    /// The strategy's settings (default: `[run.strategies.<name>]`).
+    pub config: Option<toml::Table>,
+}
+
+impl Experiment {
+    /// Read and check `path`; relative paths in it become relative to its directory.
+    pub fn load(path: &Path) -> Result<Experiment, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the experiment {}: {e}", path.display()))?;
+        let mut experiment: Experiment = toml::from_str(&text)
+            .map_err(|e| format!("{} is not a valid experiment: {e}", path.display()))?;
+        // `exp.toml` has the empty path as its parent: that is the current directory.
+        let parent = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let base = std::path::absolute(parent).map_err(|e| format!("{}: {e}", path.display()))?;
+        let name = experiment.name();
+        experiment.output_dir = Some(
+            base.join(
+                experiment
+                    .output_dir
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from("ab").join(&name)),
+            ),
+        );
+        experiment.data_dir = experiment.data_dir.map(|d| base.join(d));
+        experiment.check()?;
+        Ok(experiment)
+    }
+
+    /// The name, else `experiment`.
+    pub fn name(&self) -> String {
+        self.name.clone().unwrap_or_else(|| "experiment".into())
+    }
+
+    pub fn output_dir(&self) -> PathBuf {
+        self.output_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("ab").join(self.name()))
+    }
+
+    pub fn time_limit(&self) -> Result<Option<Duration>, String> {
+        self.budget
+            .time_limit
+            .as_deref()
+            .map(|t| {
+                humantime::parse_duration(t).map_err(|e| {
+                    format!("budget.time-limit = {t:?} is not a duration like \"5m\": {e}")
+                })
+            })
+            .transpose()
+    }
+
+    /// The checks a run would otherwise fail late on.
+    pub fn check(&self) -> Result<(), String> {
+        if self.arms.len() < 2 {
+            return Err(format!(
+                "an A/B experiment needs at least two [[arms]], this one has {}",
+                self.arms.len()
+            ));
+        }
+        let valid_name = |n: &str| {
+            !n.is_empty()
+                && n.len() <= 64
+                && n.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        for (i, arm) in self.arms.iter().enumerate() {
+            if !valid_name(&arm.name) {
+                return Err(format!(
+                    "arms[{i}].name = {:?}: use 1–64 letters, digits, `-` or `_` (it names directories)",
+                    arm.name
+                ));
+            }
+            if self.arms[..i].iter().any(|a| a.name == arm.name) {
+                return Err(format!(
+                    "two arms are named {:?}: arm names must differ",
+                    arm.name
+                ));
+            }
+        }
+        if self.competitions.is_empty() {
+            return Err("`competitions` is empty: name at least one prepared competition".into());
+        }
+        if let Some(c) = self.competitions.iter().find(|c| !valid_name(c)) {
+            return Err(format!("competition {c:?} is not a competition id"));
+        }
+        if self.seeds.is_empty() {
+            return Err("`seeds` is empty: give at least one seed".into());
+        }
+        let mut seeds = self.seeds.clone();
+        seeds.sort_unstable();
+        seeds.dedup();
+        if seeds.len() != self.seeds.len() {
+            return Err("`seeds` repeats a seed: paired comparisons need distinct seeds".into());
+        }
+        if self.max_parallel == Some(0) {
+            return Err("max-parallel = 0: at least one cell must run".into());
+        }
+        self.time_limit()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("exp.toml");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    const GOOD: &str = "name = 'x'\ncompetitions = ['a']\nseeds = [1, 2]\n[budget]\ntime-limit = '2m'\nmax-steps = 3\n[[arms]]\nname = 'base'\npolicy = 'top-k'\n[[arms]]\nname = 'hcc'\npolicy = 'hcc'\nconfig = { k = 1 }\n";
+
+    #[test]
+    fn a_good_experiment_loads_with_paths_beside_it() {
+        let (dir, path) = write(GOOD);
+        let e = Experiment::load(&path).unwrap();
+        assert_eq!(e.output_dir(), dir.path().join("ab/x"));
+        assert_eq!(e.time_limit().unwrap(), Some(Duration::from_secs(120)));
+        assert_eq!(
+            e.arms[1].config.as_ref().unwrap()["k"].as_integer(),
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn bad_experiments_name_the_problem() {
+        for (text, expected) in [
+            (
+                GOOD.replace(
+                    "[[arms]]\nname = 'hcc'\npolicy = 'hcc'\nconfig = { k = 1 }\n",
+                    "",
+                ),
+                "at least two",
+            ),
+            (
+                GOOD.replace("name = 'hcc'", "name = 'base'"),
+                "two arms are named",
+            ),
+            (
+                GOOD.replace("name = 'hcc'", "name = '../x'"),
+                "letters, digits",
+            ),
+            (
+                GOOD.replace("seeds = [1, 2]", "seeds = [1, 1]"),
+                "repeats a seed",
+            ),
+            (
+                GOOD.replace("competitions = ['a']", "competitions = []"),
+                "is empty",
+            ),
+            (GOOD.replace("'2m'", "'soon'"), "not a duration"),
+            (GOOD.replace("max-steps", "max-stepz"), "unknown field"),
+        ] {
+            let (_dir, path) = write(&text);
+            let err = Experiment::load(&path).unwrap_err();
+            assert!(err.contains(expected), "{expected}: {err}");
+        }
+    }
+}

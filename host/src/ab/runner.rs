@@ -1,0 +1,184 @@
+//! Running an experiment's cells: every (arm, seed) is a sequence of runs over the
+//! competitions in order, with its own HCC store (so an arm's wisdom accumulates across its
+//! competitions and never leaks into another arm or seed); sequences run concurrently.
+//!
+//! Resumable like runs: a cell whose run finished is read back, a cell whose run was
+//! interrupted is resumed from its journal, the rest start fresh. The experiment file is kept in
+//! the output directory; another experiment there is refused.
+
+use super::experiment::Experiment;
+use super::stats::{Outcome, normalize};
+use crate::config::SophonConfig;
+use crate::run::execute::{RunRequest, execute};
+use futures_util::StreamExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Told about each cell as it finishes.
+pub trait CellObserver: Send + Sync {
+    fn on_cell(&self, outcome: &Outcome, reused: bool);
+}
+
+/// The run directory of a cell.
+pub fn cell_dir(out: &Path, arm: &str, seed: u64, competition: &str) -> PathBuf {
+    out.join("runs")
+        .join(arm)
+        .join(format!("seed-{seed}"))
+        .join(competition)
+}
+
+/// The HCC store of an (arm, seed) sequence.
+pub fn store_path(out: &Path, arm: &str, seed: u64) -> PathBuf {
+    out.join("hcc").join(format!("{arm}-seed-{seed}.sqlite"))
+}
+
+/// An outcome from a run's `summary.json`.
+pub fn outcome_from_summary(
+    arm: &str,
+    seed: u64,
+    run_dir: &Path,
+    summary: &serde_json::Value,
+) -> Outcome {
+    let g = &summary["grade"];
+    let number = |v: &serde_json::Value| v.as_f64();
+    let score = number(&g["score"]);
+    let normalized = normalize(
+        score,
+        number(&g["median_threshold"]),
+        number(&g["gold_threshold"]),
+    );
+    Outcome {
+        arm: arm.to_string(),
+        competition_id: g["competition_id"].as_str().unwrap_or_default().to_string(),
+        seed,
+        run_dir: run_dir.display().to_string(),
+        score,
+        valid: g["valid_submission"].as_bool().unwrap_or(false),
+        any_medal: g["any_medal"].as_bool().unwrap_or(false),
+        above_median: g["above_median"].as_bool().unwrap_or(false),
+        normalized,
+        elapsed_ms: summary["elapsed_ms"].as_u64().unwrap_or(0),
+        error: summary["error"].as_str().map(str::to_string),
+    }
+}
+
+/// A cell that could not run at all (setup error): it counts as an invalid submission.
+fn failed_cell(arm: &str, seed: u64, competition: &str, run_dir: &Path, error: String) -> Outcome {
+    Outcome {
+        arm: arm.to_string(),
+        competition_id: competition.to_string(),
+        seed,
+        run_dir: run_dir.display().to_string(),
+        score: None,
+        valid: false,
+        any_medal: false,
+        above_median: false,
+        normalized: None,
+        elapsed_ms: 0,
+        error: Some(error),
+    }
+}
+
+/// Claim `out` for `experiment` (or check it already holds the same one).
+pub fn claim_output(out: &Path, experiment: &Experiment) -> Result<(), String> {
+    std::fs::create_dir_all(out).map_err(|e| format!("creating {}: {e}", out.display()))?;
+    let kept = out.join("experiment.toml");
+    let text = toml::to_string(experiment).map_err(|e| e.to_string())?;
+    match std::fs::read_to_string(&kept) {
+        Ok(old) if old == text => Ok(()),
+        Ok(_) => Err(format!(
+            "{} holds another experiment (its experiment.toml differs): give this one another \
+             name or output-dir, or delete that directory",
+            out.display()
+        )),
+        Err(_) => {
+            std::fs::write(&kept, text).map_err(|e| format!("writing {}: {e}", kept.display()))
+        }
+    }
+}
+
+/// Run every cell not finished yet; returns every cell's outcome (finished earlier or now), in
+/// (arm, seed, competition) order.
+pub async fn run_cells(
+    config: &SophonConfig,
+    experiment: &Experiment,
+    observer: Arc<dyn CellObserver>,
+) -> Result<Vec<Outcome>, String> {
+    let out = experiment.output_dir();
+    claim_output(&out, experiment)?;
+    let time_limit = experiment.time_limit()?;
+    let mut sequences = Vec::new();
+    for arm in &experiment.arms {
+        for &seed in &experiment.seeds {
+            sequences.push((arm.clone(), seed));
+        }
+    }
+    let parallel = experiment.max_parallel.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(sequences.len())
+    });
+    let results: Vec<Vec<Outcome>> =
+        futures_util::stream::iter(sequences.into_iter().map(|(arm, seed)| {
+            let out = out.clone();
+            let observer = observer.clone();
+            async move {
+                let mut arm_config = config.clone();
+                arm_config.hcc.store = Some(store_path(&out, &arm.name, seed));
+                let mut outcomes = Vec::new();
+                for competition in &experiment.competitions {
+                    let run_dir = cell_dir(&out, &arm.name, seed, competition);
+                    let summary_path = run_dir.join("summary.json");
+                    if let Some(summary) = std::fs::read_to_string(&summary_path)
+                        .ok()
+                        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                    {
+                        let outcome = outcome_from_summary(&arm.name, seed, &run_dir, &summary);
+                        observer.on_cell(&outcome, true);
+                        outcomes.push(outcome);
+                        continue;
+                    }
+                    let request = if run_dir.join("run.json").is_file() {
+                        RunRequest {
+                            resume: Some(run_dir.clone()),
+                            ..RunRequest::default()
+                        }
+                    } else {
+                        RunRequest {
+                            competition_id: competition.clone(),
+                            data_dir: experiment.data_dir.clone(),
+                            strategy: arm.strategy.clone(),
+                            strategy_config: arm
+                                .config
+                                .as_ref()
+                                .map(|c| serde_json::to_value(c).unwrap_or_default()),
+                            policy: arm.policy.clone(),
+                            time_limit,
+                            max_steps: experiment.budget.max_steps,
+                            max_tokens: experiment.budget.max_tokens,
+                            max_cost_usd: experiment.budget.max_cost_usd,
+                            run_dir: Some(run_dir.clone()),
+                            seed,
+                            ..RunRequest::default()
+                        }
+                    };
+                    let outcome = match execute(&arm_config, request, vec![]).await {
+                        Ok(summary) => {
+                            let value = serde_json::to_value(&summary).unwrap_or_default();
+                            outcome_from_summary(&arm.name, seed, &run_dir, &value)
+                        }
+                        Err(e) => {
+                            failed_cell(&arm.name, seed, competition, &run_dir, e.to_string())
+                        }
+                    };
+                    observer.on_cell(&outcome, false);
+                    outcomes.push(outcome);
+                }
+                outcomes
+            }
+        }))
+        .buffered(parallel.max(1))
+        .collect()
+        .await;
+    Ok(results.into_iter().flatten().collect())
+}
