@@ -995,3 +995,78 @@ async fn wisdom_from_one_competition_is_prefetched_by_a_similar_one_never_by_its
         }
     }
 }
+
+/// ML-Master 2.0's loop on a scripted model: each phase's plan comes from an HCC context that
+/// holds the earlier phases as plan + knowledge (distilled by the `top-k` policy), workers
+/// implement the plan's directions — drafts first, then improvements of the best.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ml_master_hcc_plans_phases_from_the_knowledge_of_earlier_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = OpenAiServer::start().await;
+    let script = demo_solution_without_braces();
+    server.always(Reply::text(&format!(
+        "{{\"directions\": [{{\"title\": \"scaled-logistic\", \"suggestion\": \"standardise, then logistic regression\"}}, {{\"title\": \"stronger-regularisation\", \"suggestion\": \"C = 0.1\"}}]}}\nScale and fit a logistic regression.\n```python\nC = 1.0\n{script}```\n"
+    )));
+    let config = config_with_policy(
+        dir.path(),
+        "top-k",
+        &format!(
+            "[llm]\ndefault = \"fake\"\ncache = false\n[llm.providers.fake]\nkind = \"openai\"\nbase-url = \"{}\"\nmodel = \"fake-model\"\nsupports-json-schema = true\n[run.strategies.ml-master-hcc]\nworkers = 2\nphases = 2\ndirections = 2\nmax-nodes = 4\ndebug-retries = 0\n",
+            server.base_url()
+        ),
+    );
+    let mut req = request("sophon-demo-breast-cancer", &dir.path().join("data"), 10);
+    req.strategy = Some("ml-master-hcc".into());
+    let summary = execute(&config, req, vec![]).await.unwrap();
+    assert_eq!(summary.error, None);
+    assert_eq!(summary.nodes, 4);
+    let nodes = read_nodes(&summary.run_dir);
+    assert!(nodes.iter().all(|n| n["buggy"] == false), "{nodes:?}");
+    let drafts = nodes.iter().filter(|n| n["operator"] == "draft").count();
+    let improves = nodes.iter().filter(|n| n["operator"] == "improve").count();
+    assert_eq!(
+        (drafts, improves),
+        (2, 2),
+        "phase 1 drafts, phase 2 improves: {nodes:?}"
+    );
+    assert!(
+        nodes
+            .iter()
+            .filter(|n| n["operator"] == "improve")
+            .all(|n| n["parent"].is_string()),
+        "{nodes:?}"
+    );
+
+    // Two phases, each a plan from the model and a knowledge unit from the policy.
+    let store = sophon::hcc::HccStore::open(&dir.path().join("hcc.sqlite")).unwrap();
+    let run_id = &summary.run_id;
+    let knowledge = store
+        .knowledge(sophon::hcc::store::KnowledgeScope::Run(run_id))
+        .unwrap();
+    assert_eq!(knowledge.len(), 2, "{knowledge:?}");
+    let plans: Vec<String> = store
+        .events(run_id, None, 0, None, 1000)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event.kind == sophon::hcc::EventKind::Plan)
+        .map(|e| e.event.content)
+        .collect();
+    assert_eq!(plans.len(), 2, "{plans:?}");
+    assert!(plans[0].starts_with("Phase 1 plan:") && plans[0].contains("scaled-logistic"));
+    // The second plan was asked for with the first phase's plan and knowledge in context.
+    let asks: Vec<String> = server
+        .received()
+        .iter()
+        .map(|r| r.body.to_string())
+        .filter(|b| b.contains("Write the research plan for phase 2"))
+        .collect();
+    assert_eq!(asks.len(), 1);
+    assert!(asks[0].contains("Phase 1 plan"), "{}", asks[0]);
+    assert!(
+        asks[0].contains(&knowledge[0].1.summary.replace('"', "\\\"")[..20]),
+        "{}",
+        asks[0]
+    );
+    assert!(summary.grade.valid_submission, "{:?}", summary.grade);
+    check_run_dir(&summary);
+}
