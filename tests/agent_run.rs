@@ -1070,3 +1070,35 @@ async fn ml_master_hcc_plans_phases_from_the_knowledge_of_earlier_ones() {
     assert!(summary.grade.valid_submission, "{:?}", summary.grade);
     check_run_dir(&summary);
 }
+
+/// Phase promotion end to end with the embedded local model: `ml-master-hcc` ends two phases
+/// and the `hcc` policy distils each into a knowledge unit (from the model's reply or, when the
+/// small model's JSON is unusable, from the log — the unit says which).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_model_promotes_each_phase_into_knowledge() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_with_policy(
+        dir.path(),
+        "hcc",
+        "[run.strategies.ml-master-hcc]\nworkers = 1\nphases = 2\ndirections = 1\nmax-nodes = 2\ndebug-retries = 0\nmax-tokens = 300\n",
+    );
+    let mut req = request("sophon-demo-breast-cancer", &dir.path().join("data"), 10);
+    req.strategy = Some("ml-master-hcc".into());
+    let summary = execute(&config, req, vec![]).await.unwrap();
+    assert_eq!(summary.error, None);
+    assert_eq!(summary.nodes, 2);
+    let store = sophon::hcc::HccStore::open(&dir.path().join("hcc.sqlite")).unwrap();
+    let knowledge = store
+        .knowledge(sophon::hcc::store::KnowledgeScope::Run(&summary.run_id))
+        .unwrap();
+    let phases: Vec<u32> = knowledge.iter().map(|(_, k)| k.phase).collect();
+    assert_eq!(phases, [1, 2], "{knowledge:?}");
+    for (_, unit) in &knowledge {
+        assert!(
+            !unit.summary.is_empty() && !unit.verdicts.is_empty(),
+            "{unit:?}"
+        );
+    }
+    let events = std::fs::read_to_string(summary.run_dir.join("events.jsonl")).unwrap();
+    assert!(events.contains("\"event\":\"promoted\""), "{events}");
+}
