@@ -226,42 +226,16 @@ fn jigsaw_toxic(rng: &mut StdRng) -> Scenario {
     }
 }
 
-const QUEST: &[&str] = &[
-    "question_asker_intent_understanding",
-    "question_body_critical",
-    "question_conversational",
-    "question_expect_short_answer",
-    "question_fact_seeking",
-    "question_has_commonly_accepted_answer",
-    "question_interestingness_others",
-    "question_interestingness_self",
-    "question_multi_intent",
-    "question_not_really_a_question",
-    "question_opinion_seeking",
-    "question_type_choice",
-    "question_type_compare",
-    "question_type_consequence",
-    "question_type_definition",
-    "question_type_entity",
-    "question_type_instructions",
-    "question_type_procedure",
-    "question_type_reason_explanation",
-    "question_type_spelling",
-    "question_well_written",
-    "answer_helpful",
-    "answer_level_of_information",
-    "answer_plausible",
-    "answer_relevance",
-    "answer_satisfaction",
-    "answer_type_instructions",
-    "answer_type_procedure",
-    "answer_type_reason_explanation",
-    "answer_well_written",
-];
+/// Google QUEST's 30 targets, as the grading table lists them.
+fn quest_targets() -> &'static [&'static str] {
+    sophon_grading::find("google-quest-challenge")
+        .unwrap()
+        .targets
+}
 
 fn google_quest(rng: &mut StdRng) -> Scenario {
     let header: Vec<String> = std::iter::once(s("qa_id"))
-        .chain(QUEST.iter().map(s))
+        .chain(quest_targets().iter().map(s))
         .collect();
     let levels = ["0.0", "0.333333333", "0.5", "0.666666667", "1.0"];
     let mut answers = vec![header.clone()];
@@ -293,7 +267,7 @@ fn google_quest(rng: &mut StdRng) -> Scenario {
         id: "google-quest-challenge",
         family: "google-quest",
         id_column: "qa_id",
-        targets: QUEST.iter().map(s).collect(),
+        targets: quest_targets().iter().map(s).collect(),
         answers_file: "private/test.csv",
         perfect: answers.clone(),
         answers: csv_text(&answers),

@@ -417,6 +417,43 @@ fn align(
     Ok((sub_order, ans_order))
 }
 
+/// Submission and answers rows paired by id, with both target columns.
+type AlignedTarget<'a> = (Vec<usize>, Vec<usize>, &'a Column, &'a Column);
+
+/// The preamble most one-target graders share: equal row counts, the id and target columns,
+/// ids equal after sorting. Returns both row orders and both target columns.
+fn aligned_target<'a>(
+    id: &str,
+    target: &str,
+    submission: &'a Table,
+    answers: &'a Table,
+) -> Result<AlignedTarget<'a>, Failure> {
+    same_rows(submission, answers)?;
+    require_columns(submission, &[id, target], "submission")?;
+    require_columns(answers, &[id, target], "answers").map_err(as_error)?;
+    let (sub_order, ans_order) = align(id, submission, answers)?;
+    Ok((
+        sub_order,
+        ans_order,
+        submission.column(target).unwrap(),
+        answers.column(target).unwrap(),
+    ))
+}
+
+/// The cell as text; `None` for a blank (pandas NaN); an error for a non-text value, whose
+/// `.split` fails in Python.
+pub(crate) fn text_cell<'a>(
+    column: &'a Column,
+    row: usize,
+    name: &str,
+) -> Result<Option<&'a str>, Failure> {
+    match column.cell(row) {
+        crate::table::Cell::Text(t) => Ok(Some(t)),
+        crate::table::Cell::Missing => Ok(None),
+        _ => Err(error(format!("row {}: `{name}` must be text", row + 1))),
+    }
+}
+
 fn describe_cell(column: &Column, row: usize) -> String {
     match column.cell(row) {
         crate::table::Cell::Num(x) => format!("{x}"),

@@ -2,8 +2,8 @@
 //! the sample's true classes of a VOC-style average precision, with 3-D IoU of boxes rotated
 //! about the vertical axis (ground-footprint polygon intersection × vertical overlap).
 
-use super::{GradeOutcome, align, error, invalid, require_columns, same_rows};
-use crate::table::{Cell, Column, Table};
+use super::{GradeOutcome, aligned_target, error, invalid, text_cell};
+use crate::table::Table;
 
 /// The thresholds as MLE-bench writes them (literals, not `arange`).
 const THRESHOLDS: [f64; 10] = [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95];
@@ -174,16 +174,6 @@ fn average_precision(truth: &[&Box3], predictions: &[&Box3], threshold: f64) -> 
         .sum()
 }
 
-fn text(column: &Column, row: usize, blank: Option<&str>) -> Result<String, super::Failure> {
-    match column.cell(row) {
-        Cell::Text(t) => Ok(t.to_string()),
-        Cell::Missing => blank
-            .map(str::to_string)
-            .ok_or_else(|| error(format!("row {}: no boxes", row + 1))),
-        _ => Err(error(format!("row {}: the boxes must be text", row + 1))),
-    }
-}
-
 /// 3d-object-detection-for-autonomous-vehicles: the row count, `Id` and `PredictionString`,
 /// ids equal after sorting (invalid otherwise); blank = no boxes; per sample and threshold
 /// t ∈ 0.50…0.95 the mean over the sample's true classes of the average precision (predictions
@@ -195,21 +185,19 @@ pub(super) fn mean_ap_3d(
     submission: &Table,
     answers: &Table,
 ) -> GradeOutcome {
-    same_rows(submission, answers)?;
-    require_columns(submission, &[id, target], "submission")?;
-    let (sub_order, ans_order) = align(id, submission, answers)?;
-    let (sc, ac) = (
-        submission.column(target).unwrap(),
-        answers.column(target).unwrap(),
-    );
+    let (sub_order, ans_order, sc, ac) = aligned_target(id, target, submission, answers)?;
     let mut predicted = Vec::with_capacity(sub_order.len());
     for &r in &sub_order {
-        predicted.push(parse(&text(sc, r, Some(""))?, r)?);
+        predicted.push(parse(text_cell(sc, r, target)?.unwrap_or(""), r)?);
     }
     let mut total = 0.0;
     let mut count = 0usize;
     for (&a, preds) in ans_order.iter().zip(&predicted) {
-        let truth = parse(&text(ac, a, None)?, a)?;
+        let truth = parse(
+            text_cell(ac, a, target)?
+                .ok_or_else(|| error(format!("answers row {}: no boxes", a + 1)))?,
+            a,
+        )?;
         let mut classes: Vec<&str> = truth.iter().map(|b| b.class.as_str()).collect();
         classes.sort_unstable();
         classes.dedup();

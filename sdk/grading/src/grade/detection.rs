@@ -1,28 +1,14 @@
 //! Detection graders: Kuzushiji's point-in-box F1 and SIIM-COVID's per-class average
 //! precision over a custom match list.
 
-use super::{GradeOutcome, align, error, invalid, require_columns, same_rows};
+use super::{GradeOutcome, aligned_target, error, invalid, text_cell};
 use crate::metrics;
-use crate::table::{Cell, Column, Table};
+use crate::table::{Column, Table};
 
 /// Python's `float()` on a token: surrounding whitespace, a sign, exponents and the
 /// `nan`/`inf`/`infinity` spellings in any case.
 fn python_float(token: &str) -> Option<f64> {
     token.trim().parse().ok()
-}
-
-/// The cell as text; `None` for a blank (pandas NaN); an error for a non-text value, whose
-/// `.split` fails in Python.
-fn text_cell<'a>(
-    column: &'a Column,
-    row: usize,
-    name: &str,
-) -> Result<Option<&'a str>, super::Failure> {
-    match column.cell(row) {
-        Cell::Text(t) => Ok(Some(t)),
-        Cell::Missing => Ok(None),
-        _ => Err(error(format!("row {}: `{name}` must be text", row + 1))),
-    }
 }
 
 /// kuzushiji-recognition (GRADERS.md 4.9): the row count, `image_id` and `labels`, ids equal
@@ -36,13 +22,7 @@ pub(super) fn kuzushiji_f1(
     submission: &Table,
     answers: &Table,
 ) -> GradeOutcome {
-    same_rows(submission, answers)?;
-    require_columns(submission, &[id, target], "submission")?;
-    let (sub_order, ans_order) = align(id, submission, answers)?;
-    let (sc, ac) = (
-        submission.column(target).unwrap(),
-        answers.column(target).unwrap(),
-    );
+    let (sub_order, ans_order, sc, ac) = aligned_target(id, target, submission, answers)?;
     let mut predictions = Vec::with_capacity(sub_order.len());
     for &r in &sub_order {
         let Some(text) = text_cell(sc, r, target)? else {
@@ -196,13 +176,7 @@ pub(super) fn siim_map(
     submission: &Table,
     answers: &Table,
 ) -> GradeOutcome {
-    same_rows(submission, answers)?;
-    require_columns(submission, &[id, target], "submission")?;
-    let (sub_order, ans_order) = align(id, submission, answers)?;
-    let (sc, ac) = (
-        submission.column(target).unwrap(),
-        answers.column(target).unwrap(),
-    );
+    let (sub_order, ans_order, sc, ac) = aligned_target(id, target, submission, answers)?;
     let predicted = sorted_boxes(sc, &sub_order, target)?;
     let truth = sorted_boxes(ac, &ans_order, target)?;
     let mut classes: Vec<&str> = truth.iter().flatten().map(|b| b.label).collect();
