@@ -390,8 +390,8 @@ pub async fn execute(
     )
     .map_err(RunError::Setup)?;
     if let Some(hcc) = &built.hcc {
-        // Wisdom of earlier, similar tasks (never this competition's): every context the
-        // strategy assembles shows it.
+        // Wisdom of earlier, similar tasks (not this competition's while the leakage guard is
+        // on): every context the strategy assembles shows it.
         match hcc.prefetch().await {
             Ok(hits) if !hits.is_empty() => live.emit(RunEvent::WisdomPrefetched {
                 elapsed_ms: live.elapsed_ms(),
