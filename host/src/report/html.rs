@@ -350,3 +350,37 @@ fn wisdom_section(s: &mut String, w: &super::WisdomView) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wisdom_from_models_is_escaped() {
+        let hostile = WisdomSeen {
+            id: "w-1".into(),
+            category: "pitfall".into(),
+            content: "<script>alert(1)</script>".into(),
+            applies_when: "<img src=x onerror=alert(2)>".into(),
+            from_competition: "c<b>".into(),
+            from_run: "r".into(),
+            similarity: Some(0.5),
+        };
+        let view = super::super::WisdomView {
+            prefetched: vec![hostile.clone()],
+            left: vec![hostile],
+            policy: Some("hcc".into()),
+        };
+        let mut page = String::new();
+        wisdom_section(&mut page, &view);
+        assert!(
+            !page.contains("<script>") && !page.contains("<img"),
+            "{page}"
+        );
+        assert!(
+            page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{page}"
+        );
+        assert_eq!(page.matches("id=\"wisdom-").count(), 2, "{page}");
+    }
+}
