@@ -96,6 +96,16 @@ pub fn execute(id: &str, code: &str, limits: JobLimits) -> Result<Execution, Str
     Ok(collect(result))
 }
 
+/// Ask the task adapter about `submission`: `None` when it is valid, else the sentence to add
+/// to the solution's output (why it is invalid, or why it could not be checked).
+pub fn validation_problem(submission: &str) -> Option<String> {
+    match sophon_sdk::task::validate(submission) {
+        Ok(check) if check.valid => None,
+        Ok(check) => Some(format!("the submission is invalid: {}", check.message)),
+        Err(e) => Some(format!("the submission could not be validated: {e}")),
+    }
+}
+
 /// [`Execution`] from a finished job (for strategies that run jobs concurrently).
 pub fn collect(result: JobResult) -> Execution {
     let metric = result

@@ -317,20 +317,9 @@ async fn run_solution(
     solution.output = execution.output;
     solution.metric = execution.metric;
     if let (Some(_), Some(submission)) = (solution.metric, execution.submission) {
-        match task::validate(&submission) {
-            Ok(check) if check.valid => solution.submission = Some(submission),
-            Ok(check) => {
-                solution.output = format!(
-                    "{}\nthe submission is invalid: {}",
-                    solution.output, check.message
-                )
-            }
-            Err(e) => {
-                solution.output = format!(
-                    "{}\nthe submission could not be validated: {e}",
-                    solution.output
-                )
-            }
+        match solution_kit::validation_problem(&submission) {
+            None => solution.submission = Some(submission),
+            Some(problem) => solution.output = format!("{}\n{problem}", solution.output),
         }
     }
     let _ = hcc::record(

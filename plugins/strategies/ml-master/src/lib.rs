@@ -356,21 +356,11 @@ async fn run_and_review(w: usize, id: &str, node: &mut Node, s: &Search) -> Opti
     let said_bug = review.as_ref().is_some_and(|r| r.is_bug);
     node.buggy = failed || said_bug || node.metric.is_none() || execution.submission.is_none();
     if let (false, Some(submission)) = (node.buggy, &execution.submission) {
-        match task::validate(submission) {
-            Ok(check) if check.valid => node.submission = Some(submission.clone()),
-            Ok(check) => {
+        match solution_kit::validation_problem(submission) {
+            None => node.submission = Some(submission.clone()),
+            Some(problem) => {
                 node.buggy = true;
-                node.output = format!(
-                    "{}\nthe submission is invalid: {}",
-                    node.output, check.message
-                );
-            }
-            Err(e) => {
-                node.buggy = true;
-                node.output = format!(
-                    "{}\nthe submission could not be validated: {e}",
-                    node.output
-                );
+                node.output = format!("{}\n{problem}", node.output);
             }
         }
     }
