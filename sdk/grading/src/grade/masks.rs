@@ -3,8 +3,8 @@
 
 use super::rle::{self, RleError};
 use super::{
-    GradeOutcome, align, as_error, error, exact_columns, invalid, numbers, require_columns,
-    same_rows,
+    Failure, GradeOutcome, align, aligned_target, as_error, error, exact_columns, invalid, numbers,
+    require_columns, same_rows, text_cell,
 };
 use crate::table::{Cell, Column, Table};
 use std::collections::HashMap;
@@ -12,39 +12,33 @@ use std::collections::HashMap;
 type Runs = Vec<(usize, usize)>;
 
 /// A cell's RLE text: blank is `blank` (None: an error, as a NaN reaches `rle_decode`);
-/// a number is not text (`rle_decode` asserts `isinstance(str)`).
-fn rle_text(column: &Column, row: usize, blank: Option<&str>) -> Result<String, String> {
-    match column.cell(row) {
-        Cell::Text(t) => Ok(t.to_string()),
-        Cell::Missing => blank
-            .map(str::to_string)
-            .ok_or_else(|| format!("row {} has no mask: write `-` for an empty one", row + 1)),
-        _ => Err(format!(
-            "row {} is not an RLE text (a number or boolean); masks are `start length` pairs",
-            row + 1
-        )),
+/// a number or boolean is an error (`rle_decode` asserts `isinstance(str)`).
+fn rle_text(column: &Column, row: usize, blank: Option<&str>) -> Result<String, Failure> {
+    match text_cell(column, row, "mask")? {
+        Some(text) => Ok(text.to_string()),
+        None => blank.map(str::to_string).ok_or_else(|| {
+            error(format!(
+                "row {} has no mask: write `-` for an empty one",
+                row + 1
+            ))
+        }),
     }
 }
 
 /// Decode, turning a rule violation into an invalid submission (`rule_invalid`) or a null
 /// score, and malformed tokens into a null score.
-fn decode(
-    text: &str,
-    pixels: usize,
-    rule_invalid: bool,
-    row: usize,
-) -> Result<Runs, super::Failure> {
+fn decode(text: &str, pixels: usize, rule_invalid: bool, row: usize) -> Result<Runs, Failure> {
     rle::decode(text, pixels).map_err(|e| {
         let message = format!("row {}: {}", row + 1, e.message());
         match e {
-            RleError::Rule(_) if rule_invalid => super::Failure::Invalid(message),
+            RleError::Rule(_) if rule_invalid => Failure::Invalid(message),
             _ => error(message),
         }
     })
 }
 
 /// An image size from the answers (`int()` of the cell).
-fn sizes(answers: &Table, name: &str, order: &[usize]) -> Result<Vec<usize>, super::Failure> {
+fn sizes(answers: &Table, name: &str, order: &[usize]) -> Result<Vec<usize>, Failure> {
     numbers(answers, name, order, "answers")
         .map_err(as_error)?
         .into_iter()
@@ -96,16 +90,11 @@ pub(super) fn tgs_iou(id: &str, target: &str, submission: &Table, answers: &Tabl
     );
     let mut predicted = Vec::with_capacity(sub_order.len());
     for &r in &sub_order {
-        predicted.push(decode(
-            &rle_text(sc, r, Some("")).map_err(error)?,
-            pixels,
-            true,
-            r,
-        )?);
+        predicted.push(decode(&rle_text(sc, r, Some(""))?, pixels, true, r)?);
     }
     let mut total = 0.0;
     for (&r, pred) in ans_order.iter().zip(&predicted) {
-        let truth = decode(&rle_text(ac, r, Some("")).map_err(error)?, pixels, false, r)?;
+        let truth = decode(&rle_text(ac, r, Some(""))?, pixels, false, r)?;
         let (t, p) = (rle::area(&truth), rle::area(pred));
         total += if t == 0 {
             if p == 0 { 1.0 } else { 0.0 }
@@ -140,31 +129,15 @@ pub(super) fn global_dice(
     submission: &Table,
     answers: &Table,
 ) -> GradeOutcome {
-    require_columns(submission, &[id, target], "submission")?;
-    same_rows(submission, answers)?;
-    let (sub_order, ans_order) = align(id, submission, answers)?;
+    let (sub_order, ans_order, sc, ac) = aligned_target(id, target, submission, answers)?;
     let heights = sizes(answers, "height", &ans_order)?;
     let widths = sizes(answers, "width", &ans_order)?;
-    let (sc, ac) = (
-        submission.column(target).unwrap(),
-        answers.column(target).unwrap(),
-    );
     let dash = |text: String| if text == "-" { String::new() } else { text };
     let (mut inter, mut sum_p, mut sum_t) = (0usize, 0usize, 0usize);
     for (i, (&s, &a)) in sub_order.iter().zip(&ans_order).enumerate() {
         let pixels = heights[i] * widths[i];
-        let truth = decode(
-            &dash(rle_text(ac, a, None).map_err(error)?),
-            pixels,
-            false,
-            a,
-        )?;
-        let pred = decode(
-            &dash(rle_text(sc, s, None).map_err(error)?),
-            pixels,
-            false,
-            s,
-        )?;
+        let truth = decode(&dash(rle_text(ac, a, None)?), pixels, false, a)?;
+        let pred = decode(&dash(rle_text(sc, s, None)?), pixels, false, s)?;
         inter += rle::intersection(&truth, &pred);
         sum_t += rle::area(&truth);
         sum_p += rle::area(&pred);
@@ -208,9 +181,9 @@ pub(super) fn mean_dice(
     let mut total = 0.0;
     for (i, (&s, &a)) in sub_order.iter().zip(&ans_order).enumerate() {
         let pixels = heights[i] * widths[i];
-        let pred = decode(&rle_text(sc, s, Some("")).map_err(error)?, pixels, false, s)?;
+        let pred = decode(&rle_text(sc, s, Some(""))?, pixels, false, s)?;
         // MLE-bench fills the submission's blanks only: a blank answer is a null score.
-        let truth = decode(&rle_text(ac, a, None).map_err(error)?, pixels, false, a)?;
+        let truth = decode(&rle_text(ac, a, None)?, pixels, false, a)?;
         total += dice(
             rle::intersection(&truth, &pred),
             rle::area(&pred),
@@ -260,7 +233,7 @@ pub(super) fn ink_f05(id: &str, target: &str, submission: &Table, answers: &Tabl
         };
         let pixels = heights[r] * widths[r];
         let pred = decode(&text, pixels, true, r)?;
-        let truth = decode(&rle_text(ac, r, None).map_err(error)?, pixels, false, r)?;
+        let truth = decode(&rle_text(ac, r, None)?, pixels, false, r)?;
         let tp = rle::intersection(&truth, &pred) as f64;
         let fp = rle::area(&pred) as f64 - tp;
         let fn_ = rle::area(&truth) as f64 - tp;
@@ -310,8 +283,8 @@ pub(super) fn dice_hausdorff(target: &str, submission: &Table, answers: &Table) 
     let (mut dice_sum, mut dice_n) = (0.0, 0usize);
     for r in 0..rows {
         let pixels = heights[r] * widths[r];
-        let p = decode(&rle_text(sc, r, Some("")).map_err(error)?, pixels, false, r)?;
-        let t = decode(&rle_text(ac, r, Some("")).map_err(error)?, pixels, false, r)?;
+        let p = decode(&rle_text(sc, r, Some(""))?, pixels, false, r)?;
+        let t = decode(&rle_text(ac, r, Some(""))?, pixels, false, r)?;
         let d = dice(
             rle::intersection(&p, &t),
             rle::area(&p),
@@ -362,7 +335,7 @@ struct Volume {
 /// Group slices into volumes as MLE-bench does: sorted (stably) by id, masks of one id OR-ed,
 /// slice ids grouped by the text before `_slice_`, days and slices in order of first
 /// appearance.
-fn volumes(slices: Vec<Slice>, ids: &[String]) -> Result<Vec<Volume>, super::Failure> {
+fn volumes(slices: Vec<Slice>, ids: &[String]) -> Result<Vec<Volume>, Failure> {
     let mut order: Vec<usize> = (0..slices.len()).collect();
     order.sort_by(|a, b| ids[*a].cmp(&ids[*b]));
     let mut days: Vec<(&str, Vec<usize>)> = Vec::new();
