@@ -10,7 +10,10 @@
 //!
 //! Without a sandbox (`sandbox = "none"`, the operator's explicit choice) every job logs a
 //! warning; without cgroups the limits fall back to rlimits (address space, processes), which
-//! the executor reports once at start.
+//! the executor reports once at start. GPU jobs get no address-space limit even then: CUDA
+//! reserves far more virtual memory than any sensible limit (on an H200, `torch.zeros(1,
+//! device="cuda")` fails under a 4 GiB `RLIMIT_AS`), so without cgroups their memory is unlimited
+//! and each such job says so in the log.
 
 use super::cgroup::{CgroupSupport, JobCgroup};
 use super::config::{JobsConfig, SandboxKind};
@@ -333,11 +336,17 @@ impl LocalExecutor {
         } else {
             command.current_dir(work).env_clear().envs(env);
         }
+        if cgroup.is_none() && !allocation.gpus.is_empty() {
+            tracing::warn!(job = %job.id, "GPU job `{}` runs without a memory limit: there is no writable cgroup, and CUDA cannot start under an address-space rlimit", spec.name);
+        }
         let setup = ChildSetup::new(
             &allocation.cores,
             cgroup,
-            self.settings.max_processes,
-            allocation.memory_mb,
+            fallback_rlimits(
+                allocation.memory_mb,
+                self.settings.max_processes,
+                !allocation.gpus.is_empty(),
+            ),
         );
         // SAFETY: the closure only makes async-signal-safe calls (sched_setaffinity, open, write,
         // close, setrlimit) on data prepared before the fork.
@@ -449,11 +458,11 @@ unsafe impl Send for ChildSetup {}
 unsafe impl Sync for ChildSetup {}
 
 impl ChildSetup {
+    /// `fallback` applies only when there is no `cgroup`.
     fn new(
         cores: &[usize],
         cgroup: Option<&JobCgroup>,
-        max_processes: u64,
-        memory_mb: u64,
+        fallback: Vec<(libc::__rlimit_resource_t, u64)>,
     ) -> ChildSetup {
         // SAFETY: a zeroed cpu_set_t is the empty set; CPU_SET only sets bits within it.
         let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
@@ -468,8 +477,7 @@ impl ChildSetup {
                 .filter_map(|p| CString::new(p.into_os_string().into_encoded_bytes()).ok())
                 .collect(),
             None => {
-                rlimits.push((libc::RLIMIT_AS, memory_mb.saturating_mul(1024 * 1024)));
-                rlimits.push((libc::RLIMIT_NPROC, max_processes));
+                rlimits.extend(fallback);
                 Vec::new()
             }
         };
@@ -513,6 +521,20 @@ impl ChildSetup {
         }
         Ok(())
     }
+}
+
+/// The rlimits that stand in for a job's cgroup: its memory as an address-space limit (not for
+/// GPU jobs, as CUDA cannot start under one) and its process count.
+fn fallback_rlimits(
+    memory_mb: u64,
+    max_processes: u64,
+    uses_gpus: bool,
+) -> Vec<(libc::__rlimit_resource_t, u64)> {
+    let mut limits = vec![(libc::RLIMIT_NPROC, max_processes)];
+    if !uses_gpus {
+        limits.push((libc::RLIMIT_AS, memory_mb.saturating_mul(1024 * 1024)));
+    }
+    limits
 }
 
 /// Send `signal` to the job's processes: through its cgroup when there is one, else to its
@@ -673,5 +695,23 @@ impl JobHandle for LocalJob {
 
     async fn logs(&self, stream: LogStream, offset: u64, max_bytes: u32) -> CapResult<String> {
         read_log(&self.dir, stream, offset, max_bytes).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_cgroups_cpu_jobs_get_an_address_space_limit_and_gpu_jobs_do_not() {
+        let cpu = fallback_rlimits(512, 64, false);
+        assert!(
+            cpu.contains(&(libc::RLIMIT_AS, 512 * 1024 * 1024)),
+            "{cpu:?}"
+        );
+        assert!(cpu.contains(&(libc::RLIMIT_NPROC, 64)), "{cpu:?}");
+        let gpu = fallback_rlimits(512, 64, true);
+        assert!(gpu.iter().all(|&(r, _)| r != libc::RLIMIT_AS), "{gpu:?}");
+        assert!(gpu.contains(&(libc::RLIMIT_NPROC, 64)), "{gpu:?}");
     }
 }
