@@ -324,6 +324,46 @@ fn job_run_streams_output_and_exits_with_the_jobs_status() {
 }
 
 #[test]
+fn job_resources_shows_the_sandbox_limits_cores_memory_and_gpus_jobs_get() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("sophon.toml"),
+        format!(
+            "[jobs.local]\njobs-dir = {:?}\ncpus = [0]\nmemory-mb = 1500\n\
+             gpus = [{{ index = 0, name = \"fake-a100\", memory-mb = 40960 }}, {{ index = 3, name = \"fake-h100\" }}]\n",
+            dir.path().join("jobs")
+        ),
+    )
+    .unwrap();
+    let (ok, stdout, stderr) = sophon(&["job", "resources", "--json"], dir.path());
+    assert!(ok, "{stderr}");
+    let summary: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert!(
+        summary["sandbox"]
+            .as_str()
+            .unwrap()
+            .starts_with("bubblewrap ("),
+        "{summary}"
+    );
+    assert!(!summary["limits"].as_str().unwrap().is_empty(), "{summary}");
+    assert_eq!(summary["cores"], serde_json::json!([0]));
+    assert_eq!(summary["memory_mb"], 1500);
+    assert_eq!(summary["gpu_source"], "[jobs.local] gpus");
+    assert_eq!(summary["gpus"][0]["name"], "fake-a100");
+    assert_eq!(summary["gpus"][0]["memory_mb"], 40960);
+    assert_eq!(summary["gpus"][1]["index"], 3);
+
+    let (ok, stdout, stderr) = sophon(&["job", "resources"], dir.path());
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("cores     0 (1 in all)"), "{stdout}");
+    assert!(stdout.contains("memory    1500 MiB"), "{stdout}");
+    assert!(
+        stdout.contains("gpu 3     fake-h100 (0 MiB; from [jobs.local] gpus)"),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn hcc_simulate_keeps_every_context_within_budget_while_the_naive_history_grows() {
     let dir = tempfile::tempdir().unwrap();
     let (ok, stdout, stderr) = sophon(

@@ -49,6 +49,13 @@ pub enum JobCommand {
     },
     /// Cancel a job (SIGINT, grace period, SIGKILL), even one run by another sophon process.
     Cancel { id: String },
+    /// What local jobs get on this machine: the sandbox, how limits are enforced, the cores,
+    /// memory and GPUs (from `nvidia-smi`, or `[jobs.local] gpus`) they are allocated from.
+    Resources {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub async fn run(command: JobCommand, config: &SophonConfig) -> anyhow::Result<()> {
@@ -173,6 +180,47 @@ pub async fn run(command: JobCommand, config: &SophonConfig) -> anyhow::Result<(
             }
             Ok(())
         }
+        JobCommand::Resources { json } => {
+            let executor = LocalExecutor::new(&config.jobs).map_err(anyhow::Error::msg)?;
+            let inventory = executor.scheduler().inventory();
+            let gpu_source = if config.jobs.local.gpus.is_some() {
+                "[jobs.local] gpus"
+            } else {
+                "nvidia-smi"
+            };
+            if json {
+                let summary = serde_json::json!({
+                    "sandbox": executor.isolation().to_string(),
+                    "limits": executor.cgroups().describe(),
+                    "cores": inventory.cores,
+                    "memory_mb": inventory.memory_mb,
+                    "gpus": inventory.gpus,
+                    "gpu_source": gpu_source,
+                    "jobs_dir": executor.jobs_dir(),
+                });
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+                return Ok(());
+            }
+            println!("sandbox   {}", executor.isolation());
+            println!("limits    {}", executor.cgroups().describe());
+            println!(
+                "cores     {} ({} in all)",
+                core_ranges(&inventory.cores),
+                inventory.cores.len()
+            );
+            println!("memory    {} MiB", inventory.memory_mb);
+            if inventory.gpus.is_empty() {
+                println!("gpus      none ({gpu_source} lists none, or is not installed)");
+            }
+            for gpu in &inventory.gpus {
+                println!(
+                    "gpu {:<5} {} ({} MiB; from {gpu_source})",
+                    gpu.index, gpu.name, gpu.memory_mb
+                );
+            }
+            println!("jobs dir  {}", executor.jobs_dir().display());
+            Ok(())
+        }
         JobCommand::Ls => {
             println!("{:<40} {:<14} {:<8} command", "id", "state", "pid");
             let mut jobs: Vec<_> = jobs_dirs(config)
@@ -274,6 +322,31 @@ fn parse_size_mb(text: &str) -> anyhow::Result<u64> {
     })
 }
 
+/// Core ids as ranges: `[0, 1, 2, 5]` → `0-2,5`.
+fn core_ranges(cores: &[usize]) -> String {
+    let mut sorted = cores.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
+    for core in sorted {
+        match ranges.last_mut() {
+            Some((_, end)) if *end + 1 == core => *end = core,
+            _ => ranges.push((core, core)),
+        }
+    }
+    ranges
+        .iter()
+        .map(|&(start, end)| {
+            if start == end {
+                start.to_string()
+            } else {
+                format!("{start}-{end}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -283,5 +356,12 @@ mod tests {
         assert_eq!(super::parse_size_mb("100").unwrap(), 100);
         assert!(super::parse_size_mb("4T").is_err());
         assert!(super::parse_size_mb("lots").is_err());
+    }
+
+    #[test]
+    fn core_ranges_collapse_runs() {
+        assert_eq!(super::core_ranges(&[5, 0, 1, 2, 7, 8]), "0-2,5,7-8");
+        assert_eq!(super::core_ranges(&[3, 3]), "3");
+        assert_eq!(super::core_ranges(&[]), "");
     }
 }

@@ -76,6 +76,22 @@ impl CgroupSupport {
         }
     }
 
+    /// How job limits are enforced, in words (for `sophon job resources`).
+    pub fn describe(&self) -> String {
+        match self {
+            CgroupSupport::V2 { parent } => format!("cgroup v2 under {}", parent.display()),
+            CgroupSupport::V1 { memory, pids, .. } => format!(
+                "cgroup v1 under {} and {}",
+                memory.display(),
+                pids.display()
+            ),
+            CgroupSupport::Unavailable(reason) => format!(
+                "rlimits: address space (CPU jobs only) and process count; no CPU time or peak \
+                 memory measured ({reason})"
+            ),
+        }
+    }
+
     pub fn is_available(&self) -> bool {
         !matches!(self, CgroupSupport::Unavailable(_))
     }

@@ -180,3 +180,21 @@ pub struct LocalConfig {
     /// `PATH` inside the sandbox.
     pub path: Option<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gpus_take_kebab_case_memory_and_refuse_unknown_keys() {
+        let config: JobsConfig =
+            toml::from_str("[local]\ngpus = [{ index = 1, name = \"A100\", memory-mb = 40960 }]\n")
+                .unwrap();
+        let gpus = config.local.gpus.unwrap();
+        assert_eq!((gpus[0].index, gpus[0].memory_mb), (1, 40960));
+        let typo =
+            toml::from_str::<JobsConfig>("[local]\ngpus = [{ index = 1, nmae = \"A100\" }]\n")
+                .unwrap_err();
+        assert!(typo.to_string().contains("nmae"), "{typo}");
+    }
+}

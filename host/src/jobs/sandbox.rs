@@ -59,6 +59,15 @@ impl Isolation {
     }
 }
 
+impl std::fmt::Display for Isolation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Isolation::Bubblewrap(path) => write!(f, "bubblewrap ({})", path.display()),
+            Isolation::Unsandboxed => f.write_str("none: jobs run UNSANDBOXED"),
+        }
+    }
+}
+
 /// What one job's sandbox contains.
 #[derive(Clone, Debug, Default)]
 pub struct SandboxSpec {

@@ -10,13 +10,14 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 
-/// One GPU of the inventory.
+/// One GPU of the inventory (in `[jobs.local] gpus`: `{ index, name, memory-mb }`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Gpu {
     /// The index `CUDA_VISIBLE_DEVICES` uses.
     pub index: u32,
     pub name: String,
-    #[serde(default)]
+    #[serde(default, alias = "memory-mb")]
     pub memory_mb: u64,
 }
 
