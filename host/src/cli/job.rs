@@ -213,9 +213,13 @@ pub async fn run(command: JobCommand, config: &SophonConfig) -> anyhow::Result<(
                 println!("gpus      none ({gpu_source} lists none, or is not installed)");
             }
             for gpu in &inventory.gpus {
+                let memory = match gpu.memory_mb {
+                    0 => "memory not given".to_string(),
+                    mb => format!("{mb} MiB"),
+                };
                 println!(
-                    "gpu {:<5} {} ({} MiB; from {gpu_source})",
-                    gpu.index, gpu.name, gpu.memory_mb
+                    "gpu {:<5} {} ({memory}; from {gpu_source})",
+                    gpu.index, gpu.name
                 );
             }
             println!("jobs dir  {}", executor.jobs_dir().display());
