@@ -34,6 +34,13 @@ fn s(x: impl ToString) -> String {
     x.to_string()
 }
 
+/// A CSV record: `first`, then `rest`.
+fn record<T: ToString>(first: impl ToString, rest: impl IntoIterator<Item = T>) -> Vec<String> {
+    std::iter::once(s(first))
+        .chain(rest.into_iter().map(s))
+        .collect()
+}
+
 fn csv_text(records: &Records) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
     for r in records {
@@ -153,9 +160,7 @@ fn jigsaw_toxic(rng: &mut StdRng) -> Scenario {
         "insult",
         "identity_hate",
     ];
-    let header: Vec<String> = std::iter::once(s("id"))
-        .chain(classes.iter().map(s))
-        .collect();
+    let header = record("id", classes);
     let mut answers = vec![header.clone()];
     let mut perfect = vec![header.clone()];
     let mut noisy = vec![header.clone()];
@@ -234,29 +239,22 @@ fn quest_targets() -> &'static [&'static str] {
 }
 
 fn google_quest(rng: &mut StdRng) -> Scenario {
-    let header: Vec<String> = std::iter::once(s("qa_id"))
-        .chain(quest_targets().iter().map(s))
-        .collect();
+    let header = record("qa_id", quest_targets());
     let levels = ["0.0", "0.333333333", "0.5", "0.666666667", "1.0"];
     let mut answers = vec![header.clone()];
     let mut noisy = vec![header.clone()];
     for i in 0..50 {
         let values: Vec<&str> = (0..30).map(|_| levels[rng.random_range(0..5)]).collect();
-        answers.push(
-            std::iter::once(s(39 + i * 7))
-                .chain(values.iter().map(s))
-                .collect(),
-        );
-        noisy.push(
-            std::iter::once(s(39 + i * 7))
-                .chain(values.iter().map(|v| {
-                    format!(
-                        "{:.4}",
-                        v.parse::<f64>().unwrap() + rng.random_range(-0.4..0.4)
-                    )
-                }))
-                .collect(),
-        );
+        answers.push(record(39 + i * 7, &values));
+        noisy.push(record(
+            39 + i * 7,
+            values.iter().map(|v| {
+                format!(
+                    "{:.4}",
+                    v.parse::<f64>().unwrap() + rng.random_range(-0.4..0.4)
+                )
+            }),
+        ));
     }
     let noisy = shuffled(&noisy, rng);
     let mut constant = noisy.clone();
@@ -305,9 +303,7 @@ fn hms(rng: &mut StdRng) -> Scenario {
         "grda_vote",
         "other_vote",
     ];
-    let header: Vec<String> = std::iter::once(s("eeg_id"))
-        .chain(votes.iter().map(s))
-        .collect();
+    let header = record("eeg_id", votes);
     let mut answers = vec![header.clone()];
     let mut perfect = vec![header.clone()];
     let mut noisy = vec![header.clone()];
@@ -335,13 +331,12 @@ fn hms(rng: &mut StdRng) -> Scenario {
                 v
             };
             let total: u32 = v.iter().sum();
-            answers.push(std::iter::once(s(eeg)).chain(v.iter().map(s)).collect());
-            perfect.push(
-                std::iter::once(s(eeg))
-                    .chain(v.iter().map(|x| s(f64::from(*x) / f64::from(total))))
-                    .collect(),
-            );
-            noisy.push(std::iter::once(s(eeg)).chain(guess.iter().map(s)).collect());
+            answers.push(record(eeg, &v));
+            perfect.push(record(
+                eeg,
+                v.iter().map(|x| f64::from(*x) / f64::from(total)),
+            ));
+            noisy.push(record(eeg, &guess));
         }
     }
     // Rows of one EEG pair in file order (GRADERS.md 4.16): keep the perfect file's order.
