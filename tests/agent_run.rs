@@ -1102,3 +1102,49 @@ async fn the_embedded_model_promotes_each_phase_into_knowledge() {
     let events = std::fs::read_to_string(summary.run_dir.join("events.jsonl")).unwrap();
     assert!(events.contains("\"event\":\"promoted\""), "{events}");
 }
+
+/// Issue 14, class 8: a run ends, graded, within a small grace of its time limit even when its
+/// strategy waits on a job that would run for ten minutes: the job is cancelled at the deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_ends_at_its_time_limit_with_a_long_job_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let prepared = dir.path().join("data/slow/prepared");
+    std::fs::create_dir_all(prepared.join("public")).unwrap();
+    std::fs::create_dir_all(prepared.join("private")).unwrap();
+    std::fs::write(prepared.join("public/train.csv"), "id,x,y\n1,1,0\n2,2,1\n").unwrap();
+    std::fs::write(prepared.join("public/test.csv"), "id,x\n100,1\n101,2\n").unwrap();
+    std::fs::write(
+        prepared.join("public/sample_submission.csv"),
+        "id,y\n100,0.5\n101,0.5\n",
+    )
+    .unwrap();
+    std::fs::write(prepared.join("private/answers.csv"), "id,y\n100,1\n101,0\n").unwrap();
+    let config = config(
+        dir.path(),
+        &format!(
+            "managed-python = false\n\
+             [mlebench.competitions.slow]\nmetric = \"auc\"\nid-column = \"id\"\ntarget-columns = [\"y\"]\nanswers = \"private/answers.csv\"\n\
+             [plugins.worker]\nsource = {:?}\n\
+             [plugins.worker.grants]\njobs = {{ max-concurrent = 4 }}\nllm = {{ max-concurrent = 8 }}\n\
+             hcc = {{ scopes = [\"experience:write\", \"knowledge:read\", \"wisdom:read\"] }}\ntask = {{}}\nartifacts = {{}}\n\
+             [jobs.local]\ngrace-secs = 1\n",
+            sophon_tests::fixture("worker").display().to_string()
+        ),
+    );
+    let mut request = request("slow", &dir.path().join("data"), 5);
+    request.strategy = Some("worker".into());
+    request.strategy_config = Some(serde_json::json!("wait-job:600"));
+    request.time_limit = Some(Duration::from_secs(3));
+    let started = std::time::Instant::now();
+    let summary = execute(&config, request, vec![]).await.unwrap();
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(30), "the run took {took:?}");
+    let outcome = summary.outcome.expect("the strategy returned");
+    assert!(
+        outcome.summary.contains("Cancelled") || outcome.summary.contains("TimedOut"),
+        "{}",
+        outcome.summary
+    );
+    assert!(summary.run_dir.join("grade.json").is_file());
+    assert!(!summary.grade.valid_submission);
+}

@@ -473,3 +473,387 @@ async fn a_command_that_cannot_start_fails_cleanly() {
         "the job's cgroup was not removed: {leftover:?}"
     );
 }
+
+/// This process's effective uid (tests assert root-specific guarantees only as root, as CI is).
+fn euid() -> u32 {
+    // SAFETY: geteuid(2) cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// Everything a job may try to become host root or change the host's kernel settings: none of
+/// it works, and the host's values are unchanged afterwards.
+#[tokio::test]
+async fn a_job_is_never_host_root_and_cannot_change_kernel_settings() {
+    let s = setup(|_| {});
+    let watched = [
+        "/proc/sys/vm/swappiness",
+        "/proc/sys/kernel/core_pattern",
+        "/proc/sys/kernel/hostname",
+        "/proc/sys/fs/file-max",
+    ];
+    let before: Vec<String> = watched
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect();
+    let script = r#"
+id -u; id -g; id -G
+grep -E '^(CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs)' /proc/self/status
+for f in /proc/sys/vm/swappiness /proc/sys/kernel/core_pattern /proc/sys/kernel/hostname /proc/sys/fs/file-max /proc/sysrq-trigger; do
+  (echo '|/tmp/evil %p' > "$f") 2>/dev/null && echo "WROTE $f"
+done
+python3 - <<'PY'
+import os
+for path, value in [("/proc/sys/vm/swappiness", "1"), ("/proc/sys/kernel/core_pattern", "|/tmp/x")]:
+    try:
+        with open(path, "w") as f:
+            f.write(value)
+        print("WROTE", path)
+    except OSError as e:
+        print("refused", path, e.errno)
+for name, call in [("setuid", lambda: os.setuid(0)), ("setgid", lambda: os.setgid(0)),
+                   ("setgroups", lambda: os.setgroups([0])), ("chroot", lambda: os.chroot("/tmp"))]:
+    try:
+        call()
+        print("BECAME", name)
+    except OSError as e:
+        print("refused", name, e.errno)
+PY
+mount -t tmpfs none /tmp 2>/dev/null && echo MOUNTED
+unshare -r true 2>/dev/null && echo USERNS
+touch /usr/evil 2>/dev/null && echo WROTE-usr
+echo done
+"#;
+    let result = run(&s, sh(script)).await;
+    let out = &result.stdout.head;
+    assert_eq!(result.state, JobState::Succeeded, "{result:?}");
+    assert!(out.ends_with("done\n"), "{out}");
+    for forbidden in ["WROTE", "BECAME", "MOUNTED", "USERNS"] {
+        assert!(!out.contains(forbidden), "{forbidden}:\n{out}");
+    }
+    let lines: Vec<&str> = out.lines().collect();
+    let uid: u32 = lines[0].parse().unwrap();
+    if euid() == 0 {
+        assert_eq!(uid, 65534, "as root, jobs run as the unprivileged job-uid");
+        assert_eq!(lines[1], "65534");
+        assert_eq!(lines[2], "65534", "no supplementary groups");
+    } else {
+        assert_eq!(uid, euid());
+    }
+    assert_ne!(uid, 0);
+    for cap in ["CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+        assert!(
+            out.contains(&format!("{cap}:\t0000000000000000")),
+            "{cap}:\n{out}"
+        );
+    }
+    assert!(out.contains("NoNewPrivs:\t1"), "{out}");
+    let after: Vec<String> = watched
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect();
+    assert_eq!(before, after, "a host kernel setting changed");
+}
+
+/// The seccomp filter: the calls a job never needs are refused, ordinary work goes on.
+#[tokio::test]
+async fn a_job_is_refused_the_system_calls_it_never_needs() {
+    let s = setup(|_| {});
+    let script = r#"
+import ctypes, errno, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+nr = {"x86_64": dict(keyctl=250, bpf=321, perf_event_open=298, ptrace=101, unshare=272,
+                    io_uring_setup=425, clone3=435, userfaultfd=323, kexec_load=246,
+                    init_module=175, mount=165, setns=308, add_key=248, process_vm_writev=311,
+                    open_by_handle_at=304, pivot_root=155, ioctl=16),
+      "aarch64": dict(keyctl=219, bpf=280, perf_event_open=241, ptrace=117, unshare=97,
+                     io_uring_setup=425, clone3=435, userfaultfd=282, kexec_load=104,
+                     init_module=105, mount=40, setns=268, add_key=217, process_vm_writev=271,
+                     open_by_handle_at=265, pivot_root=41, ioctl=29)}[os.uname().machine]
+libc.syscall.restype = ctypes.c_long
+def call(name, *args):
+    ctypes.set_errno(0)
+    r = libc.syscall(ctypes.c_long(nr[name]), *[ctypes.c_long(a) for a in args])
+    return r, ctypes.get_errno()
+for name in ["keyctl", "bpf", "perf_event_open", "ptrace", "userfaultfd", "kexec_load",
+             "init_module", "setns", "add_key", "process_vm_writev", "open_by_handle_at",
+             "pivot_root", "mount"]:
+    r, e = call(name, 0, 0, 0, 0, 0)
+    print(name, "ALLOWED" if r >= 0 or e not in (errno.EPERM,) else "EPERM")
+r, e = call("unshare", 0x10000000)
+print("unshare", "EPERM" if e == errno.EPERM else "ALLOWED")
+for name in ["io_uring_setup", "clone3"]:
+    r, e = call(name, 0, 0)
+    print(name, "ENOSYS" if e == errno.ENOSYS else "ALLOWED")
+# TIOCSTI on a terminal of its own, with and without junk in the request's upper half.
+import pty, fcntl, termios
+master, slave = pty.openpty()
+for request in (termios.TIOCSTI, termios.TIOCSTI | (1 << 32)):
+    r, e = call("ioctl", slave, request, ctypes.addressof(ctypes.c_char(b"x")))
+    print("tiocsti", "EPERM" if e == errno.EPERM else "ALLOWED")
+r, e = call("ioctl", slave, 0x541C, 0)
+print("tioclinux", "EPERM" if e == errno.EPERM else "ALLOWED")
+# What a job does need still works: threads (clone), processes, pipes, memory maps.
+import threading, subprocess, mmap
+t = threading.Thread(target=lambda: None); t.start(); t.join()
+print("subprocess", subprocess.run(["true"]).returncode)
+m = mmap.mmap(-1, 1 << 20); m[0] = 1
+print("fine")
+"#;
+    let mut spec = sophon_tests::jobs::command(&["python3", "probe.py"]);
+    spec.files.push(JobFile {
+        path: "probe.py".into(),
+        contents: FileContents::Text(script.into()),
+        executable: false,
+    });
+    let result = run(&s, spec).await;
+    let out = &result.stdout.head;
+    assert_eq!(result.state, JobState::Succeeded, "{result:?}");
+    assert!(!out.contains("ALLOWED"), "{out}");
+    assert_eq!(out.matches("EPERM").count(), 17, "{out}");
+    assert_eq!(out.matches("ENOSYS").count(), 2, "{out}");
+    assert!(out.contains("subprocess 0\nfine\n"), "{out}");
+}
+
+/// Outputs are measured before they are read: sparse files of 3 GiB and 200 GiB (no blocks on
+/// disk) are refused by size without the host reading them, files that fit are streamed into
+/// the store, and together a job's outputs stay under its disk quota.
+#[tokio::test]
+async fn huge_and_sparse_outputs_are_refused_by_size_before_anything_is_read() {
+    // A quota large enough for the kernel to let the job make a 200 GiB sparse file.
+    let s = setup(|c| c.disk_mb = Some(300 << 10));
+    let hwm_before = peak_rss_kib();
+    let mut spec = sh(
+        "truncate -s 3G big.bin && truncate -s 200G huge.bin && printf 'id,y\\n1,0\\n' > sub.csv",
+    );
+    spec.outputs = vec!["big.bin".into(), "huge.bin".into(), "sub.csv".into()];
+    let result = run(&s, spec).await;
+    assert_eq!(result.state, JobState::Succeeded, "{result:?}");
+    for name in ["big.bin", "huge.bin"] {
+        assert!(
+            result.message.contains(&format!(
+                "output {name} is {} bytes, more than the 1073741824 bytes an artifact may hold",
+                if name == "big.bin" {
+                    3u64 << 30
+                } else {
+                    200 << 30
+                }
+            )),
+            "{}",
+            result.message
+        );
+    }
+    let names: Vec<&str> = result.artifacts.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, ["sub.csv"]);
+    let grown_kib = peak_rss_kib().saturating_sub(hwm_before);
+    assert!(
+        grown_kib < 512 * 1024,
+        "collecting grew the host's peak memory by {grown_kib} KiB"
+    );
+
+    // Files that fit are streamed in whole; past the job's disk quota together, the rest are
+    // named and left.
+    let s = setup(|c| c.disk_mb = Some(600));
+    let mut spec = sh("mkdir out && for f in a b c; do truncate -s 250M out/$f.bin; done");
+    spec.outputs = vec!["out/".into()];
+    let result = run(&s, spec).await;
+    assert_eq!(result.state, JobState::Succeeded, "{result:?}");
+    assert_eq!(result.artifacts.len(), 2, "{result:?}");
+    assert!(
+        result
+            .message
+            .contains("would take the job's outputs past 629145600 bytes"),
+        "{}",
+        result.message
+    );
+    use sha2::Digest;
+    let zeros = format!("{:x}", sha2::Sha256::digest(vec![0u8; 250 << 20]));
+    for artifact in &result.artifacts {
+        assert_eq!(
+            (artifact.size, artifact.sha256.as_str()),
+            (250 << 20, zeros.as_str())
+        );
+    }
+}
+
+/// This process's peak resident memory (VmHWM), in KiB.
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// A job's disk quota holds: too many bytes, too many files and a nearly full disk each stop
+/// the job with a message naming the setting; a file past the quota is refused by the kernel;
+/// a quiet job on a nearly full disk is left alone.
+#[tokio::test]
+async fn a_job_that_fills_the_disk_loses_only_itself() {
+    let s = setup(|c| {
+        c.disk_mb = Some(40);
+        c.max_files = Some(500);
+    });
+    let cases = [
+        // Many files of 1 MiB: the watcher sees 40 MiB pass.
+        (
+            "for i in $(seq 1 60); do head -c 1048576 /dev/zero > f$i; done; sleep 30",
+            "disk-mb",
+        ),
+        // One file past the quota: the kernel stops it (RLIMIT_FSIZE) or the watcher does.
+        ("head -c 60000000 /dev/zero > big", "SIGXFSZ|disk-mb"),
+        // Many empty files.
+        (
+            "mkdir d; cd d; i=0; while [ $i -lt 2000 ]; do : > f$i; i=$((i+1)); done; sleep 30",
+            "max-files",
+        ),
+    ];
+    for (script, named) in cases {
+        let mut spec = sh(script);
+        spec.resources.timeout_ms = Some(60_000);
+        let started = Instant::now();
+        let result = run(&s, spec).await;
+        assert_eq!(result.state, JobState::Failed, "{script}: {result:?}");
+        assert!(
+            named.split('|').any(|n| result.message.contains(n)),
+            "{script}: {}",
+            result.message
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{script}: not stopped"
+        );
+    }
+    // A nearly full disk (the reserve is set above the disk's size) stops a job that writes…
+    let full = setup(|c| c.min_free_disk_mb = Some(u64::MAX >> 21));
+    let mut spec = sh("for i in $(seq 1 30); do echo $i >> grow; sleep 0.2; done");
+    spec.resources.timeout_ms = Some(60_000);
+    let result = run(&full, spec).await;
+    assert_eq!(result.state, JobState::Failed, "{result:?}");
+    assert!(
+        result.message.contains("min-free-disk-mb"),
+        "{}",
+        result.message
+    );
+    // … but not one that only reads and computes.
+    let result = run(&full, sh("sleep 2.5; echo fine")).await;
+    assert_eq!(result.state, JobState::Succeeded, "{result:?}");
+    // The next job on the executor runs normally.
+    assert_eq!(run(&s, sh("echo next")).await.stdout.head, "next\n");
+}
+
+/// Once its outputs are collected a job's working directory is gone (its logs stay), even
+/// when the job locked parts of it.
+#[tokio::test]
+async fn a_jobs_working_directory_is_removed_once_its_outputs_are_collected() {
+    let s = setup(|_| {});
+    let mut spec = sh(
+        "mkdir -p keep locked/deep && echo 1 > keep/a && echo 2 > locked/deep/b && chmod 000 locked && echo ok",
+    );
+    spec.outputs = vec!["keep/".into()];
+    let job = s.executor.submit(&s.context, spec).unwrap();
+    let result = job.wait().await;
+    assert_eq!(result.state, JobState::Succeeded, "{result:?}");
+    let dir = s.executor.job(&job.id()).unwrap().dir().to_path_buf();
+    assert!(!dir.join("work").exists(), "the working directory is left");
+    assert!(!dir.join("seccomp-deny.bpf").exists());
+    assert!(dir.join("stdout.log").is_file(), "the logs are kept");
+    let a = &result.artifacts[0];
+    assert_eq!(s.context.artifacts.read(&a.id, 0, 10).unwrap(), b"1\n");
+}
+
+/// A plugin's GPU kind reaches a scheduler's request only as a plain name.
+#[tokio::test]
+async fn gpu_kinds_that_are_not_plain_names_are_refused() {
+    let s = setup(|_| {});
+    for kind in [
+        "a100:8,gpu:h100",
+        "a100 --x",
+        "",
+        "x".repeat(65).as_str(),
+        "a/b",
+    ] {
+        let mut spec = sh("true");
+        spec.resources.gpus = 1;
+        spec.resources.gpu_kind = Some(kind.to_string());
+        let err = s.executor.submit(&s.context, spec).err().unwrap();
+        assert!(
+            matches!(err, CapabilityError::InvalidArgument(ref m) if m.contains("gpu-kind")),
+            "{kind:?}: {err}"
+        );
+    }
+    let mut spec = sh("echo $CUDA_VISIBLE_DEVICES");
+    spec.resources.gpus = 1;
+    spec.resources.gpu_kind = Some("fake-a100".into());
+    assert_eq!(run(&s, spec).await.state, JobState::Succeeded);
+}
+
+/// Within a run no job outlives its deadline: timeouts are cut to the time left, jobs still
+/// running at the deadline are cancelled, none starts after it, and a stop flag does the same.
+#[tokio::test]
+async fn a_runs_jobs_end_at_its_deadline_or_stop() {
+    use sophon::jobs::service::{JobQuota, PluginJobs, RunEnd};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let s = setup(|_| {});
+    let jobs = PluginJobs::new(
+        "strategy",
+        s.executor.clone(),
+        s.context.clone(),
+        JobQuota::default(),
+    )
+    .with_run_end(RunEnd {
+        deadline: Some(Instant::now() + Duration::from_secs(2)),
+        stop: None,
+    });
+    let mut long = sh("trap 'exit 3' INT; sleep 60 & wait");
+    long.resources.timeout_ms = Some(60_000);
+    let started = Instant::now();
+    let job = jobs.submit(long.clone()).await.unwrap();
+    let result = job.wait().await;
+    assert!(
+        matches!(result.state, JobState::TimedOut | JobState::Cancelled),
+        "{result:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "ran {:?}",
+        started.elapsed()
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let err = jobs.submit(sh("true")).await.err().unwrap();
+    assert!(
+        matches!(err, CapabilityError::BudgetExhausted(ref m) if m.contains("out of time")),
+        "{err}"
+    );
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let jobs = PluginJobs::new(
+        "strategy",
+        s.executor.clone(),
+        s.context.clone(),
+        JobQuota::default(),
+    )
+    .with_run_end(RunEnd {
+        deadline: None,
+        stop: Some(stop.clone()),
+    });
+    let running = jobs.submit(long.clone()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Release);
+    assert_eq!(running.wait().await.state, JobState::Cancelled);
+    assert!(jobs.submit(sh("true")).await.is_err());
+
+    // At the run's end every job still running is cancelled.
+    let jobs = PluginJobs::new(
+        "strategy",
+        s.executor.clone(),
+        s.context.clone(),
+        JobQuota::default(),
+    );
+    let a = jobs.submit(long.clone()).await.unwrap();
+    let b = jobs.submit(long).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(jobs.cancel_all().await, 2);
+    assert_eq!(a.wait().await.state, JobState::Cancelled);
+    assert_eq!(b.wait().await.state, JobState::Cancelled);
+}

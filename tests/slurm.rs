@@ -41,6 +41,7 @@ fn cluster() -> Option<Cluster> {
         poll_ms: Some(200),
         grace_secs: Some(1),
         default_memory_mb: Some(200),
+        max_timeout_secs: Some(120),
         ..SlurmConfig::default()
     };
     let env = |k: &str| std::env::var(k).ok();
@@ -191,5 +192,60 @@ async fn cluster_jobs_are_recorded_and_can_be_cancelled_through_their_directory(
         list_jobs(&shared)
             .iter()
             .any(|(r, state)| r.id == job.id() && state == "cancelled")
+    );
+}
+
+/// A cluster job runs in the same sandbox as a local one: on a node where the batch script runs
+/// as root, as the unprivileged job-uid with no capabilities, under the seccomp filter for the
+/// node's architecture, with `/proc/sys` read-only; its working directory is removed once its
+/// outputs are collected, its time limit is capped (`max-timeout-secs`), and a GPU kind that
+/// would smuggle more into `--gres` is refused.
+#[tokio::test]
+async fn cluster_jobs_are_contained_like_local_ones() {
+    let Some(c) = cluster() else { return };
+    let before = std::fs::read_to_string("/proc/sys/vm/swappiness").unwrap();
+    for executor in [&c.rest, &c.cli] {
+        let mut spec = sh(
+            "id -u; grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status; \
+             (echo 1 > /proc/sys/vm/swappiness) 2>/dev/null && echo WROTE; \
+             unshare -r true 2>/dev/null && echo USERNS; echo out > out.txt",
+        );
+        spec.outputs = vec!["out.txt".into()];
+        let job = executor.submit(&c.context, spec).await.unwrap();
+        let result = tokio::time::timeout(Duration::from_secs(120), job.wait())
+            .await
+            .unwrap();
+        assert_eq!(result.state, JobState::Succeeded, "{result:?}");
+        let out = &result.stdout.head;
+        assert!(out.starts_with("65534\n"), "{out}");
+        assert!(out.contains("CapEff:\t0000000000000000"), "{out}");
+        assert!(
+            out.contains("NoNewPrivs:\t1") && out.contains("Seccomp:\t2"),
+            "{out}"
+        );
+        assert!(!out.contains("WROTE") && !out.contains("USERNS"), "{out}");
+        assert_eq!(result.artifacts.len(), 1);
+        assert!(!job.dir().join("work").exists());
+
+        let mut long = sh("sleep 1");
+        long.resources.timeout_ms = Some(10 * 24 * 3600 * 1000);
+        let job = executor.submit(&c.context, long).await.unwrap();
+        let shown = std::process::Command::new("scontrol")
+            .args(["show", "job", job.native_id()])
+            .output()
+            .unwrap();
+        let shown = String::from_utf8_lossy(&shown.stdout);
+        assert!(shown.contains("TimeLimit=00:03:00"), "{shown}");
+        job.wait().await;
+
+        let mut smuggled = sh("true");
+        smuggled.resources.gpus = 1;
+        smuggled.resources.gpu_kind = Some("a100:8,gpu".into());
+        let err = executor.submit(&c.context, smuggled).await.err().unwrap();
+        assert!(err.to_string().contains("gpu-kind"), "{err}");
+    }
+    assert_eq!(
+        before,
+        std::fs::read_to_string("/proc/sys/vm/swappiness").unwrap()
     );
 }

@@ -40,12 +40,16 @@ pub enum JobCommand {
     },
     /// List jobs (newest first).
     Ls,
-    /// Print a job's output so far.
+    /// Print a job's output so far. On a terminal, control characters in it are escaped
+    /// (newlines and tabs kept); piped or redirected, it is copied byte for byte.
     Logs {
         id: String,
         /// stderr instead of stdout.
         #[arg(long)]
         stderr: bool,
+        /// Copy the output byte for byte even to a terminal (escape sequences and all).
+        #[arg(long)]
+        raw: bool,
     },
     /// Cancel a job (SIGINT, grace period, SIGKILL), even one run by another sophon process.
     Cancel { id: String },
@@ -143,10 +147,28 @@ pub async fn run(command: JobCommand, config: &SophonConfig) -> anyhow::Result<(
             };
             eprintln!("job {}", job.id());
             let (mut out_offset, mut err_offset) = (0u64, 0u64);
+            // The job's output reaches a terminal escaped, a pipe or file byte for byte.
+            let (out_tty, err_tty) = (
+                std::io::IsTerminal::is_terminal(&std::io::stdout()),
+                std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            );
             let result = loop {
                 let finished = job.result();
-                out_offset += forward(&dir.join("stdout.log"), out_offset, &mut std::io::stdout());
-                err_offset += forward(&dir.join("stderr.log"), err_offset, &mut std::io::stderr());
+                let done = finished.is_some();
+                out_offset += forward(
+                    &dir.join("stdout.log"),
+                    out_offset,
+                    &mut std::io::stdout(),
+                    out_tty,
+                    done,
+                );
+                err_offset += forward(
+                    &dir.join("stderr.log"),
+                    err_offset,
+                    &mut std::io::stderr(),
+                    err_tty,
+                    done,
+                );
                 if let Some(result) = finished {
                     break result;
                 }
@@ -161,7 +183,7 @@ pub async fn run(command: JobCommand, config: &SophonConfig) -> anyhow::Result<(
                 status.push_str(&format!(" ({exit:?})"));
             }
             if !result.message.is_empty() {
-                status.push_str(&format!(": {}", result.message));
+                status.push_str(&format!(": {}", crate::term::line(&result.message)));
             }
             status.push_str(&format!(
                 " | wall {:.2} s, cpu {:.2} s, peak memory {}",
@@ -191,6 +213,8 @@ pub async fn run(command: JobCommand, config: &SophonConfig) -> anyhow::Result<(
             if json {
                 let summary = serde_json::json!({
                     "sandbox": executor.isolation().to_string(),
+                    "user": executor.job_user(),
+                    "disk": disk_words(&executor.disk_quota()),
                     "limits": executor.cgroups().describe(),
                     "cores": inventory.cores,
                     "memory_mb": inventory.memory_mb,
@@ -202,6 +226,8 @@ pub async fn run(command: JobCommand, config: &SophonConfig) -> anyhow::Result<(
                 return Ok(());
             }
             println!("sandbox   {}", executor.isolation());
+            println!("user      {}", executor.job_user());
+            println!("disk      {}", disk_words(&executor.disk_quota()));
             println!("limits    {}", executor.cgroups().describe());
             println!(
                 "cores     {} ({} in all)",
@@ -233,21 +259,27 @@ pub async fn run(command: JobCommand, config: &SophonConfig) -> anyhow::Result<(
                 .collect();
             jobs.sort_by_key(|(record, _)| std::cmp::Reverse(record.submitted_unix_ms));
             for (record, state) in jobs {
+                // A job's command is whatever its strategy asked to run.
                 println!(
                     "{:<40} {:<14} {:<8} {}",
-                    record.id,
-                    state,
+                    crate::term::line(&record.id),
+                    crate::term::line(&state),
                     record.pid,
-                    record.command.join(" ")
+                    crate::term::line(&record.command.join(" "))
                 );
             }
             Ok(())
         }
-        JobCommand::Logs { id, stderr } => {
+        JobCommand::Logs { id, stderr, raw } => {
             let path = job_dir(config, &id)?.join(if stderr { "stderr.log" } else { "stdout.log" });
             let bytes =
                 std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-            std::io::stdout().write_all(&bytes)?;
+            let mut out = std::io::stdout().lock();
+            if raw || !std::io::IsTerminal::is_terminal(&out) {
+                out.write_all(&bytes)?;
+            } else {
+                out.write_all(crate::term::stream_bytes(&bytes, true).0.as_bytes())?;
+            }
             Ok(())
         }
         JobCommand::Cancel { id } => {
@@ -262,8 +294,16 @@ pub async fn run(command: JobCommand, config: &SophonConfig) -> anyhow::Result<(
     }
 }
 
-/// Copy what the log at `path` holds past `offset` to `out`; returns the bytes copied.
-fn forward(path: &std::path::Path, offset: u64, out: &mut dyn Write) -> u64 {
+/// Copy what the log at `path` holds past `offset` to `out`; returns the bytes consumed. With
+/// `escape` (`out` is a terminal) control characters are escaped and a character cut by the
+/// read waits for the next call, unless the job is `done` and the log read to its end.
+fn forward(
+    path: &std::path::Path,
+    offset: u64,
+    out: &mut dyn Write,
+    escape: bool,
+    done: bool,
+) -> u64 {
     use std::io::{Read, Seek, SeekFrom};
     let Ok(mut file) = std::fs::File::open(path) else {
         return 0;
@@ -274,9 +314,17 @@ fn forward(path: &std::path::Path, offset: u64, out: &mut dyn Write) -> u64 {
     {
         return 0;
     }
-    let _ = out.write_all(&bytes);
+    let used = if escape {
+        let at_end = done && bytes.len() < 1 << 20;
+        let (text, used) = crate::term::stream_bytes(&bytes, at_end);
+        let _ = out.write_all(text.as_bytes());
+        used
+    } else {
+        let _ = out.write_all(&bytes);
+        bytes.len()
+    };
     let _ = out.flush();
-    bytes.len() as u64
+    used as u64
 }
 
 /// Where jobs of every configured backend keep their directories.
@@ -349,6 +397,16 @@ fn core_ranges(cores: &[usize]) -> String {
         })
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// A job's disk quota in words.
+fn disk_words(quota: &crate::jobs::disk::DiskQuota) -> String {
+    format!(
+        "{} MiB and {} files per job; jobs stop before the disk has less than {} MiB free",
+        quota.max_bytes >> 20,
+        quota.max_files,
+        quota.min_free_bytes >> 20
+    )
 }
 
 #[cfg(test)]

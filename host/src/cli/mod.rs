@@ -81,16 +81,51 @@ pub fn main() -> ExitCode {
         .enable_all()
         .build()
         .context("starting the async runtime")
-        .and_then(|rt| rt.block_on(dispatch(cli)));
+        .and_then(|rt| {
+            rt.block_on(async {
+                tokio::spawn(end_on_signals());
+                let result = dispatch(cli).await;
+                end_jobs().await;
+                result
+            })
+        });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         // `sophon hcc export | head`: the reader left; that is not the command failing.
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Errors carry plugin, job and model text (panic messages, stderr tails, adapter
+            // messages): escaped, and continuation lines marked.
+            eprintln!("error: {}", crate::term::block(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }
+}
+
+/// Stop every job this process started: its cluster jobs (their schedulers get 10 s to
+/// answer) and its local jobs, whose cgroups are removed.
+pub(crate) async fn end_jobs() {
+    crate::jobs::reaper::cancel_cluster_jobs(std::time::Duration::from_secs(10)).await;
+    crate::jobs::reaper::kill_all();
+}
+
+/// On SIGTERM or SIGHUP: stop every job, then exit (128 + the signal). A run ended this way
+/// resumes with `sophon run --resume`.
+async fn end_on_signals() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut hangup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
+        return;
+    };
+    let code = tokio::select! {
+        _ = term.recv() => 128 + libc::SIGTERM,
+        _ = hangup.recv() => 128 + libc::SIGHUP,
+    };
+    eprintln!("sophon: ending on a signal; stopping its jobs");
+    end_jobs().await;
+    std::process::exit(code);
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {

@@ -9,6 +9,7 @@ use crate::run::services::{self, ServiceRequest};
 use crate::run::session::SessionRun;
 use crate::runtime::inspect::{self, ManifestOrigin};
 use crate::runtime::{PluginGrants, Runtime, World};
+use crate::term;
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use serde_json::json;
@@ -126,10 +127,12 @@ fn inspect(reference: &str, as_json: bool) -> anyhow::Result<()> {
             "manifest_origin": described.manifest_origin,
             "manifest_error": manifest_error,
         });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        println!("{}", term::json(serde_json::to_string_pretty(&out)?));
         return Ok(());
     }
-    println!("plugin    {}", source.origin);
+    // Everything read from the file (import and export names, the manifest, its errors) is the
+    // plugin author's text: escaped, one name per line.
+    println!("plugin    {}", term::line(&source.origin));
     println!("size      {} bytes", described.size);
     println!("sha256    {}", described.sha256);
     println!(
@@ -139,20 +142,28 @@ fn inspect(reference: &str, as_json: bool) -> anyhow::Result<()> {
             |w| format!("sophon:plugin/{w}")
         )
     );
-    println!("exports   {}", described.facts.exports.join("\n          "));
-    println!("imports   {}", described.facts.imports.join("\n          "));
+    let names = |names: &[String]| {
+        names
+            .iter()
+            .map(|n| term::line(n))
+            .collect::<Vec<_>>()
+            .join("\n          ")
+    };
+    println!("exports   {}", names(&described.facts.exports));
+    println!("imports   {}", names(&described.facts.imports));
     match (manifest, manifest_error) {
         (Some(m), _) => {
             let origin = match described.manifest_origin {
                 ManifestOrigin::Embedded => "embedded",
                 _ => "beside the file",
             };
+            // Quoted: a multi-line string of the author's could otherwise pose as a line of ours.
             println!("manifest  ({origin})");
             for line in toml::to_string(m)?.lines() {
-                println!("          {line}");
+                println!("          | {}", term::line(line));
             }
         }
-        (None, Some(error)) => println!("manifest  INVALID: {error}"),
+        (None, Some(error)) => println!("manifest  INVALID: {}", term::block(&error)),
         (None, None) => println!("manifest  none (sophon will refuse to load it)"),
     }
     Ok(())
@@ -180,20 +191,25 @@ fn list(config: &SophonConfig) -> anyhow::Result<()> {
             Some(Ok(m)) => {
                 let caps: Vec<&str> = m.capabilities.list().iter().map(|c| c.as_str()).collect();
                 println!(
-                    "{:<24} {:<18} {:<9} {:<34} {reference}",
-                    m.plugin.name,
+                    "{:<24} {:<18} {:<9} {:<34} {}",
+                    term::line(&m.plugin.name),
                     m.plugin.world.as_str(),
-                    m.plugin.version,
+                    term::line(&m.plugin.version),
                     if caps.is_empty() {
                         "-".to_string()
                     } else {
                         caps.join(",")
-                    }
+                    },
+                    term::line(&reference)
                 );
             }
             _ => println!(
-                "{:<24} {:<18} {:<9} {:<34} {reference}",
-                "?", "?", "?", "unreadable"
+                "{:<24} {:<18} {:<9} {:<34} {}",
+                "?",
+                "?",
+                "?",
+                "unreadable",
+                term::line(&reference)
             ),
         }
     }
@@ -262,7 +278,8 @@ async fn run_strategy(
             config,
             jobs: &config.jobs,
             run_id: run_id.clone(),
-            competition_id: String::new(),
+            // The HCC files a run under a competition: this run's is its own, never a real one.
+            competition_id: "plugin-run".into(),
             descriptor: TaskDescriptor::default(),
             artifacts: store,
             task_public: None,
@@ -271,13 +288,21 @@ async fn run_strategy(
             journal: None,
             hub: None,
             promoter: None,
+            run_end: crate::jobs::service::RunEnd {
+                deadline: Some(std::time::Instant::now() + timeout),
+                stop: None,
+            },
         },
     )
     .map_err(anyhow::Error::msg)?;
     let hub = built.hub;
     let services = built.services;
     let mut instance = plugin.strategy(services).await?;
-    let outcome = instance.run(strategy_config, timeout).await?;
+    let outcome = instance.run(strategy_config, timeout).await;
+    if let Some(jobs) = &built.jobs {
+        jobs.cancel_all().await;
+    }
+    let outcome = outcome?;
     let llm_usage = hub.as_ref().map(|h| h.ledger().summary().total);
     let nodes = session.nodes();
     let best = session.best();
@@ -290,29 +315,36 @@ async fn run_strategy(
             "best": best.map(|b| json!({"node": b.node, "submission": b.submission, "metric": b.metric})),
             "llm": llm_usage,
         });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        println!("{}", term::json(serde_json::to_string_pretty(&out)?));
         return Ok(());
     }
+    // Node ids, operators, summaries and the outcome are the strategy's text.
     println!(
         "plugin   {} {} (sandboxed, memory cap {} MiB)",
-        plugin.name(),
-        plugin.identity().version,
+        term::line(plugin.name()),
+        term::line(&plugin.identity().version),
         plugin.grants().memory_bytes >> 20
     );
-    println!("run      {run_id}  ({})", run_dir.display());
+    println!(
+        "run      {}  ({})",
+        term::line(&run_id),
+        term::line(&run_dir.display().to_string())
+    );
     for node in &nodes {
         println!(
             "node     {:<10} {:<8} metric {:<8} {}",
-            node.id,
-            node.operator,
+            term::line(&node.id),
+            term::line(&node.operator),
             node.metric.map_or("-".to_string(), |m| format!("{m:.4}")),
-            node.summary
+            term::line(&node.summary)
         );
     }
     if let Some(best) = best {
         println!(
             "best     {} (metric {:.4}, submission artifact {})",
-            best.node, best.metric, best.submission
+            term::line(&best.node),
+            best.metric,
+            term::line(&best.submission)
         );
     }
     if let Some(usage) = llm_usage {
@@ -326,6 +358,6 @@ async fn run_strategy(
             usage.cost_usd
         );
     }
-    println!("outcome  {}", outcome.summary);
+    println!("outcome  {}", term::block(&outcome.summary));
     Ok(())
 }

@@ -5,6 +5,7 @@ use crate::config::SophonConfig;
 use crate::report::{RunView, html};
 use crate::run::events::{RunEvent, RunObserver};
 use crate::run::execute::{self, RunRequest, RunSummary};
+use crate::term;
 use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -76,6 +77,7 @@ pub async fn run(args: RunArgs, config: &SophonConfig) -> anyhow::Result<()> {
             );
             flag.store(true, std::sync::atomic::Ordering::Release);
             if tokio::signal::ctrl_c().await.is_ok() {
+                super::end_jobs().await;
                 std::process::exit(130);
             }
         }
@@ -113,11 +115,12 @@ pub async fn run(args: RunArgs, config: &SophonConfig) -> anyhow::Result<()> {
     }
     if args.json {
         let line = serde_json::json!({ "event": "summary", "summary": summary });
-        println!("{line}");
+        println!("{}", term::json(line.to_string()));
     } else {
         print_summary(&summary);
     }
     if let Some(error) = &summary.error {
+        // main prints the error made safe for the terminal.
         anyhow::bail!(
             "the strategy failed: {error} (what it did is in {})",
             summary.run_dir.display()
@@ -132,7 +135,7 @@ struct JsonLines;
 impl RunObserver for JsonLines {
     fn on_event(&self, event: &RunEvent) {
         if let Ok(line) = serde_json::to_string(event) {
-            println!("{line}");
+            println!("{}", term::json(line));
         }
     }
 }
@@ -244,7 +247,11 @@ impl RunObserver for Progress {
                 });
                 let verb = if *resumed { "resuming" } else { "run" };
                 self.line(format!(
-                    "{verb} {run_id}: {competition_id} with `{strategy}`, metric {metric} ({direction:?}); run directory {run_dir}"
+                    "{verb} {run_id}: {} with `{}`, metric {} ({direction:?}); run directory {}",
+                    term::line(competition_id),
+                    term::line(strategy),
+                    term::line(metric),
+                    term::line(run_dir)
                 ));
             }
             RunEvent::Node {
@@ -260,25 +267,34 @@ impl RunObserver for Progress {
                 } else {
                     "invalid"
                 };
+                // Node ids, operators and summaries are the strategy's: one escaped line each.
                 self.line(format!(
                     "  node {:<8} {:<7} {verdict:<7} metric {metric:<9} {}",
-                    node.id, node.operator, node.summary
+                    term::line(&node.id),
+                    term::line(&node.operator),
+                    term::line(&node.summary)
                 ));
             }
             RunEvent::Best { best, .. } => {
                 state.best = Some(best.metric);
                 self.line(format!(
                     "  best  {} ({:.5}) copied to submission/submission.csv",
-                    best.node, best.metric
+                    term::line(&best.node),
+                    best.metric
                 ));
             }
             RunEvent::BestRefused { node, reason, .. } => {
-                self.line(format!("  {node} refused as best: {reason}"));
+                // The adapter's reason may echo the submission (job output).
+                self.line(format!(
+                    "  {} refused as best: {}",
+                    term::line(node),
+                    term::line(reason)
+                ));
             }
             RunEvent::Log { .. } => {}
             RunEvent::StrategyDone { error, .. } => {
                 if let Some(error) = error {
-                    self.line(format!("strategy failed: {error}"));
+                    self.line(format!("strategy failed: {}", term::block(error)));
                 }
                 self.line("grading the best submission…".to_string());
             }
@@ -295,7 +311,8 @@ impl RunObserver for Progress {
                 ..
             } => {
                 self.line(format!(
-                    "  memory: policy `{policy}` kept {knowledge_units} knowledge units and left {} wisdom entries for later tasks",
+                    "  memory: policy `{}` kept {knowledge_units} knowledge units and left {} wisdom entries for later tasks",
+                    term::line(policy),
                     wisdom.len()
                 ));
             }
@@ -307,8 +324,11 @@ impl RunObserver for Progress {
 
 fn print_summary(summary: &RunSummary) {
     let g = &summary.grade;
-    println!("run       {}", summary.run_id);
-    println!("directory {}", summary.run_dir.display());
+    println!("run       {}", term::line(&summary.run_id));
+    println!(
+        "directory {}",
+        term::line(&summary.run_dir.display().to_string())
+    );
     println!(
         "nodes     {} ({} buggy) in {:.1} s",
         summary.nodes,
@@ -316,10 +336,14 @@ fn print_summary(summary: &RunSummary) {
         summary.elapsed_ms as f64 / 1000.0
     );
     if let Some(best) = &summary.best {
-        println!("best      {} (validation {:.5})", best.node, best.metric);
+        println!(
+            "best      {} (validation {:.5})",
+            term::line(&best.node),
+            best.metric
+        );
     }
     if let Some(error) = &summary.error {
-        println!("strategy  failed: {error}");
+        println!("strategy  failed: {}", term::block(error));
     }
     let score = g.score.map_or("none".to_string(), |s| format!("{s}"));
     let medal = execute::medal(g).unwrap_or_else(|| "no medal".to_string());
@@ -331,7 +355,10 @@ fn print_summary(summary: &RunSummary) {
             g.silver_threshold.unwrap_or(f64::NAN),
             g.bronze_threshold.unwrap_or(f64::NAN),
         ),
-        None => println!("grade     {score} on the test set ({})", g.message),
+        None => println!(
+            "grade     {score} on the test set ({})",
+            term::line(&g.message)
+        ),
     }
     if summary.replay.recorded > 0 {
         println!(
@@ -347,6 +374,6 @@ fn print_summary(summary: &RunSummary) {
     }
     println!(
         "files     {}/report.html, grade.json, summary.json, submission/submission.csv",
-        summary.run_dir.display()
+        term::line(&summary.run_dir.display().to_string())
     );
 }

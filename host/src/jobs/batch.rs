@@ -1,13 +1,21 @@
 //! Cluster backends (Slurm, Ray) share everything but how they talk to their scheduler: a job's
 //! directory on a filesystem every node sees, a batch script that runs the job in the same
 //! bubblewrap sandbox as locally and writes its stdout/stderr there, polling the scheduler,
-//! Sophon's own timeout (interrupt, grace period, kill), and collecting the outputs through
-//! cap-std. [`BatchExecutor`] does all of that over a [`BatchApi`], which is what a backend
+//! Sophon's own timeout (interrupt, grace period, kill; never longer than `max-timeout-secs`),
+//! and collecting the outputs through cap-std, after which the job's working directory is
+//! removed.
+//!
+//! The script decides on the node who the job is: where it runs as root, the working directory
+//! is handed to the unprivileged `job-uid` and the job starts through `setpriv` (see
+//! [`sandbox::JobUser`]); otherwise it keeps the node user's uid in a user namespace. It loads
+//! the seccomp filters written for the node's architecture (`uname -m`) and refuses to run on
+//! one it has none for. [`BatchExecutor`] does all of that over a [`BatchApi`], which is what a backend
 //! implements.
 
 use super::output::{CaptureLimits, excerpt_of_file, read_log};
 use super::records;
-use super::sandbox::{self, Isolation, SandboxSpec};
+use super::sandbox::{self, Bubblewrap, Isolation, JobUser, SandboxSpec};
+use super::seccomp;
 use super::workdir::{JobContext, collect_outputs, materialise, resolve_mounts, validate};
 use super::*;
 use crate::capability::{CapResult, CapabilityError};
@@ -75,9 +83,17 @@ pub struct BatchSettings {
     pub default_cpus: u32,
     pub default_memory_mb: u64,
     pub default_timeout: Duration,
+    /// The longest timeout a job may ask for.
+    pub max_timeout: Duration,
+    /// The unprivileged uid/gid jobs switch to where the script runs as root.
+    pub job_uid: u32,
+    pub job_gid: u32,
     pub path: String,
     pub capture: CaptureLimits,
 }
+
+/// The most bytes one cluster job's outputs may hold together.
+const MAX_OUTPUT_BYTES: u64 = super::config::DEFAULT_DISK_MB << 20;
 
 /// Runs jobs through a scheduler.
 pub struct BatchExecutor {
@@ -138,13 +154,27 @@ impl BatchExecutor {
             Dir::open_ambient_dir(&work, cap_std::ambient_authority()).map_err(internal)?;
         materialise(&work_dir, &spec.files, &context.artifacts)?;
         let mounts = resolve_mounts(&dir, &spec, context, &self.datasets)?;
-        let script = self.script(&spec, &dir, mounts);
-        std::fs::write(dir.join(SCRIPT_FILE), &script).map_err(internal)?;
         let resources = &spec.resources;
         let timeout = resources
             .timeout_ms
             .map(Duration::from_millis)
-            .unwrap_or(self.settings.default_timeout);
+            .unwrap_or(self.settings.default_timeout)
+            .min(self.settings.max_timeout);
+        let memory_mb = resources
+            .memory_mb
+            .unwrap_or(self.settings.default_memory_mb);
+        if matches!(self.settings.isolation, Isolation::Bubblewrap(_)) {
+            for arch in seccomp::ARCHITECTURES {
+                let filters =
+                    seccomp::filters(arch).map_err(|e| CapabilityError::Internal(e.to_string()))?;
+                std::fs::write(dir.join(format!("seccomp-{arch}-deny.bpf")), filters.deny)
+                    .map_err(internal)?;
+                std::fs::write(dir.join(format!("seccomp-{arch}-nosys.bpf")), filters.nosys)
+                    .map_err(internal)?;
+            }
+        }
+        let script = self.script(&spec, &dir, mounts, memory_mb);
+        std::fs::write(dir.join(SCRIPT_FILE), &script).map_err(internal)?;
         let submission = Submission {
             id: id.clone(),
             name: spec
@@ -156,9 +186,7 @@ impl BatchExecutor {
             dir: dir.clone(),
             script,
             cpus: resources.cpus.unwrap_or(self.settings.default_cpus),
-            memory_mb: resources
-                .memory_mb
-                .unwrap_or(self.settings.default_memory_mb),
+            memory_mb,
             timeout,
             gpus: resources.gpus,
             gpu_kind: resources.gpu_kind.clone(),
@@ -169,6 +197,7 @@ impl BatchExecutor {
             &records::new_record(&format!("{id}@{native_id}"), &spec, &context.owner),
         );
         let (done, _) = watch::channel(None);
+        super::reaper::track_cluster(&format!("{id}@{native_id}"), &native_id, &self.api);
         let job = Arc::new(ClusterJob {
             id: format!("{id}@{native_id}"),
             native_id,
@@ -190,7 +219,13 @@ impl BatchExecutor {
 
     /// The batch script: the command in the sandbox (unless the operator opted out), its
     /// stdout and stderr into the job's directory.
-    fn script(&self, spec: &JobSpec, dir: &Path, mounts: Vec<(PathBuf, String)>) -> String {
+    fn script(
+        &self,
+        spec: &JobSpec,
+        dir: &Path,
+        mounts: Vec<(PathBuf, String)>,
+        memory_mb: u64,
+    ) -> String {
         let work = dir.join("work");
         let mut env: Vec<(String, String)> = vec![
             ("PATH".into(), self.settings.path.clone()),
@@ -204,45 +239,81 @@ impl BatchExecutor {
             mounts,
             env: env.clone(),
             command: spec.command.clone(),
+            tmpfs_bytes: Some(memory_mb.saturating_mul(1 << 20)),
+            seccomp: true,
             ..SandboxSpec::default()
         };
-        let argv = sandbox::argv(&self.settings.isolation, &sandbox_spec);
-        let quote = |args: &[std::ffi::OsString]| -> Vec<String> {
+        let quote = |args: &[std::ffi::OsString]| -> String {
             args.iter()
                 .map(|a| shell_quote(&a.to_string_lossy()))
-                .collect()
+                .collect::<Vec<_>>()
+                .join(" ")
         };
+        let path = |p: &Path| shell_quote(&p.to_string_lossy());
         let redirect = format!(
             ">{} 2>{}",
-            shell_quote(&dir.join("stdout.log").to_string_lossy()),
-            shell_quote(&dir.join("stderr.log").to_string_lossy())
+            path(&dir.join("stdout.log")),
+            path(&dir.join("stderr.log"))
         );
         let mut script = String::from("#!/bin/sh\n# Written by Sophon.\n");
-        match self.settings.isolation {
-            Isolation::Bubblewrap(_) => {
+        match &self.settings.isolation {
+            Isolation::Bubblewrap(sandbox) => {
                 // The scheduler's GPU assignment and the node's GPU devices pass into the sandbox.
                 script.push_str(
                     "set -- --setenv CUDA_VISIBLE_DEVICES \"${CUDA_VISIBLE_DEVICES:-}\"\n",
                 );
                 script.push_str("for d in /dev/nvidia*; do [ -e \"$d\" ] && set -- \"$@\" --dev-bind \"$d\" \"$d\"; done\n");
-                // bwrap [options] "$@" -- command: the node's extras go before the separator.
-                let separator = argv
-                    .iter()
-                    .position(|a| a == "--")
-                    .expect("bwrap's argv has `--`");
-                let (options, command) = argv.split_at(separator);
+                // The seccomp filters for this node's architecture, as fds 3 and 4.
+                let filter = |kind: &str| {
+                    format!(
+                        "{}\"$(uname -m)\"{}",
+                        path(&dir.join("seccomp-")),
+                        shell_quote(&format!("-{kind}.bpf"))
+                    )
+                };
                 script.push_str(&format!(
-                    "exec {} \"$@\" {} {redirect}\n",
-                    quote(options).join(" "),
-                    quote(command).join(" ")
+                    "if [ ! -r {deny} ] || [ ! -r {nosys} ]; then echo \"sophon: no seccomp filter for $(uname -m); the job does not run\" {redirect_err}; exit 126; fi\n",
+                    deny = filter("deny"),
+                    nosys = filter("nosys"),
+                    redirect_err = format_args!(">{}", path(&dir.join("stderr.log"))),
+                ));
+                script.push_str(&format!(
+                    "exec 3<{} 4<{}\n",
+                    filter("deny"),
+                    filter("nosys")
+                ));
+                // bwrap [options] "$@" -- command: the node's extras go before the separator.
+                let variant = |user: JobUser| {
+                    let isolation = Isolation::Bubblewrap(Bubblewrap {
+                        bwrap: sandbox.bwrap.clone(),
+                        user,
+                    });
+                    let (options, command) = sandbox::argv_parts(&isolation, &sandbox_spec);
+                    format!(
+                        "exec {} \"$@\" {} {redirect}\n",
+                        quote(&options),
+                        quote(&command)
+                    )
+                };
+                let (uid, gid) = (self.settings.job_uid, self.settings.job_gid);
+                script.push_str(&format!(
+                    "if [ \"$(id -u)\" = 0 ]; then\n  chown -R {uid}:{gid} {work}\n  {dropped}fi\n{invoker}",
+                    work = path(&work),
+                    dropped = variant(JobUser::Dropped {
+                        uid,
+                        gid,
+                        setpriv: "setpriv".into(),
+                    }),
+                    invoker = variant(JobUser::Invoker { uid: 0 }),
                 ));
             }
             Isolation::Unsandboxed => {
-                script.push_str(&format!("cd {}\n", shell_quote(&work.to_string_lossy())));
+                let argv = sandbox::argv(&self.settings.isolation, &sandbox_spec);
+                script.push_str(&format!("cd {}\n", path(&work)));
                 for (key, value) in &env {
                     script.push_str(&format!("export {key}={}\n", shell_quote(value)));
                 }
-                script.push_str(&format!("exec {} {redirect}\n", quote(&argv).join(" ")));
+                script.push_str(&format!("exec {} {redirect}\n", quote(&argv)));
             }
         }
         script
@@ -338,12 +409,16 @@ impl BatchExecutor {
         if let Ok(work_dir) =
             Dir::open_ambient_dir(job.dir.join("work"), cap_std::ambient_authority())
         {
-            let (artifacts, problems) = collect_outputs(&work_dir, outputs, &context.artifacts);
+            let (artifacts, problems) =
+                collect_outputs(&work_dir, outputs, &context.artifacts, MAX_OUTPUT_BYTES);
             result.artifacts = artifacts;
             if !problems.is_empty() {
                 result.message = format!("{}; {}", result.message, problems.join("; "));
             }
         }
+        super::disk::remove_tree(&job.dir.join("work"));
+        super::disk::remove_tree(&job.dir.join("mounts"));
+        super::reaper::untrack_cluster(&job.id);
         result
     }
 }

@@ -57,10 +57,13 @@ impl CgroupSupport {
             .find(|p| p.join("cpuacct.usage").exists())
             .map(|p| p.join("sophon"));
         let setup = (|| -> std::io::Result<()> {
-            std::fs::create_dir_all(&memory)?;
-            std::fs::create_dir_all(&pids)?;
-            if let Some(cpuacct) = &cpuacct {
-                std::fs::create_dir_all(cpuacct)?;
+            for dir in [Some(&memory), Some(&pids), cpuacct.as_ref()]
+                .into_iter()
+                .flatten()
+            {
+                std::fs::create_dir_all(dir)?;
+                // Made by another user (root) earlier: present, but no place for our groups.
+                writable(dir)?;
             }
             Ok(())
         })();
@@ -94,6 +97,18 @@ impl CgroupSupport {
 
     pub fn is_available(&self) -> bool {
         !matches!(self, CgroupSupport::Unavailable(_))
+    }
+}
+
+/// Whether this process may create groups in `dir`.
+fn writable(dir: &Path) -> std::io::Result<()> {
+    let path = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())
+        .map_err(std::io::Error::other)?;
+    // SAFETY: access(2) on a NUL-terminated path.
+    if unsafe { libc::access(path.as_ptr(), libc::W_OK) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }
 
@@ -165,6 +180,15 @@ impl JobCgroup {
             CgroupSupport::Unavailable(_) => unreachable!(),
         }
         Ok(group)
+    }
+
+    /// The group at `dir` (one hierarchy's directory of a job), to kill and remove what an
+    /// earlier process left there.
+    pub fn at(support: &CgroupSupport, dir: PathBuf) -> JobCgroup {
+        JobCgroup {
+            support: support.clone(),
+            dirs: vec![dir],
+        }
     }
 
     /// The `cgroup.procs` files a process writes its pid into to join the job.

@@ -9,6 +9,11 @@
 //! default-timeout-secs = 3600
 //! grace-secs = 10                 # SIGINT, then this long, then SIGKILL
 //! max-processes = 512             # per job
+//! disk-mb = 20480                 # per job: its working directory's size (files it writes)
+//! max-files = 200000              # per job: files and directories in its working directory
+//! min-free-disk-mb = 1024         # jobs are stopped before the jobs' disk has less free
+//! job-uid = 65534                 # who jobs run as when Sophon runs as root (never 0)
+//! job-gid = 65534
 //! gpus = [{ index = 0, name = "fake-a100" }]   # instead of nvidia-smi (e.g. for tests)
 //! ro-binds = ["/opt/ml-env"]      # more read-only paths inside every sandbox
 //!
@@ -20,6 +25,15 @@ use super::scheduler::Gpu;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+
+/// The longest timeout a job may ask for unless the operator says otherwise (one day).
+pub const DEFAULT_MAX_TIMEOUT_SECS: u64 = 24 * 3600;
+/// A job's working directory may hold this much unless `disk-mb` says otherwise.
+pub const DEFAULT_DISK_MB: u64 = 20 * 1024;
+/// … and this many files and directories unless `max-files` says otherwise.
+pub const DEFAULT_MAX_FILES: u64 = 200_000;
+/// Jobs are stopped before the jobs' filesystem has less free than this (`min-free-disk-mb`).
+pub const DEFAULT_MIN_FREE_DISK_MB: u64 = 1024;
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -45,6 +59,8 @@ pub struct JobsConfig {
 /// partition = "gpu"
 /// shared-dir = "/shared/sophon/jobs"
 /// sandbox = "bubblewrap"           # bwrap on the compute nodes, or "none"
+/// job-uid = 65534                  # who jobs run as where the batch script runs as root
+/// max-timeout-secs = 86400         # the longest time limit a job may ask for
 ///
 /// [jobs.ray]
 /// url = "http://ray-head:8265"     # the Ray dashboard (Jobs REST API)
@@ -72,6 +88,11 @@ pub struct ClusterConfig {
     pub path: Option<String>,
     pub output_head_bytes: Option<usize>,
     pub output_tail_bytes: Option<usize>,
+    /// Where the batch script runs as root: the unprivileged uid/gid jobs switch to.
+    pub job_uid: Option<u32>,
+    pub job_gid: Option<u32>,
+    /// The longest timeout a job may ask for (the cluster's time limit follows it).
+    pub max_timeout_secs: Option<u64>,
 }
 
 /// `[jobs.slurm]`.
@@ -84,9 +105,11 @@ impl ClusterConfig {
             format!("[jobs.{table}] needs `shared-dir`: a directory every node of the cluster sees")
         })?;
         let isolation = match self.sandbox.unwrap_or_default() {
-            SandboxKind::Bubblewrap => {
-                super::sandbox::Isolation::bubblewrap(self.bwrap.as_deref())?
-            }
+            SandboxKind::Bubblewrap => super::sandbox::Isolation::bubblewrap(
+                self.bwrap.as_deref(),
+                self.job_uid,
+                self.job_gid,
+            )?,
             SandboxKind::None => {
                 tracing::warn!(
                     "[jobs.{table}] sandbox = \"none\": cluster jobs will run UNSANDBOXED"
@@ -104,6 +127,11 @@ impl ClusterConfig {
             default_timeout: std::time::Duration::from_secs(
                 self.default_timeout_secs.unwrap_or(3600),
             ),
+            max_timeout: std::time::Duration::from_secs(
+                self.max_timeout_secs.unwrap_or(DEFAULT_MAX_TIMEOUT_SECS),
+            ),
+            job_uid: self.job_uid.unwrap_or(super::sandbox::DEFAULT_JOB_UID),
+            job_gid: self.job_gid.unwrap_or(super::sandbox::DEFAULT_JOB_GID),
             path: self
                 .path
                 .clone()
@@ -128,6 +156,12 @@ impl JobsConfig {
         mine.default_timeout_secs = theirs.default_timeout_secs.or(mine.default_timeout_secs);
         mine.grace_secs = theirs.grace_secs.or(mine.grace_secs);
         mine.max_processes = theirs.max_processes.or(mine.max_processes);
+        mine.max_timeout_secs = theirs.max_timeout_secs.or(mine.max_timeout_secs);
+        mine.disk_mb = theirs.disk_mb.or(mine.disk_mb);
+        mine.max_files = theirs.max_files.or(mine.max_files);
+        mine.min_free_disk_mb = theirs.min_free_disk_mb.or(mine.min_free_disk_mb);
+        mine.job_uid = theirs.job_uid.or(mine.job_uid);
+        mine.job_gid = theirs.job_gid.or(mine.job_gid);
         mine.output_head_bytes = theirs.output_head_bytes.or(mine.output_head_bytes);
         mine.output_tail_bytes = theirs.output_tail_bytes.or(mine.output_tail_bytes);
         mine.log_max_bytes = theirs.log_max_bytes.or(mine.log_max_bytes);
@@ -165,6 +199,18 @@ pub struct LocalConfig {
     pub default_timeout_secs: Option<u64>,
     pub grace_secs: Option<u64>,
     pub max_processes: Option<u64>,
+    /// The longest timeout a job may ask for (default one day).
+    pub max_timeout_secs: Option<u64>,
+    /// Per job: the most its working directory may hold, in MB (default 20480).
+    pub disk_mb: Option<u64>,
+    /// Per job: the most files and directories its working directory may hold (default 200000).
+    pub max_files: Option<u64>,
+    /// Jobs are stopped before the filesystem of the jobs directory has less free (default
+    /// 1024 MB), so no job fills the disk the runs write to.
+    pub min_free_disk_mb: Option<u64>,
+    /// When Sophon runs as root: the unprivileged uid and gid jobs run as (default 65534).
+    pub job_uid: Option<u32>,
+    pub job_gid: Option<u32>,
     pub output_head_bytes: Option<usize>,
     pub output_tail_bytes: Option<usize>,
     /// Per stream, kept on disk for `logs`; output beyond it is counted, not kept.

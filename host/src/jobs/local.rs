@@ -8,6 +8,12 @@
 //! directory: a job file or output path that is absolute, contains `..` or leads through a
 //! symlink out of the directory is refused, never followed.
 //!
+//! Every job starts in a new Unix session with no controlling terminal, dies with this process
+//! (`PR_SET_PDEATHSIG`, and [`super::reaper`] kills what is left when Sophon ends), runs under
+//! the seccomp filters of [`super::seccomp`], and gets a disk quota ([`super::disk`]): no single
+//! file past it (`RLIMIT_FSIZE`), its working directory watched against it while it runs, and
+//! that directory removed once the outputs are collected.
+//!
 //! Without a sandbox (`sandbox = "none"`, the operator's explicit choice) every job logs a
 //! warning; without cgroups the limits fall back to rlimits (address space, processes), which
 //! the executor reports once at start. GPU jobs get no address-space limit even then: CUDA
@@ -16,11 +22,14 @@
 //! and each such job says so in the log.
 
 use super::cgroup::{CgroupSupport, JobCgroup};
-use super::config::{JobsConfig, SandboxKind};
+use super::config::{self as jobs_config, JobsConfig, SandboxKind};
+use super::disk::{self, DiskQuota};
 use super::output::{CaptureLimits, capture, read_log};
+use super::reaper;
 use super::records;
 use super::sandbox::{self, Isolation, SandboxSpec};
 use super::scheduler::{Allocation, Inventory, Request, Scheduler};
+use super::seccomp::{self, Filters};
 pub use super::workdir::JobContext;
 use super::workdir::{collect_outputs, materialise, resolve_mounts, validate};
 use super::*;
@@ -47,6 +56,8 @@ struct Settings {
     default_timeout: Duration,
     grace: Duration,
     max_processes: u64,
+    max_timeout: Duration,
+    disk: DiskQuota,
     capture: CaptureLimits,
     ro_binds: Vec<PathBuf>,
     path: String,
@@ -55,6 +66,8 @@ struct Settings {
 pub struct LocalExecutor {
     settings: Settings,
     isolation: Isolation,
+    /// The seccomp filters every job runs under.
+    filters: Filters,
     cgroups: CgroupSupport,
     scheduler: Scheduler,
     datasets: BTreeMap<String, PathBuf>,
@@ -67,7 +80,9 @@ impl LocalExecutor {
     pub fn new(config: &JobsConfig) -> Result<LocalExecutor, String> {
         let local = &config.local;
         let isolation = match local.sandbox.unwrap_or_default() {
-            SandboxKind::Bubblewrap => Isolation::bubblewrap(local.bwrap.as_deref())?,
+            SandboxKind::Bubblewrap => {
+                Isolation::bubblewrap(local.bwrap.as_deref(), local.job_uid, local.job_gid)?
+            }
             SandboxKind::None => {
                 tracing::warn!(
                     "[jobs.local] sandbox = \"none\": jobs will run UNSANDBOXED, with this process's access to the machine"
@@ -85,12 +100,14 @@ impl LocalExecutor {
         if let Some(mb) = local.memory_mb {
             inventory.memory_mb = mb;
         }
+        let filters = seccomp::for_this_machine().map_err(|e| e.to_string())?;
         let cgroups = CgroupSupport::detect();
         if let CgroupSupport::Unavailable(reason) = &cgroups {
             tracing::warn!(
                 "job limits fall back to rlimits (address space, process count): {reason}"
             );
         }
+        reaper::sweep_stale(&cgroups);
         let jobs_dir = local
             .jobs_dir
             .clone()
@@ -112,6 +129,19 @@ impl LocalExecutor {
                 default_timeout: Duration::from_secs(local.default_timeout_secs.unwrap_or(3600)),
                 grace: Duration::from_secs(local.grace_secs.unwrap_or(10)),
                 max_processes: local.max_processes.unwrap_or(512),
+                max_timeout: Duration::from_secs(
+                    local
+                        .max_timeout_secs
+                        .unwrap_or(jobs_config::DEFAULT_MAX_TIMEOUT_SECS),
+                ),
+                disk: DiskQuota {
+                    max_bytes: local.disk_mb.unwrap_or(jobs_config::DEFAULT_DISK_MB) << 20,
+                    max_files: local.max_files.unwrap_or(jobs_config::DEFAULT_MAX_FILES),
+                    min_free_bytes: local
+                        .min_free_disk_mb
+                        .unwrap_or(jobs_config::DEFAULT_MIN_FREE_DISK_MB)
+                        << 20,
+                },
                 capture: CaptureLimits {
                     head_bytes: local.output_head_bytes.unwrap_or(8 << 10),
                     tail_bytes: local.output_tail_bytes.unwrap_or(8 << 10),
@@ -121,6 +151,7 @@ impl LocalExecutor {
                 path: local.path.clone().unwrap_or_else(|| DEFAULT_PATH.into()),
             },
             isolation,
+            filters,
             cgroups,
             scheduler: Scheduler::new(inventory),
             datasets: config.datasets.clone(),
@@ -142,6 +173,23 @@ impl LocalExecutor {
         &self.isolation
     }
 
+    /// Who jobs run as on the host, in words (for `sophon job resources`).
+    pub fn job_user(&self) -> String {
+        match &self.isolation {
+            Isolation::Bubblewrap(sandbox) => sandbox.user.describe(),
+            Isolation::Unsandboxed => {
+                let uid = sandbox::effective_uid();
+                let root = if uid == 0 { ": ROOT" } else { "" };
+                format!("uid {uid}, Sophon's own (unsandboxed{root})")
+            }
+        }
+    }
+
+    /// Each job's disk limits.
+    pub fn disk_quota(&self) -> DiskQuota {
+        self.settings.disk
+    }
+
     /// Whether memory and process limits are enforced with cgroups (else rlimits).
     pub fn cgroups(&self) -> &CgroupSupport {
         &self.cgroups
@@ -158,9 +206,9 @@ impl LocalExecutor {
         context: &JobContext,
         spec: JobSpec,
     ) -> CapResult<Arc<LocalJob>> {
+        validate(&spec, &self.datasets, context)?;
         let request = self.request(&spec)?;
         self.scheduler.check(&request)?;
-        validate(&spec, &self.datasets, context)?;
         // Unique in this process (not just this executor: cgroups are machine-wide), and the
         // prefix makes it unique across processes.
         static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -222,13 +270,33 @@ impl LocalExecutor {
         let work = job.dir.join("work");
         let work_dir = Dir::open_ambient_dir(&work, cap_std::ambient_authority())
             .map_err(|e| format!("opening {}: {e}", work.display()))?;
-        materialise(&work_dir, &spec.files, &context.artifacts).map_err(|e| e.to_string())?;
-        let mounts =
-            resolve_mounts(&job.dir, spec, context, &self.datasets).map_err(|e| e.to_string())?;
+        let outcome = async {
+            materialise(&work_dir, &spec.files, &context.artifacts).map_err(|e| e.to_string())?;
+            if let Isolation::Bubblewrap(sandbox) = &self.isolation {
+                sandbox::hand_over(&sandbox.user, &work)
+                    .map_err(|e| format!("handing the working directory to the job's user: {e}"))?;
+                for (name, filter) in [
+                    (SECCOMP_DENY, &self.filters.deny),
+                    (SECCOMP_NOSYS, &self.filters.nosys),
+                ] {
+                    std::fs::write(job.dir.join(name), filter)
+                        .map_err(|e| format!("writing the job's seccomp filter: {e}"))?;
+                }
+            }
+            resolve_mounts(&job.dir, spec, context, &self.datasets).map_err(|e| e.to_string())
+        }
+        .await;
+        let mounts = match outcome {
+            Ok(mounts) => mounts,
+            Err(e) => {
+                self.clean_up(job).await;
+                return Err(e);
+            }
+        };
         let memory_bytes = allocation.memory_mb * 1024 * 1024;
         let cgroup = match &self.cgroups {
             CgroupSupport::Unavailable(_) => None,
-            support => Some(
+            support => Some(Arc::new(
                 JobCgroup::create(
                     support,
                     &job.id,
@@ -236,10 +304,10 @@ impl LocalExecutor {
                     Some(self.settings.max_processes),
                 )
                 .map_err(|e| format!("creating the job's cgroup: {e}"))?,
-            ),
+            )),
         };
         let outcome = self
-            .run_process(job, spec, &allocation, &work, mounts, cgroup.as_ref())
+            .run_process(job, spec, &allocation, &work, mounts, cgroup.clone())
             .await;
         // Read the group's accounting, then remove it — whether or not the job ever started.
         let accounting = cgroup.as_ref().map(|cgroup| {
@@ -262,7 +330,19 @@ impl LocalExecutor {
                 );
             }
         }
-        let (artifacts, problems) = collect_outputs(&work_dir, &spec.outputs, &context.artifacts);
+        let (artifacts, problems) = {
+            let (outputs, store, max_total) = (
+                spec.outputs.clone(),
+                context.artifacts.clone(),
+                self.settings.disk.max_bytes,
+            );
+            tokio::task::spawn_blocking(move || {
+                collect_outputs(&work_dir, &outputs, &store, max_total)
+            })
+            .await
+            .unwrap_or_else(|e| (Vec::new(), vec![format!("collecting the outputs: {e}")]))
+        };
+        self.clean_up(job).await;
         result.artifacts = artifacts;
         if !problems.is_empty() {
             let joined = problems.join("; ");
@@ -276,6 +356,20 @@ impl LocalExecutor {
         Ok(result)
     }
 
+    /// Remove what the job left on disk but its logs and records: its working directory,
+    /// mounted copies and seccomp filters.
+    async fn clean_up(&self, job: &LocalJob) {
+        let dir = job.dir.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            disk::remove_tree(&dir.join("work"));
+            disk::remove_tree(&dir.join("mounts"));
+            for name in [SECCOMP_DENY, SECCOMP_NOSYS] {
+                let _ = std::fs::remove_file(dir.join(name));
+            }
+        })
+        .await;
+    }
+
     async fn run_process(
         &self,
         job: &Arc<LocalJob>,
@@ -283,8 +377,9 @@ impl LocalExecutor {
         allocation: &Allocation,
         work: &Path,
         mounts: Vec<(PathBuf, String)>,
-        cgroup: Option<&JobCgroup>,
+        cgroup_handle: Option<Arc<JobCgroup>>,
     ) -> Result<JobResult, String> {
+        let cgroup = cgroup_handle.as_deref();
         let cpus = allocation.cores.len().max(1).to_string();
         let mut env: Vec<(String, String)> = vec![
             ("PATH".into(), self.settings.path.clone()),
@@ -310,6 +405,7 @@ impl LocalExecutor {
         } else {
             nvidia_devices()
         };
+        let sandboxed = matches!(self.isolation, Isolation::Bubblewrap(_));
         let sandbox_spec = SandboxSpec {
             workdir: work.to_path_buf(),
             mounts,
@@ -317,8 +413,9 @@ impl LocalExecutor {
             devices,
             env: env.clone(),
             command: spec.command.clone(),
+            tmpfs_bytes: Some(allocation.memory_mb.saturating_mul(1 << 20)),
+            seccomp: sandboxed,
         };
-        let sandboxed = matches!(self.isolation, Isolation::Bubblewrap(_));
         if !sandboxed {
             tracing::warn!(job = %job.id, "running job `{}` UNSANDBOXED ([jobs.local] sandbox = \"none\")", spec.name);
         }
@@ -329,8 +426,7 @@ impl LocalExecutor {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .process_group(0);
+            .kill_on_drop(true);
         if sandboxed {
             command.current_dir(&job.dir).env_clear();
         } else {
@@ -339,6 +435,17 @@ impl LocalExecutor {
         if cgroup.is_none() && !allocation.gpus.is_empty() {
             tracing::warn!(job = %job.id, "GPU job `{}` runs without a memory limit: there is no writable cgroup, and CUDA cannot start under an address-space rlimit", spec.name);
         }
+        let filters = match sandboxed {
+            // bwrap loads them from the job directory's files, through fds 3 and 4.
+            true => ChildFilters::Files([
+                cstring(&job.dir.join(SECCOMP_DENY))?,
+                cstring(&job.dir.join(SECCOMP_NOSYS))?,
+            ]),
+            false => ChildFilters::Install([
+                seccomp::aligned(&self.filters.deny),
+                seccomp::aligned(&self.filters.nosys),
+            ]),
+        };
         let setup = ChildSetup::new(
             &allocation.cores,
             cgroup,
@@ -347,15 +454,19 @@ impl LocalExecutor {
                 self.settings.max_processes,
                 !allocation.gpus.is_empty(),
             ),
+            self.settings.disk.max_bytes,
+            filters,
         );
-        // SAFETY: the closure only makes async-signal-safe calls (sched_setaffinity, open, write,
-        // close, setrlimit) on data prepared before the fork.
+        // SAFETY: the closure only makes async-signal-safe calls (setsid, prctl, open, fcntl,
+        // dup2, close, write, sched_setaffinity, setrlimit, seccomp) on data prepared before the
+        // fork.
         unsafe { command.pre_exec(move || setup.apply()) };
         let started = Instant::now();
         let mut child = command
             .spawn()
             .map_err(|e| format!("starting `{}`: {e}", argv[0].to_string_lossy()))?;
         let root_pid = child.id().map(|p| p as i32);
+        reaper::track(&job.id, root_pid, cgroup_handle.clone());
         let stdout = child.stdout.take().expect("piped");
         let stderr = child.stderr.take().expect("piped");
         let limits = self.settings.capture;
@@ -367,19 +478,33 @@ impl LocalExecutor {
             .resources
             .timeout_ms
             .map(Duration::from_millis)
-            .unwrap_or(self.settings.default_timeout);
+            .unwrap_or(self.settings.default_timeout)
+            .min(self.settings.max_timeout);
         enum End {
             Exited(std::process::ExitStatus),
             TimedOut,
             Cancelled,
+            OverDisk(String),
         }
         let end = tokio::select! {
             status = child.wait() => End::Exited(status.map_err(|e| format!("waiting for the job: {e}"))?),
             _ = tokio::time::sleep(timeout) => End::TimedOut,
             _ = job.cancelled() => End::Cancelled,
+            reason = disk::watch(work.to_path_buf(), self.settings.disk) => End::OverDisk(reason),
         };
         let status = match end {
             End::Exited(status) => Ok(status),
+            // Writing past its disk quota: stopped at once, no grace.
+            End::OverDisk(_) => {
+                signal_job(root_pid, false, cgroup, libc::SIGKILL);
+                if let Some(cgroup) = cgroup {
+                    cgroup.kill_all();
+                }
+                child
+                    .wait()
+                    .await
+                    .map_err(|e| format!("waiting for the job: {e}"))
+            }
             End::TimedOut | End::Cancelled => {
                 // SIGINT to the job's processes (not to bwrap, whose death would end the
                 // sandbox at once), a grace period, then SIGKILL of everything.
@@ -400,6 +525,7 @@ impl LocalExecutor {
             }
         }?;
         let wall = started.elapsed();
+        reaper::untrack(&job.id);
         // Nothing the job started may outlive it (and hold its output pipes open). The child is
         // reaped, so its pid may be reused: only the cgroup is safe to act on now. In the
         // sandbox, bwrap's exit has already ended its pid namespace.
@@ -424,6 +550,14 @@ impl LocalExecutor {
         };
         let (state, message) = match end {
             End::Cancelled => (JobState::Cancelled, "cancelled".to_string()),
+            End::OverDisk(reason) => (JobState::Failed, reason),
+            End::Exited(_) if exceeded_file_size(exit, sandboxed) => (
+                JobState::Failed,
+                format!(
+                    "killed by SIGXFSZ: a file reached the job's disk limit of {} MB ([jobs.local] disk-mb)",
+                    self.settings.disk.max_bytes >> 20
+                ),
+            ),
             End::TimedOut => (
                 JobState::TimedOut,
                 format!("killed after its {} s timeout", timeout.as_secs_f64()),
@@ -445,12 +579,26 @@ impl LocalExecutor {
     }
 }
 
+/// The job directory's files holding the seccomp filters.
+const SECCOMP_DENY: &str = "seccomp-deny.bpf";
+const SECCOMP_NOSYS: &str = "seccomp-nosys.bpf";
+
+/// How the child gets its seccomp filters.
+enum ChildFilters {
+    /// Opened as fds 3 and 4 for bwrap's `--add-seccomp-fd` (see [`sandbox::SECCOMP_FDS`]).
+    Files([CString; 2]),
+    /// Installed on the child itself (an unsandboxed job).
+    Install([Vec<seccomp::sock_filter>; 2]),
+}
+
 /// What the child does between `fork` and `exec`, prepared beforehand.
 struct ChildSetup {
     cores: libc::cpu_set_t,
     cgroup_procs: Vec<CString>,
-    /// rlimits used only where there are no cgroups: (resource, value).
+    /// (resource, value): RLIMIT_CORE and RLIMIT_FSIZE always, the fallback ones where there
+    /// are no cgroups.
     rlimits: Vec<(libc::__rlimit_resource_t, u64)>,
+    filters: ChildFilters,
 }
 
 // SAFETY: cpu_set_t is plain data; CString is Send + Sync.
@@ -463,13 +611,15 @@ impl ChildSetup {
         cores: &[usize],
         cgroup: Option<&JobCgroup>,
         fallback: Vec<(libc::__rlimit_resource_t, u64)>,
+        max_file_bytes: u64,
+        filters: ChildFilters,
     ) -> ChildSetup {
         // SAFETY: a zeroed cpu_set_t is the empty set; CPU_SET only sets bits within it.
         let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
         for &core in cores {
             unsafe { libc::CPU_SET(core, &mut set) };
         }
-        let mut rlimits = vec![(libc::RLIMIT_CORE, 0)];
+        let mut rlimits = vec![(libc::RLIMIT_CORE, 0), (libc::RLIMIT_FSIZE, max_file_bytes)];
         let cgroup_procs = match cgroup {
             Some(group) => group
                 .join_paths()
@@ -485,13 +635,22 @@ impl ChildSetup {
             cores: set,
             cgroup_procs,
             rlimits,
+            filters,
         }
     }
 
-    /// Runs in the forked child: join the cgroups, pin the cores, set the rlimits.
+    /// Runs in the forked child: leave the operator's session (no controlling terminal), die
+    /// with this process, join the cgroups, pin the cores, set the rlimits, then pass on or
+    /// install the seccomp filters.
     fn apply(&self) -> std::io::Result<()> {
         // SAFETY: async-signal-safe libc calls on data owned by self.
         unsafe {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
             for path in &self.cgroup_procs {
                 let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
                 if fd < 0 {
@@ -518,9 +677,53 @@ impl ChildSetup {
                     return Err(std::io::Error::last_os_error());
                 }
             }
+            match &self.filters {
+                ChildFilters::Files(paths) => {
+                    // Open both above the low fds, then place them at 3 and 4 (dup2 clears
+                    // close-on-exec there).
+                    let mut high = [-1; 2];
+                    for (slot, path) in high.iter_mut().zip(paths) {
+                        let fd = libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+                        if fd < 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                        *slot = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 64);
+                        libc::close(fd);
+                        if *slot < 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                    }
+                    for (fd, target) in high.iter().zip(sandbox::SECCOMP_FDS) {
+                        if libc::dup2(*fd, target) < 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                        libc::close(*fd);
+                    }
+                }
+                ChildFilters::Install(programs) => {
+                    for program in programs {
+                        seccomp::install(program)?;
+                    }
+                }
+            }
         }
         Ok(())
     }
+}
+
+/// Whether the job ended by SIGXFSZ (a file past `RLIMIT_FSIZE`); bwrap reports its child's
+/// signal as exit code 128 + signal.
+fn exceeded_file_size(exit: Option<ExitStatus>, sandboxed: bool) -> bool {
+    match exit {
+        Some(ExitStatus::Signal(signal)) => signal == libc::SIGXFSZ,
+        Some(ExitStatus::Code(code)) => sandboxed && code == 128 + libc::SIGXFSZ,
+        None => false,
+    }
+}
+
+fn cstring(path: &Path) -> Result<CString, String> {
+    CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|_| format!("{} contains NUL", path.display()))
 }
 
 /// The rlimits that stand in for a job's cgroup: its memory as an address-space limit (not for

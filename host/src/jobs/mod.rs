@@ -6,13 +6,16 @@
 pub mod batch;
 pub mod cgroup;
 pub mod config;
+pub mod disk;
 pub mod local;
 pub mod output;
 pub mod python;
 pub mod ray;
+pub mod reaper;
 pub mod records;
 pub mod sandbox;
 pub mod scheduler;
+pub mod seccomp;
 pub mod service;
 pub mod slurm;
 mod types;

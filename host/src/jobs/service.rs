@@ -5,23 +5,42 @@
 //! Quota checks happen at submission, so a refused job fails at once with `budget-exhausted`
 //! (a spent quota) or `not-granted` (more than the grant allows per job). GPU-hours are charged
 //! when a job ends (wall time × GPUs held).
+//!
+//! Within a run ([`PluginJobs::with_run_end`]) no job outlives the run: a job's timeout is cut
+//! to the time the run has left, no job starts once the run is out of time or asked to stop, and
+//! at that moment every job still queued or running is cancelled — as it is when the run ends
+//! ([`PluginJobs::cancel_all`]), on every backend.
 
 use super::batch::BatchExecutor;
 use super::local::{JobContext, LocalExecutor};
 use super::*;
 use crate::capability::{CapResult, CapabilityError};
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 
 /// The backend every job goes to unless it names another.
 pub const LOCAL: &str = "local";
 
-/// A plugin's job quotas; `None` is unlimited.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+/// A plugin's job quotas; `None` is unlimited. The default is finite: the grants' defaults
+/// ([`crate::runtime::grants::defaults`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct JobQuota {
     pub max_concurrent: Option<u64>,
     pub max_gpus: Option<u64>,
     pub gpu_hours: Option<f64>,
+}
+
+impl Default for JobQuota {
+    fn default() -> Self {
+        use crate::runtime::grants::defaults;
+        JobQuota {
+            max_concurrent: Some(defaults::JOBS_MAX_CONCURRENT),
+            max_gpus: Some(defaults::JOBS_MAX_GPUS),
+            gpu_hours: Some(defaults::JOBS_GPU_HOURS),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -38,6 +57,28 @@ impl Slots {
     }
 }
 
+/// When a run's jobs must end: its wall-clock deadline, and a flag that stops it early (Ctrl-C).
+#[derive(Clone, Debug, Default)]
+pub struct RunEnd {
+    pub deadline: Option<Instant>,
+    pub stop: Option<Arc<AtomicBool>>,
+}
+
+impl RunEnd {
+    fn over(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
+            || self
+                .stop
+                .as_ref()
+                .is_some_and(|s| s.load(Ordering::Acquire))
+    }
+
+    fn time_left(&self) -> Option<Duration> {
+        self.deadline
+            .map(|d| d.saturating_duration_since(Instant::now()))
+    }
+}
+
 pub struct PluginJobs {
     plugin: String,
     executor: Arc<LocalExecutor>,
@@ -48,7 +89,8 @@ pub struct PluginJobs {
     /// Jobs submitted and not seen final yet, and submissions under way. A job counts until
     /// its own state is final — the moment the plugin can see its result — so a plugin that
     /// waited for one job can always start the next.
-    slots: Mutex<Slots>,
+    slots: Arc<Mutex<Slots>>,
+    run_end: RunEnd,
     gpu_hours_used: Arc<Mutex<f64>>,
 }
 
@@ -65,9 +107,36 @@ impl PluginJobs {
             clusters: BTreeMap::new(),
             context,
             quota,
-            slots: Mutex::default(),
+            slots: Arc::default(),
+            run_end: RunEnd::default(),
             gpu_hours_used: Arc::new(Mutex::new(0.0)),
         }
+    }
+
+    /// Tie the plugin's jobs to its run's end (see the module docs). Starts a watcher on the
+    /// current tokio runtime that cancels every job once the run is over.
+    pub fn with_run_end(mut self, end: RunEnd) -> PluginJobs {
+        let slots = Arc::downgrade(&self.slots);
+        let watched = end.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                if slots.strong_count() == 0 {
+                    return;
+                }
+                if watched.over() {
+                    cancel_slots(&slots).await;
+                    return;
+                }
+            }
+        });
+        self.run_end = end;
+        self
+    }
+
+    /// Cancel every job still queued or running (the run is over); returns how many.
+    pub async fn cancel_all(&self) -> usize {
+        cancel_slots(&Arc::downgrade(&self.slots)).await
     }
 
     /// Also offer a cluster backend, under its name (`backend = "slurm"` in a job spec).
@@ -95,7 +164,20 @@ impl PluginJobs {
 
 #[async_trait::async_trait]
 impl JobService for PluginJobs {
-    async fn submit(&self, spec: JobSpec) -> CapResult<Arc<dyn JobHandle>> {
+    async fn submit(&self, mut spec: JobSpec) -> CapResult<Arc<dyn JobHandle>> {
+        if self.run_end.over() {
+            return Err(CapabilityError::BudgetExhausted(
+                "the run is out of time or stopping: no new jobs start".into(),
+            ));
+        }
+        if let Some(left) = self.run_end.time_left() {
+            let left_ms = left.as_millis().min(u128::from(u64::MAX)) as u64;
+            spec.resources.timeout_ms = Some(
+                spec.resources
+                    .timeout_ms
+                    .map_or(left_ms, |t| t.min(left_ms)),
+            );
+        }
         let cluster = match spec.backend.as_deref() {
             None | Some(LOCAL) => None,
             Some(name) if self.clusters.contains_key(name) => self.clusters.get(name).cloned(),
@@ -180,4 +262,20 @@ impl JobService for PluginJobs {
             gpu_hours_left: self.gpu_hours_left(),
         }
     }
+}
+
+/// Cancel the jobs holding slots in `slots` (if the service still exists); returns how many.
+async fn cancel_slots(slots: &Weak<Mutex<Slots>>) -> usize {
+    let Some(slots) = slots.upgrade() else {
+        return 0;
+    };
+    let active: Vec<Arc<dyn JobHandle>> = {
+        let mut slots = slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots.in_use();
+        slots.active.clone()
+    };
+    for job in &active {
+        job.cancel().await;
+    }
+    active.len()
 }

@@ -9,7 +9,7 @@ use crate::artifacts::{Artifact, ArtifactStore};
 use crate::capability::{CapResult, CapabilityError};
 use cap_std::fs::{Dir, OpenOptionsExt};
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -49,6 +49,19 @@ pub fn validate(
         if !valid_key || value.contains('\0') {
             return Err(CapabilityError::InvalidArgument(format!(
                 "invalid environment variable {key:?}"
+            )));
+        }
+    }
+    if let Some(kind) = &spec.resources.gpu_kind {
+        // It becomes part of a scheduler's request (Slurm's `--gres gpu:<kind>:<n>`).
+        let plain = !kind.is_empty()
+            && kind.len() <= 64
+            && kind
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        if !plain {
+            return Err(CapabilityError::InvalidArgument(format!(
+                "resources.gpu-kind {kind:?} must be 1-64 letters, digits, `-`, `_` or `.`"
             )));
         }
     }
@@ -116,13 +129,20 @@ pub fn materialise(work: &Dir, files: &[JobFile], artifacts: &ArtifactStore) -> 
 /// Collect `outputs` (files, or directories with a trailing `/`) into the artifact store.
 /// Returns the artifacts and the problems met (escapes, oversize files), which do not fail the
 /// job. Missing paths are skipped.
+///
+/// Sizes are checked before anything is read: a file over the store's per-artifact limit, or
+/// one that would take the job's outputs past `max_total_bytes` together (apparent sizes, so a
+/// sparse file counts at its full length), is named and skipped. Files are streamed into the
+/// store, never held in memory.
 pub fn collect_outputs(
     work: &Dir,
     outputs: &[String],
     artifacts: &ArtifactStore,
+    max_total_bytes: u64,
 ) -> (Vec<Artifact>, Vec<String>) {
     let mut collected = Vec::new();
     let mut problems = Vec::new();
+    let mut total: u64 = 0;
     for output in outputs {
         let Ok(relative) = sandbox::relative_path(output.trim_end_matches('/')) else {
             continue;
@@ -156,11 +176,31 @@ pub fn collect_outputs(
                     problems.push(format!("output {output}: more than {MAX_OUTPUT_FILES} files; the rest are not collected"));
                     break;
                 }
+                let size = metadata.len();
+                if size > artifacts.max_bytes() {
+                    problems.push(format!(
+                        "output {} is {size} bytes, more than the {} bytes an artifact may hold; not collected",
+                        path.display(),
+                        artifacts.max_bytes()
+                    ));
+                    continue;
+                }
+                if total.saturating_add(size) > max_total_bytes {
+                    problems.push(format!(
+                        "output {} ({size} bytes) would take the job's outputs past {max_total_bytes} bytes; not collected",
+                        path.display()
+                    ));
+                    continue;
+                }
+                total += size;
                 let name = path.to_string_lossy().replace('/', "__");
                 let stored = work
-                    .read(&path)
+                    .open(&path)
                     .map_err(|e| CapabilityError::Internal(e.to_string()))
-                    .and_then(|bytes| artifacts.create(&name, &bytes));
+                    .and_then(|file| {
+                        let mut file = file.into_std().take(size);
+                        artifacts.create_streamed(&name, &mut file)
+                    });
                 match stored {
                     Ok(artifact) => collected.push(artifact),
                     Err(e) => problems.push(format!("output {}: {e}", path.display())),

@@ -21,6 +21,7 @@ use crate::grading::task::GradedTask;
 use crate::grading::{Grader, GradingError};
 use crate::hcc::{CognitiveCache, TaskDescriptor};
 use crate::jobs::python::JobPython;
+use crate::jobs::service::RunEnd;
 use crate::llm::budget::UsageTotals;
 use crate::runtime::{PluginError, Runtime, World};
 use crate::task::Metric;
@@ -28,12 +29,16 @@ use serde::{Deserialize, Serialize};
 use sophon_grading::{CompetitionReport, GradingReport};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A run's wall-clock budget when neither flags nor config give one.
 pub const DEFAULT_TIME_LIMIT: Duration = Duration::from_secs(8 * 60);
 /// How long past its budget a strategy may take to return before it is stopped.
 pub const STOP_GRACE: Duration = Duration::from_secs(60);
+/// The least time the promotion policy gets at the run's end, even past its grace.
+const FINISH_MIN: Duration = Duration::from_secs(30);
+/// … and the most, in a run without a wall-time limit.
+const FINISH_UNLIMITED: Duration = Duration::from_secs(600);
 /// Largest artifact a run stores.
 const MAX_ARTIFACT_BYTES: u64 = 1 << 30;
 
@@ -179,7 +184,8 @@ pub struct RunSummary {
     pub buggy_nodes: u32,
     pub best: Option<Best>,
     pub grade: CompetitionReport,
-    /// LLM usage of this process (a resumed run's replayed replies cost nothing).
+    /// LLM usage of the run; a resumed run's replies replayed from its journal count too (as
+    /// `replayed` calls) but were not made again.
     pub llm: Option<UsageTotals>,
     /// Answers the journal held and how many were replayed (0 and 0 for a run never resumed).
     pub replay: ReplayStats,
@@ -386,6 +392,12 @@ pub async fn execute(
             journal: Some(journal.clone()),
             hub,
             promoter: run_policy.as_ref().map(|p| p.promoter.clone()),
+            run_end: RunEnd {
+                deadline: limits
+                    .wall
+                    .map(|w| Instant::now() + w.saturating_sub(live.elapsed())),
+                stop: request.stop.clone(),
+            },
         },
     )
     .map_err(RunError::Setup)?;
@@ -421,6 +433,10 @@ pub async fn execute(
         instance.run(&strategy_config.to_string(), hard_limit).await
     }
     .await;
+    // No job outlives the strategy's run.
+    if let Some(jobs) = &built.jobs {
+        jobs.cancel_all().await;
+    }
     let (outcome, error) = match result {
         Ok(outcome) => (Some(outcome), None),
         Err(e) => (None, Some(e.to_string())),
@@ -429,7 +445,22 @@ pub async fn execute(
         // The run's end and best metric in the HCC store (and, with a promotion policy, its
         // wisdom); a failure here is logged, never the run's.
         let best = live.best().map(|b| b.metric);
-        match hcc.finish(best).await {
+        // The policy's last promotion gets what is left of the run's grace, and at least
+        // FINISH_MIN: a slow model delays the grade by that much at most.
+        let finish_limit = limits.wall.map_or(FINISH_UNLIMITED, |w| {
+            (w + STOP_GRACE)
+                .saturating_sub(live.elapsed())
+                .max(FINISH_MIN)
+        });
+        let finished = tokio::time::timeout(finish_limit, hcc.finish(best))
+            .await
+            .unwrap_or_else(|_| {
+                Err(crate::capability::CapabilityError::Timeout(format!(
+                    "the promotion at the run's end took more than {} s and was cut short",
+                    finish_limit.as_secs()
+                )))
+            });
+        match finished {
             Ok(report) => {
                 let knowledge_units = CognitiveCache::stats(hcc.as_ref())
                     .await
@@ -474,7 +505,7 @@ pub async fn execute(
         message: grade.message.clone(),
     });
 
-    let nodes = live.nodes();
+    let (nodes, buggy_nodes) = live.node_counts();
     let summary = RunSummary {
         run_id,
         competition_id: id,
@@ -485,8 +516,8 @@ pub async fn execute(
         elapsed_ms: live.elapsed_ms(),
         outcome,
         error,
-        nodes: nodes.len() as u32,
-        buggy_nodes: nodes.iter().filter(|n| n.buggy).count() as u32,
+        nodes,
+        buggy_nodes,
         best: live.best(),
         grade,
         llm: built.hub.map(|h| h.ledger().summary().total),

@@ -9,7 +9,7 @@ use crate::hcc::{CognitiveCache, EmbedderChoice, Promoter, RunHcc, RunSpec, Task
 use crate::jobs::JobService;
 use crate::jobs::config::JobsConfig;
 use crate::jobs::local::{JobContext, LocalExecutor};
-use crate::jobs::service::{JobQuota, PluginJobs};
+use crate::jobs::service::{JobQuota, PluginJobs, RunEnd};
 use crate::llm::LanguageModel;
 use crate::llm::budget::Limits;
 use crate::llm::hub::LlmHub;
@@ -43,6 +43,8 @@ pub struct ServiceRequest<'a> {
     pub hub: Option<Arc<LlmHub>>,
     /// The promotion policy of the run's HCC.
     pub promoter: Option<Arc<dyn Promoter>>,
+    /// When the run's jobs must end (its deadline, its stop flag).
+    pub run_end: RunEnd,
 }
 
 /// The services, and the hub whose ledger accounts for every LLM call.
@@ -51,6 +53,8 @@ pub struct BuiltServices {
     pub hub: Option<Arc<LlmHub>>,
     /// The run's HCC, to record the run's end ([`RunHcc::finish`]).
     pub hcc: Option<Arc<RunHcc>>,
+    /// The plugin's jobs, to cancel those still running when the run ends.
+    pub jobs: Option<Arc<PluginJobs>>,
 }
 
 /// Build `plugin`'s services for `request`.
@@ -69,6 +73,12 @@ pub fn build(plugin: &LoadedPlugin, request: ServiceRequest<'_>) -> Result<Built
                 descriptor: request.descriptor,
             };
             let run_hcc = RunHcc::from_config(&config.hcc, spec, hub.clone())?;
+            // Provenance of the run's knowledge and wisdom: its strategy and policy.
+            let strategy = (plugin.identity().world == World::Strategy).then(|| plugin.name());
+            let policy = request.promoter.as_ref().and_then(|p| p.name());
+            run_hcc
+                .record_plugins(strategy, policy.as_deref())
+                .map_err(|e| e.to_string())?;
             Some(Arc::new(match request.promoter {
                 Some(promoter) => run_hcc.with_promoter(promoter),
                 None => run_hcc,
@@ -78,7 +88,7 @@ pub fn build(plugin: &LoadedPlugin, request: ServiceRequest<'_>) -> Result<Built
     };
     let hcc = run_hcc.clone().map(|h| h as Arc<dyn CognitiveCache>);
     let llm = scoped_llm(hub.as_ref(), plugin);
-    let jobs: Option<Arc<dyn JobService>> = match &grants.jobs {
+    let plugin_jobs: Option<Arc<PluginJobs>> = match &grants.jobs {
         Some(limits) => {
             let executor = Arc::new(LocalExecutor::new(request.jobs)?);
             let context = JobContext {
@@ -91,15 +101,14 @@ pub fn build(plugin: &LoadedPlugin, request: ServiceRequest<'_>) -> Result<Built
                 max_gpus: limits.max_gpus,
                 gpu_hours: limits.gpu_hours,
             };
-            Some(Arc::new(PluginJobs::new(
-                plugin.name(),
-                executor,
-                context,
-                quota,
-            )))
+            Some(Arc::new(
+                PluginJobs::new(plugin.name(), executor, context, quota)
+                    .with_run_end(request.run_end.clone()),
+            ))
         }
         None => None,
     };
+    let jobs = plugin_jobs.clone().map(|j| j as Arc<dyn JobService>);
     let mut services = HostServices {
         run: Some(request.run),
         artifacts: Some(request.artifacts),
@@ -116,6 +125,7 @@ pub fn build(plugin: &LoadedPlugin, request: ServiceRequest<'_>) -> Result<Built
         services,
         hub,
         hcc: run_hcc,
+        jobs: plugin_jobs,
     })
 }
 
@@ -205,12 +215,9 @@ pub fn journaled(services: HostServices, journal: Arc<Journal>) -> HostServices 
                 journal: j(),
             }) as Arc<dyn TaskService>
         }),
-        llm: services.llm.map(|inner| {
-            Arc::new(JournaledLlm {
-                inner,
-                journal: j(),
-            }) as Arc<dyn LanguageModel>
-        }),
+        llm: services
+            .llm
+            .map(|inner| Arc::new(JournaledLlm::new(inner, j())) as Arc<dyn LanguageModel>),
         jobs: services.jobs.map(|inner| {
             Arc::new(JournaledJobs {
                 inner,

@@ -15,8 +15,19 @@ fn outcome(summary: String) -> Outcome {
 
 impl Strategy for Worker {
     fn run(config: String) -> Result<Outcome, String> {
-        let (mode, arg) = config.split_once(':').unwrap_or((config.as_str(), ""));
+        // In `sophon run` the config arrives as JSON: a JSON string is the same mode.
+        let config = config.trim_matches('"');
+        let (mode, arg) = config.split_once(':').unwrap_or((config, ""));
         match mode {
+            // One job that sleeps `secs` and is waited for, whatever the run's clock says.
+            "wait-job" => {
+                let secs: u32 = arg.parse().map_err(|_| "wait-job:<secs>")?;
+                let result = jobs::run(&jobs::JobSpec::new(
+                    "sleeper",
+                    &["sleep", &secs.to_string()],
+                ))?;
+                Ok(outcome(format!("{:?}: {}", result.state, result.message)))
+            }
             "parallel-chat" => {
                 let n: usize = arg.parse().map_err(|_| "parallel-chat:<n>")?;
                 let calls =
