@@ -263,3 +263,487 @@ async fn the_host_keeps_serving_other_plugins_during_attacks() {
         "after"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// A plugin asking for too much (the `greedy` fixture): oversized input to every call that parses
+// or counts, floods of nodes and jobs, calls that would outlive the run.
+
+use sophon::hcc::{
+    CognitiveCache, HccSettings, HccStore, KnowledgeUnit, PhaseTrace, Promoter, RunHcc, RunSpec,
+    RunTrace, TaskDescriptor, WisdomEntry,
+};
+use sophon::llm::budget::Limits;
+use sophon_tests::openai_server::{OpenAiServer, Reply, loopback_hub};
+
+/// Every capability the fixture asks for, with no limits: the host's defaults apply.
+const GREEDY: &str = r#"
+[grants]
+llm = { max-concurrent = 16 }
+jobs = {}
+hcc = { scopes = ["experience:write", "knowledge:read", "wisdom:read"] }
+"#;
+
+fn session(run_id: &str) -> SessionRun {
+    SessionRun::new(RunInfo {
+        run_id: run_id.into(),
+        competition_id: "c".into(),
+        seed: 1,
+        arm: None,
+    })
+}
+
+/// Held by the tests that move hundreds of megabytes, so that one's memory does not show in
+/// another's measurement.
+static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The answer a `greedy` attack reported for try `name`.
+fn answer<'a>(summary: &'a str, name: &str) -> &'a str {
+    summary
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(": "))
+        .unwrap_or_else(|| panic!("no try {name} in:\n{summary}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_input_to_every_call_that_parses_or_counts_is_refused_naming_its_limit() {
+    use sophon::llm::limits;
+    let _heavy = HEAVY.lock().await;
+    let server = OpenAiServer::start().await;
+    server.always(Reply::text("ok"));
+    let hub = loopback_hub(&server, Limits::default());
+    let hcc = ScratchHcc::new("greedy", "c");
+    let run = Arc::new(session("greedy"));
+    let services = HostServices {
+        llm: Some(hub.scoped("greedy", Limits::default())),
+        hcc: Some(hcc.clone()),
+        run: Some(run.clone()),
+        ..HostServices::default()
+    };
+    let runtime = Runtime::new(test_config()).unwrap();
+    let plugin = load(&runtime, "greedy", GREEDY);
+    let mut instance = plugin.strategy(services).await.unwrap();
+    let summary = tokio::time::timeout(
+        Duration::from_secs(120),
+        instance.run("oversized", Duration::from_secs(100)),
+    )
+    .await
+    .expect("the host answered")
+    .unwrap()
+    .summary;
+    eprintln!("{summary}");
+
+    let event = sophon::hcc::MAX_EVENT_BYTES;
+    let name = sophon::hcc::MAX_NAME_BYTES;
+    let query = sophon::hcc::MAX_QUERY_BYTES;
+    let refusals = [
+        ("count-tokens-50mb", limits::MAX_COUNT_BYTES),
+        ("count-tokens-model", limits::MAX_NAME_BYTES),
+        ("embed-5mb", limits::MAX_EMBED_BYTES),
+        ("embed-3000-inputs", limits::MAX_EMBED_INPUTS),
+        ("chat-5mb-message", limits::MAX_REQUEST_BYTES),
+        ("start-chat-5mb-message", limits::MAX_REQUEST_BYTES),
+        ("chat-5000-messages", limits::MAX_MESSAGES),
+        ("chat-5mb-tool", limits::MAX_REQUEST_BYTES),
+        ("chat-5mb-schema", limits::MAX_REQUEST_BYTES),
+        ("chat-long-purpose", limits::MAX_NAME_BYTES),
+        ("hcc-record-2mb", event),
+        ("hcc-record-node-1kb", name),
+        ("hcc-record-kind-1kb", name),
+        ("hcc-begin-phase-2mb", event),
+        ("hcc-context-query-1mb", query),
+        ("hcc-search-query-1mb", query),
+        ("node-plan-1mb", sophon::run::MAX_PLAN_BYTES),
+        ("node-code-2mb", sophon::run::MAX_CODE_BYTES),
+        ("node-summary-100kb", sophon::run::MAX_SUMMARY_BYTES),
+        ("node-id-1kb", sophon::run::MAX_NODE_ID_BYTES),
+        ("node-parent-1kb", sophon::run::MAX_NODE_ID_BYTES),
+        ("node-operator-1kb", sophon::run::MAX_OPERATOR_BYTES),
+    ];
+    for (try_name, limit) in refusals {
+        let got = answer(&summary, try_name);
+        assert!(
+            got.contains("too-large: ") && got.contains(&format!("at most {limit} ")),
+            "{try_name}: {got}"
+        );
+        // Refused before any work: well inside the 100 s deadline (a 50 MB count took 99 s).
+        let ms: u64 = got.split(" ms").next().unwrap().parse().unwrap();
+        assert!(ms < 20_000, "{try_name} took {ms} ms");
+    }
+    for try_name in ["before-record", "before-node", "after-record", "after-node"] {
+        assert!(answer(&summary, try_name).contains("GOT"), "{summary}");
+    }
+    assert!(
+        answer(&summary, "after-count").ends_with("GOT 2"),
+        "{summary}"
+    );
+
+    // Nothing was sent, counted or charged for the refused calls.
+    assert!(server.received().is_empty());
+    assert!(hub.ledger().calls().is_empty());
+    // Nothing the host held was lost; only the accepted records were added.
+    let ids: Vec<String> = run.nodes().into_iter().map(|n| n.id).collect();
+    assert_eq!(ids, ["n0", "n1"]);
+    let events = hcc.events(Some(0), 0, 100).await.unwrap();
+    let contents: Vec<&str> = events.iter().map(|e| e.event.content.as_str()).collect();
+    assert_eq!(contents, ["keep me", "still here"]);
+    // The 50 MB log line was cut to the line limit.
+    let (_, _, line) = run.log_lines().pop().unwrap();
+    assert!(
+        line.len() <= 16 * 1024 + 16 && line.ends_with("[truncated]"),
+        "{}",
+        line.len()
+    );
+}
+
+/// A count runs on the blocking pool: the executor (a single thread here) keeps serving while
+/// it runs, and a count past its deadline answers `timeout` naming the limit.
+#[tokio::test(flavor = "current_thread")]
+async fn token_counting_runs_off_the_executor_within_its_deadline() {
+    let runtime = Runtime::new(test_config()).unwrap();
+    let plugin = load(&runtime, "greedy", GREEDY);
+    let server = OpenAiServer::start().await;
+    let hub = loopback_hub(&server, Limits::default());
+    let services = || HostServices {
+        llm: Some(hub.scoped("greedy", Limits::default())),
+        ..HostServices::default()
+    };
+    let four_mib = sophon::llm::limits::MAX_COUNT_BYTES;
+    let mut instance = plugin.strategy(services()).await.unwrap();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let started = Instant::now();
+    let (outcome, ticks) = tokio::join!(
+        async {
+            let outcome = instance
+                .run(&format!("count:{four_mib}:words"), Duration::from_secs(60))
+                .await;
+            done.store(true, std::sync::atomic::Ordering::Release);
+            outcome
+        },
+        async {
+            let mut ticks = 0u32;
+            while !done.load(std::sync::atomic::Ordering::Acquire) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                ticks += 1;
+            }
+            ticks
+        }
+    );
+    let took = started.elapsed();
+    let summary = outcome.unwrap().summary;
+    eprintln!("4 MiB of words counted in {took:?} ({summary}); the executor ticked {ticks} times");
+    assert!(answer(&summary, "count").contains("GOT "), "{summary}");
+    // The executor was free while the count ran (a count on it would have stalled the timer).
+    assert!(
+        f64::from(ticks) * 5.0 >= took.as_millis() as f64 / 4.0,
+        "{ticks} ticks of 5 ms in {took:?}"
+    );
+
+    let mut config = test_config();
+    config.host_calls.host_call_timeout = Duration::from_millis(5);
+    let runtime = Runtime::new(config).unwrap();
+    let plugin = load(&runtime, "greedy", GREEDY);
+    let mut instance = plugin.strategy(services()).await.unwrap();
+    let summary = instance
+        .run(&format!("count:{four_mib}:single"), Duration::from_secs(60))
+        .await
+        .unwrap()
+        .summary;
+    let got = answer(&summary, "count");
+    assert!(
+        got.contains(
+            "timeout: counting tokens did not finish within the host-call timeout of 0.005 s"
+        ),
+        "{got}"
+    );
+}
+
+#[tokio::test]
+async fn nodes_past_the_step_budget_are_refused() {
+    let runtime = runtime();
+    let plugin = load(&runtime, "greedy", GREEDY);
+    let run = Arc::new(session("steps").with_step_limit(3));
+    let services = HostServices {
+        run: Some(run.clone()),
+        ..HostServices::default()
+    };
+    let mut instance = plugin.strategy(services).await.unwrap();
+    let summary = instance
+        .run("nodes:40", Duration::from_secs(30))
+        .await
+        .unwrap()
+        .summary;
+    assert!(
+        summary.starts_with("ok=3 budget-exhausted=37 other=[]")
+            && summary.contains("step budget of 3 nodes is spent (--max-steps)"),
+        "{summary}"
+    );
+    assert_eq!(run.nodes().len(), 3);
+}
+
+/// The run of `sophon run`: past `--max-steps` a report is refused (a resumed run counts the
+/// nodes it had), and node data goes to disk, not to the host's memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_run_refuses_nodes_past_its_steps_and_does_not_hold_them_in_memory() {
+    use sophon::run::dir::RunDir;
+    use sophon::run::live::{LiveRun, RunLimits};
+    use sophon_tests::services::FakeTask;
+    let dir = tempfile::tempdir().unwrap();
+    let live = |steps: Option<u32>, resumed: bool| {
+        let artifacts = Arc::new(
+            sophon::artifacts::ArtifactStore::open(&dir.path().join("artifacts"), 1 << 30).unwrap(),
+        );
+        let run_dir = match resumed {
+            true => RunDir::open(&dir.path().join("run")).unwrap(),
+            false => {
+                let created = RunDir::create(&dir.path().join("run")).unwrap();
+                std::fs::write(created.path("run.json"), "{}").unwrap();
+                created
+            }
+        };
+        let run = LiveRun::new(
+            RunInfo {
+                run_id: "live".into(),
+                competition_id: "c".into(),
+                seed: 1,
+                arm: None,
+            },
+            RunLimits {
+                steps,
+                ..RunLimits::default()
+            },
+            sophon::task::Direction::Maximize,
+            artifacts.clone(),
+            Arc::new(FakeTask { artifacts }),
+            Arc::new(run_dir),
+            Vec::new(),
+        );
+        Arc::new(if resumed { run.resumed().unwrap() } else { run })
+    };
+    let runtime = runtime();
+    let plugin = load(&runtime, "greedy", GREEDY);
+    let run = live(Some(3), false);
+    let services = HostServices {
+        run: Some(run.clone()),
+        ..HostServices::default()
+    };
+    let mut instance = plugin.strategy(services).await.unwrap();
+    let summary = instance
+        .run("nodes:40", Duration::from_secs(30))
+        .await
+        .unwrap()
+        .summary;
+    assert!(summary.starts_with("ok=3 budget-exhausted=37"), "{summary}");
+    assert_eq!(run.node_counts(), (3, 0));
+    // A refused node's submission cannot become the best; a recorded node's claim goes on to
+    // the submission (which does not exist here).
+    let services = HostServices {
+        run: Some(run.clone()),
+        ..HostServices::default()
+    };
+    let mut instance = plugin.strategy(services).await.unwrap();
+    let claims = instance
+        .run("claim:n39:n0", Duration::from_secs(30))
+        .await
+        .unwrap()
+        .summary;
+    let (refused, recorded) = claims.split_once('\n').unwrap();
+    assert!(
+        refused.starts_with("n39:") && refused.contains("node n39 was not recorded by this run"),
+        "{claims}"
+    );
+    assert!(
+        recorded.starts_with("n0:")
+            && !recorded.contains("not recorded")
+            && !recorded.contains("GOT"),
+        "{claims}"
+    );
+    // Resumed, the run still counts the three nodes it recorded.
+    let run = live(Some(3), true);
+    assert_eq!(run.node_counts(), (3, 0));
+    let services = HostServices {
+        run: Some(run.clone()),
+        ..HostServices::default()
+    };
+    let mut instance = plugin.strategy(services).await.unwrap();
+    let summary = instance
+        .run("nodes:5", Duration::from_secs(30))
+        .await
+        .unwrap()
+        .summary;
+    // n0..n2 were recorded before: accepted again without counting; n3, n4 are past the budget.
+    assert!(summary.starts_with("ok=3 budget-exhausted=2"), "{summary}");
+    let lines = std::fs::read_to_string(dir.path().join("run/nodes.jsonl")).unwrap();
+    assert_eq!(lines.lines().count(), 3);
+
+    // 250 nodes of 1 MB each (within the limits, no step budget): all on disk, none in memory.
+    let _heavy = HEAVY.lock().await;
+    let run = live(None, true);
+    let services = HostServices {
+        run: Some(run.clone()),
+        ..HostServices::default()
+    };
+    let mut instance = plugin.strategy(services).await.unwrap();
+    let before = resident_bytes();
+    let summary = instance
+        .run("big-nodes:250:1000", Duration::from_secs(120))
+        .await
+        .unwrap()
+        .summary;
+    let grown = resident_bytes().saturating_sub(before);
+    assert!(
+        summary.starts_with("ok=250 budget-exhausted=0"),
+        "{summary}"
+    );
+    assert_eq!(run.node_counts(), (253, 0));
+    let on_disk = std::fs::metadata(dir.path().join("run/nodes.jsonl"))
+        .unwrap()
+        .len();
+    eprintln!("{on_disk} bytes of nodes on disk; the host grew by {grown} bytes");
+    assert!(on_disk > 250 << 20);
+    // Keeping the nodes would have cost at least their 250 MB.
+    assert!(grown < 100 << 20, "the host grew by {grown} bytes");
+}
+
+/// Resident memory of this process (Linux).
+fn resident_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+    pages * 4096
+}
+
+/// A promotion policy that never finishes.
+struct StuckPolicy;
+
+#[async_trait::async_trait]
+impl Promoter for StuckPolicy {
+    async fn describe_task(
+        &self,
+        _task: &sophon::task::TaskInfo,
+    ) -> Result<TaskDescriptor, String> {
+        Ok(TaskDescriptor::default())
+    }
+    async fn on_phase_end(&self, _trace: PhaseTrace) -> Result<Option<KnowledgeUnit>, String> {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        Ok(None)
+    }
+    async fn on_task_end(&self, _trace: RunTrace) -> Result<Vec<WisdomEntry>, String> {
+        Ok(Vec::new())
+    }
+}
+
+/// Nothing a strategy waits on outlives its run: with an hour of host-call timeout and 1.5 s
+/// left in the run, a model that takes 30 s and a promotion that never ends answer `timeout`
+/// when the run's time is up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_calls_end_when_the_run_does() {
+    let mut config = test_config();
+    config.host_calls.host_call_timeout = Duration::from_secs(3600);
+    let runtime = Runtime::new(config).unwrap();
+    let plugin = load(&runtime, "greedy", GREEDY);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(HccStore::open(&dir.path().join("hcc.sqlite")).unwrap());
+    for attack in ["chat", "start-chat", "end-phase"] {
+        let hcc = RunHcc::open(
+            store.clone(),
+            RunSpec {
+                run_id: format!("run-{attack}"),
+                competition_id: "c".into(),
+                descriptor: TaskDescriptor::default(),
+            },
+            HccSettings::default(),
+        )
+        .unwrap()
+        .with_promoter(Arc::new(StuckPolicy));
+        let services = HostServices {
+            llm: Some(SlowEcho::new(Duration::from_secs(30))),
+            hcc: Some(Arc::new(hcc) as Arc<dyn CognitiveCache>),
+            run: Some(Arc::new(
+                session("ending").with_wall_limit(Duration::from_millis(1500)),
+            )),
+            ..HostServices::default()
+        };
+        let mut instance = plugin.strategy(services).await.unwrap();
+        let start = Instant::now();
+        let summary = tokio::time::timeout(
+            Duration::from_secs(60),
+            instance.run(attack, Duration::from_secs(600)),
+        )
+        .await
+        .expect("the call ended")
+        .unwrap()
+        .summary;
+        let took = start.elapsed();
+        let got = answer(&summary, attack);
+        assert!(
+            got.contains("timeout: ") && got.contains("left in the run"),
+            "{attack}: {summary}"
+        );
+        assert!(took < Duration::from_secs(20), "{attack} took {took:?}");
+        eprintln!("{attack}: ended after {took:?}: {got}");
+    }
+}
+
+/// `--grant-requested` grants what a manifest asks for; the greedy manifest sets no limits, and
+/// still gets finite ones: a flood of jobs stops at the default concurrency.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capabilities_granted_without_limits_have_finite_defaults() {
+    use sophon::jobs::service::{JobQuota, PluginJobs};
+    use sophon::runtime::grants::defaults;
+    use sophon::runtime::{PluginGrants, PluginSource};
+    let runtime = runtime();
+    let source = PluginSource::from_file(&sophon_tests::fixture("greedy")).unwrap();
+    let manifest = sophon::runtime::inspect::describe(&source)
+        .unwrap()
+        .manifest
+        .unwrap()
+        .unwrap();
+    // What `sophon plugin run --grant-requested` grants.
+    let grants = PluginGrants {
+        grants: manifest.capabilities.clone(),
+        memory_mb: manifest.limits.memory_mb,
+        sha256: None,
+    };
+    let plugin = runtime.load(&source, &grants).unwrap();
+    let effective = plugin.grants();
+    let llm = effective.llm.clone().unwrap();
+    let jobs = effective.jobs.clone().unwrap();
+    assert_eq!(llm.max_concurrent, Some(defaults::LLM_MAX_CONCURRENT));
+    assert_eq!(llm.max_tokens, Some(defaults::LLM_MAX_TOKENS));
+    assert_eq!(llm.max_requests, Some(defaults::LLM_MAX_REQUESTS));
+    assert_eq!(jobs.max_concurrent, Some(defaults::JOBS_MAX_CONCURRENT));
+    assert_eq!(jobs.max_gpus, Some(defaults::JOBS_MAX_GPUS));
+
+    let dir = tempfile::tempdir().unwrap();
+    let e = sophon_tests::jobs::executor(dir.path(), |_| {});
+    // The quota as `sophon run` builds it from the effective grants.
+    let quota = JobQuota {
+        max_concurrent: jobs.max_concurrent,
+        max_gpus: jobs.max_gpus,
+        gpu_hours: jobs.gpu_hours,
+    };
+    let services = HostServices {
+        jobs: Some(Arc::new(PluginJobs::new(
+            "greedy",
+            e.executor.clone(),
+            e.context.clone(),
+            quota,
+        ))),
+        ..HostServices::default()
+    };
+    let mut instance = plugin.strategy(services).await.unwrap();
+    let summary = instance
+        .run("jobs:3000", Duration::from_secs(120))
+        .await
+        .unwrap()
+        .summary;
+    let expected = format!(
+        "ok={} budget-exhausted={} other=[]",
+        defaults::JOBS_MAX_CONCURRENT,
+        3000 - defaults::JOBS_MAX_CONCURRENT
+    );
+    assert!(
+        summary.starts_with(&expected) && summary.contains("jobs.max-concurrent"),
+        "{summary}"
+    );
+    assert_eq!(JobQuota::default().max_concurrent, jobs.max_concurrent);
+}

@@ -571,7 +571,7 @@ async fn cassettes_record_then_replay_offline() {
     let plugin = recorder.scoped("p", Limits::default());
     assert_eq!(plugin.chat(ask("q")).await.unwrap().text, "one");
     assert_eq!(plugin.chat(ask("q")).await.unwrap().text, "two");
-    let vectors = plugin.embed(vec!["x".into()], None).await.unwrap();
+    let vectors = plugin.embed(vec!["x".into()], None).await.unwrap().vectors;
     drop(server);
 
     // The server is gone; the cassette answers the same calls, in order.
@@ -596,7 +596,10 @@ async fn cassettes_record_then_replay_offline() {
     assert_eq!(replayed.text, "one");
     assert!(replayed.usage.cache_hit);
     assert_eq!(plugin.chat(ask("q")).await.unwrap().text, "two");
-    assert_eq!(plugin.embed(vec!["x".into()], None).await.unwrap(), vectors);
+    assert_eq!(
+        plugin.embed(vec!["x".into()], None).await.unwrap().vectors,
+        vectors
+    );
     let err = plugin.chat(ask("never recorded")).await.unwrap_err();
     assert!(
         matches!(err, CapabilityError::Unavailable(ref m) if m.contains("cassette")),
@@ -707,4 +710,215 @@ async fn a_plugin_reaches_the_provider_and_meets_its_budget() {
         err.contains("budget-exhausted") && err.contains("plugin `worker`"),
         "{err}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Budgets against a plugin that races them (the `greedy` fixture).
+
+const GREEDY: &str = r#"
+[grants]
+llm = { max-concurrent = 16 }
+jobs = {}
+hcc = { scopes = ["experience:write", "knowledge:read", "wisdom:read"] }
+"#;
+
+fn greedy() -> sophon::runtime::LoadedPlugin {
+    sophon_tests::load(&sophon_tests::test_runtime(), "greedy", GREEDY)
+}
+
+fn tokens(limit: u64) -> Limits {
+    Limits {
+        tokens: Some(limit),
+        ..Limits::default()
+    }
+}
+
+/// Eight chats started at once against a 100-token budget (the plugin's or the run's), from a
+/// model that talks until `max_tokens` stops it: tokens are held at admission, so together
+/// they never use more than 100, whether the requests set `max_tokens` or not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_chats_never_overshoot_a_token_budget() {
+    let server = OpenAiServer::start().await;
+    server.always(Reply::Slow(
+        Duration::from_millis(200),
+        Box::new(Reply::Metered { unbounded: 500 }),
+    ));
+    let plugin = greedy();
+    for (holder, max_tokens) in [("plugin", 0), ("plugin", 20), ("run", 0), ("run", 20)] {
+        let (run_limits, plugin_limits) = match holder {
+            "plugin" => (Limits::default(), tokens(100)),
+            _ => (tokens(100), Limits::default()),
+        };
+        let hub = Arc::new(hub(&server, run_limits));
+        let before = server.received().len();
+        let services = HostServices {
+            llm: Some(hub.scoped("greedy", plugin_limits)),
+            ..HostServices::default()
+        };
+        let mut instance = plugin.strategy(services).await.unwrap();
+        let summary = instance
+            .run(&format!("chats:8:{max_tokens}"), Duration::from_secs(60))
+            .await
+            .unwrap()
+            .summary;
+        let total = hub.ledger().summary().total;
+        let used = total.prompt_tokens + total.completion_tokens;
+        eprintln!("{holder} budget of 100, max_tokens {max_tokens}: {summary}; {used} tokens used");
+        assert!(
+            used <= 100,
+            "{holder}, max_tokens {max_tokens}: {used} tokens"
+        );
+        assert!(summary.contains("budget-exhausted=") && !summary.starts_with("ok=0"));
+        assert!(summary.ends_with("other=[]"), "{summary}");
+        // Every request that went out asked for no more than was left.
+        for sent in &server.received()[before..] {
+            assert!(
+                sent.body["max_tokens"].as_u64().unwrap() <= 100,
+                "{}",
+                sent.body
+            );
+        }
+    }
+}
+
+/// Embeddings are admitted, charged and ledgered like chats: 30 calls under `max-requests = 2`
+/// send 2; and chats and embeddings of two plugins racing one run budget send no more than it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embeddings_are_admitted_charged_and_ledgered_like_chats() {
+    let server = OpenAiServer::start().await;
+    server.always(Reply::Embeddings);
+    let shared = Arc::new(hub(&server, Limits::default()));
+    let llm = shared.scoped(
+        "greedy",
+        Limits {
+            requests: Some(2),
+            ..Limits::default()
+        },
+    );
+    let plugin = greedy();
+    let services = HostServices {
+        llm: Some(llm.clone()),
+        ..HostServices::default()
+    };
+    let mut instance = plugin.strategy(services).await.unwrap();
+    let summary = instance
+        .run("embeds:30", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .summary;
+    assert!(
+        summary.starts_with("ok=2 budget-exhausted=28")
+            && summary.contains("plugin `greedy` has used its 2 LLM requests"),
+        "{summary}"
+    );
+    assert_eq!(server.received().len(), 2);
+    let calls = shared.ledger().calls();
+    assert_eq!(calls.len(), 2);
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.purpose.as_deref() == Some("embedding") && c.prompt_tokens == 4),
+        "{calls:?}"
+    );
+    let budget = llm.budget();
+    assert_eq!((budget.requests_used, budget.tokens_used), (2, 8));
+
+    // Two plugins race one run budget of 5 requests: one with chats, one with embeddings.
+    let server = OpenAiServer::start().await;
+    let slow = |reply| Box::new(Reply::Slow(Duration::from_millis(100), Box::new(reply)));
+    server.always(Reply::ByPath {
+        chat: slow(Reply::text("fine")),
+        embeddings: slow(Reply::Embeddings),
+    });
+    let hub = Arc::new(hub(
+        &server,
+        Limits {
+            requests: Some(5),
+            ..Limits::default()
+        },
+    ));
+    let services = |name: &str| HostServices {
+        llm: Some(hub.scoped(name, Limits::default())),
+        ..HostServices::default()
+    };
+    let mut chatter = plugin.strategy(services("chatter")).await.unwrap();
+    let mut embedder = plugin.strategy(services("embedder")).await.unwrap();
+    let (chats, embeds) = tokio::join!(
+        chatter.run("chats:8:10", Duration::from_secs(60)),
+        embedder.run("embeds:8", Duration::from_secs(60)),
+    );
+    let (chats, embeds) = (chats.unwrap().summary, embeds.unwrap().summary);
+    eprintln!("chats: {chats}; embeds: {embeds}");
+    assert!(chats.ends_with("other=[]") && embeds.contains("other=[]"));
+    assert_eq!(server.received().len(), 5);
+    assert_eq!(hub.run_budget().requests_used, 5);
+}
+
+/// A run killed and resumed replays its recorded LLM answers from the journal; their usage
+/// counts against the budgets before the run goes live, so `max-requests = 2` still means 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_run_counts_its_replayed_calls_against_its_budgets() {
+    use sophon::run::journal::Journal;
+    use sophon::run::services::journaled;
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = greedy();
+    let limits = Limits {
+        requests: Some(2),
+        ..Limits::default()
+    };
+    for (attack, reply) in [
+        ("seq-chats", Reply::text("fine")),
+        ("embeds", Reply::Embeddings),
+    ] {
+        let journal_dir = dir.path().join(attack);
+        std::fs::create_dir_all(&journal_dir).unwrap();
+        let server = OpenAiServer::start().await;
+        server.always(reply);
+        // The first process: two calls, journaled; then it dies.
+        {
+            let hub = Arc::new(hub(&server, Limits::default()));
+            let journal = Arc::new(Journal::open(&journal_dir).unwrap());
+            let services = journaled(
+                HostServices {
+                    llm: Some(hub.scoped("greedy", limits)),
+                    ..HostServices::default()
+                },
+                journal,
+            );
+            let mut instance = plugin.strategy(services).await.unwrap();
+            let summary = instance
+                .run(&format!("{attack}:2"), Duration::from_secs(30))
+                .await
+                .unwrap()
+                .summary;
+            assert!(summary.starts_with("ok=2 budget-exhausted=0"), "{summary}");
+        }
+        // The resumed process: the two answers replay, and the budget is already spent.
+        let hub = Arc::new(hub(&server, Limits::default()));
+        let journal = Arc::new(Journal::open(&journal_dir).unwrap());
+        let llm = hub.scoped("greedy", limits);
+        let services = journaled(
+            HostServices {
+                llm: Some(llm.clone()),
+                ..HostServices::default()
+            },
+            journal.clone(),
+        );
+        let mut instance = plugin.strategy(services).await.unwrap();
+        let summary = instance
+            .run(&format!("{attack}:4"), Duration::from_secs(30))
+            .await
+            .unwrap()
+            .summary;
+        assert!(
+            summary.starts_with("ok=2 budget-exhausted=2")
+                && summary.contains("has used its 2 LLM requests"),
+            "{attack}: {summary}"
+        );
+        assert_eq!(server.received().len(), 2, "{attack}");
+        assert_eq!(journal.stats().replayed, 2, "{attack}");
+        assert_eq!(llm.budget().requests_used, 2, "{attack}");
+        assert_eq!(hub.run_budget().requests_used, 2, "{attack}");
+        assert_eq!(hub.ledger().summary().total.replayed, 2, "{attack}");
+    }
 }

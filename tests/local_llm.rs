@@ -81,9 +81,11 @@ async fn the_local_model_answers_follows_schemas_prefills_and_embeds() {
             None,
         )
         .await
-        .unwrap();
+        .unwrap()
+        .vectors;
     assert_eq!(vectors.len(), 2);
     assert!(vectors[0].len() >= 64 && vectors[0].len() == vectors[1].len());
     assert_ne!(vectors[0], vectors[1]);
-    assert_eq!(hub.ledger().summary().total.calls, 3);
+    // Three chats and the embedding call.
+    assert_eq!(hub.ledger().summary().total.calls, 4);
 }

@@ -5,6 +5,8 @@
 //! [`CapabilityError`], which mirrors `sophon:host/types.error` case for case, so a plugin sees
 //! exactly the kind and message the capability produced.
 
+pub mod work;
+
 use serde::{Deserialize, Serialize};
 
 /// Why a capability call failed. Messages are written for the plugin author: what went wrong

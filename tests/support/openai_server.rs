@@ -50,6 +50,16 @@ pub enum Reply {
     /// Embeddings that carry meaning a test can predict: each input's 26 letter counts
     /// (texts with similar letters get similar vectors).
     LetterEmbeddings,
+    /// A completion metered as OpenAI meters it: `prompt_tokens` counted from the messages
+    /// with `o200k_base` and OpenAI's chat framing (4 per message, 3 to prime the reply), and
+    /// a model that talks until `max_tokens` stops it (`completion_tokens` = `max_tokens`, or
+    /// `unbounded` without one).
+    Metered { unbounded: u32 },
+    /// `chat` to chat and completion requests, `embeddings` to embedding requests.
+    ByPath {
+        chat: Box<Reply>,
+        embeddings: Box<Reply>,
+    },
 }
 
 impl Reply {
@@ -174,6 +184,11 @@ async fn handle(
     let reply = next
         .or_else(|| script.fallback.lock().unwrap().clone())
         .unwrap_or_else(|| Reply::text("no reply scripted"));
+    let reply = match reply {
+        Reply::ByPath { embeddings, .. } if uri.path().ends_with("/embeddings") => *embeddings,
+        Reply::ByPath { chat, .. } => *chat,
+        other => other,
+    };
     let mut finish = Finish(&script.abandoned, false);
     let response = respond(reply, &body).await;
     finish.1 = true;
@@ -260,6 +275,23 @@ fn respond(
                     .map(|(i, s)| json!({ "index": i, "embedding": [i as f32, s.len() as f32] }))
                     .collect();
                 axum::Json(json!({ "data": data, "model": "embed-model" })).into_response()
+            }
+            Reply::ByPath { chat, .. } => respond(*chat, request).await,
+            Reply::Metered { unbounded } => {
+                let bpe = tiktoken_rs::o200k_base_singleton();
+                let messages = request["messages"].as_array().cloned().unwrap_or_default();
+                let prompt_tokens: usize = 3 + messages
+                    .iter()
+                    .map(|m| 4 + bpe.encode_ordinary(m["content"].as_str().unwrap_or_default()).len())
+                    .sum::<usize>();
+                let completion_tokens = request["max_tokens"].as_u64().map_or(unbounded, |m| m as u32);
+                axum::Json(json!({
+                    "model": "test-model",
+                    "choices": [{ "index": 0, "message": { "role": "assistant", "content": "word ".repeat(completion_tokens as usize) },
+                                  "finish_reason": "length" }],
+                    "usage": { "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens }
+                }))
+                .into_response()
             }
             Reply::LetterEmbeddings => {
                 let data: Vec<Value> = request["input"]

@@ -53,11 +53,19 @@ impl LanguageModel for SlowEcho {
         })
     }
 
-    async fn embed(&self, inputs: Vec<String>, _model: Option<String>) -> CapResult<Vec<Vec<f32>>> {
-        Ok(inputs.iter().map(|s| vec![s.len() as f32]).collect())
+    async fn embed(&self, inputs: Vec<String>, _model: Option<String>) -> CapResult<Embeddings> {
+        Ok(Embeddings {
+            vectors: inputs.iter().map(|s| vec![s.len() as f32]).collect(),
+            usage: Usage::default(),
+        })
     }
 
-    fn count_tokens(&self, text: &str, _model: Option<&str>) -> CapResult<u32> {
+    fn count_tokens(
+        &self,
+        text: &str,
+        _model: Option<&str>,
+        _cancel: &sophon::capability::work::Cancel,
+    ) -> CapResult<u32> {
         Ok(text.split_whitespace().count() as u32)
     }
 

@@ -82,6 +82,69 @@ impl ArtifactStore {
         Ok(artifact)
     }
 
+    /// The most bytes one artifact may hold.
+    pub fn max_bytes(&self) -> u64 {
+        self.max_bytes
+    }
+
+    /// Store what `reader` yields under `name`, streamed to disk and hashed on the way (never
+    /// held in memory). More than the per-artifact limit is refused with `too-large` after
+    /// reading at most one byte past it, and nothing is stored.
+    pub fn create_streamed(&self, name: &str, reader: &mut dyn Read) -> CapResult<Artifact> {
+        validate_name(name)?;
+        let tmp = self.tmp_name();
+        let result = (|| {
+            let mut file = self.root.create(&tmp).map_err(internal)?;
+            let mut hasher = Sha256::new();
+            let mut size: u64 = 0;
+            let mut buffer = vec![0u8; 256 << 10];
+            let mut limited = reader.take(self.max_bytes.saturating_add(1));
+            loop {
+                let n = limited.read(&mut buffer).map_err(|e| {
+                    CapabilityError::Internal(format!("reading {name:?} into the store: {e}"))
+                })?;
+                if n == 0 {
+                    break;
+                }
+                size += n as u64;
+                if size > self.max_bytes {
+                    return Err(CapabilityError::TooLarge(format!(
+                        "artifact {name:?} is more than {} bytes, the most the store takes per                          artifact",
+                        self.max_bytes
+                    )));
+                }
+                hasher.update(&buffer[..n]);
+                file.write_all(&buffer[..n]).map_err(internal)?;
+            }
+            file.sync_all().map_err(internal)?;
+            Ok((hex::encode(hasher.finalize()), size))
+        })();
+        let (sha256, size) = match result {
+            Ok(done) => done,
+            Err(e) => {
+                let _ = self.root.remove_file(&tmp);
+                return Err(e);
+            }
+        };
+        let blob = format!("blobs/{sha256}");
+        if self.root.exists(&blob) {
+            let _ = self.root.remove_file(&tmp);
+        } else {
+            self.root
+                .rename(&tmp, &self.root, &blob)
+                .map_err(internal)?;
+        }
+        let artifact = Artifact {
+            id: artifact_id(name, &sha256),
+            name: name.to_string(),
+            size,
+            sha256,
+        };
+        let meta = serde_json::to_vec(&artifact).map_err(internal)?;
+        self.write_atomically(&format!("meta/{}.json", artifact.id), &meta)?;
+        Ok(artifact)
+    }
+
     /// Metadata of artifact `id`.
     pub fn stat(&self, id: &str) -> CapResult<Artifact> {
         validate_id(id)?;
@@ -123,9 +186,13 @@ impl ArtifactStore {
             })
     }
 
-    fn write_atomically(&self, path: &str, contents: &[u8]) -> CapResult<()> {
+    fn tmp_name(&self) -> String {
         let n = self.tmp_counter.fetch_add(1, Ordering::Relaxed);
-        let tmp = format!("tmp/{}-{n}", std::process::id());
+        format!("tmp/{}-{n}", std::process::id())
+    }
+
+    fn write_atomically(&self, path: &str, contents: &[u8]) -> CapResult<()> {
+        let tmp = self.tmp_name();
         let mut file = self.root.create(&tmp).map_err(internal)?;
         file.write_all(contents).map_err(internal)?;
         file.sync_all().map_err(internal)?;
@@ -222,5 +289,30 @@ mod tests {
             store.create("big", &[0; 2048]),
             Err(CapabilityError::TooLarge(_))
         ));
+    }
+
+    #[test]
+    fn streamed_artifacts_match_stored_ones_and_stop_at_the_limit() {
+        let (dir, store) = store();
+        let a = store
+            .create_streamed("sub.csv", &mut &b"id,y\n1,0\n"[..])
+            .unwrap();
+        assert_eq!(a, store.create("sub.csv", b"id,y\n1,0\n").unwrap());
+        assert_eq!(store.read(&a.id, 0, 100).unwrap(), b"id,y\n1,0\n");
+        // An endless reader is refused after one byte past the limit, leaving nothing behind.
+        let mut endless = std::io::repeat(7);
+        let err = store.create_streamed("zeros", &mut endless).unwrap_err();
+        assert!(
+            matches!(err, CapabilityError::TooLarge(ref m) if m.contains("1024")),
+            "{err}"
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+            0
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("blobs")).unwrap().count(),
+            1
+        );
     }
 }

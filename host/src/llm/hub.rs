@@ -8,14 +8,17 @@
 //! charged; every call, failed or not, is in the ledger.
 
 use super::LanguageModel;
-use super::budget::{Budget, CallRecord, Ledger, Limits};
+use super::budget::{self, Ask, Budget, CallRecord, Ledger, Limits, REPLAYED};
 use super::cache::{self, ReplyCache};
 use super::cassette::{Cassette, Recorded};
 use super::config::{CassetteMode, LlmConfig, Price, ProviderKind};
+use super::count;
+use super::limits;
 use super::local::{LocalProvider, PythonEnv};
 use super::openai::OpenAiProvider;
 use super::provider::{DeltaSink, Provider};
 use super::types::*;
+use crate::capability::work::{Cancel, offload};
 use crate::capability::{CapResult, CapabilityError};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -170,25 +173,41 @@ impl LlmHub {
         models
     }
 
+    /// The price of `model`, if the price table knows it.
+    fn price(&self, model: &str) -> Option<Price> {
+        self.prices.get(model).copied()
+    }
+
+    /// The budgets a call of `plugin` is charged to, in the order [`budget::admit`] locks them.
+    fn budgets<'a>(&'a self, budget: Option<&'a Budget>) -> Vec<&'a Budget> {
+        budget.into_iter().chain([&self.run_budget]).collect()
+    }
+
     /// One chat call on behalf of `plugin` (charged to `budget` as well as the run's).
+    ///
+    /// The call is admitted against both budgets before it is sent (see [`budget`]): when a
+    /// token or cost limit applies, the host counts the prompt (off the executor) and the
+    /// request goes out with `max_tokens` cut to what the budgets have left.
     pub async fn chat(
         &self,
         plugin: &str,
         budget: Option<&Budget>,
-        request: ChatRequest,
+        mut request: ChatRequest,
         on_delta: Option<DeltaSink<'_>>,
     ) -> CapResult<Completion> {
         let (alias, provider) = self.provider(request.model.as_deref())?;
+        let info = provider.model_info();
         let key = cache::chat_key(&provider.cache_identity(), &request);
         let cassette_key = cache::chat_key(&cassette_identity(alias, provider), &request);
+        let purpose = request.purpose.clone();
         let record = |completion: Option<&Completion>, error: Option<&CapabilityError>| {
             let usage = completion.map(|c| c.usage.clone()).unwrap_or_default();
             self.ledger.record(CallRecord {
                 plugin: plugin.to_string(),
-                purpose: request.purpose.clone(),
+                purpose: purpose.clone(),
                 provider: alias.to_string(),
                 model: if usage.model.is_empty() {
-                    provider.model_info().name
+                    info.name.clone()
                 } else {
                     usage.model.clone()
                 },
@@ -233,14 +252,41 @@ impl LlmHub {
             record(Some(&completion), None);
             return Ok(completion);
         }
-        if let Some(budget) = budget {
-            budget.admit()?;
+
+        let budgets = self.budgets(budget);
+        for b in &budgets {
+            b.check()?;
         }
-        if let Err(e) = self.run_budget.admit() {
-            if let Some(budget) = budget {
-                budget.release();
-            }
-            return Err(e);
+        let price = self.price(&info.name);
+        let needs_count = budgets.iter().any(|b| {
+            let limits = b.limits();
+            limits.tokens.is_some() || (limits.cost_usd.is_some() && price.is_some())
+        });
+        let prompt_tokens = if needs_count {
+            let (counted, tokens) = offload(move |cancel| {
+                let tokens = prompt_tokens(&request, cancel)?;
+                Ok((request, tokens))
+            })
+            .await?;
+            request = counted;
+            tokens
+        } else {
+            0
+        };
+        let bound = request
+            .max_tokens
+            .map_or(u64::from(info.context_window), u64::from);
+        let admission = budget::admit(
+            &budgets,
+            &Ask {
+                prompt_tokens,
+                completion_tokens: bound,
+                price,
+            },
+        )?;
+        let capped = admission.completion_cap() < bound;
+        if capped {
+            request.max_tokens = Some(admission.completion_cap().min(u64::from(u32::MAX)) as u32);
         }
         let outcome = provider.chat(&request, on_delta).await;
         match outcome {
@@ -249,18 +295,20 @@ impl LlmHub {
                 completion.usage.cost_usd = self
                     .prices
                     .get(&completion.usage.model)
-                    .or_else(|| self.prices.get(&provider.model_info().name))
+                    .or_else(|| self.prices.get(&info.name))
                     .map_or(0.0, |p| {
                         p.cost(
                             completion.usage.prompt_tokens,
                             completion.usage.completion_tokens,
                         )
                     });
-                for b in budget.into_iter().chain([&self.run_budget]) {
-                    b.charge(&completion.usage);
-                }
+                admission.settle(Some(&completion.usage));
                 record(Some(&completion), None);
-                if cacheable && let Some(cache) = &self.cache {
+                // A reply cut short by the budget is not what the request asked for.
+                if cacheable
+                    && !capped
+                    && let Some(cache) = &self.cache
+                {
                     cache.put_chat(&key, &completion);
                 }
                 if let Some(cassette) = &self.cassette {
@@ -269,6 +317,7 @@ impl LlmHub {
                 Ok(completion)
             }
             Err(e) => {
+                admission.settle(None);
                 record(None, Some(&e));
                 Err(e)
             }
@@ -281,13 +330,64 @@ impl LlmHub {
         Ok(format!("{alias}#{}", provider.embedding_identity()))
     }
 
-    /// Embeddings through provider `alias` (the default when `None`); deterministic, so cached.
+    /// The host's own embeddings (the HCC's retrieval) through provider `alias` (the default
+    /// when `None`): ledgered under `hcc` and charged to the run's budget, never refused by it.
     pub async fn embed(
         &self,
         inputs: Vec<String>,
         alias: Option<&str>,
     ) -> CapResult<Vec<Vec<f32>>> {
+        Ok(self.embed_as("hcc", None, inputs, alias).await?.vectors)
+    }
+
+    /// Embeddings for `plugin` through provider `alias`; deterministic, so cached. With
+    /// `budget` (a plugin's call) the call is admitted against it and the run's budget like a
+    /// chat; without, it is the host's own and only charged. Its tokens are the host's count
+    /// of the inputs; every call is in the ledger (purpose `embedding`).
+    pub async fn embed_as(
+        &self,
+        plugin: &str,
+        budget: Option<&Budget>,
+        inputs: Vec<String>,
+        alias: Option<&str>,
+    ) -> CapResult<Embeddings> {
         let (alias, provider) = self.provider(alias)?;
+        let model = provider.embedding_model();
+        let price = self.price(&model);
+        let (inputs, tokens) = offload(move |cancel| {
+            let mut tokens = 0u64;
+            for input in &inputs {
+                tokens += count::count(tiktoken_rs::o200k_base_singleton(), input, cancel)?;
+            }
+            Ok((inputs, tokens))
+        })
+        .await?;
+        let mut usage = Usage {
+            model: model.clone(),
+            prompt_tokens: tokens.min(u64::from(u32::MAX)) as u32,
+            cost_usd: price.map_or(0.0, |p| p.input * tokens as f64 / 1e6),
+            ..Usage::default()
+        };
+        let record = |usage: &Usage, error: Option<&CapabilityError>| {
+            self.ledger.record(CallRecord {
+                plugin: plugin.to_string(),
+                purpose: Some(EMBEDDING_PURPOSE.to_string()),
+                provider: alias.to_string(),
+                model: model.clone(),
+                prompt_tokens: usage.prompt_tokens,
+                completion_tokens: 0,
+                reasoning_tokens: 0,
+                cost_usd: usage.cost_usd,
+                latency_ms: usage.latency_ms,
+                cache_hit: usage.cache_hit,
+                outcome: error.map_or_else(|| "ok".to_string(), error_kind),
+            });
+        };
+        let free = |mut usage: Usage| {
+            usage.cache_hit = true;
+            usage.cost_usd = 0.0;
+            usage
+        };
         let key = cache::embed_key(&provider.embedding_identity(), &inputs);
         let cassette_key = cache::embed_key(&cassette_identity(alias, provider), &inputs);
         if let Some(cassette) = self
@@ -295,25 +395,118 @@ impl LlmHub {
             .as_ref()
             .filter(|c| c.mode() == CassetteMode::Replay)
         {
-            return match cassette.replay(&cassette_key)? {
-                Recorded::Embeddings(vectors) => Ok(vectors),
-                Recorded::Chat(_) => Err(CapabilityError::Internal(
+            let usage = free(usage);
+            return match cassette.replay(&cassette_key) {
+                Ok(Recorded::Embeddings(vectors)) => {
+                    record(&usage, None);
+                    Ok(Embeddings { vectors, usage })
+                }
+                Ok(Recorded::Chat(_)) => Err(CapabilityError::Internal(
                     "the cassette holds a chat reply for an embedding key".into(),
                 )),
+                Err(e) => {
+                    record(&usage, Some(&e));
+                    Err(e)
+                }
             };
         }
         if let Some(vectors) = self.cache.as_ref().and_then(|c| c.get_embeddings(&key)) {
-            return Ok(vectors);
+            let usage = free(usage);
+            record(&usage, None);
+            return Ok(Embeddings { vectors, usage });
         }
-        let vectors = provider.embed(&inputs).await?;
-        if let Some(cache) = &self.cache {
-            cache.put_embeddings(&key, &vectors);
+        let admission = match budget {
+            Some(budget) => Some(budget::admit(
+                &self.budgets(Some(budget)),
+                &Ask {
+                    prompt_tokens: tokens,
+                    completion_tokens: 0,
+                    price,
+                },
+            )?),
+            None => None,
+        };
+        let started = std::time::Instant::now();
+        let outcome = provider.embed(&inputs).await;
+        usage.latency_ms = started.elapsed().as_millis().min(u128::from(u32::MAX)) as u32;
+        match outcome {
+            Ok(vectors) => {
+                match admission {
+                    Some(admission) => admission.settle(Some(&usage)),
+                    None => self.run_budget.charge_unadmitted(&usage),
+                }
+                record(&usage, None);
+                if let Some(cache) = &self.cache {
+                    cache.put_embeddings(&key, &vectors);
+                }
+                if let Some(cassette) = &self.cassette {
+                    cassette.record(&cassette_key, Recorded::Embeddings(vectors.clone()));
+                }
+                Ok(Embeddings { vectors, usage })
+            }
+            Err(e) => {
+                if let Some(admission) = admission {
+                    admission.settle(None);
+                }
+                record(&Usage::default(), Some(&e));
+                Err(e)
+            }
         }
-        if let Some(cassette) = &self.cassette {
-            cassette.record(&cassette_key, Recorded::Embeddings(vectors.clone()));
-        }
-        Ok(vectors)
     }
+
+    /// Account a call of `plugin` that a resumed run's journal answered: `usage` counts against
+    /// `budget` and the run's as if the call were made now, and the ledger shows it as
+    /// `replayed`. Replies that came from the cache cost nothing, as they did then.
+    pub fn account_replayed(&self, plugin: &str, budget: &Budget, kind: &str, usage: &Usage) {
+        if !usage.cache_hit {
+            budget.charge_replayed(usage);
+            self.run_budget.charge_replayed(usage);
+        }
+        self.ledger.record(CallRecord {
+            plugin: plugin.to_string(),
+            purpose: Some(kind.to_string()),
+            provider: String::new(),
+            model: usage.model.clone(),
+            prompt_tokens: usage.prompt_tokens,
+            completion_tokens: usage.completion_tokens,
+            reasoning_tokens: usage.reasoning_tokens,
+            cost_usd: usage.cost_usd,
+            latency_ms: usage.latency_ms,
+            cache_hit: usage.cache_hit,
+            outcome: REPLAYED.to_string(),
+        });
+    }
+}
+
+/// The ledger's purpose of embedding calls.
+pub const EMBEDDING_PURPOSE: &str = "embedding";
+
+/// Tokens a chat request's prompt takes, as OpenAI's chat format counts them: each message's
+/// text plus 4 (its framing and role), 3 that prime the reply, and the text of the tools,
+/// schema and prefill (an over-estimate there, which only makes the budget hold tighter).
+fn prompt_tokens(request: &ChatRequest, cancel: &Cancel) -> CapResult<u64> {
+    let bpe = tiktoken_rs::o200k_base_singleton();
+    let text = |t: &str| count::count(bpe, t, cancel);
+    let mut tokens = 3u64;
+    for message in &request.messages {
+        tokens += 4 + text(&message.content)?;
+        if let Some(reasoning) = &message.reasoning {
+            tokens += text(reasoning)?;
+        }
+        for call in &message.tool_calls {
+            tokens += text(&call.name)? + text(&call.arguments)?;
+        }
+    }
+    for tool in &request.tools {
+        tokens += text(&tool.name)? + text(&tool.description)? + text(&tool.parameters)?;
+    }
+    if let ResponseFormat::JsonSchema(schema) = &request.response_format {
+        tokens += text(&schema.schema)?;
+    }
+    if let Some(prefill) = &request.prefill {
+        tokens += text(prefill)?;
+    }
+    Ok(tokens)
 }
 
 /// Cassettes travel between machines and endpoints, so they key calls by alias and model only.
@@ -330,12 +523,10 @@ fn error_kind(e: &CapabilityError) -> String {
 }
 
 /// Tokens `text` takes: OpenAI's `o200k_base` encoding, exact for OpenAI's current models and a
-/// close estimate for others.
-pub fn count_tokens(text: &str) -> u32 {
-    tiktoken_rs::o200k_base_singleton()
-        .encode_ordinary(text)
-        .len()
-        .min(u32::MAX as usize) as u32
+/// close estimate for others. Counted in chunks (see [`count`]); `cancelled` once `cancel` is.
+pub fn count_tokens(text: &str, cancel: &Cancel) -> CapResult<u32> {
+    let tokens = count::count(tiktoken_rs::o200k_base_singleton(), text, cancel)?;
+    Ok(tokens.min(u64::from(u32::MAX)) as u32)
 }
 
 /// One plugin's LLM access: the run's hub plus the plugin's own budget.
@@ -348,22 +539,30 @@ pub struct PluginLlm {
 #[async_trait::async_trait]
 impl LanguageModel for PluginLlm {
     async fn chat(&self, request: ChatRequest) -> CapResult<Completion> {
+        limits::check_chat(&request)?;
         self.hub
             .chat(&self.plugin, Some(&self.budget), request, None)
             .await
     }
 
+    /// Sizes and alias only: the budgets decide when the call is made (a resumed run's
+    /// replayed calls are answered from its journal whatever the budgets say).
     fn admit(&self, request: &ChatRequest) -> CapResult<()> {
+        limits::check_chat(request)?;
         self.hub.provider(request.model.as_deref()).map(|_| ())
     }
 
-    async fn embed(&self, inputs: Vec<String>, model: Option<String>) -> CapResult<Vec<Vec<f32>>> {
-        self.hub.embed(inputs, model.as_deref()).await
+    async fn embed(&self, inputs: Vec<String>, model: Option<String>) -> CapResult<Embeddings> {
+        limits::check_embed(&inputs, model.as_deref())?;
+        self.hub
+            .embed_as(&self.plugin, Some(&self.budget), inputs, model.as_deref())
+            .await
     }
 
-    fn count_tokens(&self, text: &str, model: Option<&str>) -> CapResult<u32> {
+    fn count_tokens(&self, text: &str, model: Option<&str>, cancel: &Cancel) -> CapResult<u32> {
+        limits::check_count(text, model)?;
         self.hub.provider(model)?;
-        Ok(count_tokens(text))
+        count_tokens(text, cancel)
     }
 
     fn models(&self) -> Vec<ModelInfo> {
@@ -372,5 +571,10 @@ impl LanguageModel for PluginLlm {
 
     fn budget(&self) -> LlmBudget {
         self.budget.snapshot()
+    }
+
+    fn replayed(&self, kind: &str, usage: &Usage) {
+        self.hub
+            .account_replayed(&self.plugin, &self.budget, kind, usage);
     }
 }

@@ -533,6 +533,10 @@ impl Provider for OpenAiProvider {
         format!("{}#{}", self.base_url, self.embedding_model)
     }
 
+    fn embedding_model(&self) -> String {
+        self.embedding_model.clone()
+    }
+
     async fn chat(
         &self,
         request: &ChatRequest,

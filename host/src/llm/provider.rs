@@ -31,6 +31,11 @@ pub trait Provider: Send + Sync {
         self.cache_identity()
     }
 
+    /// The model its embeddings come from (priced by this name).
+    fn embedding_model(&self) -> String {
+        self.model_info().name
+    }
+
     /// One chat call. `usage.cost_usd` and `usage.cache_hit` are left for the caller.
     async fn chat(
         &self,

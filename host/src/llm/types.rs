@@ -148,6 +148,15 @@ pub struct Completion {
     pub usage: Usage,
 }
 
+/// The vectors of one embedding call, and what the call was charged.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Embeddings {
+    /// One vector per input, in order.
+    pub vectors: Vec<Vec<f32>>,
+    /// `prompt_tokens` are the host's count of the inputs.
+    pub usage: Usage,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelInfo {
     pub alias: String,

@@ -128,6 +128,18 @@ impl Journal {
         Some(answer)
     }
 
+    /// Every recorded answer of `kind` not replayed yet that parses as `T`, in no particular
+    /// order, leaving them to be replayed.
+    pub fn peek<T: DeserializeOwned>(&self, kind: &str) -> Vec<T> {
+        self.recorded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|((k, _), _)| k == kind)
+            .filter_map(|(_, value)| serde_json::from_value(value.clone()).ok())
+            .collect()
+    }
+
     /// Append an answer. A failed write is logged: the run goes on, less resumable.
     pub fn record(&self, kind: &str, key: &str, answer: &impl Serialize) {
         self.went_live.store(true, Ordering::Release);

@@ -13,13 +13,14 @@
 
 use super::journal::Journal;
 use super::{LogLevel, NodeReport, RunBudget, RunContext, RunInfo};
+use crate::capability::work::Cancel;
 use crate::capability::{CapResult, CapabilityError};
 use crate::hcc::{
     AssembledContext, CognitiveCache, ContextRequest, Event, HccStats, Hit, KnowledgeUnit, Layer,
     StoredEvent,
 };
 use crate::jobs::{JobHandle, JobInventory, JobResult, JobService, JobSpec, JobState, LogStream};
-use crate::llm::{ChatRequest, Completion, LanguageModel, LlmBudget, ModelInfo};
+use crate::llm::{ChatRequest, Completion, Embeddings, LanguageModel, LlmBudget, ModelInfo};
 use crate::task::{TaskInfo, TaskService, Validation};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -72,6 +73,10 @@ impl RunContext for JournaledRun {
             self.inner.log(plugin, level, message);
         }
     }
+
+    fn time_left(&self) -> Option<std::time::Duration> {
+        self.inner.time_left()
+    }
 }
 
 /// The task service, journaled.
@@ -99,10 +104,28 @@ impl TaskService for JournaledTask {
     }
 }
 
-/// The LLM, journaled: a replayed reply costs no call.
+/// The LLM, journaled: a replayed reply costs no call, but its usage counts against the
+/// budgets ([`JournaledLlm::new`]).
 pub struct JournaledLlm {
     pub inner: Arc<dyn LanguageModel>,
     pub journal: Arc<Journal>,
+}
+
+impl JournaledLlm {
+    /// Wrap `inner`, first charging it with every LLM call the journal answered (a resumed
+    /// run): the replayed usage counts against the plugin's and the run's budgets before the
+    /// run goes live, so a resume never starts its budgets from zero.
+    pub fn new(inner: Arc<dyn LanguageModel>, journal: Arc<Journal>) -> JournaledLlm {
+        let chats = journal.peek::<Result<Completion, CapabilityError>>("llm-chat");
+        for completion in chats.into_iter().flatten() {
+            inner.replayed("llm-chat", &completion.usage);
+        }
+        let embeds = journal.peek::<Result<Embeddings, CapabilityError>>("llm-embed");
+        for embeddings in embeds.into_iter().flatten() {
+            inner.replayed("llm-embed", &embeddings.usage);
+        }
+        JournaledLlm { inner, journal }
+    }
 }
 
 #[async_trait::async_trait]
@@ -118,15 +141,15 @@ impl LanguageModel for JournaledLlm {
         self.inner.admit(request)
     }
 
-    async fn embed(&self, inputs: Vec<String>, model: Option<String>) -> CapResult<Vec<Vec<f32>>> {
+    async fn embed(&self, inputs: Vec<String>, model: Option<String>) -> CapResult<Embeddings> {
         let key = (inputs.clone(), model.clone());
         self.journal
             .answer_async("llm-embed", &key, self.inner.embed(inputs, model))
             .await
     }
 
-    fn count_tokens(&self, text: &str, model: Option<&str>) -> CapResult<u32> {
-        self.inner.count_tokens(text, model)
+    fn count_tokens(&self, text: &str, model: Option<&str>, cancel: &Cancel) -> CapResult<u32> {
+        self.inner.count_tokens(text, model, cancel)
     }
 
     fn models(&self) -> Vec<ModelInfo> {

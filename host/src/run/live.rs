@@ -2,6 +2,12 @@
 //! steps, tokens, cost), records every node, and adopts a claimed best submission only after
 //! the task adapter found it valid — copying it into the run directory at once, so a killed
 //! run still leaves its best submission behind.
+//!
+//! Nodes go to `nodes.jsonl` (and the `node` event) and nowhere else: in memory the run keeps
+//! only their count and a 16-byte digest of each id (to recognise a node a resumed strategy
+//! reports again), so a strategy reporting large nodes costs disk within its step budget and
+//! the size limits of [`NodeReport::check`], not host memory. A node past the step budget is
+//! refused with `budget-exhausted`, and a best submission is adopted only from a recorded node.
 
 use super::dir::{RunDir, copy_atomically};
 use super::events::{RunEvent, RunObserver};
@@ -9,6 +15,9 @@ use super::{Best, LogLevel, NodeReport, RunBudget, RunContext, RunInfo};
 use crate::artifacts::ArtifactStore;
 use crate::capability::{CapResult, CapabilityError};
 use crate::task::{Direction, TaskService};
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+use std::io::BufRead;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -43,8 +52,33 @@ pub struct LiveRun {
 
 #[derive(Default)]
 struct LiveState {
-    nodes: Vec<NodeReport>,
+    /// Digests of the ids of the nodes recorded.
+    node_ids: HashSet<[u8; 16]>,
+    buggy_nodes: u32,
     best: Option<Best>,
+}
+
+impl LiveState {
+    fn nodes(&self) -> u32 {
+        self.node_ids.len() as u32
+    }
+
+    /// Count `node` as recorded; false if a node with its id already was.
+    fn add(&mut self, node: &NodeReport) -> bool {
+        let added = self.node_ids.insert(id_digest(&node.id));
+        if added && node.buggy {
+            self.buggy_nodes += 1;
+        }
+        added
+    }
+}
+
+/// What the run remembers of a node's id.
+fn id_digest(id: &str) -> [u8; 16] {
+    let digest = Sha256::digest(id.as_bytes());
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&digest[..16]);
+    out
 }
 
 impl LiveRun {
@@ -76,12 +110,14 @@ impl LiveRun {
     /// Continue a run from its directory: the nodes and best submission it recorded, and the
     /// run time it had used (from its last event).
     pub fn resumed(mut self) -> Result<LiveRun, String> {
-        let nodes = std::fs::read_to_string(self.dir.path("nodes.jsonl")).unwrap_or_default();
         let mut state = LiveState::default();
-        for line in nodes.lines() {
-            // A torn last line from a kill mid-write is skipped.
-            if let Ok(node) = serde_json::from_str::<NodeReport>(line) {
-                state.nodes.push(node);
+        if let Ok(file) = std::fs::File::open(self.dir.path("nodes.jsonl")) {
+            // Read line by line: the file may be far larger than what the run keeps.
+            for line in std::io::BufReader::new(file).lines().map_while(Result::ok) {
+                // A torn last line from a kill mid-write is skipped.
+                if let Ok(node) = serde_json::from_str::<NodeReport>(&line) {
+                    state.add(&node);
+                }
             }
         }
         if let Ok(text) = std::fs::read_to_string(self.dir.path("best.json")) {
@@ -118,8 +154,10 @@ impl LiveRun {
         self.stop_requested.store(true, Ordering::Release);
     }
 
-    pub fn nodes(&self) -> Vec<NodeReport> {
-        self.lock().nodes.clone()
+    /// Nodes recorded so far, and how many of them were buggy.
+    pub fn node_counts(&self) -> (u32, u32) {
+        let state = self.lock();
+        (state.nodes(), state.buggy_nodes)
     }
 
     pub fn best(&self) -> Option<Best> {
@@ -168,7 +206,7 @@ impl RunContext for LiveRun {
 
     fn budget(&self) -> RunBudget {
         let elapsed = self.elapsed();
-        let steps_used = self.lock().nodes.len() as u32;
+        let steps_used = self.lock().nodes();
         let (tokens_used, cost_used_usd) = self.usage();
         RunBudget {
             elapsed_ms: elapsed.as_millis() as u64,
@@ -191,11 +229,7 @@ impl RunContext for LiveRun {
         {
             return true;
         }
-        if self
-            .limits
-            .steps
-            .is_some_and(|l| self.lock().nodes.len() as u32 >= l)
-        {
+        if self.limits.steps.is_some_and(|l| self.lock().nodes() >= l) {
             return true;
         }
         if self.limits.tokens.is_none() && self.limits.cost_usd.is_none() {
@@ -207,28 +241,25 @@ impl RunContext for LiveRun {
     }
 
     async fn report_node(&self, node: NodeReport) -> CapResult<()> {
-        if node.id.is_empty() {
-            return Err(CapabilityError::InvalidArgument(
-                "node-report.id must not be empty".into(),
-            ));
-        }
-        if node.metric.is_some_and(|m| !m.is_finite()) {
-            return Err(CapabilityError::InvalidArgument(format!(
-                "node {}: the metric must be a finite number or none",
-                node.id
-            )));
-        }
-        if self.lock().nodes.iter().any(|n| n.id == node.id) {
-            // Recorded before a crash, reported again by the resumed strategy.
-            return Ok(());
-        }
-        self.dir
-            .append_jsonl("nodes.jsonl", &node)
-            .map_err(|e| CapabilityError::Internal(format!("recording node {}: {e}", node.id)))?;
+        node.check()?;
         let nodes_done = {
+            // Held across the append, so that concurrent reports cannot pass the step budget
+            // together or interleave their lines.
             let mut state = self.lock();
-            state.nodes.push(node.clone());
-            state.nodes.len() as u32
+            if state.node_ids.contains(&id_digest(&node.id)) {
+                // Recorded before a crash, reported again by the resumed strategy.
+                return Ok(());
+            }
+            if let Some(limit) = self.limits.steps
+                && state.nodes() >= limit
+            {
+                return Err(super::steps_spent(limit));
+            }
+            self.dir.append_jsonl("nodes.jsonl", &node).map_err(|e| {
+                CapabilityError::Internal(format!("recording node {}: {e}", node.id))
+            })?;
+            state.add(&node);
+            state.nodes()
         };
         self.emit(RunEvent::Node {
             elapsed_ms: self.elapsed_ms(),
@@ -244,6 +275,9 @@ impl RunContext for LiveRun {
             return Err(CapabilityError::InvalidArgument(format!(
                 "metric {metric} of node {node} is not a finite number"
             )));
+        }
+        if !self.lock().node_ids.contains(&id_digest(&node)) {
+            return Err(super::unrecorded_best(&node));
         }
         self.artifacts.stat(&submission)?;
         if self
@@ -296,6 +330,10 @@ impl RunContext for LiveRun {
             best,
         });
         Ok(true)
+    }
+
+    fn time_left(&self) -> Option<Duration> {
+        self.limits.wall.map(|l| l.saturating_sub(self.elapsed()))
     }
 
     fn log(&self, plugin: &str, level: LogLevel, message: &str) {

@@ -94,7 +94,7 @@ pub async fn start(
     Ok(RunPolicy {
         name: name.to_string(),
         descriptor,
-        promoter: Arc::new(PluginPromoter::new(instance, POLICY_CALL_TIMEOUT)),
+        promoter: Arc::new(PluginPromoter::new(instance, POLICY_CALL_TIMEOUT).named(name)),
     })
 }
 

@@ -2,7 +2,8 @@
 //!
 //! It backs `sophon plugin run` and the runtime tests. It has no task adapter, so it adopts a
 //! reported best submission only if the artifact exists, and keeps the better metric by the
-//! configured direction.
+//! configured direction. It keeps the nodes it was told about, which the step budget and
+//! [`NodeReport::check`]'s size limits bound.
 
 use super::{Best, LogLevel, NodeReport, RunBudget, RunContext, RunInfo};
 use crate::artifacts::ArtifactStore;
@@ -115,12 +116,14 @@ impl RunContext for SessionRun {
     }
 
     async fn report_node(&self, node: NodeReport) -> CapResult<()> {
-        if node.id.is_empty() {
-            return Err(CapabilityError::InvalidArgument(
-                "node-report.id must not be empty".into(),
-            ));
+        node.check()?;
+        let mut state = self.state.lock().unwrap();
+        if let Some(limit) = self.step_limit
+            && state.nodes.len() as u32 >= limit
+        {
+            return Err(super::steps_spent(limit));
         }
-        self.state.lock().unwrap().nodes.push(node);
+        state.nodes.push(node);
         Ok(())
     }
 
@@ -134,6 +137,9 @@ impl RunContext for SessionRun {
             store.stat(&submission)?;
         }
         let mut state = self.state.lock().unwrap();
+        if !state.nodes.iter().any(|n| n.id == node) {
+            return Err(super::unrecorded_best(&node));
+        }
         let better = match &state.best {
             None => true,
             Some(best) => self.direction.better(metric, best.metric),
@@ -146,6 +152,11 @@ impl RunContext for SessionRun {
             });
         }
         Ok(better)
+    }
+
+    fn time_left(&self) -> Option<Duration> {
+        self.wall_limit
+            .map(|l| l.saturating_sub(self.started.elapsed()))
     }
 
     fn log(&self, plugin: &str, level: LogLevel, message: &str) {

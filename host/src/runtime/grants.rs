@@ -10,7 +10,28 @@ use super::manifest::{
 };
 use serde::Serialize;
 
-/// What a loaded plugin may do: the intersection of its requests and its grants.
+/// Limits a plugin gets where neither its manifest nor its grant names one, so that every
+/// capability is finite by default (`sophon plugin run --grant-requested` included). An
+/// operator raises them in the plugin's grant.
+pub mod defaults {
+    /// LLM calls in flight at once (`llm.max-concurrent`).
+    pub const LLM_MAX_CONCURRENT: u64 = 4;
+    /// LLM requests per run (`llm.max-requests`).
+    pub const LLM_MAX_REQUESTS: u64 = 10_000;
+    /// LLM tokens per run, prompt and completion (`llm.max-tokens`).
+    pub const LLM_MAX_TOKENS: u64 = 50_000_000;
+    /// LLM dollars per run, where the price table knows the model (`llm.max-cost-usd`).
+    pub const LLM_MAX_COST_USD: f64 = 50.0;
+    /// Jobs queued or running at once (`jobs.max-concurrent`).
+    pub const JOBS_MAX_CONCURRENT: u64 = 4;
+    /// GPUs per job (`jobs.max-gpus`).
+    pub const JOBS_MAX_GPUS: u64 = 1;
+    /// GPU-hours per run (`jobs.gpu-hours`).
+    pub const JOBS_GPU_HOURS: f64 = 24.0;
+}
+
+/// What a loaded plugin may do: the intersection of its requests and its grants, with
+/// [`defaults`] where neither names a limit (every limit here is `Some`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct EffectiveGrants {
     pub llm: Option<LlmLimits>,
@@ -256,20 +277,21 @@ pub fn resolve(
         }
     }
     if let (Some(req), Some(grant)) = (&requested.llm, &granted.llm) {
+        let field = |name, r, g, default| {
+            limit(&plugin, Capability::Llm, name, r, g).map(|l| l.or(Some(default)))
+        };
         effective.llm = Some(LlmLimits {
-            max_tokens: limit(
-                &plugin,
-                Capability::Llm,
+            max_tokens: field(
                 "max-tokens",
                 req.max_tokens,
                 grant.max_tokens,
+                defaults::LLM_MAX_TOKENS,
             )?,
-            max_requests: limit(
-                &plugin,
-                Capability::Llm,
+            max_requests: field(
                 "max-requests",
                 req.max_requests,
                 grant.max_requests,
+                defaults::LLM_MAX_REQUESTS,
             )?,
             max_cost_usd: limit(
                 &plugin,
@@ -277,31 +299,32 @@ pub fn resolve(
                 "max-cost-usd",
                 req.max_cost_usd,
                 grant.max_cost_usd,
-            )?,
-            max_concurrent: limit(
-                &plugin,
-                Capability::Llm,
+            )?
+            .or(Some(defaults::LLM_MAX_COST_USD)),
+            max_concurrent: field(
                 "max-concurrent",
                 req.max_concurrent,
                 grant.max_concurrent,
+                defaults::LLM_MAX_CONCURRENT,
             )?,
         });
     }
     if let (Some(req), Some(grant)) = (&requested.jobs, &granted.jobs) {
+        let field = |name, r, g, default| {
+            limit(&plugin, Capability::Jobs, name, r, g).map(|l| l.or(Some(default)))
+        };
         effective.jobs = Some(JobLimits {
-            max_concurrent: limit(
-                &plugin,
-                Capability::Jobs,
+            max_concurrent: field(
                 "max-concurrent",
                 req.max_concurrent,
                 grant.max_concurrent,
+                defaults::JOBS_MAX_CONCURRENT,
             )?,
-            max_gpus: limit(
-                &plugin,
-                Capability::Jobs,
+            max_gpus: field(
                 "max-gpus",
                 req.max_gpus,
                 grant.max_gpus,
+                defaults::JOBS_MAX_GPUS,
             )?,
             gpu_hours: limit(
                 &plugin,
@@ -309,7 +332,8 @@ pub fn resolve(
                 "gpu-hours",
                 req.gpu_hours,
                 grant.gpu_hours,
-            )?,
+            )?
+            .or(Some(defaults::JOBS_GPU_HOURS)),
         });
     }
     if let (Some(req), Some(grant)) = (&requested.hcc, &granted.hcc) {
@@ -433,6 +457,7 @@ mod tests {
         let llm = e.llm.unwrap();
         assert_eq!(llm.max_tokens, Some(100));
         assert_eq!(llm.max_requests, Some(5));
+        assert_eq!(llm.max_concurrent, Some(defaults::LLM_MAX_CONCURRENT));
         assert_eq!(e.hcc, Some(vec![HccScope::ExperienceRead]));
         assert!(!e.artifacts && e.jobs.is_none());
         assert_eq!(e.memory_bytes, 128 << 20);
@@ -482,6 +507,40 @@ mod tests {
                 scope: "wisdom:read"
             }
         );
+    }
+
+    /// `--grant-requested` grants exactly the manifest's capabilities: a manifest that sets no
+    /// limits still gets finite ones.
+    #[test]
+    fn a_grant_without_limits_gets_finite_defaults() {
+        let m = strategy("[capabilities.llm]\n[capabilities.jobs]");
+        let f = facts(
+            &["sophon:host/llm@0.1.0", "sophon:host/jobs@0.1.0"],
+            STRATEGY,
+        );
+        let e = resolve(&m, &f, &m.capabilities, None, POLICY).unwrap();
+        assert_eq!(
+            e.llm.unwrap(),
+            LlmLimits {
+                max_tokens: Some(defaults::LLM_MAX_TOKENS),
+                max_requests: Some(defaults::LLM_MAX_REQUESTS),
+                max_cost_usd: Some(defaults::LLM_MAX_COST_USD),
+                max_concurrent: Some(defaults::LLM_MAX_CONCURRENT),
+            }
+        );
+        assert_eq!(
+            e.jobs.unwrap(),
+            JobLimits {
+                max_concurrent: Some(defaults::JOBS_MAX_CONCURRENT),
+                max_gpus: Some(defaults::JOBS_MAX_GPUS),
+                gpu_hours: Some(defaults::JOBS_GPU_HOURS),
+            }
+        );
+        // A grant above a default raises it.
+        let g = grants("llm={max-concurrent=32}\njobs={max-concurrent=64}");
+        let e = resolve(&m, &f, &g, None, POLICY).unwrap();
+        assert_eq!(e.llm.unwrap().max_concurrent, Some(32));
+        assert_eq!(e.jobs.unwrap().max_concurrent, Some(64));
     }
 
     #[test]

@@ -112,18 +112,68 @@ impl PluginState {
     }
 }
 
-/// Await `operation` on the capability `service` (if the plugin may use it) for at most `limit`
-/// (the host-call timeout). The shape of every awaited host call.
+/// How long one awaited host call may take: the host-call timeout, cut for a strategy to the
+/// time left in its run, so that nothing a strategy waits on (an LLM reply, a promotion at
+/// `hcc.end-phase`) outlives the run.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct CallDeadline {
+    pub(crate) limit: Duration,
+    /// The limit is the run's remaining time, not the host-call timeout.
+    pub(crate) run_ends: bool,
+}
+
+impl CallDeadline {
+    fn timeout(&self, what: &str) -> CapabilityError {
+        CapabilityError::Timeout(if self.run_ends {
+            format!(
+                "{what} did not finish within the {:.1} s left in the run (its wall-clock \
+                 budget): the run is ending",
+                self.limit.as_secs_f64()
+            )
+        } else {
+            format!(
+                "{what} did not finish within the host-call timeout of {} s \
+                 (runtime.host-call-timeout-secs)",
+                self.limit.as_secs_f64()
+            )
+        })
+    }
+}
+
+impl PluginState {
+    /// The deadline of an awaited host call starting now: min(host-call timeout, time left in
+    /// the run) for a strategy in a run with a wall-clock budget, else the host-call timeout.
+    pub(crate) fn deadline(&self) -> CallDeadline {
+        let timeout = self.limits.host_call_timeout;
+        let run_left = match (&self.services.run, self.identity.world) {
+            (Some(run), World::Strategy) => run.time_left(),
+            _ => None,
+        };
+        match run_left {
+            Some(left) if left < timeout => CallDeadline {
+                limit: left,
+                run_ends: true,
+            },
+            _ => CallDeadline {
+                limit: timeout,
+                run_ends: false,
+            },
+        }
+    }
+}
+
+/// Await `operation` on the capability `service` (if the plugin may use it) until `deadline`.
+/// The shape of every awaited host call.
 pub(crate) async fn call<S: ?Sized, T, Fut>(
     service: CapResult<Arc<S>>,
-    limit: Duration,
+    deadline: CallDeadline,
     what: &str,
     operation: impl FnOnce(Arc<S>) -> Fut,
 ) -> CapResult<T>
 where
     Fut: Future<Output = CapResult<T>>,
 {
-    bounded(limit, what, operation(service?)).await
+    bounded(deadline, what, operation(service?)).await
 }
 
 /// Cut `text` to at most `limit` bytes at a character boundary, marking the cut.
@@ -139,18 +189,16 @@ pub(crate) fn truncate_marked(mut text: String, limit: usize) -> String {
     text
 }
 
-/// Await `operation` for at most `limit` (the host-call timeout).
+/// Await `operation` until `deadline`; an operation that is ready at once succeeds even when
+/// no time is left.
 pub(crate) async fn bounded<T>(
-    limit: Duration,
+    deadline: CallDeadline,
     what: &str,
     operation: impl Future<Output = CapResult<T>>,
 ) -> CapResult<T> {
-    match tokio::time::timeout(limit, operation).await {
+    match tokio::time::timeout(deadline.limit, operation).await {
         Ok(result) => result,
-        Err(_) => Err(CapabilityError::Timeout(format!(
-            "{what} did not finish within the host-call timeout of {} s",
-            limit.as_secs_f64()
-        ))),
+        Err(_) => Err(deadline.timeout(what)),
     }
 }
 

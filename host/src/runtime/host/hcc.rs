@@ -1,8 +1,11 @@
 //! `sophon:host/hcc`: the cognitive cache, with each call checked against the plugin's HCC
-//! scopes before it reaches the service.
+//! scopes, and its texts against their size limits, before it reaches the service (and its
+//! journal). Reads and context assembly (SQLite, token counting, scoring) run off the async
+//! executor ([`off_executor`]) within the call's deadline.
 
 use super::answer;
 use super::convert::{Conv, record, unit_enum};
+use crate::capability::work::{Cancel, offload};
 use crate::capability::{CapResult, CapabilityError};
 use crate::hcc as cap;
 use crate::runtime::bindings::host::sophon::host::{hcc, types};
@@ -11,6 +14,62 @@ use crate::runtime::state::{PluginState, call};
 use std::sync::Arc;
 
 type WitResult<T> = wasmtime::Result<Result<T, types::Error>>;
+
+/// Refuse `text` (the plugin's `what`) if it is over `limit` bytes.
+fn check_len(what: &str, text: &str, limit: usize) -> CapResult<()> {
+    if text.len() > limit {
+        let fix = if limit <= cap::MAX_NAME_BYTES {
+            "use a shorter name"
+        } else {
+            "summarise or truncate it"
+        };
+        return Err(CapabilityError::TooLarge(format!(
+            "{what} is {} bytes; the HCC accepts at most {limit} bytes ({fix})",
+            text.len()
+        )));
+    }
+    Ok(())
+}
+
+fn check_event(event: &hcc::Event) -> CapResult<()> {
+    check_len("the event's content", &event.content, cap::MAX_EVENT_BYTES)?;
+    check_len(
+        "the event's node",
+        event.node.as_deref().unwrap_or_default(),
+        cap::MAX_NAME_BYTES,
+    )?;
+    if let hcc::EventKind::Other(name) = &event.kind {
+        check_len("the event kind's name", name, cap::MAX_NAME_BYTES)?;
+    }
+    Ok(())
+}
+
+/// Run an HCC call on the blocking pool (its SQLite and CPU work stay off the executor),
+/// dropping it at its next await once the caller has stopped waiting.
+async fn off_executor<T, F>(operation: F) -> CapResult<T>
+where
+    T: Send + 'static,
+    F: Future<Output = CapResult<T>> + Send + 'static,
+{
+    let handle = tokio::runtime::Handle::current();
+    offload(move |cancel| {
+        handle.block_on(async {
+            tokio::select! {
+                result = operation => result,
+                () = until_cancelled(cancel) => Err(CapabilityError::Cancelled(
+                    "the caller stopped waiting".into(),
+                )),
+            }
+        })
+    })
+    .await
+}
+
+async fn until_cancelled(cancel: &Cancel) {
+    while !cancel.is_set() {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
 
 impl PluginState {
     /// The HCC service, if the plugin holds `scope`.
@@ -32,9 +91,10 @@ impl PluginState {
 impl hcc::Host for PluginState {
     async fn record_event(&mut self, event: hcc::Event) -> WitResult<u64> {
         let service = self.hcc_with(HccScope::ExperienceWrite);
-        let limit = self.limits.host_call_timeout;
+        let limit = self.deadline();
         answer(
             call(service, limit, "recording an event", |s| async move {
+                check_event(&event)?;
                 s.record_event(event.conv()).await
             })
             .await,
@@ -43,9 +103,10 @@ impl hcc::Host for PluginState {
 
     async fn begin_phase(&mut self, plan: String) -> WitResult<u32> {
         let service = self.hcc_with(HccScope::ExperienceWrite);
-        let limit = self.limits.host_call_timeout;
+        let limit = self.deadline();
         answer(
             call(service, limit, "beginning a phase", |s| async move {
+                check_len("the plan", &plan, cap::MAX_EVENT_BYTES)?;
                 s.begin_phase(plan).await
             })
             .await,
@@ -54,7 +115,7 @@ impl hcc::Host for PluginState {
 
     async fn end_phase(&mut self) -> WitResult<Option<hcc::KnowledgeUnit>> {
         let service = self.hcc_with(HccScope::ExperienceWrite);
-        let limit = self.limits.host_call_timeout;
+        let limit = self.deadline();
         answer(
             call(service, limit, "ending a phase", |s| async move {
                 s.end_phase().await
@@ -65,10 +126,20 @@ impl hcc::Host for PluginState {
 
     async fn context(&mut self, request: hcc::ContextRequest) -> WitResult<hcc::AssembledContext> {
         let service = self.hcc_with(HccScope::ExperienceRead);
-        let limit = self.limits.host_call_timeout;
+        let limit = self.deadline();
         answer(
             call(service, limit, "assembling context", |s| async move {
-                s.context(request.conv()).await
+                check_len(
+                    "the context query",
+                    request.query.as_deref().unwrap_or_default(),
+                    cap::MAX_QUERY_BYTES,
+                )?;
+                check_len(
+                    "the context model",
+                    request.model.as_deref().unwrap_or_default(),
+                    cap::MAX_NAME_BYTES,
+                )?;
+                off_executor(async move { s.context(request.conv()).await }).await
             })
             .await,
         )
@@ -81,10 +152,10 @@ impl hcc::Host for PluginState {
         max: u32,
     ) -> WitResult<Vec<hcc::StoredEvent>> {
         let service = self.hcc_with(HccScope::ExperienceRead);
-        let limit = self.limits.host_call_timeout;
+        let limit = self.deadline();
         answer(
             call(service, limit, "reading events", |s| async move {
-                s.events(phase, after, max.min(10_000)).await
+                off_executor(async move { s.events(phase, after, max.min(10_000)).await }).await
             })
             .await,
         )
@@ -92,10 +163,10 @@ impl hcc::Host for PluginState {
 
     async fn knowledge(&mut self) -> WitResult<Vec<hcc::KnowledgeUnit>> {
         let service = self.hcc_with(HccScope::KnowledgeRead);
-        let limit = self.limits.host_call_timeout;
+        let limit = self.deadline();
         answer(
             call(service, limit, "reading knowledge", |s| async move {
-                s.knowledge().await
+                off_executor(async move { s.knowledge().await }).await
             })
             .await,
         )
@@ -113,10 +184,11 @@ impl hcc::Host for PluginState {
             hcc::Layer::Wisdom => HccScope::WisdomRead,
         };
         let service = self.hcc_with(scope);
-        let limit = self.limits.host_call_timeout;
+        let limit = self.deadline();
         answer(
             call(service, limit, "searching the HCC", |s| async move {
-                s.search(layer.conv(), query, k.min(1000)).await
+                check_len("the search query", &query, cap::MAX_QUERY_BYTES)?;
+                off_executor(async move { s.search(layer.conv(), query, k.min(1000)).await }).await
             })
             .await,
         )
@@ -124,7 +196,7 @@ impl hcc::Host for PluginState {
 
     async fn stats(&mut self) -> WitResult<hcc::HccStats> {
         let service = self.service(Capability::Hcc, &self.services.hcc);
-        let limit = self.limits.host_call_timeout;
+        let limit = self.deadline();
         answer(
             call(service, limit, "reading HCC stats", |s| async move {
                 s.stats().await

@@ -72,7 +72,7 @@ impl jobs::HostJob for PluginState {
     ) -> WitResult<String> {
         let handle = self.table.get(&this)?.handle.clone();
         let logs = handle.logs(stream.conv(), offset, max_bytes.min(1 << 20));
-        let result = bounded(self.limits.host_call_timeout, "reading job logs", logs).await;
+        let result = bounded(self.deadline(), "reading job logs", logs).await;
         answer(result)
     }
 
@@ -86,7 +86,7 @@ impl jobs::HostJob for PluginState {
 impl jobs::Host for PluginState {
     async fn submit(&mut self, spec: jobs::JobSpec) -> WitResult<Resource<RunningJob>> {
         let service = self.service(Capability::Jobs, &self.services.jobs);
-        let limit = self.limits.host_call_timeout;
+        let limit = self.deadline();
         let submitted = call(service, limit, "submitting a job", |s| async move {
             s.submit(spec.conv()).await
         });

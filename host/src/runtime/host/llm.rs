@@ -7,6 +7,7 @@
 
 use super::answer;
 use super::convert::{Conv, record, unit_enum};
+use crate::capability::work::offload;
 use crate::capability::{CapResult, CapabilityError};
 use crate::llm as cap;
 use crate::runtime::bindings::host::sophon::host::{llm, types};
@@ -123,7 +124,7 @@ impl llm::HostPendingCompletion for PluginState {
 impl llm::Host for PluginState {
     async fn chat(&mut self, request: llm::ChatRequest) -> WitResult<llm::Completion> {
         let service = self.service(Capability::Llm, &self.services.llm);
-        let limit = self.limits.host_call_timeout;
+        let limit = self.deadline();
         answer(
             call(service, limit, "the LLM call", |s| async move {
                 let request: cap::ChatRequest = request.conv();
@@ -158,7 +159,7 @@ impl llm::Host for PluginState {
         if let Err(e) = service.admit(&request) {
             return Ok(Err(e.into()));
         }
-        let timeout = self.limits.host_call_timeout;
+        let timeout = self.deadline();
         let task =
             tokio::spawn(
                 async move { bounded(timeout, "the LLM call", service.chat(request)).await },
@@ -178,19 +179,27 @@ impl llm::Host for PluginState {
         model: Option<String>,
     ) -> WitResult<Vec<Vec<f32>>> {
         let service = self.service(Capability::Llm, &self.services.llm);
-        let limit = self.limits.host_call_timeout;
+        let limit = self.deadline();
         answer(
             call(service, limit, "the embedding call", |s| async move {
-                s.embed(inputs, model).await
+                cap::limits::check_embed(&inputs, model.as_deref())?;
+                Ok(s.embed(inputs, model).await?.vectors)
             })
             .await,
         )
     }
 
+    /// Checked for size before any work, then counted off the executor within the deadline;
+    /// a count past its deadline stops at its next chunk.
     async fn count_tokens(&mut self, text: String, model: Option<String>) -> WitResult<u32> {
+        let service = self.service(Capability::Llm, &self.services.llm);
+        let limit = self.deadline();
         answer(
-            self.service(Capability::Llm, &self.services.llm)
-                .and_then(|s| s.count_tokens(&text, model.as_deref())),
+            call(service, limit, "counting tokens", |s| async move {
+                cap::limits::check_count(&text, model.as_deref())?;
+                offload(move |cancel| s.count_tokens(&text, model.as_deref(), cancel)).await
+            })
+            .await,
         )
     }
 

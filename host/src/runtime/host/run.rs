@@ -58,12 +58,15 @@ impl run::Host for PluginState {
         Ok(self.services.run.as_ref().is_some_and(|r| r.should_stop()))
     }
 
+    /// Checked for size before anything else (journaling included) looks at it.
     async fn report_node(&mut self, node: run::NodeReport) -> WitResult<()> {
         let run = self.strategy_run_context();
-        let limit = self.limits.host_call_timeout;
+        let limit = self.deadline();
         answer(
             call(run, limit, "reporting a node", |r| async move {
-                r.report_node(node.conv()).await
+                let node: cap::NodeReport = node.conv();
+                node.check()?;
+                r.report_node(node).await
             })
             .await,
         )
@@ -76,7 +79,7 @@ impl run::Host for PluginState {
         metric: f64,
     ) -> WitResult<bool> {
         let run = self.strategy_run_context();
-        let limit = self.limits.host_call_timeout;
+        let limit = self.deadline();
         answer(
             call(
                 run,

@@ -12,7 +12,7 @@ type WitResult<T> = wasmtime::Result<Result<T, types::Error>>;
 impl task::Host for PluginState {
     async fn describe(&mut self) -> WitResult<task::TaskInfo> {
         let service = self.service(Capability::Task, &self.services.task);
-        let limit = self.limits.host_call_timeout;
+        let limit = self.deadline();
         answer(
             call(service, limit, "describing the task", |s| async move {
                 s.describe().await
@@ -23,7 +23,7 @@ impl task::Host for PluginState {
 
     async fn validate(&mut self, submission: String) -> WitResult<task::Validation> {
         let service = self.service(Capability::Task, &self.services.task);
-        let limit = self.limits.host_call_timeout;
+        let limit = self.deadline();
         answer(
             call(service, limit, "validating a submission", |s| async move {
                 s.validate(&submission).await
