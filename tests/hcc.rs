@@ -792,6 +792,74 @@ async fn bad_input_is_refused_with_the_fix() {
     assert_eq!(events[0].event.metric, None);
 }
 
+/// A run cannot fill the disk through its HCC log: past `max-run-mb` (counted across a
+/// resume, plans counted twice as they are stored twice) writes are refused, and what was
+/// written stays.
+#[tokio::test]
+async fn a_runs_writes_to_the_store_stop_at_its_quota_and_a_resume_keeps_counting() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(HccStore::open(&dir.path().join("hcc.sqlite")).unwrap());
+    let settings = HccSettings {
+        max_run_bytes: 10_000,
+        ..HccSettings::default()
+    };
+    let chunk = "o".repeat(4_000);
+    let run = open_run(&store, "r", "c", settings.clone());
+    run.record_event(event(EventKind::Execution, "n1", &chunk, None))
+        .await
+        .unwrap();
+    // 2 × 2,000 bytes of plan: 8,000 in all.
+    run.begin_phase("p".repeat(2_000)).await.unwrap();
+    let refused = run
+        .record_event(event(EventKind::Execution, "n2", &chunk, None))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, CapabilityError::BudgetExhausted(_))
+            && refused.to_string().contains("max-run-mb"),
+        "{refused}"
+    );
+    let refused = run.begin_phase("q".repeat(1_500)).await.unwrap_err();
+    assert!(
+        matches!(refused, CapabilityError::BudgetExhausted(_)),
+        "{refused}"
+    );
+    // What fits still goes in.
+    run.record_event(event(EventKind::Insight, "n1", &"i".repeat(1_000), None))
+        .await
+        .unwrap();
+    drop(run);
+    // Resumed, the run has 9,000 bytes written, not zero.
+    let resumed = open_run(&store, "r", "c", settings);
+    let refused = resumed
+        .record_event(event(EventKind::Insight, "n1", &"i".repeat(1_001), None))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, CapabilityError::BudgetExhausted(_)),
+        "{refused}"
+    );
+    resumed
+        .record_event(event(EventKind::Insight, "n1", &"i".repeat(1_000), None))
+        .await
+        .unwrap();
+    assert_eq!(store.run_bytes("r").unwrap(), 10_000);
+    let kept = store.events("r", None, 0, None, 100).unwrap();
+    assert_eq!(kept.len(), 4, "every accepted event stays: {kept:?}");
+    // Another run has its own quota.
+    let other = open_run(&store, "r2", "c", HccSettings::default());
+    other
+        .record_event(event(EventKind::Execution, "n1", &chunk, None))
+        .await
+        .unwrap();
+    // The setting is checked.
+    let bad = HccConfig {
+        max_run_mb: Some(0),
+        ..HccConfig::default()
+    };
+    assert!(bad.settings().unwrap_err().contains("max-run-mb"));
+}
+
 /// The embedded policy `name` under `grants`, as a promoter over `run`'s store, with the
 /// loopback `server` as its model.
 async fn embedded_policy(

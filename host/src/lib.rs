@@ -22,3 +22,4 @@ pub mod report;
 pub mod run;
 pub mod runtime;
 pub mod task;
+pub mod term;

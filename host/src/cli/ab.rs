@@ -27,15 +27,16 @@ impl CellObserver for Lines {
     fn on_cell(&self, o: &Outcome, reused: bool) {
         let score = match (o.score, &o.error) {
             (Some(s), _) => format!("{s:.5}"),
-            (None, Some(e)) => format!("invalid: {e}"),
+            // A run's error carries plugin and adapter text.
+            (None, Some(e)) => format!("invalid: {}", crate::term::line(e)),
             (None, None) => "invalid".into(),
         };
         eprintln!(
             "{} {:<12} seed {:<3} {:<40} {score}{}{}",
             if reused { "kept" } else { "done" },
-            o.arm,
+            crate::term::line(&o.arm),
             o.seed,
-            o.competition_id,
+            crate::term::line(&o.competition_id),
             if o.any_medal { ", medal" } else { "" },
             if o.above_median { ", above median" } else { "" },
         );

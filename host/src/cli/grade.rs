@@ -92,7 +92,7 @@ pub async fn grade(args: GradeArgs, config: &SophonConfig) -> anyhow::Result<()>
             .await;
         eprintln!(
             "{:<48} {:<10} {}",
-            line.competition_id,
+            crate::term::line(&line.competition_id),
             report.score.map_or("-".to_string(), |s| format!("{s}")),
             medal_word(&report)
         );
@@ -117,7 +117,8 @@ pub async fn grade(args: GradeArgs, config: &SophonConfig) -> anyhow::Result<()>
 
 fn medal_word(r: &sophon_grading::CompetitionReport) -> String {
     if !r.valid_submission {
-        return format!("invalid: {}", r.message);
+        // The message may echo the submission's header: job output.
+        return format!("invalid: {}", crate::term::line(&r.message));
     }
     let medal = if r.gold_medal {
         "gold"
@@ -140,7 +141,10 @@ pub async fn grade_sample(args: GradeSampleArgs, config: &SophonConfig) -> anyho
     let report = grader
         .grade(&args.competition_id, &prepared, &args.submission, &shown)
         .await;
-    println!("{}", serde_json::to_string_pretty(&report)?);
+    println!(
+        "{}",
+        crate::term::json(serde_json::to_string_pretty(&report)?)
+    );
     Ok(())
 }
 

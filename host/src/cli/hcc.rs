@@ -1,10 +1,15 @@
-//! `sophon hcc …`: look into the HCC store, move wisdom between stores, simulate a run.
+//! `sophon hcc …`: look into the HCC store, list and delete memory by the run it came from,
+//! move wisdom between stores, simulate a run.
+//!
+//! Everything stored came from plugins (events, plans, knowledge, wisdom): text output escapes
+//! it for the terminal ([`term`]), JSON output is JSON-escaped.
 
 use crate::config::SophonConfig;
 use crate::hcc::context::render_knowledge;
 use crate::hcc::simulate::{SimulationConfig, simulate};
 use crate::hcc::store::{KnowledgeScope, kind_to_text};
 use crate::hcc::{HccStore, Layer};
+use crate::term;
 use anyhow::{Context, bail};
 use clap::{Subcommand, ValueEnum};
 use std::io::{BufReader, Write};
@@ -13,19 +18,43 @@ use std::sync::Arc;
 
 #[derive(Subcommand)]
 pub enum HccCommand {
-    /// Runs, or one run's events / knowledge, or the wisdom.
+    /// Runs, or one run's events / knowledge, or the wisdom, or what one run left.
     Show {
         /// The run to show (default: list the runs).
         #[arg(long)]
         run: Option<String>,
-        #[arg(long, value_enum, default_value_t = LayerArg::Experience)]
-        layer: LayerArg,
+        /// experience (default), knowledge or wisdom.
+        #[arg(long, value_enum)]
+        layer: Option<LayerArg>,
         /// Only this competition's knowledge or wisdom.
         #[arg(long)]
         competition: Option<String>,
+        /// What this run left: its knowledge units and wisdom entries (only the one `--layer`
+        /// names, if given), with their provenance.
+        #[arg(long, conflicts_with_all = ["run", "competition"])]
+        source_run: Option<String>,
         /// Print full JSON records instead of a summary.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        store: StoreArg,
+    },
+    /// The runs that left knowledge or wisdom, with their strategy, policy and counts.
+    Sources {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreArg,
+    },
+    /// Delete the knowledge units and wisdom entries one run left (its event log stays).
+    /// Without --yes, only lists what would go.
+    Delete {
+        /// The run whose memory goes (see `sophon hcc sources`).
+        #[arg(long)]
+        source_run: String,
+        /// Delete, rather than list what would be deleted.
+        #[arg(long)]
+        yes: bool,
         #[command(flatten)]
         store: StoreArg,
     },
@@ -115,16 +144,32 @@ pub async fn run(command: HccCommand, config: &SophonConfig) -> anyhow::Result<(
             run,
             layer,
             competition,
+            source_run,
             json,
             store,
-        } => show(
-            &store.open(config)?,
-            run.as_deref(),
-            layer.into(),
-            competition.as_deref(),
-            json,
-            &mut out,
-        ),
+        } => match source_run {
+            Some(source) => show_source(
+                &store.open(config)?,
+                &source,
+                layer.map(Layer::from),
+                json,
+                &mut out,
+            ),
+            None => show(
+                &store.open(config)?,
+                run.as_deref(),
+                layer.map_or(Layer::Experience, Layer::from),
+                competition.as_deref(),
+                json,
+                &mut out,
+            ),
+        },
+        HccCommand::Sources { json, store } => sources(&store.open(config)?, json, &mut out),
+        HccCommand::Delete {
+            source_run,
+            yes,
+            store,
+        } => delete(&store.open(config)?, &source_run, yes, &mut out),
         HccCommand::Stats { json, store } => {
             let stats = store.open(config)?.stats()?;
             if json {
@@ -159,7 +204,14 @@ pub async fn run(command: HccCommand, config: &SophonConfig) -> anyhow::Result<(
                     writer.flush()?;
                     n
                 }
-                None => store.export_wisdom(&mut out)?,
+                None => {
+                    // To standard output (perhaps a terminal): C1, bidi and format characters
+                    // JSON-escaped too, the same records.
+                    let mut buffer = Vec::new();
+                    let n = store.export_wisdom(&mut buffer)?;
+                    out.write_all(term::json(String::from_utf8(buffer)?).as_bytes())?;
+                    n
+                }
             };
             eprintln!("exported {count} wisdom entries");
             Ok(())
@@ -274,26 +326,7 @@ fn show(
         (Layer::Wisdom, _) => {
             let records = store.wisdom(competition)?;
             for r in &records {
-                if json {
-                    writeln!(out, "{}", serde_json::to_string(r)?)?;
-                } else {
-                    let mean = r
-                        .provenance
-                        .mean_score_of_users
-                        .map_or("-".into(), |m| format!("{m:.3}"));
-                    writeln!(
-                        out,
-                        "{}  [{}] {}\n    applies when: {}\n    from {} (run {}), hits {}, mean score of users {}",
-                        r.id,
-                        r.entry.category,
-                        r.entry.content,
-                        r.entry.applies_when,
-                        r.provenance.competition_id,
-                        r.provenance.run_id,
-                        r.provenance.hits,
-                        mean
-                    )?;
-                }
+                print_wisdom(r, json, out)?;
             }
             if records.is_empty() && !json {
                 writeln!(out, "no wisdom in {}", store.path().display())?;
@@ -307,10 +340,11 @@ fn show(
             };
             for (run, unit) in &units {
                 if json {
-                    writeln!(out, "{}", serde_json::json!({"run_id": run, "unit": unit}))?;
+                    let line = serde_json::json!({"run_id": run, "unit": unit}).to_string();
+                    writeln!(out, "{}", term::json(line))?;
                 } else {
-                    writeln!(out, "== run {run}, phase {}", unit.phase)?;
-                    write!(out, "{}", render_knowledge(unit))?;
+                    writeln!(out, "== run {}, phase {}", term::line(run), unit.phase)?;
+                    print_knowledge(unit, out)?;
                 }
             }
         }
@@ -319,14 +353,17 @@ fn show(
             let events = store.events(run, None, 0, None, u32::MAX)?;
             if json {
                 for e in &events {
-                    writeln!(out, "{}", serde_json::to_string(e)?)?;
+                    writeln!(out, "{}", term::json(serde_json::to_string(e)?))?;
                 }
                 return Ok(());
             }
             writeln!(
                 out,
                 "run {} on {}: phase {}, {} events",
-                record.run_id, record.competition_id, record.current_phase, record.events
+                term::line(&record.run_id),
+                term::line(&record.competition_id),
+                record.current_phase,
+                record.events
             )?;
             for e in &events {
                 let first = e.event.content.lines().next().unwrap_or_default();
@@ -337,18 +374,18 @@ fn show(
                     e.id,
                     e.phase,
                     e.time_ms as f64 / 1000.0,
-                    kind_to_text(&e.event.kind),
-                    e.event.node.as_deref().unwrap_or("-"),
+                    term::line(&kind_to_text(&e.event.kind)),
+                    term::line(e.event.node.as_deref().unwrap_or("-")),
                     e.event.metric.map_or("-".into(), |m| format!("{m:.4}")),
                     e.event.content.len(),
-                    first
+                    term::line(&first)
                 )?;
             }
         }
         (Layer::Experience, None) => {
             let runs = store.runs()?;
             if json {
-                writeln!(out, "{}", serde_json::to_string_pretty(&runs)?)?;
+                writeln!(out, "{}", term::json(serde_json::to_string_pretty(&runs)?))?;
                 return Ok(());
             }
             if runs.is_empty() {
@@ -358,8 +395,8 @@ fn show(
                 writeln!(
                     out,
                     "{}  {}  phase {}  {} events  best {}  score {}{}",
-                    r.run_id,
-                    r.competition_id,
+                    term::line(&r.run_id),
+                    term::line(&r.competition_id),
                     r.current_phase,
                     r.events,
                     r.best_metric.map_or("-".into(), |m| format!("{m:.4}")),
@@ -369,5 +406,195 @@ fn show(
             }
         }
     }
+    Ok(())
+}
+
+/// One wisdom entry: JSON, or its text (escaped) with its provenance.
+fn print_wisdom(
+    r: &crate::hcc::WisdomRecord,
+    json: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    if json {
+        writeln!(out, "{}", term::json(serde_json::to_string(r)?))?;
+        return Ok(());
+    }
+    let p = &r.provenance;
+    let mean = p
+        .mean_score_of_users
+        .map_or("-".into(), |m| format!("{m:.3}"));
+    writeln!(
+        out,
+        "{}  [{}] {}\n    applies when: {}\n    from {} (run {}, strategy {}, policy {}, {}), hits {}, mean score of users {}",
+        term::line(&r.id),
+        term::line(&r.entry.category),
+        term::line(&r.entry.content),
+        term::line(&r.entry.applies_when),
+        term::line(&p.competition_id),
+        term::line(&p.run_id),
+        term::line(p.strategy.as_deref().unwrap_or("unknown")),
+        term::line(p.policy.as_deref().unwrap_or("unknown")),
+        when(r.created_ms),
+        p.hits,
+        mean
+    )?;
+    Ok(())
+}
+
+/// A knowledge unit's text, each line escaped and marked as a continuation.
+fn print_knowledge(unit: &crate::hcc::KnowledgeUnit, out: &mut dyn Write) -> anyhow::Result<()> {
+    for line in render_knowledge(unit).lines() {
+        writeln!(out, "{}{}", term::CONTINUATION, term::line(line))?;
+    }
+    Ok(())
+}
+
+/// Unix milliseconds as UTC time, or `unknown time`.
+fn when(ms: u64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms as i64)
+        .filter(|_| ms > 0)
+        .map_or("unknown time".into(), |t| {
+            t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+        })
+}
+
+/// `sophon hcc sources`: the runs that left memory.
+fn sources(store: &HccStore, json: bool, out: &mut dyn Write) -> anyhow::Result<()> {
+    let sources = store.memory_sources()?;
+    if json {
+        writeln!(
+            out,
+            "{}",
+            term::json(serde_json::to_string_pretty(&sources)?)
+        )?;
+        return Ok(());
+    }
+    if sources.is_empty() {
+        writeln!(out, "no knowledge or wisdom in {}", store.path().display())?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<32} {:<28} {:<16} {:<10} {:>9} {:>6}  last stored",
+        "source run", "competition", "strategy", "policy", "knowledge", "wisdom"
+    )?;
+    for s in &sources {
+        writeln!(
+            out,
+            "{:<32} {:<28} {:<16} {:<10} {:>9} {:>6}  {}{}",
+            term::line(&s.run_id),
+            term::line(&s.competition_id),
+            term::line(s.strategy.as_deref().unwrap_or("?")),
+            term::line(s.policy.as_deref().unwrap_or("?")),
+            s.knowledge_units,
+            s.wisdom_entries,
+            when(s.last_ms),
+            if s.run_in_store { "" } else { " (imported)" }
+        )?;
+    }
+    Ok(())
+}
+
+/// `sophon hcc show --source-run ID`: the knowledge and wisdom run ID left.
+fn show_source(
+    store: &HccStore,
+    run: &str,
+    layer: Option<Layer>,
+    json: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let knowledge = match layer {
+        None | Some(Layer::Knowledge) => store.knowledge_records(KnowledgeScope::Run(run))?,
+        _ => Vec::new(),
+    };
+    let wisdom: Vec<_> = match layer {
+        None | Some(Layer::Wisdom) => store
+            .wisdom(None)?
+            .into_iter()
+            .filter(|w| w.provenance.run_id == run)
+            .collect(),
+        _ => Vec::new(),
+    };
+    if json {
+        for k in &knowledge {
+            let line = serde_json::json!({"layer": "knowledge", "record": k}).to_string();
+            writeln!(out, "{}", term::json(line))?;
+        }
+        for w in &wisdom {
+            let line = serde_json::json!({"layer": "wisdom", "record": w}).to_string();
+            writeln!(out, "{}", term::json(line))?;
+        }
+        return Ok(());
+    }
+    if knowledge.is_empty() && wisdom.is_empty() {
+        writeln!(
+            out,
+            "run {} left no {} in {} (see `sophon hcc sources`)",
+            term::line(run),
+            match layer {
+                Some(Layer::Knowledge) => "knowledge",
+                Some(Layer::Wisdom) => "wisdom",
+                _ => "knowledge or wisdom",
+            },
+            store.path().display()
+        )?;
+        return Ok(());
+    }
+    for k in &knowledge {
+        writeln!(
+            out,
+            "== knowledge of run {} on {}, phase {} (strategy {}, policy {}, {})",
+            term::line(&k.run_id),
+            term::line(&k.competition_id),
+            k.unit.phase,
+            term::line(k.strategy.as_deref().unwrap_or("unknown")),
+            term::line(k.policy.as_deref().unwrap_or("unknown")),
+            when(k.created_ms)
+        )?;
+        print_knowledge(&k.unit, out)?;
+    }
+    if !wisdom.is_empty() {
+        writeln!(out, "== wisdom left by run {}", term::line(run))?;
+    }
+    for w in &wisdom {
+        print_wisdom(w, false, out)?;
+    }
+    Ok(())
+}
+
+/// `sophon hcc delete --source-run ID [--yes]`.
+fn delete(store: &HccStore, run: &str, yes: bool, out: &mut dyn Write) -> anyhow::Result<()> {
+    let source = store
+        .memory_sources()?
+        .into_iter()
+        .find(|s| s.run_id == run);
+    let Some(source) = source else {
+        bail!(
+            "run `{}` left no knowledge or wisdom in {} (see `sophon hcc sources`)",
+            term::line(run),
+            store.path().display()
+        );
+    };
+    if !yes {
+        show_source(store, run, None, false, out)?;
+        bail!(
+            "nothing deleted: add --yes to delete the {} knowledge units and {} wisdom entries \
+             run `{}` left",
+            source.knowledge_units,
+            source.wisdom_entries,
+            term::line(run)
+        );
+    }
+    let deleted = store.delete_source_run(run)?;
+    writeln!(
+        out,
+        "deleted {} knowledge units and {} wisdom entries left by run {} from {} \
+         (its event log stays: sophon hcc show --run {})",
+        deleted.knowledge_units,
+        deleted.wisdom_entries,
+        term::line(run),
+        store.path().display(),
+        term::line(run)
+    )?;
     Ok(())
 }

@@ -94,27 +94,34 @@ pub async fn run(command: LlmCommand, config: &SophonConfig) -> anyhow::Result<(
                     strict: true,
                 });
             }
+            // The reply is the model's text: on a terminal its control characters are escaped
+            // (newlines and tabs kept); piped, it is passed on byte for byte.
+            let tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
+            let shown = |text: &str| match tty {
+                true => crate::term::stream(text).into_owned(),
+                false => text.to_string(),
+            };
             let streamed = std::sync::atomic::AtomicBool::new(false);
             let print = |delta: Delta<'_>| {
                 if let Delta::Text(text) = delta {
                     streamed.store(true, std::sync::atomic::Ordering::Relaxed);
-                    print!("{text}");
+                    print!("{}", shown(text));
                     let _ = std::io::stdout().flush();
                 }
             };
             let completion = hub.chat("cli", None, request, Some(&print)).await?;
             if !streamed.load(std::sync::atomic::Ordering::Relaxed) {
-                print!("{}", completion.text);
+                print!("{}", shown(&completion.text));
             }
             println!();
             if verbose {
                 let u = &completion.usage;
                 if let Some(reasoning) = &completion.reasoning {
-                    eprintln!("reasoning: {reasoning}");
+                    eprintln!("reasoning: {}", crate::term::block(reasoning));
                 }
                 eprintln!(
                     "model {} | prompt {} + completion {} tokens ({} reasoning) | {} ms | ${:.6} | cache hit: {} | finish: {:?}",
-                    u.model,
+                    crate::term::line(&u.model),
                     u.prompt_tokens,
                     u.completion_tokens,
                     u.reasoning_tokens,

@@ -7,6 +7,7 @@
 //! prefetch-k = 5                        # at most this many wisdom entries per run
 //! min-similarity = 0.2                  # cosine δ: weaker matches are not prefetched
 //! allow-same-competition = false        # the leakage guard (see below)
+//! max-run-mb = 256                      # what one run may write to the store (events, plans)
 //! ```
 //!
 //! The leakage guard: wisdom produced on competition X is never prefetched into (or found by
@@ -24,6 +25,7 @@ pub struct HccConfig {
     pub prefetch_k: Option<u32>,
     pub min_similarity: Option<f32>,
     pub allow_same_competition: Option<bool>,
+    pub max_run_mb: Option<u64>,
 }
 
 /// Which embedder retrieval uses.
@@ -41,7 +43,13 @@ pub struct HccSettings {
     pub prefetch_k: u32,
     pub min_similarity: f32,
     pub allow_same_competition: bool,
+    /// Bytes of event contents and plans one run may write to the store; past it, writes are
+    /// refused with `budget-exhausted` (a plugin cannot fill the disk through its memory).
+    pub max_run_bytes: u64,
 }
+
+/// `max-run-mb` when the config does not say.
+pub const DEFAULT_MAX_RUN_MB: u64 = 256;
 
 impl Default for HccSettings {
     fn default() -> Self {
@@ -49,6 +57,7 @@ impl Default for HccSettings {
             prefetch_k: 5,
             min_similarity: 0.2,
             allow_same_competition: false,
+            max_run_bytes: DEFAULT_MAX_RUN_MB << 20,
         }
     }
 }
@@ -62,6 +71,7 @@ impl HccConfig {
             prefetch_k: other.prefetch_k.or(self.prefetch_k),
             min_similarity: other.min_similarity.or(self.min_similarity),
             allow_same_competition: other.allow_same_competition.or(self.allow_same_competition),
+            max_run_mb: other.max_run_mb.or(self.max_run_mb),
         }
     }
 
@@ -98,6 +108,15 @@ impl HccConfig {
             allow_same_competition: self
                 .allow_same_competition
                 .unwrap_or(defaults.allow_same_competition),
+            max_run_bytes: match self.max_run_mb {
+                None => defaults.max_run_bytes,
+                Some(mb) if (1..=1 << 20).contains(&mb) => mb << 20,
+                Some(mb) => {
+                    return Err(format!(
+                        "[hcc] max-run-mb = {mb} is out of range: use 1 to 1048576 (MiB one run may write)"
+                    ));
+                }
+            },
         };
         if settings.prefetch_k > 100 {
             return Err(format!(

@@ -5,6 +5,8 @@
 //! - [`context`]: context assembly under a token budget, with [`tokens`] counting;
 //! - [`embed`], [`index`], [`wisdom`]: embeddings and top-k wisdom retrieval;
 //! - [`promote`]: the promotion policy's contract and the checks on what it returns;
+//! - [`quote`]: wisdom and knowledge quoted as data in prompts (stripped, capped, provenance);
+//! - [`sources`]: memory by source run (provenance, listing, deletion);
 //! - [`service`]: [`RunHcc`], one run's view, which implements [`CognitiveCache`];
 //! - [`simulate`]: a synthetic run for `sophon hcc simulate` and the benchmarks.
 //!
@@ -15,9 +17,11 @@ pub mod context;
 pub mod embed;
 pub mod index;
 pub mod promote;
+pub mod quote;
 pub mod schema;
 pub mod service;
 pub mod simulate;
+pub mod sources;
 pub mod store;
 pub mod tokens;
 mod types;
@@ -33,6 +37,10 @@ pub use wisdom::{WisdomHit, WisdomRecord};
 
 /// Largest event content or plan the HCC stores, in bytes.
 pub const MAX_EVENT_BYTES: usize = 1 << 20;
+/// Longest query of a `context` or `search` call, in bytes.
+pub const MAX_QUERY_BYTES: usize = 64 * 1024;
+/// Longest event node id, `other` event kind name, or context model name, in bytes.
+pub const MAX_NAME_BYTES: usize = 256;
 
 use crate::capability::CapResult;
 

@@ -31,12 +31,17 @@ pub trait Promoter: Send + Sync {
     async fn describe_task(&self, task: &TaskInfo) -> Result<TaskDescriptor, String>;
     async fn on_phase_end(&self, trace: PhaseTrace) -> Result<Option<KnowledgeUnit>, String>;
     async fn on_task_end(&self, trace: RunTrace) -> Result<Vec<WisdomEntry>, String>;
+    /// The policy's name, recorded as the provenance of what it stores (`None`: unknown).
+    fn name(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A `promotion-policy` plugin instance as a [`Promoter`]; calls are serialised.
 pub struct PluginPromoter {
     instance: tokio::sync::Mutex<PromotionPolicyInstance>,
     timeout: Duration,
+    name: Option<String>,
 }
 
 impl PluginPromoter {
@@ -45,7 +50,14 @@ impl PluginPromoter {
         PluginPromoter {
             instance: tokio::sync::Mutex::new(instance),
             timeout,
+            name: None,
         }
+    }
+
+    /// The policy's name (its `[plugins]` name), for provenance.
+    pub fn named(mut self, name: &str) -> PluginPromoter {
+        self.name = Some(name.to_string());
+        self
     }
 }
 
@@ -73,6 +85,10 @@ impl Promoter for PluginPromoter {
             .on_task_end(&trace, self.timeout)
             .await
             .map_err(|e| e.to_string())
+    }
+
+    fn name(&self) -> Option<String> {
+        self.name.clone()
     }
 }
 

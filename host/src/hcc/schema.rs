@@ -77,6 +77,16 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (run_id, wisdom_seq)
     );
     "#,
+    // 2: provenance: which strategy and promotion policy a run (and so its knowledge and
+    // wisdom) came from; wisdom by source run, to list and delete it. Older rows keep NULL
+    // (unknown).
+    r#"
+    ALTER TABLE runs ADD COLUMN strategy TEXT;
+    ALTER TABLE runs ADD COLUMN policy TEXT;
+    ALTER TABLE wisdom ADD COLUMN strategy TEXT;
+    ALTER TABLE wisdom ADD COLUMN policy TEXT;
+    CREATE INDEX wisdom_by_run ON wisdom (run_id);
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -151,6 +161,32 @@ mod tests {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(version, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn a_version_1_store_migrates_keeping_its_rows() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute_batch(
+            "INSERT INTO runs (id, competition_id, descriptor, started_ms) VALUES ('r', 'c', '{}', 1);
+             INSERT INTO wisdom (id, category, content, applies_when, competition_id, run_id,
+                 descriptor, created_ms) VALUES ('w-1', 'k', 'advice', 'always', 'c', 'r', '{}', 2);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let (content, strategy): (String, Option<String>) = conn
+            .query_row(
+                "SELECT content, strategy FROM wisdom WHERE id = 'w-1'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((content.as_str(), strategy), ("advice", None));
+        let policy: Option<String> = conn
+            .query_row("SELECT policy FROM runs WHERE id = 'r'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(policy, None);
     }
 
     #[test]

@@ -8,11 +8,16 @@
 //! Promotion never loses data: a policy that fails or returns something oversized leaves the
 //! phase ended without knowledge, its raw events in the log, and a `promotion-error` event
 //! saying what happened.
+//!
+//! What a run writes is bounded: each event or plan by [`MAX_EVENT_BYTES`], all of them
+//! together by the run's `max-run-mb` (counted across a resume); past it, writes answer
+//! `budget-exhausted` and what the run wrote stays.
 
 use super::config::{EmbedderChoice, HccConfig};
 use super::context::{ContextInputs, PhaseContext, WisdomItem, assemble, render_knowledge};
 use super::embed::{Embedder, HashedEmbedder, LlmEmbedder, cosine};
 use super::promote::{self, Promoter};
+use super::quote::{self, MemoryOrigin};
 use super::store::{HccStore, KnowledgeScope, PhaseRecord};
 use super::tokens::{TokenCache, TokenCounter};
 use super::wisdom::{WisdomHit, WisdomQuery, WisdomRecord, descriptor_key, descriptor_text};
@@ -20,12 +25,15 @@ use super::{CognitiveCache, HccSettings, MAX_EVENT_BYTES, types::*};
 use crate::capability::{CapResult, CapabilityError};
 use crate::llm::hub::LlmHub;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Most raw events of the current phase that context assembly considers (the newest).
 pub const MAX_LIVE_EVENTS: u32 = 500;
 /// Most events one `events` call returns.
 pub const MAX_EVENTS_PER_CALL: u32 = 1000;
+/// Most event content one `events` call returns (at least one event, whatever its size).
+pub const MAX_EVENTS_BYTES: usize = 8 << 20;
 /// Most hits one `search` call returns.
 pub const MAX_SEARCH_HITS: u32 = 100;
 /// Longest content a search hit carries; longer contents are cut head+tail.
@@ -59,6 +67,8 @@ pub struct RunHcc {
     promoter: Option<Arc<dyn Promoter>>,
     default_model: Option<String>,
     token_caches: Mutex<HashMap<&'static str, Arc<TokenCache>>>,
+    /// Bytes of events and plans the run has written (see [`HccStore::run_bytes`]).
+    written: AtomicU64,
 }
 
 impl RunHcc {
@@ -67,7 +77,9 @@ impl RunHcc {
     /// [`RunHcc::with_promoter`] say otherwise.
     pub fn open(store: Arc<HccStore>, spec: RunSpec, settings: HccSettings) -> CapResult<RunHcc> {
         store.create_run(&spec.run_id, &spec.competition_id, &spec.descriptor)?;
+        let written = AtomicU64::new(store.run_bytes(&spec.run_id)?);
         Ok(RunHcc {
+            written,
             store,
             spec,
             settings,
@@ -110,6 +122,14 @@ impl RunHcc {
     pub fn with_promoter(mut self, promoter: Arc<dyn Promoter>) -> Self {
         self.promoter = Some(promoter);
         self
+    }
+
+    /// Record the run's strategy and promotion policy (`None` keeps what is known): the
+    /// provenance its knowledge and wisdom carry.
+    pub fn record_plugins(&self, strategy: Option<&str>, policy: Option<&str>) -> CapResult<()> {
+        Ok(self
+            .store
+            .set_run_plugins(&self.spec.run_id, strategy, policy)?)
     }
 
     /// The model whose tokenizer counts when a context request names none.
@@ -337,23 +357,37 @@ impl RunHcc {
         };
         let wisdom = wisdom
             .into_iter()
-            .map(|h| WisdomItem {
-                entry: h.record.entry,
-                score: h.score,
+            .map(|h| {
+                let p = h.record.provenance;
+                WisdomItem {
+                    entry: h.record.entry,
+                    score: h.score,
+                    origin: MemoryOrigin {
+                        id: h.record.id,
+                        run_id: p.run_id,
+                        competition_id: p.competition_id,
+                        strategy: p.strategy,
+                        policy: p.policy,
+                        created_ms: h.record.created_ms,
+                    },
+                }
             })
             .collect();
         let phases = self.store.phases(run)?;
-        let mut knowledge: HashMap<u32, KnowledgeUnit> = self
+        let mut knowledge: HashMap<u32, (KnowledgeUnit, MemoryOrigin)> = self
             .store
-            .knowledge(KnowledgeScope::Run(run))?
+            .knowledge_records(KnowledgeScope::Run(run))?
             .into_iter()
-            .map(|(_, u)| (u.phase, u))
+            .map(|k| {
+                let origin = k.origin();
+                (k.unit.phase, (k.unit, origin))
+            })
             .collect();
         let query_vector = query.map(|q| HashedEmbedder.vector(q));
         let mut views: Vec<PhaseContext> = phases
             .iter()
             .map(|p| {
-                let unit = knowledge.remove(&p.phase);
+                let (unit, origin) = knowledge.remove(&p.phase).unzip();
                 let relevance = query_vector.as_ref().map_or(0.0, |q| {
                     let text = match &unit {
                         Some(u) => format!("{}\n{}", p.plan, render_knowledge(u)),
@@ -366,6 +400,7 @@ impl RunHcc {
                     plan: p.plan.clone(),
                     // A still-open phase has no knowledge yet, even if a resumed run left some.
                     knowledge: unit.filter(|_| p.ended_after.is_some()),
+                    origin,
                     relevance,
                 }
             })
@@ -406,6 +441,26 @@ impl RunHcc {
     }
 }
 
+impl RunHcc {
+    /// Counts `bytes` against the run's `max-run-mb`, or refuses them (counting nothing).
+    fn charge(&self, what: &str, bytes: u64) -> CapResult<()> {
+        let limit = self.settings.max_run_bytes;
+        self.written
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |written| {
+                written.checked_add(bytes).filter(|total| *total <= limit)
+            })
+            .map(drop)
+            .map_err(|written| {
+                CapabilityError::BudgetExhausted(format!(
+                    "{what} ({bytes} bytes) would take this run's HCC log past its {} MiB \
+                     ([hcc] max-run-mb; {written} bytes written): record summaries, not raw \
+                     output",
+                    limit >> 20
+                ))
+            })
+    }
+}
+
 fn check_size(what: &str, text: &str) -> CapResult<()> {
     if text.len() > MAX_EVENT_BYTES {
         return Err(CapabilityError::TooLarge(format!(
@@ -416,8 +471,9 @@ fn check_size(what: &str, text: &str) -> CapResult<()> {
     Ok(())
 }
 
+/// A hit's content: stripped of control text and markers ([`quote::clean`]), cut head+tail.
 fn hit_content(text: &str) -> String {
-    promote::cut_bytes(text, HIT_CONTENT_BYTES)
+    promote::cut_bytes(&quote::clean(text, usize::MAX), HIT_CONTENT_BYTES)
 }
 
 /// The `k` best of `scored` (score, then order of appearance), as hits.
@@ -431,6 +487,7 @@ fn top_hits(mut scored: Vec<(f32, Hit)>, k: u32) -> Vec<Hit> {
 impl CognitiveCache for RunHcc {
     async fn record_event(&self, event: Event) -> CapResult<u64> {
         check_size("the event's content", &event.content)?;
+        self.charge("the event", event.content.len() as u64)?;
         Ok(self.store.append_event(&self.spec.run_id, &event)?.id)
     }
 
@@ -441,6 +498,8 @@ impl CognitiveCache for RunHcc {
                 "a phase needs a research plan: pass its text to begin-phase".into(),
             ));
         }
+        // Stored twice: as the phase's `plan` event and in the phase itself.
+        self.charge("the plan", 2 * plan.len() as u64)?;
         if let Some(open) = self.store.end_phase(&self.spec.run_id)? {
             self.promote_or_note(open).await?;
         }
@@ -479,17 +538,36 @@ impl CognitiveCache for RunHcc {
             Some(p) => p,
             None => self.current_phase()?,
         };
-        Ok(self.store.events(
-            &self.spec.run_id,
-            Some(phase),
-            after,
-            None,
-            limit.min(MAX_EVENTS_PER_CALL),
-        )?)
+        // Read in pages and stop once the contents pass MAX_EVENTS_BYTES: the caller pages
+        // on with `after`, and the host never holds a thousand megabyte events at once.
+        let mut out: Vec<StoredEvent> = Vec::new();
+        let (mut bytes, mut after, mut left) = (0usize, after, limit.min(MAX_EVENTS_PER_CALL));
+        while left > 0 && bytes < MAX_EVENTS_BYTES {
+            let page =
+                self.store
+                    .events(&self.spec.run_id, Some(phase), after, None, left.min(16))?;
+            let Some(last) = page.last() else { break };
+            after = last.id;
+            left -= page.len() as u32;
+            for event in page {
+                if !out.is_empty() && bytes + event.event.content.len() > MAX_EVENTS_BYTES {
+                    return Ok(out);
+                }
+                bytes += event.event.content.len();
+                out.push(event);
+            }
+        }
+        Ok(out)
     }
 
+    /// Every run's knowledge on this competition, stripped of control text and markers and
+    /// capped (other runs' strategies wrote it; see [`quote`]).
     async fn knowledge(&self) -> CapResult<Vec<KnowledgeUnit>> {
-        self.units(KnowledgeScope::Competition(&self.spec.competition_id))
+        Ok(self
+            .units(KnowledgeScope::Competition(&self.spec.competition_id))?
+            .into_iter()
+            .map(quote::clean_knowledge)
+            .collect())
     }
 
     async fn search(&self, layer: Layer, query: String, k: u32) -> CapResult<Vec<Hit>> {
@@ -512,20 +590,28 @@ impl CognitiveCache for RunHcc {
                 .collect()),
             Layer::Knowledge => {
                 let q = HashedEmbedder.vector(&query);
-                let units = self
+                let records = self
                     .store
-                    .knowledge(KnowledgeScope::Competition(&self.spec.competition_id))?;
-                let scored = units
+                    .knowledge_records(KnowledgeScope::Competition(&self.spec.competition_id))?;
+                let scored = records
                     .into_iter()
-                    .map(|(run, unit)| {
-                        let text = render_knowledge(&unit);
+                    .map(|k| {
+                        let text = render_knowledge(&k.unit);
                         let score = cosine(&q, &HashedEmbedder.vector(&text));
                         let hit = Hit {
                             layer: Layer::Knowledge,
-                            id: format!("{run}/phase-{}", unit.phase),
+                            id: format!("{}/phase-{}", k.run_id, k.unit.phase),
                             content: hit_content(&text),
                             score,
-                            provenance: None,
+                            provenance: Some(Provenance {
+                                competition_id: k.competition_id,
+                                run_id: k.run_id,
+                                descriptor: self.spec.descriptor.clone(),
+                                hits: 0,
+                                mean_score_of_users: None,
+                                strategy: k.strategy,
+                                policy: k.policy,
+                            }),
                         };
                         (score, hit)
                     })

@@ -217,6 +217,21 @@ impl HccStore {
         rows.collect::<Result<_, _>>().ctx("listing runs")
     }
 
+    /// Bytes the run has written: its events' contents and its phases' plans (each plan is
+    /// stored twice: as a `plan` event and in its phase). What [`super::RunHcc`] counts
+    /// against `max-run-mb`, so a resumed run goes on from here.
+    pub fn run_bytes(&self, run_id: &str) -> StoreResult<u64> {
+        self.conn()
+            .query_row(
+                "SELECT COALESCE((SELECT SUM(length(CAST(content AS BLOB))) FROM events WHERE run_id = ?1), 0)
+                      + COALESCE((SELECT SUM(length(CAST(plan AS BLOB))) FROM phases WHERE run_id = ?1), 0)",
+                [run_id],
+                |row| row.get::<_, i64>(0),
+            )
+            .map(|bytes| bytes.max(0) as u64)
+            .ctx("measuring a run's events")
+    }
+
     /// Append `event` to the run's log, in its current phase. One statement, so atomic.
     pub fn append_event(&self, run_id: &str, event: &Event) -> StoreResult<StoredEvent> {
         let conn = self.conn();

@@ -89,6 +89,13 @@ pub struct Provenance {
     pub descriptor: TaskDescriptor,
     pub hits: u32,
     pub mean_score_of_users: Option<f64>,
+    /// The strategy plugin of the run that produced it, where known (host-side only: the WIT
+    /// record has no such field; older exports have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<String>,
+    /// The promotion policy that wrote it, where known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

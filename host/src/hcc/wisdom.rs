@@ -100,7 +100,8 @@ pub fn retrieval_key(descriptor: &TaskDescriptor, entry: &WisdomEntry) -> String
 
 impl HccStore {
     /// Store `entries` produced by run `run_id` on `competition_id`. Returns the new records
-    /// (entries already present are skipped).
+    /// (entries already present are skipped). Their provenance names the run's strategy and
+    /// policy where the store knows them ([`HccStore::set_run_plugins`]).
     pub fn add_wisdom(
         &self,
         competition_id: &str,
@@ -108,6 +109,7 @@ impl HccStore {
         descriptor: &TaskDescriptor,
         entries: &[WisdomEntry],
     ) -> StoreResult<Vec<WisdomRecord>> {
+        let (strategy, policy) = self.run_plugins(run_id)?;
         let records: Vec<WisdomRecord> = entries
             .iter()
             .map(|entry| WisdomRecord {
@@ -119,6 +121,8 @@ impl HccStore {
                     descriptor: descriptor.clone(),
                     hits: 0,
                     mean_score_of_users: None,
+                    strategy: strategy.clone(),
+                    policy: policy.clone(),
                 },
                 created_ms: now_ms(),
             })
@@ -142,8 +146,8 @@ impl HccStore {
             let mut insert = tx
                 .prepare_cached(
                     "INSERT INTO wisdom (id, category, content, applies_when, competition_id, run_id,
-                         descriptor, created_ms, hits, score_sum, score_count)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                         descriptor, created_ms, hits, score_sum, score_count, strategy, policy)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
                      ON CONFLICT (id) DO NOTHING",
                 )
                 .ctx("storing wisdom")?;
@@ -166,7 +170,9 @@ impl HccStore {
                         r.created_ms as i64,
                         hits,
                         sum,
-                        count
+                        count,
+                        p.strategy,
+                        p.policy
                     ])
                     .ctx("storing wisdom")?;
                 if changed == 1 {
@@ -254,9 +260,14 @@ impl HccStore {
             .ctx("searching wisdom")?;
         let mut scored = Vec::with_capacity(candidates.len());
         for (seq, _) in candidates {
-            let blob: Vec<u8> = exact
-                .query_row(params![seq, query.embedder], |r| r.get(0))
-                .ctx("searching wisdom")?;
+            // An entry deleted since the index was loaded (`sophon hcc delete`) is skipped.
+            let Some(blob) = exact
+                .query_row(params![seq, query.embedder], |r| r.get::<_, Vec<u8>>(0))
+                .optional()
+                .ctx("searching wisdom")?
+            else {
+                continue;
+            };
             let score = super::embed::cosine(query.vector, &from_blob(&blob));
             if score >= query.min_score {
                 scored.push((seq, score));
@@ -267,15 +278,17 @@ impl HccStore {
         let mut record = conn
             .prepare_cached(&format!("{WISDOM_SELECT} WHERE w.seq = ?1"))
             .ctx("searching wisdom")?;
-        scored
-            .into_iter()
-            .map(|(seq, score)| {
-                let record = record
-                    .query_row([seq], record_from_row)
-                    .ctx("searching wisdom")?;
-                Ok(WisdomHit { record, score })
-            })
-            .collect()
+        let mut hits = Vec::with_capacity(scored.len());
+        for (seq, score) in scored {
+            if let Some(record) = record
+                .query_row([seq], record_from_row)
+                .optional()
+                .ctx("searching wisdom")?
+            {
+                hits.push(WisdomHit { record, score });
+            }
+        }
+        Ok(hits)
     }
 
     /// The index for `embedder`, topped up with vectors stored since it was last loaded.
@@ -361,7 +374,7 @@ impl HccStore {
             .query_map([run_id], |r| {
                 Ok(WisdomHit {
                     record: record_from_row(r)?,
-                    score: r.get::<_, f64>(12)? as f32,
+                    score: r.get::<_, f64>(14)? as f32,
                 })
             })
             .ctx("reading prefetched wisdom")?;
@@ -492,7 +505,7 @@ impl HccStore {
 macro_rules! wisdom_columns {
     () => {
         "w.seq, w.id, w.category, w.content, w.applies_when, w.competition_id, w.run_id,
-         w.descriptor, w.created_ms, w.hits, w.score_sum, w.score_count"
+         w.descriptor, w.created_ms, w.hits, w.score_sum, w.score_count, w.strategy, w.policy"
     };
 }
 
@@ -516,6 +529,8 @@ fn record_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WisdomRecord> {
             descriptor: serde_json::from_str(&descriptor).unwrap_or_default(),
             hits: r.get::<_, i64>(9)?.clamp(0, u32::MAX as i64) as u32,
             mean_score_of_users: (score_count > 0).then(|| score_sum / score_count as f64),
+            strategy: r.get(12)?,
+            policy: r.get(13)?,
         },
         created_ms: r.get::<_, i64>(8)? as u64,
     })
