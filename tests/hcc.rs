@@ -3,6 +3,7 @@
 //! retrieval with the leakage guard, export/import, scopes, concurrency and crash safety.
 
 use sophon::capability::{CapResult, CapabilityError};
+use sophon::hcc::service::{MAX_LIVE_BYTES, MAX_LIVE_EVENTS};
 use sophon::hcc::simulate::ScriptedPromoter;
 use sophon::hcc::store::KnowledgeScope;
 use sophon::hcc::*;
@@ -852,6 +853,21 @@ async fn a_runs_writes_to_the_store_stop_at_its_quota_and_a_resume_keeps_countin
         .record_event(event(EventKind::Execution, "n1", &chunk, None))
         .await
         .unwrap();
+    // Context assembly reads the newest events up to its byte cap, not the whole log.
+    let long = open_run(&store, "r3", "c", HccSettings::default());
+    let words = "lorem ipsum ".repeat((1 << 20) / 12);
+    for i in 0..12 {
+        long.record_event(event(EventKind::Execution, &format!("n{i}"), &words, None))
+            .await
+            .unwrap();
+    }
+    let newest = store
+        .events_within("r3", 0, 0, MAX_LIVE_EVENTS, MAX_LIVE_BYTES, true)
+        .unwrap();
+    assert_eq!(newest.len(), MAX_LIVE_BYTES / words.len());
+    assert_eq!(newest.last().unwrap().event.node.as_deref(), Some("n11"));
+    let context = long.context(budget(2_000)).await.unwrap();
+    assert!(context.tokens <= 2_000, "{}", context.tokens);
     // The setting is checked.
     let bad = HccConfig {
         max_run_mb: Some(0),

@@ -30,6 +30,10 @@ use std::sync::{Arc, Mutex};
 
 /// Most raw events of the current phase that context assembly considers (the newest).
 pub const MAX_LIVE_EVENTS: u32 = 500;
+/// Most event content context assembly reads from the current phase (the newest events), and
+/// again from the events before the first phase: bounds the host's memory and counting work
+/// per `context` call whatever a run logged.
+pub const MAX_LIVE_BYTES: usize = 8 << 20;
 /// Most events one `events` call returns.
 pub const MAX_EVENTS_PER_CALL: u32 = 1000;
 /// Most event content one `events` call returns (at least one event, whatever its size).
@@ -410,7 +414,9 @@ impl RunHcc {
         let (opening, live) = match phases.last() {
             None => (Vec::new(), self.newest_events(0, 0)?),
             Some(last) => {
-                let opening = self.store.events(run, Some(0), 0, None, MAX_LIVE_EVENTS)?;
+                let opening =
+                    self.store
+                        .events_within(run, 0, 0, MAX_LIVE_EVENTS, MAX_LIVE_BYTES, false)?;
                 let after = last.ended_after.unwrap_or(last.plan_event);
                 (opening, self.newest_events(last.phase, after)?)
             }
@@ -425,15 +431,17 @@ impl RunHcc {
         })
     }
 
-    /// The newest [`MAX_LIVE_EVENTS`] events of `phase` with id > `after`, oldest first.
+    /// The newest events of `phase` with id > `after` (at most [`MAX_LIVE_EVENTS`] of them,
+    /// [`MAX_LIVE_BYTES`] of content), oldest first.
     fn newest_events(&self, phase: u32, after: u64) -> CapResult<Vec<StoredEvent>> {
-        let mut events =
-            self.store
-                .events(&self.spec.run_id, Some(phase), after, None, u32::MAX)?;
-        if events.len() > MAX_LIVE_EVENTS as usize {
-            events.drain(..events.len() - MAX_LIVE_EVENTS as usize);
-        }
-        Ok(events)
+        Ok(self.store.events_within(
+            &self.spec.run_id,
+            phase,
+            after,
+            MAX_LIVE_EVENTS,
+            MAX_LIVE_BYTES,
+            true,
+        )?)
     }
 
     fn current_phase(&self) -> CapResult<u32> {

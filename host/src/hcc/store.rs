@@ -391,6 +391,49 @@ impl HccStore {
         rows.collect::<Result<_, _>>().ctx("reading events")
     }
 
+    /// Up to `limit` events of `phase` with id > `after`, oldest first — the oldest such
+    /// events, or with `newest` the newest — stopping before their contents pass `max_bytes`
+    /// (at least one event, whatever its size). Rows are read one at a time, so the host
+    /// never holds more than that.
+    pub fn events_within(
+        &self,
+        run_id: &str,
+        phase: u32,
+        after: u64,
+        limit: u32,
+        max_bytes: usize,
+        newest: bool,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        let conn = self.conn();
+        let order = if newest { "DESC" } else { "ASC" };
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT id, phase, time_ms, kind, node, content, metric FROM events
+                 WHERE run_id = ?1 AND phase = ?2 AND id > ?3
+                 ORDER BY id {order} LIMIT ?4"
+            ))
+            .ctx("reading events")?;
+        let rows = stmt
+            .query_map(
+                params![run_id, phase, after.min(i64::MAX as u64) as i64, limit],
+                event_from_row,
+            )
+            .ctx("reading events")?;
+        let (mut out, mut bytes) = (Vec::new(), 0usize);
+        for row in rows {
+            let event = row.ctx("reading events")?;
+            bytes = bytes.saturating_add(event.event.content.len());
+            if bytes > max_bytes && !out.is_empty() {
+                break;
+            }
+            out.push(event);
+        }
+        if newest {
+            out.reverse();
+        }
+        Ok(out)
+    }
+
     /// The run's first `task` event, if it recorded one.
     pub fn task_event(&self, run_id: &str) -> StoreResult<Option<StoredEvent>> {
         self.conn()
