@@ -342,6 +342,52 @@ fn medal_thresholds_match_mlebench_for_every_leaderboard() {
     assert_eq!(checked, 81);
 }
 
+/// `mlebench prepare` leaves no leaderboard in the data directory, so Sophon carries the
+/// thresholds: recomputed here from every leaderboard, they must equal the built-in table to
+/// the bit. On a mismatch the current table is written to `target/medal-thresholds.csv`:
+/// copy it over `host/src/grading/medal-thresholds.csv`.
+#[test]
+fn built_in_medal_thresholds_are_those_of_every_mlebench_leaderboard() {
+    use sophon::grading::leaderboards;
+    let Some(shared) = mlebench_dir() else { return };
+    let mut rows = Vec::new();
+    for entry in std::fs::read_dir(shared.join("competitions")).unwrap() {
+        let dir = entry.unwrap().path();
+        let leaderboard = dir.join("leaderboard.csv");
+        let id = dir.file_name().unwrap().to_string_lossy().to_string();
+        if !leaderboard.is_file() {
+            assert!(
+                leaderboards::builtin(&id).is_none(),
+                "{id} has no leaderboard"
+            );
+            continue;
+        }
+        let t = Thresholds::read(&leaderboard).unwrap_or_else(|e| panic!("{id}: {e}"));
+        rows.push((id, t));
+    }
+    let table = leaderboards::render(&rows);
+    if table != leaderboards::TABLE {
+        let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/medal-thresholds.csv");
+        std::fs::write(&out, &table).unwrap();
+        panic!(
+            "the built-in table is not current: copy {} over host/src/grading/medal-thresholds.csv",
+            out.display()
+        );
+    }
+    for (id, t) in &rows {
+        assert_eq!(leaderboards::builtin(id), Some(*t), "{id}");
+    }
+    assert_eq!(leaderboards::count(), 81);
+    // Every competition Sophon grades but one (ventilator: its leaderboard is a Git-LFS
+    // pointer) has medals built in.
+    let without: Vec<&str> = sophon_grading::COMPETITIONS
+        .iter()
+        .map(|c| c.id)
+        .filter(|id| leaderboards::builtin(id).is_none())
+        .collect();
+    assert_eq!(without, ["ventilator-pressure-prediction"]);
+}
+
 #[tokio::test]
 async fn hostile_submissions_are_invalid_quickly_and_in_bounded_memory() {
     let Some(s) = setup() else { return };

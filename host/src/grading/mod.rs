@@ -8,6 +8,7 @@
 //! - [`task::GradedTask`]: the adapter as a run's `task` service.
 
 pub mod config;
+pub mod leaderboards;
 pub mod submissions;
 pub mod task;
 
@@ -148,9 +149,13 @@ impl Grader {
 
     /// The leaderboard thresholds of `id`, from the first `leaderboard.csv` found in:
     /// `[mlebench] leaderboard-dir/<id>/`, `<data-dir>/<id>/`, `<data-dir>/../competitions/<id>/`
-    /// (the layout of a checkout that keeps data and leaderboards side by side).
+    /// (the layout of a checkout that keeps data and leaderboards side by side); else the
+    /// built-in ones of MLE-bench's competitions ([`leaderboards`]); `None` when neither knows.
     pub fn thresholds(&self, id: &str) -> Option<Result<Thresholds, String>> {
-        self.leaderboard_path(id).map(|p| Thresholds::read(&p))
+        match self.leaderboard_path(id) {
+            Some(path) => Some(Thresholds::read(&path)),
+            None => leaderboards::builtin(id).map(Ok),
+        }
     }
 
     pub fn leaderboard_path(&self, id: &str) -> Option<PathBuf> {
@@ -203,7 +208,11 @@ impl Grader {
             Some(Err(e)) => (None, Some(format!("leaderboard unreadable: {e}"))),
             None => (
                 None,
-                Some("no leaderboard.csv found: no medal thresholds".to_string()),
+                Some(
+                    "no leaderboard: not an MLE-bench competition and no leaderboard.csv found \
+                     ([mlebench] leaderboard-dir): no medal thresholds"
+                        .to_string(),
+                ),
             ),
         };
         let (score, valid, mut message, direction) = if exists {
