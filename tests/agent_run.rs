@@ -162,18 +162,12 @@ async fn a_model_that_answers_nonsense_still_yields_a_graded_run() {
     assert_eq!(llm.calls, 3);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn jobs_that_never_write_a_submission_are_failed_nodes_and_the_run_goes_on() {
-    let dir = tempfile::tempdir().unwrap();
-    // A competition whose training targets are all missing: the task profiles, but every
-    // recipe fails inside its job.
-    let prepared = dir.path().join("data/broken/prepared");
+/// A two-row prepared competition `name` under `<dir>/data` (AUC on `y`) with `train` as its
+/// training table.
+fn toy_competition(dir: &Path, name: &str, train: &str) {
+    let prepared = dir.join("data").join(name).join("prepared");
     std::fs::create_dir_all(prepared.join("public")).unwrap();
     std::fs::create_dir_all(prepared.join("private")).unwrap();
-    let mut train = String::from("id,x,y\n");
-    for i in 0..40 {
-        train.push_str(&format!("{i},{},\n", i % 7));
-    }
     std::fs::write(prepared.join("public/train.csv"), train).unwrap();
     std::fs::write(prepared.join("public/test.csv"), "id,x\n100,1\n101,2\n").unwrap();
     std::fs::write(
@@ -182,6 +176,18 @@ async fn jobs_that_never_write_a_submission_are_failed_nodes_and_the_run_goes_on
     )
     .unwrap();
     std::fs::write(prepared.join("private/answers.csv"), "id,y\n100,1\n101,0\n").unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_that_never_write_a_submission_are_failed_nodes_and_the_run_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    // A competition whose training targets are all missing: the task profiles, but every
+    // recipe fails inside its job.
+    let mut train = String::from("id,x,y\n");
+    for i in 0..40 {
+        train.push_str(&format!("{i},{},\n", i % 7));
+    }
+    toy_competition(dir.path(), "broken", &train);
     let config = config(
         dir.path(),
         "[mlebench.competitions.broken]\nmetric = \"auc\"\nid-column = \"id\"\ntarget-columns = [\"y\"]\nanswers = \"private/answers.csv\"\n[run.strategies.recipes]\nuse-llm = false\n",
@@ -197,8 +203,19 @@ async fn jobs_that_never_write_a_submission_are_failed_nodes_and_the_run_goes_on
     assert_eq!(summary.nodes, 2);
     assert_eq!(summary.buggy_nodes, 2);
     assert!(summary.best.is_none());
-    assert!(!summary.grade.submission_exists);
-    assert!(!summary.grade.valid_submission);
+    // No node was valid: the run still ends with an answer, the host's baseline in the
+    // sample's format (the training target is all missing, so the sample's own values).
+    let baseline = summary.baseline.as_deref().expect("a baseline");
+    assert!(baseline.contains("the sample's own values"), "{baseline}");
+    assert!(summary.grade.valid_submission, "{:?}", summary.grade);
+    assert!(
+        summary
+            .grade
+            .message
+            .starts_with("a baseline written by Sophon"),
+        "{}",
+        summary.grade.message
+    );
     let nodes = std::fs::read_to_string(summary.run_dir.join("nodes.jsonl")).unwrap();
     let first: serde_json::Value = serde_json::from_str(nodes.lines().next().unwrap()).unwrap();
     assert!(
@@ -221,7 +238,17 @@ async fn a_failing_strategy_is_recorded_and_the_run_still_grades() {
     let error = summary.error.clone().unwrap();
     assert!(error.contains("unknown config key `max-nodez`"), "{error}");
     assert_eq!(summary.nodes, 0);
-    assert!(!summary.grade.submission_exists);
+    // The strategy failed before any node: the host's baseline is graded, and says so.
+    assert!(summary.baseline.is_some());
+    assert!(summary.grade.valid_submission, "{:?}", summary.grade);
+    assert!(
+        summary
+            .grade
+            .message
+            .starts_with("a baseline written by Sophon"),
+        "{}",
+        summary.grade.message
+    );
     check_run_dir(&summary);
 }
 
@@ -1108,17 +1135,7 @@ async fn the_embedded_model_promotes_each_phase_into_knowledge() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_ends_at_its_time_limit_with_a_long_job_running() {
     let dir = tempfile::tempdir().unwrap();
-    let prepared = dir.path().join("data/slow/prepared");
-    std::fs::create_dir_all(prepared.join("public")).unwrap();
-    std::fs::create_dir_all(prepared.join("private")).unwrap();
-    std::fs::write(prepared.join("public/train.csv"), "id,x,y\n1,1,0\n2,2,1\n").unwrap();
-    std::fs::write(prepared.join("public/test.csv"), "id,x\n100,1\n101,2\n").unwrap();
-    std::fs::write(
-        prepared.join("public/sample_submission.csv"),
-        "id,y\n100,0.5\n101,0.5\n",
-    )
-    .unwrap();
-    std::fs::write(prepared.join("private/answers.csv"), "id,y\n100,1\n101,0\n").unwrap();
+    toy_competition(dir.path(), "slow", "id,x,y\n1,1,0\n2,2,1\n");
     let config = config(
         dir.path(),
         &format!(
@@ -1146,5 +1163,12 @@ async fn a_run_ends_at_its_time_limit_with_a_long_job_running() {
         outcome.summary
     );
     assert!(summary.run_dir.join("grade.json").is_file());
-    assert!(!summary.grade.valid_submission);
+    // The cancelled job left nothing: the host's baseline (the training target's mean) is graded.
+    assert!(summary.best.is_none());
+    let baseline = summary.baseline.as_deref().expect("a baseline");
+    assert!(
+        baseline.contains("y: mean of the training target"),
+        "{baseline}"
+    );
+    assert!(summary.grade.valid_submission, "{:?}", summary.grade);
 }

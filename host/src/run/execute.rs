@@ -183,6 +183,9 @@ pub struct RunSummary {
     pub nodes: u32,
     pub buggy_nodes: u32,
     pub best: Option<Best>,
+    /// Set when the strategy left no valid submission and the host wrote a baseline in the
+    /// sample's format ([`super::baseline`]): how it was made.
+    pub baseline: Option<String>,
     pub grade: CompetitionReport,
     /// LLM usage of the run; a resumed run's replies replayed from its journal count too (as
     /// `replayed` calls) but were not made again.
@@ -490,10 +493,24 @@ pub async fn execute(
         error: error.clone(),
     });
 
+    // No run ends without an answer where the competition ships a sample submission.
+    let baseline = match live.best() {
+        Some(_) => None,
+        None => match super::baseline::write(&prepared.public, &dir.submission()) {
+            Ok(baseline) => Some(baseline.describe()),
+            Err(e) => {
+                tracing::warn!("no baseline submission: {e}");
+                None
+            }
+        },
+    };
     let shown = dir.submission().display().to_string();
-    let grade = grader
+    let mut grade = grader
         .grade(&id, &prepared, &dir.submission(), &shown)
         .await;
+    if let Some(baseline) = &baseline {
+        grade.message = format!("{baseline}; {}", grade.message);
+    }
     dir.write_json("grade.json", &GradingReport::new(vec![grade.clone()]))
         .map_err(|e| RunError::Setup(format!("writing grade.json: {e}")))?;
     live.emit(RunEvent::Graded {
@@ -519,6 +536,7 @@ pub async fn execute(
         nodes,
         buggy_nodes,
         best: live.best(),
+        baseline,
         grade,
         llm: built.hub.map(|h| h.ledger().summary().total),
         replay: journal.stats(),

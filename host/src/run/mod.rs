@@ -9,6 +9,7 @@
 //! - [`demo`]: the demo competition Sophon prepares itself;
 //! - [`session::SessionRun`]: an in-memory run context for `sophon plugin run` and tests.
 
+pub mod baseline;
 pub mod config;
 pub mod demo;
 pub mod dir;

@@ -175,7 +175,15 @@ impl Strategy for Aide {
                 break;
             };
             let step = choose(&settings, &nodes, direction, &mut coin);
-            let node = step_node(&settings, &task, &nodes, step, timeout_ms)?;
+            let node = match step_node(&settings, &task, &nodes, step, timeout_ms) {
+                Ok(node) => node,
+                // The deadline or a stop came between the check and the job: the search ends.
+                Err(e) if run::should_stop() => {
+                    info!("stopping: {e}");
+                    break;
+                }
+                Err(e) => return Err(e),
+            };
             if let Some(parent) = node.parent {
                 nodes[parent].children += 1;
             }

@@ -323,6 +323,8 @@ async fn run_and_review(w: usize, id: &str, node: &mut Node, s: &Search) -> Opti
     };
     let job = match jobs::submit(&solution_kit::spec(id, &node.code, limits)) {
         Ok(job) => job,
+        // The run's deadline or a stop came first: no node, as when no time is left.
+        Err(_) if run::should_stop() => return None,
         Err(e) => {
             warn!("worker {w}: {id} could not start: {e}");
             node.output = format!("the job could not start: {e}");

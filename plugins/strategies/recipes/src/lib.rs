@@ -72,7 +72,16 @@ impl Strategy for Recipes {
                 &mut llm_usable,
             );
             let node = format!("node-{step}");
-            let outcome = run_node(&settings, &task, &node, &recipe, &why, timeout_ms, seed)?;
+            let outcome = match run_node(&settings, &task, &node, &recipe, &why, timeout_ms, seed) {
+                Ok(outcome) => outcome,
+                // The run's deadline or a stop came between the check and the job: no new
+                // jobs start, and that is the end of the search, not a failure.
+                Err(e) if run::should_stop() => {
+                    info!("stopping: {e}");
+                    break;
+                }
+                Err(e) => return Err(e),
+            };
             if let Some(metric) = outcome.claim
                 && let Some(submission) = &outcome.submission
                 && run::report_best(&node, submission, metric)
