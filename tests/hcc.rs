@@ -304,6 +304,19 @@ async fn prefetch_keeps_to_the_threshold_the_cap_and_the_leakage_guard() {
             &[wisdom("pitfall", "LEAK: the answer")],
         )
         .unwrap();
+    // As similar as the tips but from images: not for a tabular task.
+    let images = TaskDescriptor {
+        modality: "image".into(),
+        ..similar.clone()
+    };
+    store
+        .add_wisdom(
+            "pictures",
+            "old",
+            &images,
+            &[wisdom("model-choice", "IMAGE-ONLY: use a CNN")],
+        )
+        .unwrap();
     store
         .add_wisdom(
             "whales",
@@ -320,6 +333,11 @@ async fn prefetch_keeps_to_the_threshold_the_cap_and_the_leakage_guard() {
     let run = open_run(&store, "r1", "spaceship", settings.clone());
     let hits = run.prefetch().await.unwrap();
     assert_eq!(hits.len(), 3, "capped at k");
+    assert!(
+        hits.iter()
+            .all(|h| !h.record.entry.content.contains("IMAGE-ONLY")),
+        "wisdom of another modality is not prefetched"
+    );
     assert!(
         hits.iter()
             .all(|h| h.record.provenance.competition_id.starts_with("other-"))

@@ -150,18 +150,28 @@ impl RunHcc {
         &self.store
     }
 
-    /// Retrieve the wisdom that matches this run's task (cosine ≥ δ, at most k, never from
-    /// this competition unless allowed) and remember it as the run's prefetched wisdom, which
-    /// every later context shows. Safe to call again (a resumed run): hits count once per run.
+    /// Retrieve the wisdom that matches this run's task (cosine ≥ δ, at most k, of the same
+    /// modality where both say which, never from this competition unless allowed) and
+    /// remember it as the run's prefetched wisdom, which every later context shows. Safe to call again (a resumed run): hits count once per run.
     pub async fn prefetch(&self) -> CapResult<Vec<WisdomHit>> {
         let query = descriptor_key(&self.spec.descriptor);
-        let hits = self
+        // Wisdom from a task of another modality (images for a table) is not prefetched:
+        // more candidates are retrieved so that k of the right modality can remain.
+        let modality = self.spec.descriptor.modality.trim().to_ascii_lowercase();
+        let hits: Vec<WisdomHit> = self
             .retrieve(
                 &query,
-                self.settings.prefetch_k,
+                self.settings.prefetch_k.saturating_mul(4),
                 self.settings.min_similarity,
             )
-            .await?;
+            .await?
+            .into_iter()
+            .filter(|h| {
+                let theirs = h.record.provenance.descriptor.modality.trim();
+                modality.is_empty() || theirs.is_empty() || theirs.eq_ignore_ascii_case(&modality)
+            })
+            .take(self.settings.prefetch_k as usize)
+            .collect();
         let uses: Vec<(String, f32)> = hits
             .iter()
             .map(|h| (h.record.id.clone(), h.score))

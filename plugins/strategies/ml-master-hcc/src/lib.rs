@@ -138,11 +138,18 @@ impl Strategy for MlMasterHcc {
             }
             let queue = RefCell::new(directions.0.into_iter().collect::<VecDeque<_>>());
             let workers = (0..search.settings.workers as usize).map(|w| worker(w, &queue, &search));
+            let started_before = search.started.get();
             rt::block_on(join_all(workers));
+            let progressed = search.started.get() > started_before;
             // Its directions are resolved (or the budget is spent): the promotion policy
             // distils the phase before the next plan is asked for.
             if let Err(e) = hcc::end_phase() {
                 warn!("ending phase {phase}: {e}");
+            }
+            if !progressed {
+                // A phase that started no node would be followed by the same plan again.
+                info!("stopping after phase {phase}: it started no node");
+                break;
             }
         }
         if let Some(error) = search.fatal.borrow().clone() {
@@ -307,6 +314,8 @@ async fn run_solution(
     };
     let job = match jobs::submit(&solution_kit::spec(id, &solution.code, limits)) {
         Ok(job) => job,
+        // The run's deadline or a stop came first: no node, as when no time is left.
+        Err(_) if run::should_stop() => return None,
         Err(e) => {
             warn!("worker {w}: {id} could not start: {e}");
             solution.output = format!("the job could not start: {e}");

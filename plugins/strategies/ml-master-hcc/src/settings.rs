@@ -6,6 +6,8 @@ use sophon_sdk::jobs;
 pub struct Settings {
     /// Nodes over the whole run.
     pub max_nodes: u32,
+    /// Most phases: an upper bound; the run goes on phase after phase while its nodes, time,
+    /// steps and tokens last.
     pub phases: u32,
     /// Directions per research plan.
     pub directions: u32,
@@ -44,7 +46,7 @@ impl Settings {
         let cores = jobs::inventory().cpus.max(1);
         Ok(Settings {
             max_nodes: c.int("max-nodes", 24, 1..=100_000)? as u32,
-            phases: c.int("phases", 4, 1..=1000)? as u32,
+            phases: c.int("phases", 1000, 1..=1000)? as u32,
             directions: c.int("directions", 3, 1..=16)? as u32,
             workers,
             debug_retries: c.int("debug-retries", 1, 0..=10)? as u32,
