@@ -283,6 +283,25 @@ jobs = {}
 hcc = { scopes = ["experience:write", "knowledge:read", "wisdom:read"] }
 "#;
 
+/// Run `plugin` as a strategy in `run` with `config`; its outcome's summary.
+async fn run_strategy(
+    plugin: &LoadedPlugin,
+    run: Arc<dyn sophon::run::RunContext>,
+    config: &str,
+    secs: u64,
+) -> String {
+    let services = HostServices {
+        run: Some(run),
+        ..HostServices::default()
+    };
+    let mut instance = plugin.strategy(services).await.unwrap();
+    instance
+        .run(config, Duration::from_secs(secs))
+        .await
+        .unwrap()
+        .summary
+}
+
 fn session(run_id: &str) -> SessionRun {
     SessionRun::new(RunInfo {
         run_id: run_id.into(),
@@ -462,16 +481,7 @@ async fn nodes_past_the_step_budget_are_refused() {
     let runtime = runtime();
     let plugin = load(&runtime, "greedy", GREEDY);
     let run = Arc::new(session("steps").with_step_limit(3));
-    let services = HostServices {
-        run: Some(run.clone()),
-        ..HostServices::default()
-    };
-    let mut instance = plugin.strategy(services).await.unwrap();
-    let summary = instance
-        .run("nodes:40", Duration::from_secs(30))
-        .await
-        .unwrap()
-        .summary;
+    let summary = run_strategy(&plugin, run.clone(), "nodes:40", 30).await;
     assert!(
         summary.starts_with("ok=3 budget-exhausted=37 other=[]")
             && summary.contains("step budget of 3 nodes is spent (--max-steps)"),
@@ -522,30 +532,12 @@ async fn a_live_run_refuses_nodes_past_its_steps_and_does_not_hold_them_in_memor
     let runtime = runtime();
     let plugin = load(&runtime, "greedy", GREEDY);
     let run = live(Some(3), false);
-    let services = HostServices {
-        run: Some(run.clone()),
-        ..HostServices::default()
-    };
-    let mut instance = plugin.strategy(services).await.unwrap();
-    let summary = instance
-        .run("nodes:40", Duration::from_secs(30))
-        .await
-        .unwrap()
-        .summary;
+    let summary = run_strategy(&plugin, run.clone(), "nodes:40", 30).await;
     assert!(summary.starts_with("ok=3 budget-exhausted=37"), "{summary}");
     assert_eq!(run.node_counts(), (3, 0));
     // A refused node's submission cannot become the best; a recorded node's claim goes on to
     // the submission (which does not exist here).
-    let services = HostServices {
-        run: Some(run.clone()),
-        ..HostServices::default()
-    };
-    let mut instance = plugin.strategy(services).await.unwrap();
-    let claims = instance
-        .run("claim:n39:n0", Duration::from_secs(30))
-        .await
-        .unwrap()
-        .summary;
+    let claims = run_strategy(&plugin, run.clone(), "claim:n39:n0", 30).await;
     let (refused, recorded) = claims.split_once('\n').unwrap();
     assert!(
         refused.starts_with("n39:") && refused.contains("node n39 was not recorded by this run"),
@@ -560,16 +552,7 @@ async fn a_live_run_refuses_nodes_past_its_steps_and_does_not_hold_them_in_memor
     // Resumed, the run still counts the three nodes it recorded.
     let run = live(Some(3), true);
     assert_eq!(run.node_counts(), (3, 0));
-    let services = HostServices {
-        run: Some(run.clone()),
-        ..HostServices::default()
-    };
-    let mut instance = plugin.strategy(services).await.unwrap();
-    let summary = instance
-        .run("nodes:5", Duration::from_secs(30))
-        .await
-        .unwrap()
-        .summary;
+    let summary = run_strategy(&plugin, run.clone(), "nodes:5", 30).await;
     // n0..n2 were recorded before: accepted again without counting; n3, n4 are past the budget.
     assert!(summary.starts_with("ok=3 budget-exhausted=2"), "{summary}");
     let lines = std::fs::read_to_string(dir.path().join("run/nodes.jsonl")).unwrap();

@@ -248,7 +248,8 @@ async fn timeouts_interrupt_then_kill() {
     let s = setup(|_| {});
     // A job that exits on SIGINT ends within the grace period.
     let mut spec = sh("trap 'echo interrupted; exit 3' INT; sleep 60 & wait");
-    spec.resources.timeout_ms = Some(300);
+    // Long enough for the shell to set its trap inside the sandbox on a loaded machine.
+    spec.resources.timeout_ms = Some(3_000);
     let started = Instant::now();
     let result = run(&s, spec).await;
     assert_eq!(result.state, JobState::TimedOut, "{result:?}");

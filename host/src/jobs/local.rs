@@ -495,32 +495,14 @@ impl LocalExecutor {
         let status = match end {
             End::Exited(status) => Ok(status),
             // Writing past its disk quota: stopped at once, no grace.
-            End::OverDisk(_) => {
-                signal_job(root_pid, false, cgroup, libc::SIGKILL);
-                if let Some(cgroup) = cgroup {
-                    cgroup.kill_all();
-                }
-                child
-                    .wait()
-                    .await
-                    .map_err(|e| format!("waiting for the job: {e}"))
-            }
+            End::OverDisk(_) => kill_now(root_pid, cgroup, &mut child).await,
             End::TimedOut | End::Cancelled => {
                 // SIGINT to the job's processes (not to bwrap, whose death would end the
                 // sandbox at once), a grace period, then SIGKILL of everything.
                 signal_job(root_pid, sandboxed, cgroup, libc::SIGINT);
                 match tokio::time::timeout(self.settings.grace, child.wait()).await {
                     Ok(status) => status.map_err(|e| format!("waiting for the job: {e}")),
-                    Err(_) => {
-                        signal_job(root_pid, false, cgroup, libc::SIGKILL);
-                        if let Some(cgroup) = cgroup {
-                            cgroup.kill_all();
-                        }
-                        child
-                            .wait()
-                            .await
-                            .map_err(|e| format!("waiting for the job: {e}"))
-                    }
+                    Err(_) => kill_now(root_pid, cgroup, &mut child).await,
                 }
             }
         }?;
@@ -738,6 +720,22 @@ fn fallback_rlimits(
         limits.push((libc::RLIMIT_AS, memory_mb.saturating_mul(1024 * 1024)));
     }
     limits
+}
+
+/// SIGKILL to everything the job started (bwrap included), then reap it.
+async fn kill_now(
+    root: Option<i32>,
+    cgroup: Option<&JobCgroup>,
+    child: &mut tokio::process::Child,
+) -> Result<std::process::ExitStatus, String> {
+    signal_job(root, false, cgroup, libc::SIGKILL);
+    if let Some(cgroup) = cgroup {
+        cgroup.kill_all();
+    }
+    child
+        .wait()
+        .await
+        .map_err(|e| format!("waiting for the job: {e}"))
 }
 
 /// Send `signal` to the job's processes: through its cgroup when there is one, else to its

@@ -54,6 +54,9 @@ fn user(text: String) -> ChatRequest {
 
 const MB: usize = 1 << 20;
 
+/// Makes one field of a node report too large.
+type Grow = fn(&mut NodeReport);
+
 /// Every call that parses or counts plugin text, each given far too much.
 fn oversized() -> Vec<String> {
     let mut lines = Vec::new();
@@ -127,7 +130,7 @@ fn oversized() -> Vec<String> {
     attempt(&mut lines, "hcc-search-query-1mb", || {
         hcc::search(hcc::Layer::Experience, &"q".repeat(MB), 5).map(|h| h.len())
     });
-    let fields: [(&str, fn(&mut NodeReport)); 6] = [
+    let fields: [(&str, Grow); 6] = [
         ("node-plan-1mb", |n| n.plan = "p".repeat(MB)),
         ("node-code-2mb", |n| n.code = Some("c".repeat(2 * MB))),
         ("node-summary-100kb", |n| n.summary = "s".repeat(100 << 10)),
