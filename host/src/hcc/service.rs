@@ -152,7 +152,8 @@ impl RunHcc {
 
     /// Retrieve the wisdom that matches this run's task (cosine ≥ δ, at most k, of the same
     /// modality where both say which, never from this competition unless allowed) and
-    /// remember it as the run's prefetched wisdom, which every later context shows. Safe to call again (a resumed run): hits count once per run.
+    /// remember it as the run's prefetched wisdom, which every later context shows. Safe to
+    /// call again (a resumed run): hits count once per run.
     pub async fn prefetch(&self) -> CapResult<Vec<WisdomHit>> {
         let query = descriptor_key(&self.spec.descriptor);
         // Wisdom from a task of another modality (images for a table) is not prefetched:

@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 
 /// Largest training table read for the priors; larger ones leave the sample's values.
 const MAX_TRAIN_BYTES: u64 = 512 << 20;
+/// Rows of the sample looked at to tell fractions (probabilities, means) from labels.
+const SAMPLE_ROWS_LOOKED_AT: usize = 1000;
 
 /// What [`write`] wrote.
 #[derive(Clone, Debug, PartialEq)]
@@ -69,19 +71,23 @@ pub fn find_sample(public: &Path) -> Option<PathBuf> {
 pub fn write(public: &Path, out: &Path) -> Result<Baseline, String> {
     let sample = find_sample(public)
         .ok_or_else(|| format!("no sample submission in {}", public.display()))?;
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(false)
-        .from_path(&sample)
-        .map_err(|e| format!("reading {}: {e}", sample.display()))?;
-    let header = reader
-        .headers()
-        .map_err(|e| format!("reading {}: {e}", sample.display()))?
-        .clone();
+    let reading = |e: csv::Error| format!("reading {}: {e}", sample.display());
+    let open = || {
+        csv::ReaderBuilder::new()
+            .has_headers(true)
+            .flexible(false)
+            .from_path(&sample)
+            .map_err(reading)
+    };
+    // Samples can be hundreds of megabytes: a first look at the header and some rows decides
+    // the fills, then the sample is streamed through.
+    let mut reader = open()?;
+    let header = reader.headers().map_err(reading)?.clone();
     let rows: Vec<csv::StringRecord> = reader
         .records()
+        .take(SAMPLE_ROWS_LOOKED_AT)
         .collect::<Result<_, _>>()
-        .map_err(|e| format!("reading {}: {e}", sample.display()))?;
+        .map_err(reading)?;
     let train = read_train(public);
     let mut fills: Vec<Option<String>> = vec![None; header.len()];
     let mut columns = Vec::new();
@@ -109,7 +115,8 @@ pub fn write(public: &Path, out: &Path) -> Result<Baseline, String> {
     writer
         .write_record(&header)
         .map_err(|e| format!("writing {}: {e}", out.display()))?;
-    for row in &rows {
+    for row in open()?.records() {
+        let row = row.map_err(reading)?;
         let record: Vec<&str> = row
             .iter()
             .enumerate()
