@@ -47,7 +47,7 @@ impl Strategy for Recipes {
             &format!("{}\n\n{}", task.title, task.metric.description),
             None,
         );
-        let profile = profile(&settings)?;
+        let profile = profile(&settings, &task)?;
         info!("task profile: {}", profile.describe());
         let suggestions = recipe::candidates(&profile);
         let mut llm_usable = settings.use_llm;
@@ -142,13 +142,19 @@ fn result_line(result: &JobResult) -> Option<Value> {
         .find_map(|payload| json::from_str(payload).ok())
 }
 
-/// Profile the task with the library (one short job).
-fn profile(settings: &Settings) -> Result<Profile, String> {
+/// Profile the task with the library (one short job); the metric's name tells it whether
+/// integer targets are classes.
+fn profile(settings: &Settings, task: &TaskInfo) -> Result<Profile, String> {
     let timeout = job_timeout(settings).ok_or("no time left to profile the task")?;
     let spec = library_job(
         settings,
         "profile",
-        &[recipe::LIBRARY_FILE, "profile", "/data"],
+        &[
+            recipe::LIBRARY_FILE,
+            "profile",
+            "/data",
+            task.metric.name.as_str(),
+        ],
         timeout,
     );
     let result = jobs::run(&spec).map_err(|e| format!("profiling the task: {e}"))?;

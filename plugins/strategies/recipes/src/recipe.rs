@@ -31,10 +31,16 @@ pub struct Profile {
     pub n_targets: u32,
     /// `columns` (targets are train columns) or `one-hot` (targets are one column's values).
     pub target_mode: String,
-    /// e.g. `binary`, `multiclass`, `regression`.
+    /// e.g. `binary`, `multiclass`, `regression`, `text-span`.
     pub task: String,
+    /// Most distinct labels of a class target (0 for other targets).
+    #[serde(default)]
+    pub n_classes: u32,
     #[serde(default)]
     pub n_columns: BTreeMap<String, u32>,
+    /// How the library put the tables together (which files, joins, where ids came from).
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 impl Profile {
@@ -46,9 +52,15 @@ impl Profile {
         self.count("text") > 0
     }
 
+    /// The target is a piece of an input text: one word classifier whose only setting is C.
+    pub fn is_span(&self) -> bool {
+        self.task == "text-span"
+    }
+
     /// Small, all-numeric data or many classes: linear models usually lead.
     fn favours_linear(&self) -> bool {
-        let many_classes = self.target_mode == "one-hot" && self.n_targets > 10;
+        let many_classes =
+            (self.target_mode == "one-hot" && self.n_targets > 10) || self.n_classes > 10;
         let small_numeric = self.train_rows < 2000
             && self.count("categorical") + self.count("compound") + self.count("text") == 0;
         many_classes || small_numeric
@@ -67,10 +79,24 @@ impl Profile {
                 "one of {} classes (probabilities per class)",
                 self.n_targets
             ),
+            "span" => format!("{} (a span of an input text)", self.targets.join(", ")),
+            _ if self.n_targets as usize > self.targets.len() => format!(
+                "{} targets ({}, ...)",
+                self.n_targets,
+                self.targets[..3.min(self.targets.len())].join(", ")
+            ),
             _ => self.targets.join(", "),
         };
+        let classes = match self.n_classes {
+            0 => String::new(),
+            n => format!(", {n} classes"),
+        };
+        let tables = match self.notes.is_empty() {
+            true => String::new(),
+            false => format!("; tables: {}", self.notes.join("; ")),
+        };
         format!(
-            "{} training rows, {} test rows; predict {targets} ({}); feature columns: {}",
+            "{} training rows, {} test rows; predict {targets} ({}{classes}); feature columns: {}{tables}",
             self.train_rows,
             self.test_rows,
             self.task,
@@ -113,6 +139,10 @@ impl Recipe {
     /// `self` with the settings that cannot matter for `profile` at their defaults, so that
     /// recipes differing only there count as one.
     pub fn normalised(mut self, profile: &Profile) -> Recipe {
+        if profile.is_span() {
+            // The library's span model is a linear word classifier whatever the family.
+            return Recipe::linear(self.c);
+        }
         if profile.count("compound") == 0 {
             self.split_compound = true;
         }
@@ -183,6 +213,9 @@ pub fn candidates(profile: &Profile) -> Vec<Recipe> {
         Recipe::linear(100.0),
         Recipe::linear(1.0),
     ];
+    if profile.is_span() {
+        return linear.to_vec();
+    }
     let mut ordered: Vec<Recipe> = if profile.has_text() || profile.favours_linear() {
         linear.into_iter().chain(trees).collect()
     } else {
