@@ -329,6 +329,193 @@ async fn the_recipes_strategy_beats_the_median_on_the_prepared_competitions() {
     }
 }
 
+/// The table shapes the four real competitions lack (`tests/support/shapes.py`: JSON tables,
+/// 30 continuous targets in [0, 1], a text span, labels and ids in other files, 1,000 classes):
+/// the embedded `recipes` strategy answers each with a submission of its own (not the host's
+/// baseline), valid under the built-in grader, and better than the sample's constant answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_recipes_strategy_answers_every_table_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("shapes");
+    let made = std::process::Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("support/shapes.py"))
+        .arg(&data)
+        .arg("1500")
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let config = config(dir.path(), "");
+    // (competition, score the data's signal clears and a constant answer does not)
+    for (competition, bar) in [
+        ("random-acts-of-pizza", 0.6),
+        ("google-quest-challenge", 0.5),
+        ("tweet-sentiment-extraction", 0.75),
+        ("tabular-playground-series-may-2022", 0.75),
+        ("herbarium-2021-fgvc8", 0.5),
+    ] {
+        let summary = execute(&config, request(competition, &data, 2), vec![])
+            .await
+            .unwrap();
+        assert_eq!(summary.error, None, "{competition}");
+        assert_eq!(
+            summary.baseline, None,
+            "{competition}: the strategy found no answer"
+        );
+        assert!(
+            summary.grade.valid_submission,
+            "{competition}: {:?}",
+            summary.grade
+        );
+        let score = summary.grade.score.unwrap();
+        assert!(score > bar, "{competition}: {score} <= {bar}");
+        check_run_dir(&summary);
+    }
+}
+
+/// A reply every prompt of every strategy and policy can use: a research plan that builds on
+/// node-0, a titled plan, and a script that submits the sample submission (no braces, so the
+/// plan's JSON object is the only one in the reply).
+const ANY_PROMPT_REPLY: &str = "{\"directions\": [{\"title\": \"sample-copy\", \"suggestion\": \"start from node-0 and keep its validation\"}]}\nTitle: copy the sample submission\nPlan: write the sample submission as the answer.\n```python\nimport glob, shutil\nsample = sorted(glob.glob('/data/*ample*ubmission*.csv'))[0]\nshutil.copy(sample, 'submission.csv')\nprint('VALIDATION_METRIC: 0.5')\n```\n";
+
+/// Every strategy's and policy's prompts, as a model receives them over HTTP, on each prepared
+/// competition (the four real ones when `../shared/mlebench` is there, and the demo): the task
+/// text and the data preview appear at most once in any prompt, every prompt fits the budget,
+/// every prompt that asks for a script states the job's time limit, and prompts about earlier
+/// nodes name them by id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_prompt_says_the_task_once_within_budget_with_limits_and_node_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = OpenAiServer::start().await;
+    server.always(Reply::ByPath {
+        chat: Box::new(Reply::text(ANY_PROMPT_REPLY)),
+        embeddings: Box::new(Reply::Embeddings),
+    });
+    let mut competitions = vec![(
+        "sophon-demo-breast-cancer".to_string(),
+        dir.path().join("data"),
+    )];
+    if let Some(mlebench) = mlebench_dir() {
+        for c in [
+            "spaceship-titanic",
+            "playground-series-s3e18",
+            "detecting-insults-in-social-commentary",
+            "leaf-classification",
+        ] {
+            competitions.push((c.to_string(), mlebench.join("data")));
+        }
+    }
+    let counter = sophon::hcc::tokens::TokenCounter::for_model(None);
+    const BUDGET_TOKENS: u32 = 12_000;
+    for (strategy, policy) in [
+        ("ml-master-hcc", "hcc"),
+        ("ml-master", "none"),
+        ("aide", "none"),
+        ("recipes", "top-k"),
+    ] {
+        let run_dir = dir.path().join(strategy);
+        std::fs::create_dir_all(&run_dir).unwrap();
+        let config = config_with_policy(
+            &run_dir,
+            policy,
+            &format!(
+                "[llm]\ndefault = \"fake\"\ncache = false\n[llm.providers.fake]\nkind = \"openai\"\nbase-url = \"{}\"\nmodel = \"fake-model\"\nsupports-json-schema = true\n[run.strategies.ml-master-hcc]\nworkers = 1\nphases = 2\ndirections = 1\nmax-nodes = 3\ndebug-retries = 0\ncontext-tokens = 4000\njob-timeout-secs = 120\n[run.strategies.ml-master]\nworkers = 1\nnum-drafts = 1\nmax-nodes = 3\njob-timeout-secs = 120\n[run.strategies.aide]\njob-timeout-secs = 120\n",
+                server.base_url()
+            ),
+        );
+        for (competition, data) in &competitions {
+            let before = server.received().len();
+            let mut req = request(competition, data, 3);
+            req.strategy = Some(strategy.into());
+            let summary = execute(&config, req, vec![]).await.unwrap();
+            assert_eq!(summary.error, None, "{strategy} on {competition}");
+            let public = data.join(competition).join("prepared/public");
+            let description = std::fs::read_to_string(public.join("description.md")).unwrap();
+            // A stretch of the description no prompt needs twice.
+            let probe: String = description.trim().chars().take(120).collect();
+            let prompts: Vec<String> = server.received()[before..]
+                .iter()
+                .filter(|r| r.path.ends_with("/chat/completions"))
+                .map(|r| {
+                    r.body["messages"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|m| m["content"].as_str().unwrap_or("").to_string())
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                })
+                .collect();
+            assert!(
+                !prompts.is_empty(),
+                "{strategy} on {competition} asked the model nothing"
+            );
+            let (mut workers, mut plans, mut summaries) = (0, 0, 0);
+            for prompt in &prompts {
+                let what = format!("{strategy} on {competition}:\n{prompt}");
+                assert!(
+                    prompt.matches(probe.as_str()).count() <= 1,
+                    "the task twice in {what}"
+                );
+                let preview = prompt.matches("Files ({id} and {n} mark").count();
+                assert!(preview <= 1, "the data preview twice in {what}");
+                let headings = prompt.matches("# Task\n").count();
+                assert!(headings <= 1, "two task headings in {what}");
+                let tokens = counter.count(prompt);
+                assert!(tokens <= BUDGET_TOKENS, "{tokens} tokens in {what}");
+                if prompt.contains("# Instructions") {
+                    workers += 1;
+                    assert!(prompt.contains(probe.as_str()), "no task in {what}");
+                    assert_eq!(preview, 1, "no data preview in {what}");
+                    assert!(
+                        prompt.contains("killed after 2.0 min of wall time"),
+                        "no time limit in {what}"
+                    );
+                }
+                if prompt.contains("## The solution to improve")
+                    || prompt.contains("## The failed solution")
+                {
+                    assert!(prompt.contains("### node-"), "no node id in {what}");
+                }
+                if prompt.contains("Write the research plan for phase 2") {
+                    plans += 1;
+                    assert!(
+                        prompt.contains("- node-0 \"copy the sample submission\""),
+                        "no node list in {what}"
+                    );
+                    assert!(
+                        prompt.contains("killed after 2.0 min"),
+                        "no limits for the planner in {what}"
+                    );
+                }
+                if prompt.contains("Nodes (best first") {
+                    summaries += 1;
+                    assert!(
+                        prompt.contains("output:") && prompt.contains("[ran "),
+                        "no outputs for the summariser in {what}"
+                    );
+                    assert!(
+                        prompt.contains(" rows (order "),
+                        "no measured size in {what}"
+                    );
+                }
+            }
+            if strategy != "recipes" {
+                assert!(workers > 0, "{strategy} on {competition}: no worker prompt");
+            }
+            if strategy == "ml-master-hcc" {
+                assert!(
+                    plans > 0 && summaries > 0,
+                    "{competition}: {plans} plans after nodes, {summaries} phase summaries"
+                );
+            }
+        }
+    }
+}
+
 /// The `sophon` binary next to this test's (cargo builds it for the workspace's tests).
 fn sophon_binary() -> std::path::PathBuf {
     let exe = std::env::current_exe().unwrap();
@@ -1079,7 +1266,11 @@ async fn ml_master_hcc_plans_phases_from_the_knowledge_of_earlier_ones() {
         .map(|e| e.event.content)
         .collect();
     assert_eq!(plans.len(), 2, "{plans:?}");
-    assert!(plans[0].starts_with("Phase 1 plan:") && plans[0].contains("scaled-logistic"));
+    assert!(
+        plans[0].starts_with("1. scaled-logistic — "),
+        "{}",
+        plans[0]
+    );
     // The second plan was asked for with the first phase's plan and knowledge in context.
     let asks: Vec<String> = server
         .received()
@@ -1088,7 +1279,11 @@ async fn ml_master_hcc_plans_phases_from_the_knowledge_of_earlier_ones() {
         .filter(|b| b.contains("Write the research plan for phase 2"))
         .collect();
     assert_eq!(asks.len(), 1);
-    assert!(asks[0].contains("Phase 1 plan"), "{}", asks[0]);
+    assert!(
+        asks[0].contains("1. scaled-logistic — standardise, then logistic regression"),
+        "{}",
+        asks[0]
+    );
     assert!(
         asks[0].contains(&knowledge[0].1.summary.replace('"', "\\\"")[..20]),
         "{}",
@@ -1111,6 +1306,9 @@ async fn the_embedded_model_promotes_each_phase_into_knowledge() {
     );
     let mut req = request("sophon-demo-breast-cancer", &dir.path().join("data"), 10);
     req.strategy = Some("ml-master-hcc".into());
+    // The small model on a loaded CI machine is slow; the test is about what each phase
+    // leaves, so it gets time for two phases whatever the load.
+    req.time_limit = Some(Duration::from_secs(600));
     let summary = execute(&config, req, vec![]).await.unwrap();
     assert_eq!(summary.error, None);
     assert_eq!(summary.nodes, 2);

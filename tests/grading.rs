@@ -1556,6 +1556,26 @@ async fn text_and_ranking_metrics_score_as_the_reference_does_on_synthetic_compe
     }
 }
 
+/// The data preview `describe` gives of the competition `toy` (accuracy on `y` by `id`)
+/// prepared under `data`.
+async fn toy_preview(data: &Path) -> String {
+    let mut config = SophonConfig::defaults();
+    config.mlebench.competitions.insert(
+        "toy".into(),
+        serde_json::from_str(
+            r#"{"metric": "accuracy", "id-column": "id", "target-columns": ["y"]}"#,
+        )
+        .unwrap(),
+    );
+    let grader = Grader::new(&config, Some(data.to_path_buf())).unwrap();
+    let prepared = grader.prepared("toy").unwrap();
+    grader
+        .describe("toy", &prepared)
+        .await
+        .unwrap()
+        .data_preview
+}
+
 #[tokio::test]
 async fn describe_previews_json_files_and_survives_hostile_ones() {
     let dir = tempfile::tempdir().unwrap();
@@ -1579,18 +1599,7 @@ async fn describe_previews_json_files_and_survives_hostile_ones() {
         "[".repeat(100_000) + &"]".repeat(100_000),
     )
     .unwrap();
-    let mut config = SophonConfig::defaults();
-    config.mlebench.competitions.insert(
-        "toy".into(),
-        serde_json::from_str(
-            r#"{"metric": "accuracy", "id-column": "id", "target-columns": ["y"]}"#,
-        )
-        .unwrap(),
-    );
-    let grader = Grader::new(&config, Some(dir.path().to_path_buf())).unwrap();
-    let prepared = grader.prepared("toy").unwrap();
-    let info = grader.describe("toy", &prepared).await.unwrap();
-    let preview = &info.data_preview;
+    let preview = &toy_preview(dir.path()).await;
     assert!(
         preview.contains("train.json: JSON: array of 1 × {ratio: float, request_id: string (e.g. \"t3_1\"), requester_received_pizza: boolean, votes: integer}"),
         "{preview}"
@@ -1601,6 +1610,42 @@ async fn describe_previews_json_files_and_survives_hostile_ones() {
     );
     assert!(
         preview.contains("deep.json: not readable as JSON (recursion limit"),
+        "{preview}"
+    );
+}
+
+/// Thousands of per-sample files are one line of the preview (their pattern, count, size and
+/// two examples), not thousands of names; text columns carry their measured lengths.
+#[tokio::test]
+async fn describe_shows_many_files_as_their_pattern() {
+    let dir = tempfile::tempdir().unwrap();
+    let prepared = dir.path().join("toy/prepared");
+    let public = prepared.join("public");
+    std::fs::create_dir_all(prepared.join("private")).unwrap();
+    std::fs::create_dir_all(&public).unwrap();
+    std::fs::write(prepared.join("private/test.csv"), "id,y\n1,a\n").unwrap();
+    std::fs::write(public.join("sample_submission.csv"), "id,y\n1,a\n").unwrap();
+    std::fs::write(
+        public.join("train.csv"),
+        "id,comment\n1,\"you are all wonderful people and I like this thread\"\n2,\"no\"\n",
+    )
+    .unwrap();
+    for i in 0..700 {
+        let sample = public.join(format!("test/{i}"));
+        std::fs::create_dir_all(&sample).unwrap();
+        std::fs::write(sample.join("geometry.xyz"), "3\nH 0 0 0\n").unwrap();
+        std::fs::write(public.join(format!("img_{:08x}.jpg", i * 7919)), "x").unwrap();
+    }
+    let preview = &toy_preview(dir.path()).await;
+    assert!(
+        preview.contains("test/{n}/geometry.xyz (700 files, 6.8 KB in all, e.g. test/0/geometry.xyz, test/99/geometry.xyz)"),
+        "{preview}"
+    );
+    assert!(preview.contains("img_{id}.jpg (700 files"), "{preview}");
+    assert_eq!(preview.matches("geometry.xyz").count(), 3, "{preview}");
+    assert!(preview.len() < 4096, "{} bytes: {preview}", preview.len());
+    assert!(
+        preview.contains("comment: text, 2 distinct, 0 missing, mean 26 chars / 5.5 words"),
         "{preview}"
     );
 }

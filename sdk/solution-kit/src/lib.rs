@@ -28,15 +28,6 @@ pub fn tail(text: &str, max: usize) -> String {
     format!("…{}", &text[start..])
 }
 
-/// The first non-empty line of `text`, at most 200 characters.
-pub fn first_line(text: &str) -> &str {
-    let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-    match line.char_indices().nth(200) {
-        Some((cut, _)) => &line[..cut],
-        None => line,
-    }
-}
-
 /// The plan (the text before the code) and the first fenced code block (```python, else
 /// ```); `None` when there is no non-empty block.
 pub fn split_reply(reply: &str) -> (String, Option<String>) {
@@ -76,6 +67,8 @@ pub struct Execution {
     pub submission: Option<String>,
     /// Its output for prompts and reports: stdout's tail, or why it failed.
     pub output: String,
+    /// Its wall time.
+    pub seconds: f64,
 }
 
 /// The job that runs `code` as `main.py`, with the task's public data at `/data`, collecting
@@ -127,6 +120,7 @@ pub fn collect(result: JobResult) -> Execution {
         (Some(_), Some(_)) => stdout,
     };
     Execution {
+        seconds: result.wall_ms as f64 / 1000.0,
         result,
         metric,
         submission,
@@ -157,6 +151,5 @@ mod tests {
     fn tails_cut_at_character_boundaries() {
         assert_eq!(tail("short", 10), "short");
         assert_eq!(tail("ééé", 3), "…é");
-        assert_eq!(first_line("\n  \nfirst\nsecond"), "first");
     }
 }

@@ -65,6 +65,22 @@ pub struct Node {
     pub failures: u32,
     /// Debug steps in a row that led here.
     pub debug_chain: u32,
+    /// Its script's wall time, when it ran.
+    pub seconds: Option<f64>,
+}
+
+impl Node {
+    /// The node as prompts show it.
+    pub fn shown(&self) -> crate::prompts::Shown<'_> {
+        crate::prompts::Shown {
+            id: &self.id,
+            plan: &self.plan,
+            code: &self.code,
+            output: &self.output,
+            metric: self.metric.filter(|_| !self.buggy),
+            seconds: self.seconds,
+        }
+    }
 }
 
 /// Where a worker expands next.

@@ -30,7 +30,9 @@ tasks; advice must be about machine learning only. Answer with JSON only.";
 
 pub const WISDOM_SCHEMA: &str = r#"{"type":"object","properties":{"entries":{"type":"array","maxItems":6,"items":{"type":"object","properties":{"category":{"type":"string","enum":["model-choice","hyper-parameters","preprocessing","validation","pitfall"]},"content":{"type":"string"},"applies_when":{"type":"string"}},"required":["category","content","applies_when"]}}},"required":["entries"]}"#;
 
-fn node_lines(nodes: &[NodeOutcome]) -> String {
+/// One line per node (its title and outcome), with the end of its output under it when
+/// `outputs` (the phase summary needs them; the run's wisdom works from the knowledge).
+fn node_lines(nodes: &[NodeOutcome], outputs: bool) -> String {
     nodes
         .iter()
         .map(|n| {
@@ -39,7 +41,18 @@ fn node_lines(nodes: &[NodeOutcome]) -> String {
                 (None, Some(e)) => format!("failed: {e}"),
                 (None, None) => "no metric".to_string(),
             };
-            format!("- node {}: {} → {outcome}", n.node, head(&n.idea, 160))
+            let output = match n.output.is_empty() || !outputs {
+                true => String::new(),
+                false => format!(
+                    "\n  output:\n{}",
+                    n.output
+                        .lines()
+                        .map(|l| format!("    {l}"))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                ),
+            };
+            format!("- {}: {} → {outcome}{output}", n.node, head(&n.idea, 160))
         })
         .collect::<Vec<_>>()
         .join("\n")
@@ -48,13 +61,15 @@ fn node_lines(nodes: &[NodeOutcome]) -> String {
 /// P1: the phase's plan and its nodes' outcomes.
 pub fn knowledge(trace: &PhaseTrace, nodes: &[NodeOutcome]) -> String {
     format!(
-        "Task: {} — {} ({}).\nPhase {} plan:\n{}\n\nNodes (best first):\n{}\n",
+        "Task: {} — {} {} ({}); data: {} (measured).\nPhase {} plan:\n{}\n\nNodes (best first, each with the end of its output):\n{}\n",
         trace.descriptor.summary,
+        trace.descriptor.modality,
         trace.descriptor.task_type,
         trace.descriptor.metric,
+        trace.descriptor.data_size,
         trace.phase,
         head(&trace.plan, 1200),
-        node_lines(nodes)
+        node_lines(nodes, true)
     )
 }
 
@@ -92,7 +107,7 @@ pub fn wisdom(trace: &RunTrace, final_nodes: &[NodeOutcome]) -> String {
         } else {
             knowledge
         },
-        node_lines(final_nodes)
+        node_lines(final_nodes, false)
     )
 }
 

@@ -12,7 +12,7 @@
 //! "max-debug-depth": 3, "job-timeout-secs": 600, "job-memory-mb": 8192, "cpus": 4,
 //! "temperature": 0.5, "max-tokens": 4096, "model": "<alias>"}`.
 
-use solution_kit::prompts::{self, Attempt};
+use solution_kit::prompts::{self, Attempt, Brief, Shown};
 use solution_kit::{JobLimits, tail};
 use sophon_sdk::config::Config;
 use sophon_sdk::hcc::{self, EventKind};
@@ -88,6 +88,21 @@ pub struct Node {
     /// Consecutive debug steps that led here.
     pub debug_depth: u32,
     pub children: u32,
+    /// Its script's wall time, when it ran.
+    pub seconds: Option<f64>,
+}
+
+impl Node {
+    fn shown(&self) -> Shown<'_> {
+        Shown {
+            id: &self.id,
+            plan: &self.plan,
+            code: &self.code,
+            output: &self.output,
+            metric: self.metric.filter(|_| !self.buggy),
+            seconds: self.seconds,
+        }
+    }
 }
 
 /// Earlier attempts for a prompt: the drafts (`parent` none) or the children of `parent`.
@@ -95,7 +110,7 @@ fn attempts(nodes: &[Node], parent: Option<usize>) -> Vec<Attempt> {
     nodes
         .iter()
         .filter(|n| n.parent == parent)
-        .map(|n| Attempt::new(&n.plan, n.buggy, n.metric))
+        .map(|n| Attempt::new(&n.id, &n.plan, n.buggy, n.metric, n.seconds))
         .collect()
 }
 
@@ -221,27 +236,37 @@ fn step_node(
     timeout_ms: u64,
 ) -> Result<Node, String> {
     let id = format!("node-{}", nodes.len());
+    let limits = JobLimits {
+        cpus: settings.cpus,
+        memory_mb: settings.job_memory_mb,
+        timeout_ms,
+    };
+    let brief = Brief {
+        task,
+        limits,
+        context: None,
+    };
     let (operator, parent, prompt) = match step {
         Step::Draft => (
             "draft",
             None,
-            prompts::draft(task, &attempts(nodes, None), ""),
+            prompts::draft(&brief, &attempts(nodes, None), ""),
         ),
         Step::Debug(i) => (
             "debug",
             Some(i),
-            prompts::debug(task, &nodes[i].code, &nodes[i].output, "", ""),
+            prompts::debug(&brief, &nodes[i].shown(), "", ""),
         ),
         Step::Improve(i) => (
             "improve",
             Some(i),
             prompts::improve(
-                task,
-                &nodes[i].code,
-                &nodes[i].output,
-                nodes[i].metric,
+                &brief,
+                &nodes[i].shown(),
                 &attempts(nodes, Some(i)),
                 "",
+                None,
+                &[],
             ),
         ),
     };
@@ -268,6 +293,7 @@ fn step_node(
         buggy: true,
         debug_depth,
         children: 0,
+        seconds: None,
     };
     let reply = match llm::chat(&request) {
         Ok(reply) => reply.text,
@@ -286,14 +312,15 @@ fn step_node(
         return Ok(node);
     };
     node.code = code;
-    let _ = hcc::record(EventKind::Code, Some(&id), &node.code, None);
-    let limits = JobLimits {
-        cpus: settings.cpus,
-        memory_mb: settings.job_memory_mb,
-        timeout_ms,
-    };
+    let _ = hcc::record(
+        EventKind::Code,
+        Some(&id),
+        &format!("Title: {}\n{}", prompts::title(&node.plan), node.code),
+        None,
+    );
     let run = solution_kit::execute(&id, &node.code, limits)?;
     node.output = run.output;
+    node.seconds = Some(run.seconds);
     if let (Some(submission), Some(metric)) = (run.submission, run.metric) {
         node.metric = Some(metric);
         let check = task::validate(&submission).map_err(|e| format!("validating {id}: {e}"))?;

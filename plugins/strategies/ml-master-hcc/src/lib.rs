@@ -12,13 +12,18 @@
 //!
 //! Solutions are judged by their own `VALIDATION_METRIC` line and the adapter's validation
 //! (no reviewer call). Everything follows from host answers and the run's seed.
+//!
+//! Prompts say the task once: the HCC context holds it (the task event is the task text with
+//! its data preview) and opens every prompt. Nodes are named by id and the model's title; the
+//! planner sees every node with its outcome and run time, and the job's limits; a direction
+//! that names earlier nodes (`node-3`) gets their code.
 
 mod plan;
 mod settings;
 
 use plan::Direction;
 use settings::Settings;
-use solution_kit::prompts;
+use solution_kit::prompts::{self, Brief, Shown};
 use solution_kit::{JobLimits, tail};
 use sophon_sdk::futures::future::join_all;
 use sophon_sdk::hcc::{self, EventKind};
@@ -30,15 +35,11 @@ use std::collections::VecDeque;
 
 struct MlMasterHcc;
 
-/// The best valid solution so far.
-#[derive(Clone)]
-struct Best {
-    id: String,
-    plan: String,
-    code: String,
-    output: String,
-    metric: f64,
-}
+/// A node as later prompts show it (no tree here: only its id, plan, code, output, outcome).
+type Done = solution_kit::search::Node;
+
+/// Most earlier nodes whose code a direction gets besides the one it improves.
+const MAX_ALSO: usize = 3;
 
 /// A solution as it ran.
 #[derive(Default)]
@@ -48,6 +49,7 @@ struct Solution {
     output: String,
     metric: Option<f64>,
     submission: Option<String>,
+    seconds: Option<f64>,
 }
 
 impl Solution {
@@ -63,7 +65,10 @@ struct Search {
     lower_is_better: bool,
     started: Cell<u32>,
     buggy: Cell<u32>,
-    best: RefCell<Option<Best>>,
+    /// The best valid node so far.
+    best: RefCell<Option<Done>>,
+    /// Every node reported, in order.
+    done: RefCell<Vec<Done>>,
     fatal: RefCell<Option<String>>,
 }
 
@@ -75,13 +80,17 @@ impl Search {
     }
 
     fn better(&self, metric: f64) -> bool {
-        self.best.borrow().as_ref().is_none_or(|b| {
-            if self.lower_is_better {
-                metric < b.metric
-            } else {
-                metric > b.metric
-            }
-        })
+        self.best
+            .borrow()
+            .as_ref()
+            .and_then(|b| b.metric)
+            .is_none_or(|best| {
+                if self.lower_is_better {
+                    metric < best
+                } else {
+                    metric > best
+                }
+            })
     }
 
     /// The HCC context for `query` (the task alone if the HCC cannot assemble one).
@@ -93,6 +102,42 @@ impl Search {
                 prompts::task_text(&self.task)
             }
         }
+    }
+
+    /// The limits the next job will run under (the configured timeout, or the time left).
+    fn limits(&self) -> Option<JobLimits> {
+        Some(JobLimits {
+            cpus: self.settings.cpus,
+            memory_mb: self.settings.job_memory_mb,
+            timeout_ms: run::job_time(self.settings.job_timeout_secs * 1000)?,
+        })
+    }
+
+    /// Every node so far, one line each (id, title, outcome, run time), for the planner.
+    fn node_list(&self) -> String {
+        let done = self.done.borrow();
+        if done.is_empty() {
+            return "No node has run yet.".to_string();
+        }
+        let lines: Vec<String> = done
+            .iter()
+            .map(|d| {
+                let a = prompts::Attempt::new(&d.id, &d.plan, d.buggy, d.metric, d.seconds);
+                format!("- {} \"{}\": {}", a.id, a.title, a.outcome)
+            })
+            .collect();
+        format!("Nodes so far:\n{}", lines.join("\n"))
+    }
+
+    /// Earlier nodes named in `text` (`node-3`), other than `except`, at most [`MAX_ALSO`].
+    fn named_in(&self, text: &str, except: &str) -> Vec<Done> {
+        self.done
+            .borrow()
+            .iter()
+            .filter(|d| d.id != except && mentions(text, &d.id))
+            .take(MAX_ALSO)
+            .cloned()
+            .collect()
     }
 
     fn request(&self, system: &str, prompt: String, purpose: &str) -> ChatRequest {
@@ -113,13 +158,16 @@ impl Strategy for MlMasterHcc {
     fn run(config: String) -> Result<Outcome, String> {
         let settings = Settings::parse(&config)?;
         let task = task::describe().map_err(|e| format!("describing the task: {e}"))?;
-        let _ = hcc::record(EventKind::Task, None, &task.description, None);
+        // The task event is what every context opens with: the description and the data
+        // preview, so no prompt needs its own copy.
+        let _ = hcc::record(EventKind::Task, None, &prompts::task_body(&task), None);
         let search = Search {
             lower_is_better: task.metric.direction == sophon_sdk::Direction::Minimize,
             task,
             started: Cell::new(0),
             buggy: Cell::new(0),
             best: RefCell::new(None),
+            done: RefCell::new(Vec::new()),
             fatal: RefCell::new(None),
             settings,
         };
@@ -133,7 +181,7 @@ impl Strategy for MlMasterHcc {
                 break;
             }
             phases = phase;
-            if let Err(e) = hcc::begin_phase(&plan::text(phase, &directions.0, directions.1)) {
+            if let Err(e) = hcc::begin_phase(&plan::text(&directions.0, directions.1)) {
                 warn!("beginning phase {phase}: {e}");
             }
             let queue = RefCell::new(directions.0.into_iter().collect::<VecDeque<_>>());
@@ -163,7 +211,7 @@ impl Strategy for MlMasterHcc {
                     "{phases} phases, {nodes} nodes ({} buggy); best {} with validation {:.5}",
                     search.buggy.get(),
                     b.id,
-                    b.metric
+                    b.metric.unwrap_or(f64::NAN)
                 ),
                 None => format!("{phases} phases, {nodes} nodes; none produced a valid submission"),
             },
@@ -179,11 +227,15 @@ fn research_plan(s: &Search, phase: u32) -> (Vec<Direction>, bool) {
     let n = s.settings.directions;
     let context = s.context("research plan: what worked, what failed, what to try next");
     let best = s.best.borrow().clone();
+    let limits = plan::limits_line(s.limits(), s.settings.workers);
     let prompt = plan::prompt(
         &context,
+        &s.node_list(),
+        &limits,
         phase,
         n,
-        best.as_ref().map(|b| (b.plan.as_str(), b.metric)),
+        best.as_ref()
+            .map(|b| (b.id.as_str(), b.metric.unwrap_or(f64::NAN))),
     );
     let request = s
         .request(plan::SYSTEM, prompt, "research plan")
@@ -222,19 +274,30 @@ async fn worker(w: usize, queue: &RefCell<VecDeque<Direction>>, s: &Search) {
 
 /// One direction: a draft or an improvement of the best, then debug attempts while it fails.
 async fn implement(w: usize, direction: &Direction, s: &Search) {
+    let Some(limits) = s.limits() else {
+        return;
+    };
     let context = s.context(&direction.suggestion);
-    let ask = format!(
-        "{context}\n\nThis phase's direction for you — {}: {}",
-        direction.title, direction.suggestion
+    let brief = Brief {
+        task: &s.task,
+        limits,
+        context: Some(&context),
+    };
+    let wanted = format!(
+        "{}: {}",
+        direction.title.trim(),
+        direction.suggestion.trim()
     );
+    let ask = format!("This phase's direction for you — {wanted}");
     let best = s.best.borrow().clone();
     let (mut operator, mut prompt, mut parent) = match &best {
-        None => ("draft", prompts::draft(&s.task, &[], &ask), None),
-        Some(b) => (
-            "improve",
-            prompts::improve(&s.task, &b.code, &b.output, Some(b.metric), &[], &ask),
-            Some(b.id.clone()),
-        ),
+        None => ("draft", prompts::draft(&brief, &[], &ask), None),
+        Some(b) => {
+            let also = s.named_in(&wanted, &b.id);
+            let also: Vec<Shown> = also.iter().map(Done::shown).collect();
+            let prompt = prompts::improve(&brief, &b.shown(), &[], "", Some(&wanted), &also);
+            ("improve", prompt, Some(b.id.clone()))
+        }
     };
     for attempt in 0..=s.settings.debug_retries {
         if s.out_of_budget() {
@@ -288,7 +351,15 @@ async fn implement(w: usize, direction: &Direction, s: &Search) {
             return;
         }
         operator = "debug";
-        prompt = prompts::debug(&s.task, &solution.code, &solution.output, "", &ask);
+        let failed = Shown {
+            id: &id,
+            plan: &solution.plan,
+            code: &solution.code,
+            output: &solution.output,
+            metric: None,
+            seconds: solution.seconds,
+        };
+        prompt = prompts::debug(&brief, &failed, "", &ask);
         parent = Some(id);
     }
 }
@@ -301,7 +372,13 @@ async fn run_solution(
     code: String,
     s: &Search,
 ) -> Option<Solution> {
-    let _ = hcc::record(EventKind::Code, Some(id), &format!("{plan}\n{code}"), None);
+    let title = prompts::title(&plan);
+    let _ = hcc::record(
+        EventKind::Code,
+        Some(id),
+        &format!("Title: {title}\n{plan}\n{code}"),
+        None,
+    );
     let limits = JobLimits {
         cpus: s.settings.cpus,
         memory_mb: s.settings.job_memory_mb,
@@ -323,8 +400,13 @@ async fn run_solution(
         }
     };
     let execution = solution_kit::collect(jobs::wait_async(&job).await);
-    solution.output = execution.output;
+    solution.output = format!(
+        "{}\n[ran {}]",
+        execution.output.trim_end(),
+        prompts::duration(execution.seconds)
+    );
     solution.metric = execution.metric;
+    solution.seconds = Some(execution.seconds);
     if let (Some(_), Some(submission)) = (solution.metric, execution.submission) {
         match solution_kit::validation_problem(&submission) {
             None => solution.submission = Some(submission),
@@ -371,18 +453,33 @@ fn report(
     }) {
         warn!("reporting {id}: {e}");
     }
+    let done = Done {
+        id: id.to_string(),
+        plan: solution.plan.clone(),
+        code: solution.code.clone(),
+        output: solution.output.clone(),
+        metric: solution.metric.filter(|_| good),
+        buggy: !good,
+        seconds: solution.seconds,
+        ..Done::default()
+    };
     if let (true, Some(metric), Some(submission)) = (good, solution.metric, &solution.submission)
         && s.better(metric)
         && run::report_best(id, submission, metric).unwrap_or(false)
     {
-        *s.best.borrow_mut() = Some(Best {
-            id: id.to_string(),
-            plan: solution.plan.clone(),
-            code: solution.code.clone(),
-            output: solution.output.clone(),
-            metric,
-        });
+        *s.best.borrow_mut() = Some(done.clone());
     }
+    s.done.borrow_mut().push(done);
+}
+
+/// Whether `text` names node `id` (`node-3`, not `node-31`).
+fn mentions(text: &str, id: &str) -> bool {
+    text.match_indices(id).any(|(at, _)| {
+        !text[at + id.len()..]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+    })
 }
 
 sophon_sdk::export_strategy!(MlMasterHcc);

@@ -2,6 +2,8 @@
 //! when its reply is unusable.
 
 use serde::Deserialize;
+use solution_kit::JobLimits;
+use solution_kit::prompts::duration;
 
 /// One direction of a phase: what to try, concretely.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -18,8 +20,9 @@ struct Reply {
 pub const SYSTEM: &str = "You lead a machine-learning team on a Kaggle competition. From what \
 the team knows — the task, advice from earlier tasks, and every earlier phase's plan and what it \
 taught — write the next phase's research plan: distinct directions, each a concrete suggestion a \
-teammate can implement in one script (model, features, validation, hyper-parameters). Build on \
-what worked, avoid what failed. Answer with JSON only.";
+teammate can implement in one script (model, features, validation, hyper-parameters) within the \
+job limits given. Build on what worked, avoid what failed; name the earlier nodes a direction \
+builds on by id (e.g. node-3), and their code will be given with it. Answer with JSON only.";
 
 pub fn schema(directions: u32) -> String {
     format!(
@@ -27,13 +30,35 @@ pub fn schema(directions: u32) -> String {
     )
 }
 
-/// The prompt for phase `phase`: the HCC context, the best so far, the ask.
-pub fn prompt(context: &str, phase: u32, directions: u32, best: Option<(&str, f64)>) -> String {
-    let best = best.map_or("No valid solution yet.".to_string(), |(plan, metric)| {
-        format!("Best so far ({metric:.5}): {plan}")
+/// What each direction's script runs under, for the planner.
+pub fn limits_line(limits: Option<JobLimits>, workers: u32) -> String {
+    match limits {
+        Some(l) => format!(
+            "Each direction is one Python script (numpy, pandas, scikit-learn, scipy, lightgbm; no network) run with {} CPU core{}, {} MB of memory and no GPU, killed after {} of wall time; {workers} run at a time.",
+            l.cpus,
+            if l.cpus == 1 { "" } else { "s" },
+            l.memory_mb,
+            duration(l.timeout_ms as f64 / 1000.0)
+        ),
+        None => "No time is left for another script.".to_string(),
+    }
+}
+
+/// The prompt for phase `phase`: the HCC context (the task and data preview, memory), every
+/// node so far, the job limits, the best node, the ask.
+pub fn prompt(
+    context: &str,
+    nodes: &str,
+    limits: &str,
+    phase: u32,
+    directions: u32,
+    best: Option<(&str, f64)>,
+) -> String {
+    let best = best.map_or("No valid solution yet.".to_string(), |(id, metric)| {
+        format!("Best so far: {id} (validation {metric:.5}).")
     });
     format!(
-        "{context}\n\n{best}\n\nWrite the research plan for phase {phase}: {directions} directions."
+        "{context}\n\n{nodes}\n{best}\n\n{limits}\n\nWrite the research plan for phase {phase}: {directions} directions."
     )
 }
 
@@ -89,20 +114,17 @@ pub fn fallback(phase: u32, n: u32) -> Vec<Direction> {
         .collect()
 }
 
-/// The plan as the HCC keeps it (the phase's boundary event).
-pub fn text(phase: u32, directions: &[Direction], from_model: bool) -> String {
+/// The plan as the HCC keeps it (the phase's boundary event): its directions, one per line;
+/// contexts and summaries put their own `Phase N plan` heading above it.
+pub fn text(directions: &[Direction], from_model: bool) -> String {
     let lines: Vec<String> = directions
         .iter()
         .enumerate()
         .map(|(i, d)| format!("{}. {} — {}", i + 1, d.title.trim(), d.suggestion.trim()))
         .collect();
-    format!(
-        "Phase {phase} plan{}:\n{}",
-        if from_model {
-            ""
-        } else {
-            " (default directions: the model's plan was unusable)"
-        },
-        lines.join("\n")
-    )
+    let note = match from_model {
+        true => "",
+        false => "(default directions: the model's plan was unusable)\n",
+    };
+    format!("{note}{}", lines.join("\n"))
 }

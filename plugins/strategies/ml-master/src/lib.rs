@@ -22,7 +22,7 @@
 mod settings;
 
 use settings::Settings;
-use solution_kit::prompts::{self, Attempt};
+use solution_kit::prompts::{self, Attempt, Brief};
 use solution_kit::review;
 use solution_kit::search::{Node, Target, Tree};
 use solution_kit::{JobLimits, tail};
@@ -60,7 +60,7 @@ impl Search {
         tree.nodes
             .iter()
             .filter(|n| n.parent == parent)
-            .map(|n| Attempt::new(&n.plan, n.buggy, n.metric))
+            .map(|n| Attempt::new(&n.id, &n.plan, n.buggy, n.metric, n.seconds))
             .collect()
     }
 
@@ -244,30 +244,33 @@ async fn expand(w: usize, target: Target, s: &Search) -> Option<usize> {
     s.started.set(n + 1);
     let id = format!("node-{n}");
     let context = s.context();
+    // No time for a job: no node, as when the job itself finds no time left.
+    let timeout_ms = s.timeout_ms()?;
+    let brief = Brief {
+        task: &s.task,
+        limits: JobLimits {
+            cpus: s.settings.cpus,
+            memory_mb: s.settings.job_memory_mb,
+            timeout_ms,
+        },
+        context: None,
+    };
     let (operator, parent, prompt) = {
         let shown = if s.steer { "" } else { context.as_str() };
         match target {
             Target::Root => (
                 "draft",
                 None,
-                prompts::draft(&s.task, &s.attempts(None), shown),
+                prompts::draft(&brief, &s.attempts(None), shown),
             ),
             Target::Node(p) => {
                 let node = s.tree.borrow().nodes[p].clone();
                 if node.buggy {
-                    let prompt =
-                        prompts::debug(&s.task, &node.code, &node.output, &node.analysis, shown);
+                    let prompt = prompts::debug(&brief, &node.shown(), &node.analysis, shown);
                     ("debug", Some(p), prompt)
                 } else {
                     let tried = s.attempts(Some(p));
-                    let prompt = prompts::improve(
-                        &s.task,
-                        &node.code,
-                        &node.output,
-                        node.metric,
-                        &tried,
-                        shown,
-                    );
+                    let prompt = prompts::improve(&brief, &node.shown(), &tried, shown, None, &[]);
                     ("improve", Some(p), prompt)
                 }
             }
@@ -315,7 +318,12 @@ async fn expand(w: usize, target: Target, s: &Search) -> Option<usize> {
 /// Run the node's script, review it, validate its submission; fills metric, output, analysis,
 /// buggy and submission. `None` when there is no time left for the job.
 async fn run_and_review(w: usize, id: &str, node: &mut Node, s: &Search) -> Option<()> {
-    let _ = hcc::record(EventKind::Code, Some(id), &node.code, None);
+    let _ = hcc::record(
+        EventKind::Code,
+        Some(id),
+        &format!("Title: {}\n{}", prompts::title(&node.plan), node.code),
+        None,
+    );
     let limits = JobLimits {
         cpus: s.settings.cpus,
         memory_mb: s.settings.job_memory_mb,
@@ -333,6 +341,7 @@ async fn run_and_review(w: usize, id: &str, node: &mut Node, s: &Search) -> Opti
     };
     let execution = solution_kit::collect(jobs::wait_async(&job).await);
     node.output = execution.output;
+    node.seconds = Some(execution.seconds);
     let mut review_request = review::request(&s.task.metric.name, &node.code, &node.output);
     if let Some(model) = s
         .settings

@@ -40,8 +40,13 @@ pub fn cut(text: &str, max: usize) -> String {
     )
 }
 
-/// Every file under `root` (relative paths, sorted, at most [`MAX_FILES`]) with sizes.
-fn walk(root: &Path) -> (Vec<(String, u64)>, usize) {
+/// Most files looked at for the tree's patterns; beyond, the tree says how many more.
+const MAX_WALKED: usize = 500_000;
+/// Files of one pattern from which it is shown once instead of file by file.
+const PATTERN_MIN_FILES: usize = 3;
+
+/// Every file under `root` (relative paths, sorted, at most `limit`) with sizes, and the total.
+fn walk(root: &Path, limit: usize) -> (Vec<(String, u64)>, usize) {
     let mut files = Vec::new();
     let mut stack = vec![PathBuf::new()];
     let mut total = 0;
@@ -58,7 +63,7 @@ fn walk(root: &Path) -> (Vec<(String, u64)>, usize) {
                 stack.push(path);
             } else {
                 total += 1;
-                if files.len() < MAX_FILES {
+                if files.len() < limit {
                     files.push((path.display().to_string(), meta.len()));
                 }
             }
@@ -69,7 +74,90 @@ fn walk(root: &Path) -> (Vec<(String, u64)>, usize) {
 }
 
 pub fn file_list(root: &Path) -> Vec<String> {
-    walk(root).0.into_iter().map(|(p, _)| p).collect()
+    walk(root, MAX_FILES)
+        .0
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect()
+}
+
+/// The shape of a path with its varying parts named: a word of a file or folder name (words
+/// are split at `_`, `-` and the extension's dot) that is an id (6 or more hex digits, one of
+/// them a decimal digit) becomes `{id}`, other runs of digits `{n}`.
+/// `test/17/geometry.xyz` → `test/{n}/geometry.xyz`, `img_00a3c1f2.jpg` → `img_{id}.jpg`.
+pub fn pattern(path: &str) -> String {
+    let word = |w: &str| -> String {
+        let id_like = w.len() >= 6
+            && w.chars().any(|c| c.is_ascii_digit())
+            && w.chars().all(|c| c.is_ascii_hexdigit());
+        if id_like {
+            return "{id}".to_string();
+        }
+        let mut out = String::new();
+        let mut in_digits = false;
+        for c in w.chars() {
+            match (c.is_ascii_digit(), in_digits) {
+                (true, false) => out.push_str("{n}"),
+                (true, true) => {}
+                (false, _) => out.push(c),
+            }
+            in_digits = c.is_ascii_digit();
+        }
+        out
+    };
+    let component = |part: &str| -> String {
+        let (stem, ext) = match part.find('.') {
+            Some(0) | None => (part, ""),
+            Some(i) => part.split_at(i),
+        };
+        let mut out = String::new();
+        for piece in stem.split_inclusive(['_', '-']) {
+            let (w, sep) = match piece.strip_suffix(['_', '-']) {
+                Some(w) => (w, &piece[w.len()..]),
+                None => (piece, ""),
+            };
+            out.push_str(&word(w));
+            out.push_str(sep);
+        }
+        out + ext
+    };
+    path.split('/').map(component).collect::<Vec<_>>().join("/")
+}
+
+/// The file tree as lines: each file, except that the files sharing a [`pattern`] with
+/// [`PATTERN_MIN_FILES`] or more others are one line (the pattern, how many, their size, two
+/// examples). At most [`MAX_FILES`] lines.
+fn tree_lines(files: &[(String, u64)]) -> Vec<String> {
+    let mut groups: std::collections::BTreeMap<String, Vec<&(String, u64)>> = Default::default();
+    for file in files {
+        groups.entry(pattern(&file.0)).or_default().push(file);
+    }
+    let mut lines = Vec::new();
+    for (shape, members) in &groups {
+        if members.len() >= PATTERN_MIN_FILES {
+            let bytes = members.iter().map(|(_, s)| s).sum::<u64>();
+            lines.push(format!(
+                "{shape} ({} files, {} in all, e.g. {}, {})",
+                members.len(),
+                human(bytes),
+                members[0].0,
+                members[members.len() - 1].0
+            ));
+        } else {
+            lines.extend(
+                members
+                    .iter()
+                    .map(|(path, size)| format!("{path} ({})", human(*size))),
+            );
+        }
+    }
+    lines.sort();
+    if lines.len() > MAX_FILES {
+        let more = lines.len() - MAX_FILES;
+        lines.truncate(MAX_FILES);
+        lines.push(format!("… and {more} more entries"));
+    }
+    lines
 }
 
 fn human(bytes: u64) -> String {
@@ -171,9 +259,19 @@ fn column_summary(name: &str, column: &Column) -> String {
                     format!("{short:?}")
                 })
                 .collect();
+            // Measured lengths tell prose (a text task) from codes and categories.
+            let present = (rows - missing).max(1) as f64;
+            let chars = v.iter().flatten().map(|s| s.chars().count()).sum::<usize>() as f64;
+            let words = v
+                .iter()
+                .flatten()
+                .map(|s| s.split_whitespace().count())
+                .sum::<usize>() as f64;
             format!(
-                "{name}: text, {} distinct, {missing} missing, e.g. {}",
+                "{name}: text, {} distinct, {missing} missing, mean {:.0} chars / {:.1} words, e.g. {}",
                 distinct.len(),
+                chars / present,
+                words / present,
                 examples.join(", ")
             )
         }
@@ -250,13 +348,19 @@ fn json_summary(path: &Path, size: u64) -> String {
 
 /// The file tree and the schemas of the first CSV files, within [`MAX_PREVIEW_BYTES`].
 pub fn data_preview(root: &Path) -> String {
-    let (files, total) = walk(root);
-    let mut out = String::from("Files:\n");
-    for (path, size) in &files {
-        let _ = writeln!(out, "  {path} ({})", human(*size));
+    let (files, total) = walk(root, MAX_WALKED);
+    let mut out = String::from(
+        "Files ({id} and {n} mark the parts that vary between files of one pattern):\n",
+    );
+    for line in tree_lines(&files) {
+        let _ = writeln!(out, "  {line}");
     }
     if total > files.len() {
-        let _ = writeln!(out, "  … and {} more files", total - files.len());
+        let _ = writeln!(
+            out,
+            "  … and {} more files not looked at",
+            total - files.len()
+        );
     }
     let csvs = files
         .iter()
