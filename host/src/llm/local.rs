@@ -164,7 +164,10 @@ impl Provider for LocalProvider {
         ModelInfo {
             alias: self.name.clone(),
             name: self.model_name(),
-            context_window: self.config.context_window.unwrap_or(8192),
+            // llama.cpp splits its context between its parallel slots: one request gets a
+            // slot's share (8192 / 2 = 4096 tokens by default).
+            context_window: self.config.context_window.unwrap_or(8192)
+                / self.config.parallel.unwrap_or(2).max(1),
             supports_prefill: true,
             supports_json_schema: true,
             supports_tools: self.config.supports_tools.unwrap_or(false),

@@ -89,12 +89,27 @@ pub fn write(public: &Path, out: &Path) -> Result<Baseline, String> {
         .collect::<Result<_, _>>()
         .map_err(reading)?;
     let train = read_train(public);
+    // The sample's columns that the test table also has are keys (ids, or inputs such as a
+    // comment's text): always the sample's own values. Without a test table, the first column.
+    let keys = test_columns(public);
+    let is_target = |j: usize, name: &str| match &keys {
+        Some(keys) => !keys.iter().any(|k| k == name),
+        None => j > 0,
+    };
     let mut fills: Vec<Option<String>> = vec![None; header.len()];
     let mut columns = Vec::new();
     if let Some(train) = &train {
-        let targets: Vec<&str> = header.iter().skip(1).collect();
+        let targets: Vec<&str> = header
+            .iter()
+            .enumerate()
+            .filter(|(j, name)| is_target(*j, name))
+            .map(|(_, name)| name)
+            .collect();
         let priors = class_priors(train, &targets);
-        for (j, name) in header.iter().enumerate().skip(1) {
+        for (j, name) in header.iter().enumerate() {
+            if !is_target(j, name) {
+                continue;
+            }
             let sample_values = rows.iter().filter_map(|r| r.get(j));
             let fill = match &priors {
                 Some((label, p)) => p
@@ -130,6 +145,31 @@ pub fn write(public: &Path, out: &Path) -> Result<Baseline, String> {
         .flush()
         .map_err(|e| format!("writing {}: {e}", out.display()))?;
     Ok(Baseline { sample, columns })
+}
+
+/// The header of the test table beside the sample (`test.csv`, else a CSV named like
+/// `*test*`), if there is one.
+fn test_columns(public: &Path) -> Option<Vec<String>> {
+    let named = |p: &Path| {
+        p.file_name().is_some_and(|n| {
+            let n = n.to_string_lossy().to_ascii_lowercase();
+            n.contains("test") && !n.contains("sample") && n.ends_with(".csv")
+        })
+    };
+    let path = Some(public.join("test.csv"))
+        .filter(|p| p.is_file())
+        .or_else(|| {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(public)
+                .ok()?
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_file() && named(p))
+                .collect();
+            found.sort();
+            found.into_iter().next()
+        })?;
+    let mut reader = csv::ReaderBuilder::new().from_path(path).ok()?;
+    Some(reader.headers().ok()?.iter().map(str::to_string).collect())
 }
 
 /// `train.csv` beside the sample, if it is there and small enough to read.
@@ -240,6 +280,26 @@ mod tests {
         assert_eq!(text, "id,a,b\n10,True,0.5\n11,True,0.5\n");
         assert_eq!(b.columns[0], "a: most frequent (True)");
         assert!(b.columns[1].starts_with("b: mean"));
+    }
+
+    #[test]
+    fn columns_the_test_table_has_are_keys_wherever_they_stand() {
+        // detecting-insults-in-social-commentary: the target first, then two input columns
+        // (one of them empty in places) that identify the row.
+        let dir = public(&[
+            (
+                "train.csv",
+                "Insult,Date,Comment\n1,20120618,\"you idiot\"\n0,20120619,\"nice\"\n1,,\"fool\"\n",
+            ),
+            ("test.csv", "Date,Comment\n,\"hello\"\n20120620,\"bye\"\n"),
+            (
+                "sample_submission_null.csv",
+                "Insult,Date,Comment\n0,,\"hello\"\n0,20120620,\"bye\"\n",
+            ),
+        ]);
+        let (b, text) = baseline(&dir);
+        assert_eq!(text, "Insult,Date,Comment\n1,,hello\n1,20120620,bye\n");
+        assert_eq!(b.columns, ["Insult: most frequent (1)"]);
     }
 
     #[test]

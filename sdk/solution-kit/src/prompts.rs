@@ -104,7 +104,8 @@ impl Attempt {
     }
 }
 
-fn list(attempts: &[Attempt]) -> String {
+/// Attempts one per line: `- node-3 "title": outcome`.
+pub fn list(attempts: &[Attempt]) -> String {
     attempts
         .iter()
         .map(|a| format!("- {} \"{}\": {}", a.id, a.title, a.outcome))
@@ -162,20 +163,22 @@ pub fn head_and_tail(text: &str, max: usize) -> String {
         return text.to_string();
     }
     let half = max / 2;
-    let mut head_end = text[..half.min(text.len())].rfind('\n').unwrap_or(0);
-    if head_end == 0 {
-        head_end = (0..=half)
-            .rev()
-            .find(|i| text.is_char_boundary(*i))
-            .unwrap_or(0);
-    }
-    let from = text.len() - half;
-    let mut tail_start = text[from..].find('\n').map_or(text.len(), |i| from + i + 1);
-    if tail_start >= text.len() {
-        tail_start = (from..text.len())
-            .find(|i| text.is_char_boundary(*i))
-            .unwrap_or(text.len());
-    }
+    // Character boundaries at or below the head's end and at or above the tail's start.
+    let head_limit = (0..=half)
+        .rev()
+        .find(|i| text.is_char_boundary(*i))
+        .unwrap_or(0);
+    let tail_limit = (text.len() - half..=text.len())
+        .find(|i| text.is_char_boundary(*i))
+        .unwrap_or(text.len());
+    let head_end = match text[..head_limit].rfind('\n') {
+        Some(i) if i > 0 => i,
+        _ => head_limit,
+    };
+    let tail_start = match text[tail_limit..].find('\n') {
+        Some(i) if tail_limit + i + 1 < text.len() => tail_limit + i + 1,
+        _ => tail_limit,
+    };
     format!(
         "{}\n[… {} bytes left out …]\n{}",
         &text[..head_end],
@@ -336,6 +339,13 @@ mod tests {
             "{cut}"
         );
         assert_eq!(head_and_tail("short", 600), "short");
+        // Multi-byte characters at both cuts, no line ends: cut at character boundaries.
+        let wide = "é".repeat(1000);
+        let cut = head_and_tail(&wide, 601);
+        assert!(
+            cut.starts_with("éé") && cut.ends_with("éé") && cut.len() < 700,
+            "{cut}"
+        );
     }
 
     #[test]

@@ -40,6 +40,8 @@ type Done = solution_kit::search::Node;
 
 /// Most earlier nodes whose code a direction gets besides the one it improves.
 const MAX_ALSO: usize = 3;
+/// Most nodes the planner's list shows (the latest; the best is named apart).
+const MAX_LISTED: usize = 30;
 
 /// A solution as it ran.
 #[derive(Default)]
@@ -113,20 +115,23 @@ impl Search {
         })
     }
 
-    /// Every node so far, one line each (id, title, outcome, run time), for the planner.
+    /// The latest [`MAX_LISTED`] nodes, one line each (id, title, outcome, run time), for
+    /// the planner.
     fn node_list(&self) -> String {
         let done = self.done.borrow();
         if done.is_empty() {
             return "No node has run yet.".to_string();
         }
-        let lines: Vec<String> = done
+        let skipped = done.len().saturating_sub(MAX_LISTED);
+        let attempts: Vec<prompts::Attempt> = done[skipped..]
             .iter()
-            .map(|d| {
-                let a = prompts::Attempt::new(&d.id, &d.plan, d.buggy, d.metric, d.seconds);
-                format!("- {} \"{}\": {}", a.id, a.title, a.outcome)
-            })
+            .map(|d| prompts::Attempt::new(&d.id, &d.plan, d.buggy, d.metric, d.seconds))
             .collect();
-        format!("Nodes so far:\n{}", lines.join("\n"))
+        let earlier = match skipped {
+            0 => String::new(),
+            n => format!(" ({n} earlier ones not listed)"),
+        };
+        format!("Nodes so far{earlier}:\n{}", prompts::list(&attempts))
     }
 
     /// Earlier nodes named in `text` (`node-3`), other than `except`, at most [`MAX_ALSO`].
