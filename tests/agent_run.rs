@@ -1139,6 +1139,12 @@ async fn wisdom_from_one_competition_is_prefetched_by_a_similar_one_never_by_its
         return;
     };
     let data = mlebench.join("data");
+    // The small model on a loaded CI machine is slow, and the wisdom is written by the run's
+    // last promotion, which must end within the run's time: give it time whatever the load.
+    let request = |competition: &str, data: &Path, steps: u32| RunRequest {
+        time_limit: Some(Duration::from_secs(600)),
+        ..request(competition, data, steps)
+    };
     let dir = tempfile::tempdir().unwrap();
     let config = config_with_policy(dir.path(), "hcc", "");
     let events = |summary: &RunSummary| -> Vec<serde_json::Value> {
