@@ -291,9 +291,11 @@ pub fn digest(events: &[StoredEvent], lower_is_better: bool) -> Vec<NodeOutcome>
                 .trim()
                 .trim_start_matches(['#', '/', '*'])
                 .trim();
-            let label = ["Title:", "Plan:"]
-                .iter()
-                .find(|l| line.len() >= l.len() && line[..l.len()].eq_ignore_ascii_case(l));
+            // `get`, not indexing: the label's length may fall inside a multi-byte character.
+            let label = ["Title:", "Plan:"].iter().find(|l| {
+                line.get(..l.len())
+                    .is_some_and(|head| head.eq_ignore_ascii_case(l))
+            });
             let line = label.map_or(line, |l| line[l.len()..].trim());
             head(line, 200)
         };
@@ -477,5 +479,32 @@ mod tests {
         assert_eq!(up[2].error.as_deref(), Some("KeyError: 'Cabin'"));
         let down = digest(&events, true);
         assert_eq!(down[0].node, "b");
+    }
+
+    #[test]
+    fn titles_and_labels_are_read_whatever_the_characters() {
+        let events = vec![
+            event(
+                1,
+                EventKind::Code,
+                "a",
+                "Title: gradient boosting
+import x",
+                None,
+            ),
+            event(2, EventKind::Code, "b", "Plan: stack two models", None),
+            // A label-length cut would fall inside `é` (bytes 5 and 6).
+            event(3, EventKind::Code, "c", "abcdé: a plan in prose", None),
+        ];
+        let nodes = digest(&events, false);
+        let ideas: Vec<&str> = nodes.iter().map(|n| n.idea.as_str()).collect();
+        assert_eq!(
+            ideas,
+            [
+                "gradient boosting",
+                "stack two models",
+                "abcdé: a plan in prose"
+            ]
+        );
     }
 }
