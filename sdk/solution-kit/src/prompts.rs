@@ -2,7 +2,8 @@
 //! data preview) once, the rules of a solution (where the data is, the submission format, the
 //! metric line, the job's real limits), and what each operator is told.
 //!
-//! Invariants every prompt keeps (checked by `tests/prompts.rs` on the real strategies): the
+//! Invariants every prompt keeps (checked on the real strategies by `tests/agent_run.rs`,
+//! `every_prompt_says_the_task_once_within_budget_with_limits_and_node_ids`): the
 //! task text appears once — either [`task_text`] or an HCC context that already holds it, never
 //! both; earlier solutions are named by node id and title, with their outcome and run time; the
 //! job's wall-time, CPU and memory limits are stated.
@@ -194,11 +195,19 @@ pub fn rules(brief: &Brief) -> String {
         Direction::Maximize => "higher is better",
         Direction::Minimize => "lower is better",
     };
-    let limits = brief.limits;
     format!(
-        "## Rules\n- The competition data is read-only in /data (the files listed under Data preview above).\n- Write the predictions for the test set to ./submission.csv in exactly this format:\n{}\n- Hold out part of the training data, compute the competition metric ({}, {direction}) on it, and print it as a line `{METRIC_PREFIX} <number>`.\n- The script gets {} CPU core{}, {} of memory and no GPU, and is killed after {} of wall time: budget for that (earlier solutions' run times are given with them).\n- numpy, pandas, scikit-learn, scipy and lightgbm are installed; there is no network.",
+        "## Rules\n- The competition data is read-only in /data (the files listed under Data preview above).\n- Write the predictions for the test set to ./submission.csv in exactly this format:\n{}\n- Hold out part of the training data, compute the competition metric ({}, {direction}) on it, and print it as a line `{METRIC_PREFIX} <number>`.\n- The script runs with {}: budget for that (earlier solutions' run times are given with them).\n- numpy, pandas, scikit-learn, scipy and lightgbm are installed; there is no network.",
         crate::tail(&task.submission_format, 1500),
         task.metric.name,
+        limits_text(&brief.limits),
+    )
+}
+
+/// A job's limits as every prompt states them: `2 CPU cores, 8 GB of memory and no GPU, killed
+/// after 2.0 min of wall time`.
+pub fn limits_text(limits: &JobLimits) -> String {
+    format!(
+        "{} CPU core{}, {} of memory and no GPU, killed after {} of wall time",
         limits.cpus,
         if limits.cpus == 1 { "" } else { "s" },
         memory(limits.memory_mb),

@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 use solution_kit::JobLimits;
-use solution_kit::prompts::duration;
+use solution_kit::prompts::limits_text;
 
 /// One direction of a phase: what to try, concretely.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -34,11 +34,8 @@ pub fn schema(directions: u32) -> String {
 pub fn limits_line(limits: Option<JobLimits>, workers: u32) -> String {
     match limits {
         Some(l) => format!(
-            "Each direction is one Python script (numpy, pandas, scikit-learn, scipy, lightgbm; no network) run with {} CPU core{}, {} MB of memory and no GPU, killed after {} of wall time; {workers} run at a time.",
-            l.cpus,
-            if l.cpus == 1 { "" } else { "s" },
-            l.memory_mb,
-            duration(l.timeout_ms as f64 / 1000.0)
+            "Each direction is one Python script (numpy, pandas, scikit-learn, scipy, lightgbm; no network) run with {}; {workers} run at a time.",
+            limits_text(&l)
         ),
         None => "No time is left for another script.".to_string(),
     }
