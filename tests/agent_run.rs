@@ -1376,3 +1376,63 @@ async fn a_run_ends_at_its_time_limit_with_a_long_job_running() {
     );
     assert!(summary.grade.valid_submission, "{:?}", summary.grade);
 }
+
+/// A run whose jobs backend cannot take jobs stops before anything of it is written, with an
+/// error naming the setting: unknown, not configured, misconfigured, not answering — from the
+/// flag, from `[run]` and from the competition's route.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jobs_backend_that_cannot_take_jobs_stops_the_run_before_it_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let shared = dir.path().join("shared");
+    let shared = shared.display();
+    let cases: Vec<(String, Option<&str>, Vec<&str>)> = vec![
+        (
+            String::new(),
+            Some("kubernetes"),
+            vec!["unknown job backend `kubernetes`", "local, slurm, ray"],
+        ),
+        (
+            "jobs-backend = \"slurm\"\n".into(),
+            None,
+            vec!["`slurm` is not configured", "add a [jobs.slurm] table"],
+        ),
+        (
+            "[run.competitions.sophon-demo-breast-cancer]\njobs-backend = \"ray\"\n".into(),
+            None,
+            vec!["`ray` is not configured", "[jobs.ray]"],
+        ),
+        (
+            format!("[jobs.ray]\nurl = \"http://127.0.0.1:9\"\nshared-dir = \"{shared}\"\n"),
+            Some("ray"),
+            vec!["`ray` does not answer", "check `url`", "[jobs.ray]"],
+        ),
+        (
+            format!(
+                "[jobs.slurm]\nurl = \"http://127.0.0.1:9\"\ntoken-env = \"SOPHON_NO_SUCH_TOKEN\"\nshared-dir = \"{shared}\"\n"
+            ),
+            Some("slurm"),
+            vec!["$SOPHON_NO_SUCH_TOKEN holds no JWT", "fix [jobs.slurm]"],
+        ),
+        (
+            "[jobs.ray]\nurl = \"http://127.0.0.1:9\"\n".into(),
+            Some("ray"),
+            vec!["needs `shared-dir`", "fix [jobs.ray]"],
+        ),
+    ];
+    for (extra, flag, expected) in cases {
+        let config = config(dir.path(), &extra);
+        let mut req = request("sophon-demo-breast-cancer", &data, 1);
+        req.jobs_backend = flag.map(str::to_string);
+        let error = execute(&config, req, vec![])
+            .await
+            .err()
+            .unwrap()
+            .to_string();
+        for part in expected {
+            assert!(error.contains(part), "{extra:?} {flag:?}: {error}");
+        }
+        let runs = std::fs::read_dir(dir.path().join("runs")).map_or(0, |d| d.count());
+        assert_eq!(runs, 0, "{extra:?}: no run directory is written");
+    }
+}

@@ -670,6 +670,7 @@ async fn host_calls_end_when_the_run_does() {
 /// still gets finite ones: a flood of jobs stops at the default concurrency.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn capabilities_granted_without_limits_have_finite_defaults() {
+    use sophon::jobs::backends::Backends;
     use sophon::jobs::service::{JobQuota, PluginJobs};
     use sophon::runtime::grants::defaults;
     use sophon::runtime::{PluginGrants, PluginSource};
@@ -707,7 +708,7 @@ async fn capabilities_granted_without_limits_have_finite_defaults() {
     let services = HostServices {
         jobs: Some(Arc::new(PluginJobs::new(
             "greedy",
-            e.executor.clone(),
+            Arc::new(Backends::local(e.executor.clone())),
             e.context.clone(),
             quota,
         ))),

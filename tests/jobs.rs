@@ -2,6 +2,7 @@
 //! job gets, and every attack it may try — each contained and reported with the right status.
 
 use sophon::capability::CapabilityError;
+use sophon::jobs::backends::Backends;
 use sophon::jobs::config::{JobsConfig, LocalConfig};
 use sophon::jobs::local::{JobContext, LocalExecutor};
 use sophon::jobs::*;
@@ -361,7 +362,12 @@ async fn quotas_limit_concurrency_gpus_and_gpu_hours() {
         max_gpus: Some(1),
         gpu_hours: Some(1e-9),
     };
-    let jobs = PluginJobs::new("planner", s.executor.clone(), s.context.clone(), quota);
+    let jobs = PluginJobs::new(
+        "planner",
+        Arc::new(Backends::local(s.executor.clone())),
+        s.context.clone(),
+        quota,
+    );
     let mut gpu_job = sh("sleep 0.3");
     gpu_job.resources.gpus = 1;
     let first = jobs.submit(gpu_job.clone()).await.unwrap();
@@ -419,7 +425,7 @@ async fn a_plugin_runs_jobs_through_the_host() {
     let plugin = sophon_tests::load(&runtime, "worker", grants);
     let jobs = PluginJobs::new(
         "worker",
-        s.executor.clone(),
+        Arc::new(Backends::local(s.executor.clone())),
         s.context.clone(),
         JobQuota::default(),
     );
@@ -798,7 +804,7 @@ async fn a_runs_jobs_end_at_its_deadline_or_stop() {
     let s = setup(|_| {});
     let jobs = PluginJobs::new(
         "strategy",
-        s.executor.clone(),
+        Arc::new(Backends::local(s.executor.clone())),
         s.context.clone(),
         JobQuota::default(),
     )
@@ -830,7 +836,7 @@ async fn a_runs_jobs_end_at_its_deadline_or_stop() {
     let stop = Arc::new(AtomicBool::new(false));
     let jobs = PluginJobs::new(
         "strategy",
-        s.executor.clone(),
+        Arc::new(Backends::local(s.executor.clone())),
         s.context.clone(),
         JobQuota::default(),
     )
@@ -847,7 +853,7 @@ async fn a_runs_jobs_end_at_its_deadline_or_stop() {
     // At the run's end every job still running is cancelled.
     let jobs = PluginJobs::new(
         "strategy",
-        s.executor.clone(),
+        Arc::new(Backends::local(s.executor.clone())),
         s.context.clone(),
         JobQuota::default(),
     );
@@ -857,4 +863,43 @@ async fn a_runs_jobs_end_at_its_deadline_or_stop() {
     assert_eq!(jobs.cancel_all().await, 2);
     assert_eq!(a.wait().await.state, JobState::Cancelled);
     assert_eq!(b.wait().await.state, JobState::Cancelled);
+}
+
+/// Runs of one process share its backends (`sophon ab` cells do): a core one run's job holds
+/// is not handed to another run's job, and ending a run cancels its own jobs only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_sharing_the_backends_never_hold_the_same_core_and_end_only_their_own_jobs() {
+    use sophon::jobs::service::{JobQuota, PluginJobs};
+    let s = setup(|local| local.cpus = Some(vec![0]));
+    let backends = Arc::new(Backends::local(s.executor.clone()));
+    let run = |owner: &str| {
+        let mut context = s.context.clone();
+        context.owner = owner.into();
+        PluginJobs::new("strategy", backends.clone(), context, JobQuota::default())
+    };
+    let (a, b) = (run("run-a"), run("run-b"));
+    assert_eq!(a.inventory().cpus, 1);
+    let long = a.submit(sh("sleep 60")).await.unwrap();
+    let started = Instant::now();
+    while long.state() != JobState::Running {
+        assert!(started.elapsed() < Duration::from_secs(30), "never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(s.executor.scheduler().free().0, 0, "the one core is held");
+    let short = b.submit(sh("true")).await.unwrap();
+    // Run B's job waits for the core run A's job holds.
+    assert!(
+        tokio::time::timeout(Duration::from_secs(2), short.wait())
+            .await
+            .is_err(),
+        "run B's job ran on the core run A's job held"
+    );
+    assert_eq!(short.state(), JobState::Queued);
+    // Run A ends: its job is cancelled, run B's is not, and gets the core.
+    assert_eq!(a.cancel_all().await, 1);
+    assert_eq!(long.wait().await.state, JobState::Cancelled);
+    let result = tokio::time::timeout(Duration::from_secs(60), short.wait())
+        .await
+        .expect("run B's job ran once the core was free");
+    assert_eq!(result.state, JobState::Succeeded, "{result:?}");
 }

@@ -100,3 +100,35 @@ async fn ray_jobs_get_gpus_files_outputs_and_statuses() {
         .unwrap();
     assert_eq!(result.state, JobState::Cancelled, "{result:?}");
 }
+
+/// `sophon run --jobs-backend ray`: a real strategy's jobs all go to the Ray cluster (none runs
+/// locally), with the jobs' Python on the node, and the run ends with its own valid answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runs_jobs_go_to_ray() {
+    let Some((_head_dir, _, _)) = head() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let table = format!(
+        "url = \"{}\"\npoll-ms = 200\ngrace-secs = 1\nnode-cpus = 1\nnode-memory-mb = 2048\n",
+        std::env::var("SOPHON_RAY_URL").unwrap()
+    );
+    let run = sophon_tests::clusters::ClusterRun::demo(dir.path(), "ray", &table).await;
+    let summary = &run.summary;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert!(summary.baseline.is_none(), "the strategy answered itself");
+    assert!(summary.grade.valid_submission, "{:?}", summary.grade);
+    let on_cluster = run.jobs_in(&run.shared);
+    assert!(
+        on_cluster.len() as u32 >= summary.nodes && summary.nodes >= 1,
+        "{} nodes, cluster jobs {on_cluster:?}",
+        summary.nodes
+    );
+    assert!(
+        on_cluster
+            .iter()
+            .all(|(id, state)| id.starts_with("ray-") && state == "succeeded"),
+        "{on_cluster:?}"
+    );
+    assert_eq!(run.jobs_in(&run.local), vec![], "no job ran locally");
+}

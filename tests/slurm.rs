@@ -249,3 +249,37 @@ async fn cluster_jobs_are_contained_like_local_ones() {
         std::fs::read_to_string("/proc/sys/vm/swappiness").unwrap()
     );
 }
+
+/// `sophon run --jobs-backend slurm`: a real strategy's jobs all go to the cluster (none runs
+/// locally), with the jobs' Python on the node, and the run ends with its own valid answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runs_jobs_go_to_slurm() {
+    let Some(cluster) = cluster() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let table = format!(
+        "url = \"{}\"\nuser = \"{}\"\ntoken-env = \"SOPHON_SLURM_TOKEN\"\npoll-ms = 200\ngrace-secs = 1\nnode-cpus = 1\nnode-memory-mb = 2048\n",
+        std::env::var("SOPHON_SLURM_URL").unwrap(),
+        std::env::var("SOPHON_SLURM_USER").unwrap_or_else(|_| "root".into()),
+    );
+    drop(cluster);
+    let run = sophon_tests::clusters::ClusterRun::demo(dir.path(), "slurm", &table).await;
+    let summary = &run.summary;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert!(summary.baseline.is_none(), "the strategy answered itself");
+    assert!(summary.grade.valid_submission, "{:?}", summary.grade);
+    let on_cluster = run.jobs_in(&run.shared);
+    assert!(
+        on_cluster.len() as u32 >= summary.nodes && summary.nodes >= 1,
+        "{} nodes, cluster jobs {on_cluster:?}",
+        summary.nodes
+    );
+    assert!(
+        on_cluster
+            .iter()
+            .all(|(id, state)| id.starts_with("slurm-") && state == "succeeded"),
+        "{on_cluster:?}"
+    );
+    assert_eq!(run.jobs_in(&run.local), vec![], "no job ran locally");
+}

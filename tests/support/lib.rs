@@ -2,6 +2,7 @@
 //! configured for tests, and in-memory stand-ins for the capability services (the runtime's
 //! adaptation is what these tests exercise; each capability has its own tests).
 
+pub mod clusters;
 pub mod jobs;
 pub mod mlebench;
 pub mod openai_server;

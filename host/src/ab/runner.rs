@@ -2,6 +2,9 @@
 //! competitions in order, with its own HCC store (so an arm's wisdom accumulates across its
 //! competitions and never leaks into another arm or seed); sequences run concurrently.
 //!
+//! All cells share the process's job backends ([`crate::run::jobs::shared_backends`]), so runs
+//! going on at once never hold the same core, GPU or megabyte.
+//!
 //! Resumable like runs: a cell whose run finished is read back, a cell whose run was
 //! interrupted is resumed from its journal, the rest start fresh. The experiment file is kept in
 //! the output directory; another experiment there is refused.
@@ -113,6 +116,9 @@ pub async fn run_cells(
             sequences.push((arm.clone(), seed));
         }
     }
+    // One set of job backends for every cell: the local scheduler hands each core, GPU and
+    // megabyte to one job at a time across all the runs going on at once.
+    let backends = crate::run::jobs::shared_backends(config).await?;
     let parallel = experiment.max_parallel.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map_or(1, |n| n.get())
@@ -122,6 +128,7 @@ pub async fn run_cells(
         futures_util::stream::iter(sequences.into_iter().map(|(arm, seed)| {
             let out = out.clone();
             let observer = observer.clone();
+            let backends = backends.clone();
             async move {
                 let mut arm_config = config.clone();
                 arm_config.hcc.store = Some(store_path(&out, &arm.name, seed));
@@ -141,6 +148,7 @@ pub async fn run_cells(
                     let request = if run_dir.join("run.json").is_file() {
                         RunRequest {
                             resume: Some(run_dir.clone()),
+                            backends: Some(backends.clone()),
                             ..RunRequest::default()
                         }
                     } else {
@@ -159,6 +167,7 @@ pub async fn run_cells(
                             max_cost_usd: experiment.budget.max_cost_usd,
                             run_dir: Some(run_dir.clone()),
                             seed,
+                            backends: Some(backends.clone()),
                             ..RunRequest::default()
                         }
                     };

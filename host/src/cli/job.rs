@@ -2,10 +2,10 @@
 
 use crate::artifacts::ArtifactStore;
 use crate::config::SophonConfig;
+use crate::jobs::backends::Backends;
 use crate::jobs::local::{JobContext, LocalExecutor};
 use crate::jobs::records::{CANCEL_FILE, list_jobs, state_name};
 use crate::jobs::{JobHandle, JobSpec, JobState, Mount, MountSource, Resources};
-use crate::jobs::{ray, slurm};
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use std::io::Write;
@@ -73,11 +73,10 @@ pub async fn run(command: JobCommand, config: &SophonConfig) -> anyhow::Result<(
             data,
             command,
         } => {
-            if !["local", "slurm", "ray"].contains(&backend.as_str()) {
-                bail!("unknown backend `{backend}`: use `local`, `slurm` or `ray`");
-            }
             let memory_mb = memory.as_deref().map(parse_size_mb).transpose()?;
-            let executor = Arc::new(LocalExecutor::new(&config.jobs).map_err(anyhow::Error::msg)?);
+            let backends = Backends::new(&config.jobs)?;
+            backends.check(&backend).await?;
+            let executor = backends.local_executor().clone();
             let artifacts_dir = executor.jobs_dir().join("cli-artifacts");
             let context = JobContext {
                 owner: format!("cli-{}", std::process::id()),
@@ -116,34 +115,17 @@ pub async fn run(command: JobCommand, config: &SophonConfig) -> anyhow::Result<(
                 outputs: Vec::new(),
                 backend: None,
             };
-            let (job, dir): (Arc<dyn JobHandle>, PathBuf) = if backend != "local" {
-                let datasets = config.jobs.datasets.clone();
-                let cluster = match backend.as_str() {
-                    "slurm" => {
-                        let table = config
-                            .jobs
-                            .slurm
-                            .as_ref()
-                            .context("--backend slurm needs [jobs.slurm] in sophon.toml")?;
-                        slurm::executor(table, datasets, &|k| std::env::var(k).ok())
-                    }
-                    _ => {
-                        let table = config
-                            .jobs
-                            .ray
-                            .as_ref()
-                            .context("--backend ray needs [jobs.ray] in sophon.toml")?;
-                        ray::executor(table, datasets)
-                    }
+            let (job, dir): (Arc<dyn JobHandle>, PathBuf) = match backends.cluster(&backend) {
+                Some(cluster) => {
+                    let job = cluster.submit(&context, spec).await?;
+                    let dir = job.dir().to_path_buf();
+                    (job, dir)
                 }
-                .map_err(anyhow::Error::msg)?;
-                let job = Arc::new(cluster).submit(&context, spec).await?;
-                let dir = job.dir().to_path_buf();
-                (job, dir)
-            } else {
-                let job = executor.submit(&context, spec)?;
-                let dir = job.dir().to_path_buf();
-                (job, dir)
+                None => {
+                    let job = executor.submit(&context, spec)?;
+                    let dir = job.dir().to_path_buf();
+                    (job, dir)
+                }
             };
             eprintln!("job {}", job.id());
             let (mut out_offset, mut err_offset) = (0u64, 0u64);
@@ -336,9 +318,9 @@ fn jobs_dirs(config: &SophonConfig) -> Vec<PathBuf> {
         .clone()
         .or_else(|| dirs::data_dir().map(|d| d.join("sophon").join("jobs")))
         .unwrap_or_else(|| PathBuf::from("sophon-jobs"));
-    let clusters = [&config.jobs.slurm, &config.jobs.ray]
-        .into_iter()
-        .flatten()
+    let clusters = crate::jobs::backends::CLUSTER_KINDS
+        .iter()
+        .filter_map(|kind| (kind.table)(&config.jobs))
         .filter_map(|c| c.shared_dir.clone());
     std::iter::once(local).chain(clusters).collect()
 }

@@ -276,7 +276,13 @@ async fn run_strategy(
         &plugin,
         ServiceRequest {
             config,
-            jobs: &config.jobs,
+            backends: match plugin.grants().jobs {
+                Some(_) => Some(Arc::new(crate::jobs::backends::Backends::new(
+                    &config.jobs,
+                )?)),
+                None => None,
+            },
+            jobs_backend: crate::jobs::service::LOCAL.into(),
             run_id: run_id.clone(),
             // The HCC files a run under a competition: this run's is its own, never a real one.
             competition_id: "plugin-run".into(),

@@ -22,7 +22,7 @@ pub struct RunArgs {
     competition: Option<String>,
     /// Resume the run in this directory after a crash: its journal is replayed into a fresh
     /// strategy (no LLM call or finished job is repeated), then it continues live.
-    #[arg(long, conflicts_with_all = ["competition", "data_dir", "strategy", "strategy_config", "policy", "time_limit", "max_steps", "max_tokens", "max_cost", "run_dir", "seed"])]
+    #[arg(long, conflicts_with_all = ["competition", "data_dir", "strategy", "strategy_config", "policy", "time_limit", "max_steps", "max_tokens", "max_cost", "run_dir", "seed", "jobs_backend"])]
     resume: Option<PathBuf>,
     /// The directory holding `<competition>/prepared/` (default: [mlebench] data-dir).
     #[arg(long)]
@@ -54,6 +54,10 @@ pub struct RunArgs {
     run_dir: Option<PathBuf>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Where the strategy's jobs go: `local`, or a cluster configured under [jobs.slurm] or
+    /// [jobs.ray] (default: [run] jobs-backend routing, else `local`).
+    #[arg(long)]
+    jobs_backend: Option<String>,
     /// Print the event stream as JSON lines (and the summary last) instead of progress.
     #[arg(long)]
     json: bool,
@@ -96,6 +100,8 @@ pub async fn run(args: RunArgs, config: &SophonConfig) -> anyhow::Result<()> {
         run_dir: args.run_dir,
         seed: args.seed,
         resume: args.resume,
+        jobs_backend: args.jobs_backend,
+        backends: None,
     };
     let observer: Arc<dyn RunObserver> = match args.json {
         true => Arc::new(JsonLines),

@@ -27,6 +27,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
+/// `PATH` of cluster jobs unless `[jobs.<backend>] path` says otherwise.
+pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
 /// The batch script's name inside a job's directory.
 pub const SCRIPT_FILE: &str = "job.sh";
 
@@ -71,6 +74,9 @@ pub trait BatchApi: Send + Sync {
     async fn interrupt(&self, id: &str) -> CapResult<()>;
     /// Stop the job now.
     async fn kill(&self, id: &str) -> CapResult<()>;
+    /// Check the scheduler answers (and accepts our credentials) without submitting anything;
+    /// `Ok` carries a line describing it (for logs).
+    async fn probe(&self) -> CapResult<String>;
 }
 
 /// How a cluster backend runs jobs (from its `[jobs.<backend>]` table).
@@ -90,6 +96,48 @@ pub struct BatchSettings {
     pub job_gid: u32,
     pub path: String,
     pub capture: CaptureLimits,
+    /// The largest job one node runs, where the operator said.
+    pub node: NodeOffer,
+    /// Node paths every job sees read-only at the same path.
+    pub ro_binds: Vec<PathBuf>,
+}
+
+/// The largest job one node of a cluster runs (`node-*` in `[jobs.<backend>]`); `None` where
+/// the operator did not say, and then no job is refused for that resource.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeOffer {
+    pub cpus: Option<u32>,
+    pub memory_mb: Option<u64>,
+    pub gpus: Option<u32>,
+    pub gpu_kind: Option<String>,
+}
+
+impl NodeOffer {
+    /// Refuse a job no node can run (it would wait in the queue forever).
+    fn admit(&self, backend: &str, cpus: u32, memory_mb: u64, gpus: u32) -> CapResult<()> {
+        let refuse = |what: &str, asked: u64, most: u64, key: &str| {
+            Err(CapabilityError::InvalidArgument(format!(
+                "the job asks for {asked} {what}, more than a {backend} node offers ({most}, \
+                 [jobs.{backend}] {key})"
+            )))
+        };
+        if let Some(most) = self.cpus
+            && cpus > most
+        {
+            return refuse("cpus", cpus.into(), most.into(), "node-cpus");
+        }
+        if let Some(most) = self.memory_mb
+            && memory_mb > most
+        {
+            return refuse("MB of memory", memory_mb, most, "node-memory-mb");
+        }
+        if let Some(most) = self.gpus
+            && gpus > most
+        {
+            return refuse("GPUs", gpus.into(), most.into(), "node-gpus");
+        }
+        Ok(())
+    }
 }
 
 /// The most bytes one cluster job's outputs may hold together.
@@ -135,6 +183,15 @@ impl BatchExecutor {
         self.api.backend()
     }
 
+    pub fn settings(&self) -> &BatchSettings {
+        &self.settings
+    }
+
+    /// Check the scheduler answers; the error names the backend's settings table.
+    pub async fn probe(&self) -> CapResult<String> {
+        self.api.probe().await
+    }
+
     /// Check, prepare and submit `spec`; the returned job follows it on the cluster.
     pub async fn submit(
         self: &Arc<Self>,
@@ -142,6 +199,14 @@ impl BatchExecutor {
         spec: JobSpec,
     ) -> CapResult<Arc<ClusterJob>> {
         validate(&spec, &self.datasets, context)?;
+        let memory_mb = spec
+            .resources
+            .memory_mb
+            .unwrap_or(self.settings.default_memory_mb);
+        let cpus = spec.resources.cpus.unwrap_or(self.settings.default_cpus);
+        self.settings
+            .node
+            .admit(self.api.backend(), cpus, memory_mb, spec.resources.gpus)?;
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let id = format!("{}-{}", self.prefix, NEXT.fetch_add(1, Ordering::Relaxed));
         let dir = self.settings.shared_dir.join(&id);
@@ -160,9 +225,6 @@ impl BatchExecutor {
             .map(Duration::from_millis)
             .unwrap_or(self.settings.default_timeout)
             .min(self.settings.max_timeout);
-        let memory_mb = resources
-            .memory_mb
-            .unwrap_or(self.settings.default_memory_mb);
         if matches!(self.settings.isolation, Isolation::Bubblewrap(_)) {
             for arch in seccomp::ARCHITECTURES {
                 let filters =
@@ -185,7 +247,7 @@ impl BatchExecutor {
                 .collect(),
             dir: dir.clone(),
             script,
-            cpus: resources.cpus.unwrap_or(self.settings.default_cpus),
+            cpus,
             memory_mb,
             timeout,
             gpus: resources.gpus,
@@ -237,6 +299,7 @@ impl BatchExecutor {
         let sandbox_spec = SandboxSpec {
             workdir: work.clone(),
             mounts,
+            extra_ro: self.settings.ro_binds.clone(),
             env: env.clone(),
             command: spec.command.clone(),
             tmpfs_bytes: Some(memory_mb.saturating_mul(1 << 20)),

@@ -61,6 +61,11 @@ pub struct JobsConfig {
 /// sandbox = "bubblewrap"           # bwrap on the compute nodes, or "none"
 /// job-uid = 65534                  # who jobs run as where the batch script runs as root
 /// max-timeout-secs = 86400         # the longest time limit a job may ask for
+/// node-cpus = 16                   # the largest job a node runs: what strategies see as
+/// node-memory-mb = 120000          #   their machine, and a job asking for more is refused
+/// node-gpus = 1
+/// node-gpu-kind = "H100"
+/// ro-binds = ["/shared/python"]    # node paths every job sees read-only at the same path
 ///
 /// [jobs.ray]
 /// url = "http://ray-head:8265"     # the Ray dashboard (Jobs REST API)
@@ -93,6 +98,16 @@ pub struct ClusterConfig {
     pub job_gid: Option<u32>,
     /// The longest timeout a job may ask for (the cluster's time limit follows it).
     pub max_timeout_secs: Option<u64>,
+    /// The largest job one node runs (unset: `default-cpus`, `default-memory-mb`, no GPU, and
+    /// nothing is refused for its size).
+    pub node_cpus: Option<u32>,
+    pub node_memory_mb: Option<u64>,
+    pub node_gpus: Option<u32>,
+    pub node_gpu_kind: Option<String>,
+    /// Paths on the nodes every job sees read-only at the same path (e.g. a Python
+    /// environment on the shared filesystem).
+    #[serde(default)]
+    pub ro_binds: Vec<PathBuf>,
 }
 
 /// `[jobs.slurm]`.
@@ -135,12 +150,19 @@ impl ClusterConfig {
             path: self
                 .path
                 .clone()
-                .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into()),
+                .unwrap_or_else(|| super::batch::DEFAULT_PATH.into()),
             capture: super::output::CaptureLimits {
                 head_bytes: self.output_head_bytes.unwrap_or(8 << 10),
                 tail_bytes: self.output_tail_bytes.unwrap_or(8 << 10),
                 log_max_bytes: u64::MAX,
             },
+            node: super::batch::NodeOffer {
+                cpus: self.node_cpus,
+                memory_mb: self.node_memory_mb,
+                gpus: self.node_gpus,
+                gpu_kind: self.node_gpu_kind.clone(),
+            },
+            ro_binds: self.ro_binds.clone(),
         })
     }
 }

@@ -3,6 +3,7 @@
 //! Backends (the local sandboxed executor, Slurm, Ray) implement this trait; the runtime
 //! adapts it to WIT and turns [`JobHandle::wait`] into a pollable.
 
+pub mod backends;
 pub mod batch;
 pub mod cgroup;
 pub mod config;

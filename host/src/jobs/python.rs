@@ -2,7 +2,7 @@
 //! scikit-learn, SciPy and LightGBM at pinned versions, installed once from PyPI and then used
 //! offline. Jobs see it read-only inside their sandbox, first on `PATH` as `python`.
 
-use super::config::LocalConfig;
+use super::config::{ClusterConfig, LocalConfig};
 use crate::pyenv::{Package, Venv};
 use std::path::{Path, PathBuf};
 
@@ -63,17 +63,34 @@ impl JobPython {
     /// Make local jobs see this environment: its directory and (when outside the system
     /// directories) its base interpreter bound read-only, its `bin` first on `PATH`.
     pub fn apply(&self, local: &mut LocalConfig) {
-        local.ro_binds.push(self.venv.root().to_path_buf());
+        local.ro_binds.extend(self.binds());
+        let rest = local.path.as_deref().unwrap_or(super::local::DEFAULT_PATH);
+        local.path = Some(self.path_before(rest));
+    }
+
+    /// The same for a cluster backend's jobs: right where the nodes see this machine's paths
+    /// (one node, or the environment on the shared filesystem: `$SOPHON_JOB_PYTHON`).
+    pub fn apply_cluster(&self, cluster: &mut ClusterConfig) {
+        cluster.ro_binds.extend(self.binds());
+        let rest = cluster
+            .path
+            .as_deref()
+            .unwrap_or(super::batch::DEFAULT_PATH);
+        cluster.path = Some(self.path_before(rest));
+    }
+
+    fn binds(&self) -> Vec<PathBuf> {
+        let mut binds = vec![self.venv.root().to_path_buf()];
         if !SYSTEM_PREFIXES
             .iter()
             .any(|p| self.base_prefix.starts_with(p))
         {
-            local.ro_binds.push(self.base_prefix.clone());
+            binds.push(self.base_prefix.clone());
         }
-        let rest = local
-            .path
-            .clone()
-            .unwrap_or_else(|| super::local::DEFAULT_PATH.to_string());
-        local.path = Some(format!("{}:{rest}", self.venv.root().join("bin").display()));
+        binds
+    }
+
+    fn path_before(&self, rest: &str) -> String {
+        format!("{}:{rest}", self.venv.root().join("bin").display())
     }
 }

@@ -80,6 +80,18 @@ impl BatchApi for RayApi {
         "ray"
     }
 
+    async fn probe(&self) -> CapResult<String> {
+        let (status, reply) = self.send(self.http.get(format!("{}/", self.base))).await?;
+        if !status.is_success() || !reply.is_array() {
+            return Err(CapabilityError::Upstream(format!(
+                "{} is not a Ray Jobs API (HTTP {status} listing jobs): {}",
+                self.base,
+                crate::term::line(&reply.to_string().chars().take(200).collect::<String>())
+            )));
+        }
+        Ok(format!("the Ray Jobs API at {}", self.base))
+    }
+
     async fn submit(&self, job: &Submission) -> CapResult<String> {
         let mut body = json!({
             "entrypoint": format!("sh {}", shell_quote(&job.dir.join(SCRIPT_FILE).to_string_lossy())),

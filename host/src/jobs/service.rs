@@ -11,16 +11,16 @@
 //! at that moment every job still queued or running is cancelled — as it is when the run ends
 //! ([`PluginJobs::cancel_all`]), on every backend.
 
-use super::batch::BatchExecutor;
-use super::local::{JobContext, LocalExecutor};
+use super::backends::Backends;
+use super::local::JobContext;
 use super::*;
 use crate::capability::{CapResult, CapabilityError};
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-/// The backend every job goes to unless it names another.
+/// The local backend's name, and where a plugin's jobs go unless its run or the job names
+/// another.
 pub const LOCAL: &str = "local";
 
 /// A plugin's job quotas; `None` is unlimited. The default is finite: the grants' defaults
@@ -81,9 +81,10 @@ impl RunEnd {
 
 pub struct PluginJobs {
     plugin: String,
-    executor: Arc<LocalExecutor>,
-    /// Cluster backends by name (`slurm`, `ray`).
-    clusters: BTreeMap<String, Arc<BatchExecutor>>,
+    /// The process's backends, shared with every other run in it.
+    backends: Arc<Backends>,
+    /// Where a job that names no backend goes (the run's `jobs-backend`).
+    default_backend: String,
     context: JobContext,
     quota: JobQuota,
     /// Jobs submitted and not seen final yet, and submissions under way. A job counts until
@@ -95,16 +96,18 @@ pub struct PluginJobs {
 }
 
 impl PluginJobs {
+    /// `plugin`'s jobs on `backends`, going to `local` unless
+    /// [`with_default_backend`](Self::with_default_backend) says otherwise.
     pub fn new(
         plugin: &str,
-        executor: Arc<LocalExecutor>,
+        backends: Arc<Backends>,
         context: JobContext,
         quota: JobQuota,
     ) -> PluginJobs {
         PluginJobs {
             plugin: plugin.to_string(),
-            executor,
-            clusters: BTreeMap::new(),
+            backends,
+            default_backend: LOCAL.to_string(),
             context,
             quota,
             slots: Arc::default(),
@@ -139,20 +142,15 @@ impl PluginJobs {
         cancel_slots(&Arc::downgrade(&self.slots)).await
     }
 
-    /// Also offer a cluster backend, under its name (`backend = "slurm"` in a job spec).
-    pub fn with_cluster(mut self, cluster: Arc<BatchExecutor>) -> PluginJobs {
-        self.clusters.insert(cluster.backend().to_string(), cluster);
+    /// Send jobs that name no backend to `backend` (one of `backends`' names; the caller has
+    /// checked it with [`Backends::check`]). The inventory then describes that backend.
+    pub fn with_default_backend(mut self, backend: &str) -> PluginJobs {
+        self.default_backend = backend.to_string();
         self
     }
 
     fn lock_slots(&self) -> std::sync::MutexGuard<'_, Slots> {
         self.slots.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn backends(&self) -> Vec<String> {
-        std::iter::once(LOCAL.to_string())
-            .chain(self.clusters.keys().cloned())
-            .collect()
     }
 
     fn gpu_hours_left(&self) -> Option<f64> {
@@ -178,15 +176,18 @@ impl JobService for PluginJobs {
                     .map_or(left_ms, |t| t.min(left_ms)),
             );
         }
-        let cluster = match spec.backend.as_deref() {
-            None | Some(LOCAL) => None,
-            Some(name) if self.clusters.contains_key(name) => self.clusters.get(name).cloned(),
-            Some(backend) => {
-                return Err(CapabilityError::Unavailable(format!(
-                    "job backend `{backend}` is not configured for this run (available: {})",
-                    self.backends().join(", ")
-                )));
-            }
+        let backend = spec.backend.as_deref().unwrap_or(&self.default_backend);
+        let cluster = match backend {
+            LOCAL => None,
+            name => match self.backends.cluster(name) {
+                Some(cluster) => Some(cluster.clone()),
+                None => {
+                    return Err(CapabilityError::Unavailable(format!(
+                        "job backend `{backend}` is not configured for this run (available: {})",
+                        self.backends.names().join(", ")
+                    )));
+                }
+            },
         };
         let gpus = u64::from(spec.resources.gpus);
         if let Some(max) = self.quota.max_gpus
@@ -222,7 +223,8 @@ impl JobService for PluginJobs {
                 .await
                 .map(|j| j as Arc<dyn JobHandle>),
             None => self
-                .executor
+                .backends
+                .local_executor()
                 .submit(&self.context, spec)
                 .map(|j| j as Arc<dyn JobHandle>),
         };
@@ -244,23 +246,52 @@ impl JobService for PluginJobs {
     }
 
     fn inventory(&self) -> JobInventory {
-        let scheduler = self.executor.scheduler();
-        let inventory = scheduler.inventory();
-        let mut kinds: Vec<String> = inventory.gpus.iter().map(|g| g.name.clone()).collect();
-        kinds.sort();
-        kinds.dedup();
+        let machine = match self.backends.cluster(&self.default_backend) {
+            Some(cluster) => node_machine(&cluster.settings().node, cluster.settings()),
+            None => local_machine(self.backends.local_executor().scheduler().inventory()),
+        };
         let running = self.lock_slots().in_use();
         JobInventory {
-            cpus: inventory.cores.len() as u32,
-            gpus: inventory.gpus.len() as u32,
-            gpu_kinds: kinds,
-            memory_mb: inventory.memory_mb,
-            backends: self.backends(),
+            cpus: machine.cpus,
+            gpus: machine.gpus,
+            gpu_kinds: machine.gpu_kinds,
+            memory_mb: machine.memory_mb,
+            backends: self.backends.names(),
             job_slots_free: self.quota.max_concurrent.map_or(u32::MAX, |max| {
                 max.saturating_sub(running).min(u64::from(u32::MAX)) as u32
             }),
             gpu_hours_left: self.gpu_hours_left(),
         }
+    }
+}
+
+/// What a plugin sees as its machine: the local inventory, or one node of its run's cluster.
+struct Machine {
+    cpus: u32,
+    gpus: u32,
+    gpu_kinds: Vec<String>,
+    memory_mb: u64,
+}
+
+fn local_machine(inventory: &super::scheduler::Inventory) -> Machine {
+    let mut kinds: Vec<String> = inventory.gpus.iter().map(|g| g.name.clone()).collect();
+    kinds.sort();
+    kinds.dedup();
+    Machine {
+        cpus: inventory.cores.len() as u32,
+        gpus: inventory.gpus.len() as u32,
+        gpu_kinds: kinds,
+        memory_mb: inventory.memory_mb,
+    }
+}
+
+/// A cluster node as the operator described it (`node-*`), else what a job gets by default.
+fn node_machine(node: &super::batch::NodeOffer, settings: &super::batch::BatchSettings) -> Machine {
+    Machine {
+        cpus: node.cpus.unwrap_or(settings.default_cpus),
+        gpus: node.gpus.unwrap_or(0),
+        gpu_kinds: node.gpu_kind.iter().cloned().collect(),
+        memory_mb: node.memory_mb.unwrap_or(settings.default_memory_mb),
     }
 }
 

@@ -144,6 +144,19 @@ impl BatchApi for RestApi {
         "slurm"
     }
 
+    async fn probe(&self) -> CapResult<String> {
+        let body = self
+            .call(self.http.get(format!("{}/ping", self.base)))
+            .await?;
+        if let Some(errors) = rest_errors(&body) {
+            return Err(CapabilityError::Upstream(format!(
+                "slurmrestd at {} answered the ping with errors: {errors}",
+                self.base
+            )));
+        }
+        Ok(format!("slurmrestd at {}", self.base))
+    }
+
     async fn submit(&self, job: &Submission) -> CapResult<String> {
         let log = job.dir.join("scheduler.log");
         let mut properties = json!({
@@ -326,6 +339,30 @@ impl CliApi {
 impl BatchApi for CliApi {
     fn backend(&self) -> &'static str {
         "slurm"
+    }
+
+    async fn probe(&self) -> CapResult<String> {
+        let mut args = vec!["-h".to_string(), "-o".into(), "%P %a".into()];
+        args.extend(self.partition.as_ref().map(|p| format!("--partition={p}")));
+        let (ok, stdout, stderr) = command_output("sinfo", &args, None).await?;
+        if !ok {
+            return Err(CapabilityError::Unavailable(format!(
+                "sinfo cannot reach the Slurm controller: {}",
+                stderr.trim()
+            )));
+        }
+        if stdout.trim().is_empty() {
+            return Err(CapabilityError::Unavailable(format!(
+                "Slurm lists no partition{}",
+                self.partition
+                    .as_ref()
+                    .map_or(String::new(), |p| format!(" named `{p}`"))
+            )));
+        }
+        Ok(format!(
+            "Slurm partitions {}",
+            stdout.split_whitespace().collect::<Vec<_>>().join(" ")
+        ))
     }
 
     async fn submit(&self, job: &Submission) -> CapResult<String> {

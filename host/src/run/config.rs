@@ -10,6 +10,7 @@
 //! max-tokens = 2000000             # LLM tokens per run (none = unlimited)
 //! max-cost-usd = 5.0               # LLM dollars per run (none = unlimited)
 //! managed-python = true            # jobs use Sophon's own Python environment
+//! jobs-backend = "local"           # where the strategy's jobs go: local, slurm or ray
 //!
 //! [run.strategies.recipes]         # settings passed to a strategy as its JSON config
 //! job-timeout-secs = 300
@@ -18,6 +19,7 @@
 //! strategy = "aide"
 //! policy = "top-k"
 //! config = { max-drafts = 3 }      # replaces [run.strategies.aide] for this competition
+//! jobs-backend = "slurm"           # this competition's jobs go to the cluster
 //! ```
 
 use serde::Deserialize;
@@ -42,6 +44,8 @@ pub struct RunConfig {
     pub max_tokens: Option<u64>,
     pub max_cost_usd: Option<f64>,
     pub managed_python: Option<bool>,
+    /// Where a run's jobs go unless a job names another backend (default `local`).
+    pub jobs_backend: Option<String>,
     #[serde(default)]
     pub strategies: BTreeMap<String, toml::Table>,
     #[serde(default)]
@@ -55,6 +59,7 @@ pub struct Route {
     pub strategy: Option<String>,
     pub policy: Option<String>,
     pub config: Option<toml::Table>,
+    pub jobs_backend: Option<String>,
 }
 
 impl RunConfig {
@@ -72,6 +77,7 @@ impl RunConfig {
             max_tokens: other.max_tokens.or(self.max_tokens),
             max_cost_usd: other.max_cost_usd.or(self.max_cost_usd),
             managed_python: other.managed_python.or(self.managed_python),
+            jobs_backend: other.jobs_backend.or(self.jobs_backend),
             strategies,
             competitions,
         }
@@ -97,6 +103,16 @@ impl RunConfig {
             .or_else(|| self.policy.clone())
             .unwrap_or_else(|| DEFAULT_POLICY.to_string());
         (name != NO_POLICY).then_some(name)
+    }
+
+    /// The job backend of `competition`'s runs: `[run.competitions.<id>]`, else `[run]
+    /// jobs-backend`, else `local`.
+    pub fn jobs_backend_for(&self, competition: &str) -> String {
+        self.competitions
+            .get(competition)
+            .and_then(|r| r.jobs_backend.clone())
+            .or_else(|| self.jobs_backend.clone())
+            .unwrap_or_else(|| crate::jobs::service::LOCAL.to_string())
     }
 
     /// The JSON config of `strategy` on `competition` (`{}` if none).
@@ -146,5 +162,11 @@ mod tests {
             toml::from_str("policy = 'none'\n[competitions.c1]\npolicy = 'top-k'\n").unwrap();
         assert_eq!(config.policy_for("c1").as_deref(), Some("top-k"));
         assert_eq!(config.policy_for("c2"), None);
+        let config: RunConfig =
+            toml::from_str("jobs-backend = 'ray'\n[competitions.c1]\njobs-backend = 'slurm'\n")
+                .unwrap();
+        assert_eq!(config.jobs_backend_for("c1"), "slurm");
+        assert_eq!(config.jobs_backend_for("c2"), "ray");
+        assert_eq!(RunConfig::default().jobs_backend_for("c"), "local");
     }
 }

@@ -20,6 +20,7 @@ use crate::config::SophonConfig;
 use crate::grading::task::GradedTask;
 use crate::grading::{Grader, GradingError};
 use crate::hcc::{CognitiveCache, TaskDescriptor};
+use crate::jobs::backends::Backends;
 use crate::jobs::python::JobPython;
 use crate::jobs::service::RunEnd;
 use crate::llm::budget::UsageTotals;
@@ -68,6 +69,11 @@ pub struct RunRequest {
     pub seed: u64,
     /// Resume the run in this directory instead (everything else comes from its run.json).
     pub resume: Option<PathBuf>,
+    /// Where the strategy's jobs go unless a job names another backend (default: the routing
+    /// in `[run]`, else `local`).
+    pub jobs_backend: Option<String>,
+    /// The process's job backends, shared with its other runs (default: built for this run).
+    pub backends: Option<Arc<Backends>>,
 }
 
 /// `run.json`: what was run, enough to resume it.
@@ -96,6 +102,9 @@ pub struct RunRecord {
     /// The HCC store the run recorded its memory in.
     #[serde(default)]
     pub hcc_store: Option<PathBuf>,
+    /// Where the strategy's jobs go (`None` in runs from before backends were chosen: local).
+    #[serde(default)]
+    pub jobs_backend: Option<String>,
 }
 
 impl RunRecord {
@@ -130,7 +139,12 @@ impl RunRecord {
             std::path::absolute(path)
                 .map_err(|e| RunError::Setup(format!("the {what} {}: {e}", path.display())))
         };
+        let jobs_backend = request
+            .jobs_backend
+            .clone()
+            .unwrap_or_else(|| config.run.jobs_backend_for(&id));
         Ok(RunRecord {
+            jobs_backend: Some(jobs_backend),
             run_id,
             competition_id: id,
             strategy_sha256: String::new(),
@@ -223,17 +237,7 @@ pub async fn execute(
     };
     let id = record.competition_id.clone();
     let data_dir = record.data_dir.clone();
-    let mut jobs_config = config.jobs.clone();
-    let python = match config.run.managed_python.unwrap_or(true) {
-        true => {
-            let python = JobPython::ensure(&JobPython::default_root())
-                .await
-                .map_err(RunError::Setup)?;
-            python.apply(&mut jobs_config.local);
-            Some(python)
-        }
-        false => None,
-    };
+    let python = super::jobs::python(config).await.map_err(RunError::Setup)?;
     if id == demo::DEMO_ID {
         let interpreter = python
             .as_ref()
@@ -256,6 +260,24 @@ pub async fn execute(
             plugin.identity().sha256,
             record.strategy_sha256
         )));
+    }
+    let jobs_backend = record
+        .jobs_backend
+        .clone()
+        .unwrap_or_else(|| crate::jobs::service::LOCAL.to_string());
+    let backends = match (&plugin.grants().jobs, request.backends.clone()) {
+        (None, _) => None,
+        (Some(_), Some(shared)) => Some(shared),
+        (Some(_), None) => Some(Arc::new(
+            Backends::new(&super::jobs::with_python(config, python.as_ref()))
+                .map_err(|e| RunError::Setup(e.to_string()))?,
+        )),
+    };
+    if let Some(backends) = &backends {
+        backends
+            .check(&jobs_backend)
+            .await
+            .map_err(|e| RunError::Setup(e.to_string()))?;
     }
     let strategy_config = record.strategy_config.clone();
     let run_id = record.run_id.clone();
@@ -381,7 +403,8 @@ pub async fn execute(
         &plugin,
         ServiceRequest {
             config,
-            jobs: &jobs_config,
+            backends,
+            jobs_backend,
             run_id: run_id.clone(),
             competition_id: id.clone(),
             descriptor: run_policy

@@ -15,6 +15,7 @@ pub mod demo;
 pub mod dir;
 pub mod events;
 pub mod execute;
+pub mod jobs;
 pub mod journal;
 pub mod journaled;
 pub mod live;

@@ -7,8 +7,8 @@ use crate::builtin;
 use crate::config::SophonConfig;
 use crate::hcc::{CognitiveCache, EmbedderChoice, Promoter, RunHcc, RunSpec, TaskDescriptor};
 use crate::jobs::JobService;
-use crate::jobs::config::JobsConfig;
-use crate::jobs::local::{JobContext, LocalExecutor};
+use crate::jobs::backends::Backends;
+use crate::jobs::local::JobContext;
 use crate::jobs::service::{JobQuota, PluginJobs, RunEnd};
 use crate::llm::LanguageModel;
 use crate::llm::budget::Limits;
@@ -26,8 +26,11 @@ use std::sync::Arc;
 /// What the services are for.
 pub struct ServiceRequest<'a> {
     pub config: &'a SophonConfig,
-    /// The jobs configuration (the operator's, plus what the run adds, e.g. its Python).
-    pub jobs: &'a JobsConfig,
+    /// The process's job backends (shared by its runs); needed when the plugin is granted
+    /// jobs.
+    pub backends: Option<Arc<Backends>>,
+    /// Where the plugin's jobs go unless a job names another backend (checked by the caller).
+    pub jobs_backend: String,
     pub run_id: String,
     pub competition_id: String,
     pub descriptor: TaskDescriptor,
@@ -88,9 +91,14 @@ pub fn build(plugin: &LoadedPlugin, request: ServiceRequest<'_>) -> Result<Built
     };
     let hcc = run_hcc.clone().map(|h| h as Arc<dyn CognitiveCache>);
     let llm = scoped_llm(hub.as_ref(), plugin);
-    let plugin_jobs: Option<Arc<PluginJobs>> = match &grants.jobs {
-        Some(limits) => {
-            let executor = Arc::new(LocalExecutor::new(request.jobs)?);
+    let plugin_jobs: Option<Arc<PluginJobs>> = match (&grants.jobs, request.backends) {
+        (Some(_), None) => {
+            return Err(format!(
+                "plugin `{}` is granted jobs but this session has no job backends",
+                plugin.name()
+            ));
+        }
+        (Some(limits), Some(backends)) => {
             let context = JobContext {
                 owner: request.run_id.clone(),
                 artifacts: request.artifacts.clone(),
@@ -102,11 +110,12 @@ pub fn build(plugin: &LoadedPlugin, request: ServiceRequest<'_>) -> Result<Built
                 gpu_hours: limits.gpu_hours,
             };
             Some(Arc::new(
-                PluginJobs::new(plugin.name(), executor, context, quota)
+                PluginJobs::new(plugin.name(), backends, context, quota)
+                    .with_default_backend(&request.jobs_backend)
                     .with_run_end(request.run_end.clone()),
             ))
         }
-        None => None,
+        (None, _) => None,
     };
     let jobs = plugin_jobs.clone().map(|j| j as Arc<dyn JobService>);
     let mut services = HostServices {

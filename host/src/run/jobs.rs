@@ -1,0 +1,48 @@
+//! Where a run's jobs go: the operator's `[jobs]` with the jobs' Python environment on every
+//! backend, built into the process's [`Backends`] (once, and shared by every run of a
+//! `sophon ab`), and the run's `jobs-backend` checked before anything starts.
+//!
+//! Failure behaviour: a Python environment that cannot be installed, a backend that is
+//! unknown, unconfigured or not answering, is a setup error naming the setting; nothing of the
+//! run has been written yet.
+
+use crate::config::SophonConfig;
+use crate::jobs::backends::Backends;
+use crate::jobs::config::JobsConfig;
+use crate::jobs::python::JobPython;
+use std::sync::Arc;
+
+/// The jobs' Python environment, installed first if needed; `None` when `[run]
+/// managed-python = false`.
+pub async fn python(config: &SophonConfig) -> Result<Option<JobPython>, String> {
+    match config.run.managed_python.unwrap_or(true) {
+        true => JobPython::ensure(&JobPython::default_root())
+            .await
+            .map(Some),
+        false => Ok(None),
+    }
+}
+
+/// `config`'s jobs configuration with `python` on the local backend and every cluster.
+pub fn with_python(config: &SophonConfig, python: Option<&JobPython>) -> JobsConfig {
+    let mut jobs = config.jobs.clone();
+    if let Some(python) = python {
+        python.apply(&mut jobs.local);
+        for cluster in [jobs.slurm.as_mut(), jobs.ray.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            python.apply_cluster(cluster);
+        }
+    }
+    jobs
+}
+
+/// The backends every run of this process shares (what `sophon ab` builds once for its cells).
+pub async fn shared_backends(config: &SophonConfig) -> Result<Arc<Backends>, String> {
+    let python = python(config).await?;
+    let jobs = with_python(config, python.as_ref());
+    Backends::new(&jobs)
+        .map(Arc::new)
+        .map_err(|e| e.to_string())
+}
