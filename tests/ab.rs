@@ -41,7 +41,7 @@ async fn two_arms_on_two_competitions_compare_and_resume() {
     let out = experiment.output_dir();
 
     let cells = Arc::new(Cells::default());
-    let result = run_experiment(&config, &experiment, cells.clone())
+    let result = run_experiment(&config, &experiment, None, cells.clone())
         .await
         .unwrap();
     assert_eq!(result.outcomes.len(), 4);
@@ -109,7 +109,7 @@ async fn two_arms_on_two_competitions_compare_and_resume() {
     // Resumable: a lost cell is resumed from its journal, the finished ones are kept.
     std::fs::remove_file(out.join("runs/hcc/seed-0/playground-series-s3e18/summary.json")).unwrap();
     let again = Arc::new(Cells::default());
-    let resumed = run_experiment(&config, &experiment, again.clone())
+    let resumed = run_experiment(&config, &experiment, None, again.clone())
         .await
         .unwrap();
     let seen = again.0.lock().unwrap().clone();
@@ -137,7 +137,7 @@ async fn two_arms_on_two_competitions_compare_and_resume() {
     // Another experiment in the same output directory is refused.
     let mut other = experiment.clone();
     other.seeds = vec![5];
-    let err = run_experiment(&config, &other, Arc::new(Cells::default()))
+    let err = run_experiment(&config, &other, None, Arc::new(Cells::default()))
         .await
         .err()
         .unwrap();

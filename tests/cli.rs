@@ -909,3 +909,201 @@ fn no_job_outlives_the_sophon_that_started_it() {
         }
     }
 }
+
+/// The cluster `backend` of the A/B tests below (its `[jobs.<backend>]` table, pointed at the
+/// test cluster `tests/run` starts), or `None` to skip where none was started.
+fn ab_cluster(backend: &str) -> Option<String> {
+    let (url_var, require) = match backend {
+        "slurm" => ("SOPHON_SLURM_URL", "SOPHON_REQUIRE_SLURM"),
+        _ => ("SOPHON_RAY_URL", "SOPHON_REQUIRE_RAY"),
+    };
+    let Ok(url) = std::env::var(url_var) else {
+        assert!(
+            std::env::var(require).as_deref() != Ok("1"),
+            "{require}=1 but no {backend} test cluster"
+        );
+        eprintln!("no {backend} test cluster ({url_var} unset): skipped; `tests/run` starts one");
+        return None;
+    };
+    Some(match backend {
+        // The sbatch commands: no token in the cell's environment is needed.
+        "slurm" => "poll-ms = 300\n".to_string(),
+        _ => format!("url = \"{url}\"\npoll-ms = 300\n"),
+    })
+}
+
+/// A configuration and an experiment in `dir` whose cells run on `backend`: arm `base` runs
+/// `recipes` on the demo competition, arm `missing` names a strategy that does not exist.
+fn ab_on_cluster(dir: &std::path::Path, backend: &str, table: &str, budget: &str) {
+    std::fs::write(
+        dir.join("sophon.toml"),
+        format!(
+            "[hcc]\nstore = \"hcc.sqlite\"\n[run]\nruns-dir = \"runs\"\npolicy = \"none\"\n\
+             [run.strategies.recipes]\nuse-llm = false\njob-memory-mb = 1024\n\
+             [jobs.local]\njobs-dir = \"{}\"\n[jobs.{backend}]\nshared-dir = \"{}\"\n{table}",
+            dir.join("local-jobs").display(),
+            dir.join("shared").display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("exp.toml"),
+        format!(
+            "name = \"cl\"\ncompetitions = [\"sophon-demo-breast-cancer\"]\nseeds = [0]\n\
+             data-dir = \"data\"\nbackend = \"{backend}\"\n[cell]\ncpus = 1\nmemory-mb = 3000\n\
+             time = \"10m\"\n[budget]\n{budget}\n[[arms]]\nname = \"base\"\nstrategy = \"recipes\"\n\
+             [[arms]]\nname = \"missing\"\nstrategy = \"no-such-strategy\"\n"
+        ),
+    )
+    .unwrap();
+}
+
+fn ab_summary(dir: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("ab/cl/summary.json")).unwrap()).unwrap()
+}
+
+fn cell_outcome<'a>(summary: &'a serde_json::Value, arm: &str) -> &'a serde_json::Value {
+    summary["outcomes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["arm"] == arm)
+        .unwrap_or_else(|| panic!("no outcome of arm {arm}: {summary}"))
+}
+
+/// `sophon ab` with `backend = slurm` / `ray`: every (arm, seed) sequence is one cluster job
+/// running Sophon; the driver collects the same summary, a failing arm's cell says why,
+/// `--status` shows the sequences, and a second run re-runs nothing finished.
+fn ab_cells_run_as_cluster_jobs(backend: &str) {
+    let Some(table) = ab_cluster(backend) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    ab_on_cluster(
+        dir.path(),
+        backend,
+        &table,
+        "time-limit = \"2m\"\nmax-steps = 2",
+    );
+    let (ok, _, stderr) = sophon(&["ab", "exp.toml"], dir.path());
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains(&format!("{backend} job")) && stderr.contains("submitted"),
+        "{stderr}"
+    );
+    let summary = ab_summary(dir.path());
+    let base = cell_outcome(&summary, "base");
+    assert_eq!(base["valid"], true, "{summary}");
+    assert!(base["error"].is_null(), "{base}");
+    let missing = cell_outcome(&summary, "missing");
+    assert_eq!(missing["valid"], false);
+    assert!(
+        missing["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no-such-strategy")),
+        "{missing}"
+    );
+    let job_file = dir.path().join("ab/cl/cells/base-seed-0/job.json");
+    let job: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&job_file).unwrap()).unwrap();
+    assert_eq!(job["backend"], backend);
+    let run_summary = dir
+        .path()
+        .join("ab/cl/runs/base/seed-0/sophon-demo-breast-cancer/summary.json");
+    let written = std::fs::metadata(&run_summary).unwrap().modified().unwrap();
+
+    let (ok, stdout, stderr) = sophon(&["ab", "exp.toml", "--status"], dir.path());
+    assert!(ok, "{stderr}");
+    let base_line = stdout.lines().find(|l| l.starts_with("base")).unwrap();
+    assert!(
+        base_line.contains("1/1") && base_line.contains(job["native_id"].as_str().unwrap()),
+        "{stdout}"
+    );
+
+    // Again: the finished sequence is kept, not submitted again.
+    let (ok, _, stderr) = sophon(&["ab", "exp.toml"], dir.path());
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("kept base"), "{stderr}");
+    let again: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&job_file).unwrap()).unwrap();
+    assert_eq!(again, job, "the finished sequence was not submitted again");
+    assert_eq!(
+        std::fs::metadata(&run_summary).unwrap().modified().unwrap(),
+        written
+    );
+    assert_eq!(cell_outcome(&ab_summary(dir.path()), "base"), base);
+}
+
+#[test]
+fn ab_cells_run_as_slurm_jobs() {
+    ab_cells_run_as_cluster_jobs("slurm");
+}
+
+#[test]
+fn ab_cells_run_as_ray_jobs() {
+    ab_cells_run_as_cluster_jobs("ray");
+}
+
+/// A sequence whose cluster job is stopped mid-run (`sophon ab --cancel`) is reported as such;
+/// started again, its run resumes from its journal and finishes.
+#[test]
+fn a_cancelled_cell_job_is_reported_and_its_run_resumes() {
+    let Some(table) = ab_cluster("slurm") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    ab_on_cluster(
+        dir.path(),
+        "slurm",
+        &table,
+        "time-limit = \"40s\"\nmax-steps = 50",
+    );
+    let driver = Command::new(env!("CARGO_BIN_EXE_sophon"))
+        .args(["ab", "exp.toml"])
+        .current_dir(dir.path())
+        .env("SOPHON_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let run_dir = dir
+        .path()
+        .join("ab/cl/runs/base/seed-0/sophon-demo-breast-cancer");
+    let started = std::time::Instant::now();
+    // Stop the job once its run has journaled a node.
+    while !std::fs::read_to_string(run_dir.join("nodes.jsonl")).is_ok_and(|n| !n.is_empty()) {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(120),
+            "the run never recorded a node"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let (ok, _, stderr) = sophon(&["ab", "exp.toml", "--cancel"], dir.path());
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("stopped slurm job"), "{stderr}");
+    let output = driver.wait_with_output().unwrap();
+    let driver_err = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{driver_err}");
+    let base = cell_outcome(&ab_summary(dir.path()), "base").clone();
+    assert_eq!(base["valid"], false, "{base}");
+    assert!(
+        base["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("slurm job") && e.contains("was cancelled")),
+        "{base}"
+    );
+    assert!(!run_dir.join("summary.json").exists());
+
+    let (ok, _, stderr) = sophon(&["ab", "exp.toml"], dir.path());
+    assert!(ok, "{stderr}");
+    let base = cell_outcome(&ab_summary(dir.path()), "base").clone();
+    assert_eq!(base["valid"], true, "{base}");
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("summary.json")).unwrap())
+            .unwrap();
+    assert!(
+        run["replay"]["recorded"].as_u64().unwrap_or(0) > 0,
+        "the run resumed from its journal: {}",
+        run["replay"]
+    );
+}

@@ -7,6 +7,15 @@
 //! data-dir = "../shared/mlebench/data"   # default: [mlebench] data-dir
 //! output-dir = "ab/hcc-vs-top-k"          # default: ab/<name>, beside this file
 //! max-parallel = 2                        # cells at once (default: the machine's cores)
+//! backend = "slurm"                       # where cells run: local (this process, the default),
+//!                                         # or one cluster job per (arm, seed): slurm, ray
+//!
+//! [cell]                                  # what each (arm, seed) cluster job asks for
+//! cpus = 8
+//! memory-mb = 64000
+//! gpus = 1
+//! gpu-kind = "H100"
+//! time = "30h"                            # default: per competition, time-limit + 15 min
 //!
 //! [budget]                                # every run's budget
 //! time-limit = "5m"
@@ -32,6 +41,9 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// Per competition, what a cell's cluster job gets beyond the run's time limit by default.
+pub const CELL_OVERHEAD: Duration = Duration::from_secs(15 * 60);
+
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Experiment {
@@ -42,9 +54,30 @@ pub struct Experiment {
     pub data_dir: Option<PathBuf>,
     pub output_dir: Option<PathBuf>,
     pub max_parallel: Option<usize>,
+    /// Where cells run: `local` (in this process) or a cluster backend.
+    pub backend: Option<String>,
+    /// What each (arm, seed) cluster job asks for.
+    #[serde(default)]
+    pub cell: CellResources,
     #[serde(default)]
     pub budget: Budget,
     pub arms: Vec<Arm>,
+}
+
+/// `[cell]`: the resources of one (arm, seed) sequence's cluster job.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CellResources {
+    /// Cores (default 2).
+    pub cpus: Option<u32>,
+    /// Memory in MB (default 8192).
+    pub memory_mb: Option<u64>,
+    #[serde(default)]
+    pub gpus: u32,
+    pub gpu_kind: Option<String>,
+    /// The job's time limit, a duration like `30h` (default: per competition, the run's time
+    /// limit plus 15 minutes for setup, grading and the policy's last promotion).
+    pub time: Option<String>,
 }
 
 fn default_seeds() -> Vec<u64> {
@@ -125,6 +158,39 @@ impl Experiment {
             .transpose()
     }
 
+    /// What the experiment is, without how it is run (`max-parallel`, `backend`, `[cell]`):
+    /// two files with the same identity are the same experiment, which an output directory
+    /// holds at most one of.
+    pub fn identity(&self) -> Experiment {
+        Experiment {
+            max_parallel: None,
+            backend: None,
+            cell: CellResources::default(),
+            ..self.clone()
+        }
+    }
+
+    /// Where cells run (`local` unless the experiment or a flag says otherwise).
+    pub fn backend(&self) -> &str {
+        self.backend
+            .as_deref()
+            .unwrap_or(crate::jobs::service::LOCAL)
+    }
+
+    /// The time limit of one (arm, seed) cluster job.
+    pub fn cell_time(&self) -> Result<Duration, String> {
+        match &self.cell.time {
+            Some(t) => humantime::parse_duration(t)
+                .map_err(|e| format!("cell.time = {t:?} is not a duration like \"30h\": {e}")),
+            None => {
+                let run = self
+                    .time_limit()?
+                    .unwrap_or(crate::run::execute::DEFAULT_TIME_LIMIT);
+                Ok((run + CELL_OVERHEAD) * self.competitions.len() as u32)
+            }
+        }
+    }
+
     /// The checks a run would otherwise fail late on.
     pub fn check(&self) -> Result<(), String> {
         if self.arms.len() < 2 {
@@ -172,6 +238,14 @@ impl Experiment {
             return Err("max-parallel = 0: at least one cell must run".into());
         }
         self.time_limit()?;
+        self.cell_time()?;
+        if !crate::jobs::backends::known().contains(&self.backend()) {
+            return Err(format!(
+                "backend = {:?}: use one of {}",
+                self.backend(),
+                crate::jobs::backends::known().join(", ")
+            ));
+        }
         Ok(())
     }
 }
@@ -229,6 +303,14 @@ mod tests {
             ),
             (GOOD.replace("'2m'", "'soon'"), "not a duration"),
             (GOOD.replace("max-steps", "max-stepz"), "unknown field"),
+            (
+                format!("backend = 'k8s'\n{GOOD}"),
+                "use one of local, slurm, ray",
+            ),
+            (
+                GOOD.replace("[budget]", "[cell]\ntime = 'long'\n[budget]"),
+                "cell.time",
+            ),
         ] {
             let (_dir, path) = write(&text);
             let err = Experiment::load(&path).unwrap_err();

@@ -6,9 +6,11 @@
 //! - [`experiment`]: the experiment file and its checks;
 //! - [`runner`]: the cells, concurrently per (arm, seed), each with its own HCC store;
 //!   resumable;
+//! - [`cluster`]: the same with each (arm, seed) sequence as one Slurm or Ray job;
 //! - [`stats`]: outcomes, bootstrap estimates, paired comparisons;
 //! - [`report`]: `summary.json` and `report.html`.
 
+pub mod cluster;
 pub mod experiment;
 pub mod report;
 pub mod runner;
@@ -33,14 +35,27 @@ pub struct ExperimentResult {
     pub report: PathBuf,
 }
 
-/// Run (or finish) `experiment`, analyse it and write `summary.json` and `report.html` into its
-/// output directory.
+/// Run (or finish) `experiment` — in this process, or with `backend = "slurm"`/`"ray"` as one
+/// cluster job per (arm, seed) started with `launch` — analyse it and write `summary.json` and
+/// `report.html` into its output directory.
 pub async fn run_experiment(
     config: &SophonConfig,
     experiment: &Experiment,
+    launch: Option<&cluster::Launch>,
     observer: Arc<dyn CellObserver>,
 ) -> Result<ExperimentResult, String> {
-    let outcomes = run_cells(config, experiment, observer).await?;
+    let outcomes = match (experiment.backend(), launch) {
+        (crate::jobs::service::LOCAL, _) => run_cells(config, experiment, observer).await?,
+        (_, Some(launch)) => {
+            cluster::run_cells_on_cluster(config, experiment, launch, observer).await?
+        }
+        (backend, None) => {
+            return Err(format!(
+                "backend = \"{backend}\" runs cells as cluster jobs: it needs the sophon binary \
+                 to start on the nodes"
+            ));
+        }
+    };
     let arms: Vec<String> = experiment.arms.iter().map(|a| a.name.clone()).collect();
     let analysis = analyze(&arms, &experiment.competitions, &outcomes, ANALYSIS_SEED);
     let out = experiment.output_dir();
@@ -60,4 +75,22 @@ pub async fn run_experiment(
         summary,
         report: page,
     })
+}
+
+/// Run the one sequence (`arm`, `seed`) of `experiment` in this process — what its cluster job
+/// does — and write every cell's outcome to the sequence's
+/// [`cluster::OUTCOMES_FILE`] for the driver.
+pub async fn run_one_sequence(
+    config: &SophonConfig,
+    experiment: &Experiment,
+    (arm, seed): (&str, u64),
+    observer: Arc<dyn CellObserver>,
+) -> Result<Vec<Outcome>, String> {
+    let outcomes = runner::run_sequence(config, experiment, (arm, seed), observer).await?;
+    let dir = cluster::sequence_dir(&experiment.output_dir(), arm, seed);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let path = dir.join(cluster::OUTCOMES_FILE);
+    let json = serde_json::to_string_pretty(&outcomes).map_err(|e| e.to_string())?;
+    std::fs::write(&path, json).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    Ok(outcomes)
 }

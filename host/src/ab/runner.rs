@@ -9,7 +9,7 @@
 //! interrupted is resumed from its journal, the rest start fresh. The experiment file is kept in
 //! the output directory; another experiment there is refused.
 
-use super::experiment::Experiment;
+use super::experiment::{Arm, Experiment};
 use super::stats::{Outcome, normalize};
 use crate::config::SophonConfig;
 use crate::run::execute::{RunRequest, execute};
@@ -20,6 +20,9 @@ use std::sync::Arc;
 /// Told about each cell as it finishes.
 pub trait CellObserver: Send + Sync {
     fn on_cell(&self, outcome: &Outcome, reused: bool);
+
+    /// A sequence's cluster job changed: `what` is e.g. `slurm job 42 running`.
+    fn on_sequence(&self, _arm: &str, _seed: u64, _what: &str) {}
 }
 
 /// The run directory of a cell.
@@ -66,7 +69,13 @@ pub fn outcome_from_summary(
 }
 
 /// A cell that could not run at all (setup error): it counts as an invalid submission.
-fn failed_cell(arm: &str, seed: u64, competition: &str, run_dir: &Path, error: String) -> Outcome {
+pub fn failed_cell(
+    arm: &str,
+    seed: u64,
+    competition: &str,
+    run_dir: &Path,
+    error: String,
+) -> Outcome {
     Outcome {
         arm: arm.to_string(),
         competition_id: competition.to_string(),
@@ -82,40 +91,94 @@ fn failed_cell(arm: &str, seed: u64, competition: &str, run_dir: &Path, error: S
     }
 }
 
-/// Claim `out` for `experiment` (or check it already holds the same one).
+/// Claim `out` for `experiment` (or check it already holds the same one, however it is run:
+/// see [`Experiment::identity`]). `out/experiment.toml` keeps the identity, which is also what
+/// a cell's cluster job runs.
 pub fn claim_output(out: &Path, experiment: &Experiment) -> Result<(), String> {
     std::fs::create_dir_all(out).map_err(|e| format!("creating {}: {e}", out.display()))?;
     let kept = out.join("experiment.toml");
-    let text = toml::to_string(experiment).map_err(|e| e.to_string())?;
+    let identity = experiment.identity();
     match std::fs::read_to_string(&kept) {
-        Ok(old) if old == text => Ok(()),
-        Ok(_) => Err(format!(
-            "{} holds another experiment (its experiment.toml differs): give this one another \
-             name or output-dir, or delete that directory",
-            out.display()
-        )),
+        Ok(old) => match toml::from_str::<Experiment>(&old) {
+            Ok(old) if old.identity() == identity => Ok(()),
+            _ => Err(format!(
+                "{} holds another experiment (its experiment.toml differs): give this one another \
+                 name or output-dir, or delete that directory",
+                out.display()
+            )),
+        },
         Err(_) => {
+            let text = toml::to_string(&identity).map_err(|e| e.to_string())?;
             std::fs::write(&kept, text).map_err(|e| format!("writing {}: {e}", kept.display()))
         }
     }
 }
 
-/// Run every cell not finished yet; returns every cell's outcome (finished earlier or now), in
-/// (arm, seed, competition) order.
-pub async fn run_cells(
-    config: &SophonConfig,
-    experiment: &Experiment,
-    observer: Arc<dyn CellObserver>,
-) -> Result<Vec<Outcome>, String> {
-    let out = experiment.output_dir();
-    claim_output(&out, experiment)?;
-    let time_limit = experiment.time_limit()?;
+/// Every (arm, seed) sequence of `experiment`, in order.
+pub fn sequences(experiment: &Experiment) -> Vec<(Arm, u64)> {
     let mut sequences = Vec::new();
     for arm in &experiment.arms {
         for &seed in &experiment.seeds {
             sequences.push((arm.clone(), seed));
         }
     }
+    sequences
+}
+
+/// The outcome of a cell whose run finished (it has a `summary.json`).
+pub fn finished_outcome(out: &Path, arm: &str, seed: u64, competition: &str) -> Option<Outcome> {
+    let run_dir = cell_dir(out, arm, seed, competition);
+    let summary = std::fs::read_to_string(run_dir.join("summary.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())?;
+    Some(outcome_from_summary(arm, seed, &run_dir, &summary))
+}
+
+/// Run every cell not finished yet, in this process; returns every cell's outcome (finished
+/// earlier or now), in (arm, seed, competition) order.
+pub async fn run_cells(
+    config: &SophonConfig,
+    experiment: &Experiment,
+    observer: Arc<dyn CellObserver>,
+) -> Result<Vec<Outcome>, String> {
+    run_sequences(config, experiment, sequences(experiment), observer).await
+}
+
+/// Run the cells of the sequence (`arm`, `seed`) not finished yet, in this process: what one
+/// cluster job of a `backend = "slurm"` experiment does.
+pub async fn run_sequence(
+    config: &SophonConfig,
+    experiment: &Experiment,
+    (arm, seed): (&str, u64),
+    observer: Arc<dyn CellObserver>,
+) -> Result<Vec<Outcome>, String> {
+    let sequence = sequences(experiment)
+        .into_iter()
+        .find(|(a, s)| a.name == arm && *s == seed)
+        .ok_or_else(|| {
+            format!(
+                "the experiment has no sequence of arm `{arm}` and seed {seed}: arms {}, seeds {:?}",
+                experiment
+                    .arms
+                    .iter()
+                    .map(|a| a.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                experiment.seeds
+            )
+        })?;
+    run_sequences(config, experiment, vec![sequence], observer).await
+}
+
+async fn run_sequences(
+    config: &SophonConfig,
+    experiment: &Experiment,
+    sequences: Vec<(Arm, u64)>,
+    observer: Arc<dyn CellObserver>,
+) -> Result<Vec<Outcome>, String> {
+    let out = experiment.output_dir();
+    claim_output(&out, experiment)?;
+    let time_limit = experiment.time_limit()?;
     // One set of job backends for every cell: the local scheduler hands each core, GPU and
     // megabyte to one job at a time across all the runs going on at once.
     let backends = crate::run::jobs::shared_backends(config).await?;
@@ -135,12 +198,7 @@ pub async fn run_cells(
                 let mut outcomes = Vec::new();
                 for competition in &experiment.competitions {
                     let run_dir = cell_dir(&out, &arm.name, seed, competition);
-                    let summary_path = run_dir.join("summary.json");
-                    if let Some(summary) = std::fs::read_to_string(&summary_path)
-                        .ok()
-                        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-                    {
-                        let outcome = outcome_from_summary(&arm.name, seed, &run_dir, &summary);
+                    if let Some(outcome) = finished_outcome(&out, &arm.name, seed, competition) {
                         observer.on_cell(&outcome, true);
                         outcomes.push(outcome);
                         continue;

@@ -1,5 +1,6 @@
 //! `sophon ab <experiment.toml>`: run an A/B experiment (or finish one that was interrupted)
-//! and write its summary and report.
+//! and write its summary and report — in this process, or as cluster jobs (`--backend`), whose
+//! progress `--status` shows and which `--cancel` stops.
 
 use crate::ab::{self, CellObserver, Experiment, Outcome};
 use crate::config::SophonConfig;
@@ -15,15 +16,42 @@ pub struct AbArgs {
     /// Cells run at once (overrides the experiment's `max-parallel`).
     #[arg(long)]
     max_parallel: Option<usize>,
+    /// Where cells run: `local` (this process) or `slurm` / `ray`, one cluster job per
+    /// (arm, seed) (overrides the experiment's `backend`).
+    #[arg(long)]
+    backend: Option<String>,
+    /// Show where each (arm, seed) sequence stands, without running anything.
+    #[arg(long, conflicts_with = "cancel")]
+    status: bool,
+    /// Stop the experiment's cluster jobs (a later `sophon ab` resumes their runs).
+    #[arg(long)]
+    cancel: bool,
+    /// Run only the sequence ARM:SEED, in this process (what each cluster job runs).
+    #[arg(long, hide = true, conflicts_with_all = ["status", "cancel", "backend"])]
+    sequence: Option<String>,
+    /// With --sequence: the cores and memory the cluster gave the sequence's job.
+    #[arg(long, hide = true, requires = "sequence")]
+    cell_cpus: Option<u32>,
+    #[arg(long, hide = true, requires = "sequence")]
+    cell_memory_mb: Option<u64>,
     /// Print the summary as JSON instead of a table.
     #[arg(long)]
     json: bool,
 }
 
-/// One line per finished cell.
+/// One line per finished cell, and per change of a sequence's cluster job.
 struct Lines;
 
 impl CellObserver for Lines {
+    fn on_sequence(&self, arm: &str, seed: u64, what: &str) {
+        eprintln!(
+            "{:<12} seed {:<3} {}",
+            crate::term::line(arm),
+            seed,
+            crate::term::line(what)
+        );
+    }
+
     fn on_cell(&self, o: &Outcome, reused: bool) {
         let score = match (o.score, &o.error) {
             (Some(s), _) => format!("{s:.5}"),
@@ -43,13 +71,71 @@ impl CellObserver for Lines {
     }
 }
 
-pub async fn ab(args: AbArgs, config: &SophonConfig) -> anyhow::Result<()> {
+pub async fn ab(
+    args: AbArgs,
+    config: &SophonConfig,
+    config_path: Option<PathBuf>,
+) -> anyhow::Result<()> {
     let mut experiment = Experiment::load(&args.experiment).map_err(anyhow::Error::msg)?;
     if let Some(n) = args.max_parallel {
         anyhow::ensure!(n > 0, "--max-parallel must be at least 1");
         experiment.max_parallel = Some(n);
     }
-    let result = ab::run_experiment(config, &experiment, Arc::new(Lines))
+    if let Some(backend) = args.backend {
+        experiment.backend = Some(backend);
+        experiment.check().map_err(anyhow::Error::msg)?;
+    }
+    if let Some(sequence) = &args.sequence {
+        let (arm, seed) = sequence
+            .rsplit_once(':')
+            .and_then(|(arm, seed)| Some((arm, seed.parse::<u64>().ok()?)))
+            .with_context(|| format!("--sequence {sequence:?}: give ARM:SEED"))?;
+        let mut config = config.clone();
+        ab::cluster::confine_to_cell(
+            &mut config,
+            args.cell_cpus.unwrap_or(ab::cluster::DEFAULT_CELL_CPUS),
+            args.cell_memory_mb
+                .unwrap_or(ab::cluster::DEFAULT_CELL_MEMORY_MB),
+        );
+        ab::run_one_sequence(&config, &experiment, (arm, seed), Arc::new(Lines))
+            .await
+            .map_err(anyhow::Error::msg)?;
+        return Ok(());
+    }
+    if args.status {
+        return status(config, &experiment).await;
+    }
+    if args.cancel {
+        if experiment.backend() == crate::jobs::service::LOCAL {
+            anyhow::bail!(
+                "this experiment's cells run in the process that runs it (backend = \"local\"): \
+                 stop that process (Ctrl-C); give --backend if they were started on a cluster"
+            );
+        }
+        let stopped = ab::cluster::cancel(config, &experiment)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        for job in &stopped {
+            eprintln!("stopped {} job {}", job.backend, job.native_id);
+        }
+        eprintln!(
+            "{} job(s) stopped; `sophon ab {}` resumes their runs",
+            stopped.len(),
+            args.experiment.display()
+        );
+        return Ok(());
+    }
+    let launch = ab::cluster::Launch {
+        exe: std::env::current_exe().context("finding the sophon binary to run on the nodes")?,
+        config: config_path,
+    };
+    if experiment.backend() != crate::jobs::service::LOCAL {
+        eprintln!(
+            "cells run as {} jobs; stopping this command leaves them running (`--status`, `--cancel`)",
+            experiment.backend()
+        );
+    }
+    let result = ab::run_experiment(config, &experiment, Some(&launch), Arc::new(Lines))
         .await
         .map_err(anyhow::Error::msg)
         .with_context(|| format!("experiment {}", args.experiment.display()))?;
@@ -109,5 +195,26 @@ pub async fn ab(args: AbArgs, config: &SophonConfig) -> anyhow::Result<()> {
         result.report.display(),
         result.summary.display()
     );
+    Ok(())
+}
+
+/// `--status`: one line per (arm, seed) sequence.
+async fn status(config: &SophonConfig, experiment: &Experiment) -> anyhow::Result<()> {
+    let statuses = ab::cluster::status(config, experiment)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    println!("{:<14} {:>5} {:>8}  job", "arm", "seed", "cells");
+    for s in statuses {
+        let job = s.job.map_or("–".to_string(), |(job, said)| {
+            format!("{} job {} {}", job.backend, job.native_id, said)
+        });
+        println!(
+            "{:<14} {:>5} {:>8}  {}",
+            crate::term::line(&s.arm),
+            s.seed,
+            format!("{}/{}", s.finished, s.cells),
+            crate::term::line(&job)
+        );
+    }
     Ok(())
 }

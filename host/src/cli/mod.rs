@@ -133,7 +133,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run(args) => run::run(args, &config).await,
         Command::Report(args) => report::report(args, &config),
-        Command::Ab(args) => ab::ab(args, &config).await,
+        Command::Ab(args) => ab::ab(args, &config, config_path(cli.config.as_deref())?).await,
         Command::Plugin(command) => plugin::run(command, &config).await,
         Command::Llm(command) => llm::run(command, &config).await,
         Command::Job(command) => job::run(command, &config).await,
@@ -142,6 +142,18 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::GradeSample(args) => grade::grade_sample(args, &config).await,
         Command::Competitions(command) => grade::competitions(command, &config),
     }
+}
+
+/// The configuration file in use, absolute (what a cluster job of `sophon ab` loads too).
+fn config_path(path: Option<&std::path::Path>) -> anyhow::Result<Option<PathBuf>> {
+    let path = match path {
+        Some(path) => path,
+        None if std::path::Path::new("sophon.toml").exists() => std::path::Path::new("sophon.toml"),
+        None => return Ok(None),
+    };
+    Ok(Some(std::path::absolute(path).with_context(|| {
+        format!("the configuration {}", path.display())
+    })?))
 }
 
 fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<SophonConfig> {

@@ -68,6 +68,32 @@ pub enum BackendError {
     Local(String),
 }
 
+/// The cluster backend `name` of `config` alone (no local executor: the machine driving an
+/// A/B experiment on a cluster need not run jobs itself), checked to answer.
+pub async fn connect_cluster(
+    config: &JobsConfig,
+    name: &str,
+) -> Result<Arc<BatchExecutor>, BackendError> {
+    let kind = CLUSTER_KINDS
+        .iter()
+        .find(|k| k.name == name)
+        .ok_or_else(|| BackendError::Unknown(name.to_string()))?;
+    let table = (kind.table)(config).ok_or_else(|| BackendError::NotConfigured(name.into()))?;
+    let cluster =
+        (kind.build)(table, config.datasets.clone()).map_err(|reason| BackendError::Broken {
+            name: name.into(),
+            reason,
+        })?;
+    cluster
+        .probe()
+        .await
+        .map_err(|e| BackendError::Unreachable {
+            name: name.into(),
+            reason: e.to_string(),
+        })?;
+    Ok(Arc::new(cluster))
+}
+
 /// The backends of one process.
 pub struct Backends {
     local: Arc<LocalExecutor>,

@@ -187,6 +187,11 @@ impl BatchExecutor {
         &self.settings
     }
 
+    /// The scheduler's API, for work that is not a sandboxed job (an A/B cell runs Sophon).
+    pub fn api(&self) -> &Arc<dyn BatchApi> {
+        &self.api
+    }
+
     /// Check the scheduler answers; the error names the backend's settings table.
     pub async fn probe(&self) -> CapResult<String> {
         self.api.probe().await
