@@ -148,9 +148,21 @@ fn plugin_run_runs_the_hello_strategy_in_its_sandbox() {
     );
     assert!(!ok);
     assert!(
-        stderr.contains("config.nodes must be an integer in 1..=100"),
+        stderr.contains("config.nodes must be in 1..=100, got 0"),
         "{stderr}"
     );
+    let (ok, _, stderr) = sophon(
+        &[
+            "plugin",
+            "run",
+            "builtin:hello",
+            "--plugin-config",
+            "{\"nodez\": 2}",
+        ],
+        dir.path(),
+    );
+    assert!(!ok);
+    assert!(stderr.contains("unknown field `nodez`"), "{stderr}");
 }
 
 #[test]
@@ -1081,18 +1093,24 @@ fn a_cancelled_cell_job_is_reported_and_its_run_resumes() {
     let (ok, _, stderr) = sophon(&["ab", "exp.toml", "--cancel"], dir.path());
     assert!(ok, "{stderr}");
     assert!(stderr.contains("stopped slurm job"), "{stderr}");
+    // The driver that was waiting says so and summarises nothing.
     let output = driver.wait_with_output().unwrap();
     let driver_err = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{driver_err}");
-    let base = cell_outcome(&ab_summary(dir.path()), "base").clone();
-    assert_eq!(base["valid"], false, "{base}");
+    assert!(!output.status.success(), "{driver_err}");
     assert!(
-        base["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("slurm job") && e.contains("was cancelled")),
-        "{base}"
+        driver_err.contains("1 sequence(s) were cancelled"),
+        "{driver_err}"
     );
+    assert!(!dir.path().join("ab/cl/summary.json").exists());
     assert!(!run_dir.join("summary.json").exists());
+    let (ok, stdout, _) = sophon(&["ab", "exp.toml", "--status"], dir.path());
+    assert!(ok);
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("base") && l.contains("0/1")),
+        "{stdout}"
+    );
 
     let (ok, _, stderr) = sophon(&["ab", "exp.toml"], dir.path());
     assert!(ok, "{stderr}");
@@ -1105,5 +1123,102 @@ fn a_cancelled_cell_job_is_reported_and_its_run_resumes() {
         run["replay"]["recorded"].as_u64().unwrap_or(0) > 0,
         "the run resumed from its journal: {}",
         run["replay"]
+    );
+}
+
+/// `sophon ab` on a cluster that cannot take its cells stops before writing anything, naming
+/// the setting to fix.
+#[test]
+fn ab_on_a_cluster_that_cannot_take_cells_names_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    for (table, backend, expected) in [
+        ("", "slurm", "add a [jobs.slurm] table"),
+        (
+            "[jobs.ray]\nurl = \"http://127.0.0.1:9\"\nshared-dir = \"shared\"\n",
+            "ray",
+            "`ray` does not answer",
+        ),
+        ("", "k8s", "use one of local, slurm, ray"),
+    ] {
+        ab_on_cluster(dir.path(), "slurm", "", "max-steps = 1");
+        // Replace the cluster table the helper wrote with this case's.
+        let config = std::fs::read_to_string(dir.path().join("sophon.toml")).unwrap();
+        let config = config[..config.find("[jobs.slurm]").unwrap()].to_string() + table;
+        std::fs::write(dir.path().join("sophon.toml"), config).unwrap();
+        let (ok, _, stderr) = sophon(&["ab", "exp.toml", "--backend", backend], dir.path());
+        assert!(!ok);
+        assert!(stderr.contains(expected), "{backend}: {stderr}");
+        assert!(!dir.path().join("ab/cl").exists(), "nothing is written");
+    }
+}
+
+/// The plugin author's loop: `plugin run FILE --competition` runs a strategy on a real task,
+/// jobs and grading as `sophon run` would, with a scratch HCC store in its run directory —
+/// the configured store is never written.
+#[test]
+fn plugin_run_on_a_competition_grades_with_a_scratch_store() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("sophon.toml"),
+        format!(
+            "[hcc]\nstore = \"operators.sqlite\"\n[jobs.local]\njobs-dir = \"{}\"\n",
+            dir.path().join("jobs").display()
+        ),
+    )
+    .unwrap();
+    let (ok, stdout, stderr) = sophon(
+        &[
+            "plugin",
+            "run",
+            "builtin:recipes",
+            "--grant-requested",
+            "--competition",
+            "sophon-demo-breast-cancer",
+            "--data-dir",
+            "data",
+            "--plugin-config",
+            r#"{"use-llm": false, "max-nodes": 2}"#,
+            "--timeout-secs",
+            "240",
+            "--run-dir",
+            "dev-run",
+        ],
+        dir.path(),
+    );
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(stdout.contains("grade     "), "{stdout}");
+    assert!(stdout.contains("submission/submission.csv"), "{stdout}");
+    let run = dir.path().join("dev-run");
+    assert!(run.join("hcc.sqlite").is_file());
+    assert!(run.join("summary.json").is_file());
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["grade"]["valid_submission"], true, "{summary}");
+    assert!(
+        summary["baseline"].is_null(),
+        "the strategy answered itself"
+    );
+    assert!(!dir.path().join("operators.sqlite").exists());
+}
+
+/// `sophon … | head`: a reader that leaves early ends the command quietly, never with a panic.
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = "(\"$0\" plugin inspect builtin:hello 2>err.txt; echo $? > rc.txt) | true; \
+                  (\"$0\" plugin list 2>>err.txt; echo $? >> rc.txt) | true";
+    let status = Command::new("sh")
+        .args(["-c", script, env!("CARGO_BIN_EXE_sophon")])
+        .current_dir(dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let err = std::fs::read_to_string(dir.path().join("err.txt")).unwrap();
+    assert!(!err.contains("panicked"), "{err}");
+    let codes = std::fs::read_to_string(dir.path().join("rc.txt")).unwrap();
+    assert_eq!(
+        codes.split_whitespace().collect::<Vec<_>>(),
+        ["0", "0"],
+        "{err}"
     );
 }

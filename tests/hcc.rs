@@ -201,6 +201,11 @@ impl Promoter for BadPolicy {
     async fn on_phase_end(&self, trace: PhaseTrace) -> Result<Option<KnowledgeUnit>, String> {
         match self.0 {
             "error" => Err("the model said no".into()),
+            // A model that never answers.
+            "slow" => {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                Ok(None)
+            }
             _ => Ok(Some(KnowledgeUnit {
                 phase: trace.phase,
                 summary: "x".repeat(1 << 20),
@@ -222,21 +227,24 @@ impl Promoter for BadPolicy {
 }
 
 #[tokio::test]
-async fn a_failing_or_oversized_policy_loses_nothing_and_says_why() {
-    for mode in ["error", "oversized"] {
+async fn a_failing_slow_or_oversized_policy_loses_nothing_and_says_why() {
+    for mode in ["error", "slow", "oversized"] {
         let dir = tempfile::tempdir().unwrap();
         let store = open_store(dir.path());
-        let run = open_run(&store, "r", "c", HccSettings::default())
-            .with_promoter(Arc::new(BadPolicy(mode)));
+        let settings = HccSettings {
+            promotion_timeout: Duration::from_millis(300),
+            ..HccSettings::default()
+        };
+        let run = open_run(&store, "r", "c", settings).with_promoter(Arc::new(BadPolicy(mode)));
         run.begin_phase("one".into()).await.unwrap();
         run.record_event(event(EventKind::Code, "n1", "KEEP-ME", None))
             .await
             .unwrap();
         let err = run.end_phase().await.unwrap_err();
-        let expected = if mode == "error" {
-            "the model said no"
-        } else {
-            "bytes"
+        let expected = match mode {
+            "error" => "the model said no",
+            "slow" => "took more than 0.3 s at the end of phase 1 ([hcc] promotion-timeout-secs)",
+            _ => "bytes",
         };
         assert!(err.to_string().contains(expected), "{mode}: {err}");
         // The run goes on; nothing was stored as knowledge; the log keeps everything and

@@ -23,3 +23,4 @@ pub mod run;
 pub mod runtime;
 pub mod task;
 pub mod term;
+pub mod units;

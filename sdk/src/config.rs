@@ -2,6 +2,32 @@
 //! keys and out-of-range values are errors that name the key, so a typo never silently falls
 //! back to a default.
 //!
+//! Typed, with serde ([`parse`]):
+//!
+//! ```
+//! use sophon_sdk::serde::Deserialize;
+//!
+//! #[derive(Deserialize)]
+//! #[serde(crate = "sophon_sdk::serde", deny_unknown_fields, rename_all = "kebab-case", default)]
+//! struct Settings {
+//!     max_nodes: u32,
+//!     model: Option<String>,
+//! }
+//!
+//! impl Default for Settings {
+//!     fn default() -> Self {
+//!         Settings { max_nodes: 20, model: None }
+//!     }
+//! }
+//!
+//! let settings: Settings = sophon_sdk::config::parse(r#"{"max-nodes": 5}"#).unwrap();
+//! assert_eq!(settings.max_nodes, 5);
+//! let typo = sophon_sdk::config::parse::<Settings>(r#"{"max-nodez": 5}"#).err().unwrap();
+//! assert!(typo.contains("unknown field `max-nodez`"), "{typo}");
+//! ```
+//!
+//! Or key by key, with ranges ([`Config`]):
+//!
 //! ```ignore
 //! let config = Config::parse(&text, &["max-nodes", "model"])?;
 //! let nodes = config.int("max-nodes", 20, 1..=1000)?;
@@ -10,6 +36,15 @@
 
 use serde_json::{Map, Value};
 use std::ops::RangeInclusive;
+
+/// The config as a `T` (empty text is `{}`); the error names the key and what was expected.
+pub fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+    let text = match text.trim() {
+        "" => "{}",
+        text => text,
+    };
+    serde_json::from_str(text).map_err(|e| format!("config: {e}"))
+}
 
 pub struct Config {
     object: Map<String, Value>,

@@ -43,6 +43,7 @@ pub mod task;
 pub use error::{Error, ErrorKind, Result};
 pub use futures;
 /// `serde_json`, for parsing the JSON configs the host passes to plugins.
+pub use serde;
 pub use serde_json as json;
 
 pub use bindings::host::sophon::host::types::{Artifact, Direction, LogLevel};

@@ -42,6 +42,100 @@ pub fn report_node(node: &NodeReport) -> Result<()> {
     Ok(wit::report_node(node)?)
 }
 
+/// A node report under construction: its id and operator (`draft`, `debug`, `improve` or the
+/// strategy's own), then what is known of it; everything else is empty, `buggy` and
+/// `valid-submission` false until said.
+///
+/// ```no_run
+/// use sophon_sdk::run;
+/// # fn main() -> sophon_sdk::Result<()> {
+/// run::node("node-3", "improve")
+///     .parent("node-1")
+///     .plan("add target encoding")
+///     .metric(0.912)
+///     .valid()
+///     .summary("target encoding: +0.004 AUC")
+///     .report()?;
+/// # Ok(())
+/// # }
+/// ```
+pub fn node(id: impl Into<String>, operator: impl Into<String>) -> NodeBuilder {
+    NodeBuilder(NodeReport {
+        id: id.into(),
+        parent: None,
+        operator: operator.into(),
+        worker: None,
+        plan: String::new(),
+        code: None,
+        metric: None,
+        buggy: false,
+        valid_submission: false,
+        summary: String::new(),
+    })
+}
+
+/// See [`node`].
+#[derive(Clone, Debug)]
+pub struct NodeBuilder(NodeReport);
+
+impl NodeBuilder {
+    pub fn parent(mut self, parent: impl Into<String>) -> Self {
+        self.0.parent = Some(parent.into());
+        self
+    }
+
+    /// The worker that produced it (parallel strategies).
+    pub fn worker(mut self, worker: u32) -> Self {
+        self.0.worker = Some(worker);
+        self
+    }
+
+    pub fn plan(mut self, plan: impl Into<String>) -> Self {
+        self.0.plan = plan.into();
+        self
+    }
+
+    /// The artifact id of the node's code.
+    pub fn code(mut self, artifact: impl Into<String>) -> Self {
+        self.0.code = Some(artifact.into());
+        self
+    }
+
+    /// Its validation metric.
+    pub fn metric(mut self, metric: f64) -> Self {
+        self.0.metric = Some(metric);
+        self
+    }
+
+    /// Its code failed (an exception, no submission).
+    pub fn buggy(mut self) -> Self {
+        self.0.buggy = true;
+        self
+    }
+
+    /// Its submission passed `task::validate`.
+    pub fn valid(mut self) -> Self {
+        self.0.valid_submission = true;
+        self
+    }
+
+    /// One paragraph: what was tried and what came of it.
+    pub fn summary(mut self, summary: impl Into<String>) -> Self {
+        self.0.summary = summary.into();
+        self
+    }
+
+    /// The report as built.
+    pub fn build(self) -> NodeReport {
+        self.0
+    }
+
+    /// Report it ([`report_node`]).
+    pub fn report(self) -> Result<()> {
+        report_node(&self.0)
+    }
+}
+
 /// Claim `submission` (an artifact id) of `node` as the best so far; returns whether the host
 /// accepted it as the new best.
 pub fn report_best(node: &str, submission: &str, metric: f64) -> Result<bool> {

@@ -51,6 +51,29 @@ impl ClusterRun {
         }
     }
 
+    /// The run ended with its own valid answer, every one of its jobs (at least one per node)
+    /// ran on the cluster — ids starting `<backend>-` — and succeeded, and none ran locally.
+    pub fn assert_every_job_ran_on(&self, backend: &str) {
+        let summary = &self.summary;
+        assert!(summary.error.is_none(), "{:?}", summary.error);
+        assert!(summary.baseline.is_none(), "the strategy answered itself");
+        assert!(summary.grade.valid_submission, "{:?}", summary.grade);
+        let on_cluster = self.jobs_in(&self.shared);
+        assert!(
+            on_cluster.len() as u32 >= summary.nodes && summary.nodes >= 1,
+            "{} nodes, cluster jobs {on_cluster:?}",
+            summary.nodes
+        );
+        let prefix = format!("{backend}-");
+        assert!(
+            on_cluster
+                .iter()
+                .all(|(id, state)| id.starts_with(&prefix) && state == "succeeded"),
+            "{on_cluster:?}"
+        );
+        assert_eq!(self.jobs_in(&self.local), vec![], "no job ran locally");
+    }
+
     /// (id, state) of the jobs the run owns under `dir`.
     pub fn jobs_in(&self, dir: &Path) -> Vec<(String, String)> {
         list_jobs(dir)

@@ -6,7 +6,8 @@
 //! seeds = [0, 1, 2]
 //! data-dir = "../shared/mlebench/data"   # default: [mlebench] data-dir
 //! output-dir = "ab/hcc-vs-top-k"          # default: ab/<name>, beside this file
-//! max-parallel = 2                        # cells at once (default: the machine's cores)
+//! max-parallel = 2                        # sequences at once (default: the cores here; on a
+//!                                         # cluster, every sequence's job at once)
 //! backend = "slurm"                       # where cells run: local (this process, the default),
 //!                                         # or one cluster job per (arm, seed): slurm, ray
 //!
@@ -186,7 +187,14 @@ impl Experiment {
                 let run = self
                     .time_limit()?
                     .unwrap_or(crate::run::execute::DEFAULT_TIME_LIMIT);
-                Ok((run + CELL_OVERHEAD) * self.competitions.len() as u32)
+                let competitions = u32::try_from(self.competitions.len()).unwrap_or(u32::MAX);
+                run.checked_add(CELL_OVERHEAD)
+                    .and_then(|per| per.checked_mul(competitions))
+                    .ok_or_else(|| {
+                        "budget.time-limit × the competitions is too long for a cell: set \
+                         cell.time"
+                            .to_string()
+                    })
             }
         }
     }

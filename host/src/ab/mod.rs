@@ -6,10 +6,12 @@
 //! - [`experiment`]: the experiment file and its checks;
 //! - [`runner`]: the cells, concurrently per (arm, seed), each with its own HCC store;
 //!   resumable;
-//! - [`cluster`]: the same with each (arm, seed) sequence as one Slurm or Ray job;
+//! - [`cluster`]: the same with each (arm, seed) sequence as one Slurm or Ray job
+//!   ([`cell_job`]: its script, environment and record);
 //! - [`stats`]: outcomes, bootstrap estimates, paired comparisons;
 //! - [`report`]: `summary.json` and `report.html`.
 
+pub mod cell_job;
 pub mod cluster;
 pub mod experiment;
 pub mod report;
@@ -41,11 +43,21 @@ pub struct ExperimentResult {
 pub async fn run_experiment(
     config: &SophonConfig,
     experiment: &Experiment,
-    launch: Option<&cluster::Launch>,
+    launch: Option<&cell_job::Launch>,
     observer: Arc<dyn CellObserver>,
 ) -> Result<ExperimentResult, String> {
     let outcomes = match (experiment.backend(), launch) {
-        (crate::jobs::service::LOCAL, _) => run_cells(config, experiment, observer).await?,
+        (crate::jobs::service::LOCAL, _) => {
+            if let Some(recorded) = cluster::recorded_backend(experiment) {
+                return Err(format!(
+                    "this experiment's sequences were started as {recorded} jobs: follow them \
+                     with --backend {recorded} (or, once those jobs have ended, delete {} to run \
+                     the rest here)",
+                    experiment.output_dir().join("cells").display()
+                ));
+            }
+            run_cells(config, experiment, observer).await?
+        }
         (_, Some(launch)) => {
             cluster::run_cells_on_cluster(config, experiment, launch, observer).await?
         }
@@ -79,7 +91,7 @@ pub async fn run_experiment(
 
 /// Run the one sequence (`arm`, `seed`) of `experiment` in this process — what its cluster job
 /// does — and write every cell's outcome to the sequence's
-/// [`cluster::OUTCOMES_FILE`] for the driver.
+/// [`cell_job::OUTCOMES_FILE`] for the driver.
 pub async fn run_one_sequence(
     config: &SophonConfig,
     experiment: &Experiment,
@@ -87,9 +99,9 @@ pub async fn run_one_sequence(
     observer: Arc<dyn CellObserver>,
 ) -> Result<Vec<Outcome>, String> {
     let outcomes = runner::run_sequence(config, experiment, (arm, seed), observer).await?;
-    let dir = cluster::sequence_dir(&experiment.output_dir(), arm, seed);
+    let dir = cell_job::sequence_dir(&experiment.output_dir(), arm, seed);
     std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-    let path = dir.join(cluster::OUTCOMES_FILE);
+    let path = dir.join(cell_job::OUTCOMES_FILE);
     let json = serde_json::to_string_pretty(&outcomes).map_err(|e| e.to_string())?;
     std::fs::write(&path, json).map_err(|e| format!("writing {}: {e}", path.display()))?;
     Ok(outcomes)

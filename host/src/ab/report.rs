@@ -36,25 +36,34 @@ fn estimate(e: &Option<Estimate>, percent: bool) -> String {
     }
 }
 
+/// What an interval plot's axis shows.
+#[derive(Clone, Copy)]
+enum Axis {
+    /// A rate: always 0 to 1.
+    Rate,
+    /// A score or difference: the data's range, always including 0 (marked).
+    AroundZero,
+}
+
 /// A horizontal interval plot: one row per label, the estimate as a dot, its interval as a bar.
-fn interval_plot(rows: &[(String, Option<Estimate>)], zero_line: bool) -> String {
+fn interval_plot(rows: &[(String, Option<Estimate>)], axis: Axis) -> String {
     let known: Vec<&Estimate> = rows.iter().filter_map(|(_, e)| e.as_ref()).collect();
     if known.is_empty() {
         return "<p class=\"note\">no data to plot</p>".into();
     }
-    let mut low = known.iter().map(|e| e.low).fold(f64::INFINITY, f64::min);
-    let mut high = known
-        .iter()
-        .map(|e| e.high)
-        .fold(f64::NEG_INFINITY, f64::max);
-    if zero_line {
-        low = low.min(0.0);
-        high = high.max(0.0);
-    }
-    if high - low < 1e-9 {
-        low -= 0.5;
-        high += 0.5;
-    }
+    let (low, high) = match axis {
+        Axis::Rate => (0.0, 1.0),
+        Axis::AroundZero => {
+            let low = known.iter().map(|e| e.low).fold(0.0, f64::min);
+            let high = known.iter().map(|e| e.high).fold(0.0, f64::max);
+            match high - low < 1e-9 {
+                // Every estimate is exactly 0: a symmetric axis around it.
+                true => (-1.0, 1.0),
+                false => (low, high),
+            }
+        }
+    };
+    let zero_line = matches!(axis, Axis::AroundZero);
     let (width, left, row_h) = (640.0, 170.0, 26.0);
     let x = |v: f64| left + (v - low) / (high - low) * (width - left - 20.0);
     let height = row_h * rows.len() as f64 + 30.0;
@@ -97,13 +106,34 @@ fn interval_plot(rows: &[(String, Option<Estimate>)], zero_line: bool) -> String
     s
 }
 
+/// Why the intervals mean less than they seem to, if they do: with one seed they cover only
+/// the spread over competitions, and with one run per arm they are a single point.
+pub fn interval_warning(experiment: &Experiment) -> Option<String> {
+    let runs_per_arm = experiment.competitions.len() * experiment.seeds.len();
+    if runs_per_arm < 2 {
+        Some(
+            "each arm has one run, so every interval is a single point: add seeds (and \
+             competitions) for intervals that say anything"
+                .into(),
+        )
+    } else if experiment.seeds.len() < 2 {
+        Some(
+            "one seed: the intervals cover the spread over competitions only, not a run's \
+             luck; add seeds to measure it"
+                .into(),
+        )
+    } else {
+        None
+    }
+}
+
 /// The page.
 pub fn html(experiment: &Experiment, outcomes: &[Outcome], analysis: &Analysis) -> String {
     let mut s = String::new();
     let name = escape(&experiment.name());
     let _ = write!(
         s,
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>A/B: {name}</title><style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left}}.note{{color:#777}}</style></head><body><h1>A/B experiment: {name}</h1>"
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>A/B: {name}</title><style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left}}.note{{color:#777}}.warning{{background:#fff4d6;padding:4px 8px}}</style></head><body><h1>A/B experiment: {name}</h1>"
     );
     let _ = write!(
         s,
@@ -116,6 +146,13 @@ pub fn html(experiment: &Experiment, outcomes: &[Outcome], analysis: &Analysis) 
         100.0 * analysis.confidence,
         analysis.bootstrap_samples
     );
+    if let Some(warning) = interval_warning(experiment) {
+        let _ = write!(
+            s,
+            "<p class=\"warning\"><b>Note:</b> {}</p>",
+            escape(&warning)
+        );
+    }
     s.push_str("<h2>Arms</h2><table id=\"arms\"><tr><th>arm</th><th>strategy</th><th>policy</th><th>runs</th><th>valid</th><th>any medal</th><th>above median</th><th>mean normalised score</th></tr>");
     for (arm, summary) in experiment.arms.iter().zip(&analysis.arms) {
         let _ = write!(
@@ -138,7 +175,7 @@ pub fn html(experiment: &Experiment, outcomes: &[Outcome], analysis: &Analysis) 
             .iter()
             .map(|a| (a.arm.clone(), a.mean_normalized_score))
             .collect::<Vec<_>>(),
-        true,
+        Axis::AroundZero,
     ));
     s.push_str("<h3>Above-median rate per arm</h3>");
     s.push_str(&interval_plot(
@@ -147,7 +184,7 @@ pub fn html(experiment: &Experiment, outcomes: &[Outcome], analysis: &Analysis) 
             .iter()
             .map(|a| (a.arm.clone(), a.above_median_rate))
             .collect::<Vec<_>>(),
-        false,
+        Axis::Rate,
     ));
     s.push_str("<h2>Paired comparisons with the baseline</h2><p>Per competition, runs with the same seed are paired; the difference is arm − baseline in normalised score (a valid score wins over none).</p><table id=\"comparisons\"><tr><th>arm</th><th>competition</th><th>difference</th><th>wins</th><th>losses</th><th>ties</th></tr>");
     for c in &analysis.comparisons {
@@ -169,21 +206,19 @@ pub fn html(experiment: &Experiment, outcomes: &[Outcome], analysis: &Analysis) 
             .iter()
             .map(|c| (format!("{} · {}", c.arm, c.competition_id), c.difference))
             .collect::<Vec<_>>(),
-        true,
+        Axis::AroundZero,
     ));
-    s.push_str("<h2>Runs</h2><table id=\"runs\"><tr><th>arm</th><th>competition</th><th>seed</th><th>score</th><th>normalised</th><th>medal</th><th>above median</th><th>time</th><th>run</th></tr>");
+    s.push_str("<h2>Runs</h2><table id=\"runs\"><tr><th>arm</th><th>competition</th><th>seed</th><th>score</th><th>error</th><th>normalised</th><th>medal</th><th>above median</th><th>time</th><th>run</th></tr>");
     for o in outcomes {
         let _ = write!(
             s,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.0} s</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.0} s</td><td>{}</td></tr>",
             escape(&o.arm),
             escape(&o.competition_id),
             o.seed,
-            match (o.score, &o.error) {
-                (Some(x), _) => format!("{x:.5}"),
-                (None, Some(e)) => format!("invalid ({})", escape(e)),
-                (None, None) => "invalid".into(),
-            },
+            o.score.map_or("invalid".into(), |x| format!("{x:.5}")),
+            // A run may fail and still be graded (the host's baseline): its error shows too.
+            o.error.as_deref().map_or(String::new(), escape),
             o.normalized.map_or("–".into(), |n| format!("{n:.3}")),
             if o.any_medal { "yes" } else { "–" },
             if o.above_median { "yes" } else { "–" },

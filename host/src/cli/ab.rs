@@ -2,6 +2,7 @@
 //! and write its summary and report — in this process, or as cluster jobs (`--backend`), whose
 //! progress `--status` shows and which `--cancel` stops.
 
+use super::out;
 use crate::ab::{self, CellObserver, Experiment, Outcome};
 use crate::config::SophonConfig;
 use anyhow::Context;
@@ -54,8 +55,9 @@ impl CellObserver for Lines {
 
     fn on_cell(&self, o: &Outcome, reused: bool) {
         let score = match (o.score, &o.error) {
-            (Some(s), _) => format!("{s:.5}"),
-            // A run's error carries plugin and adapter text.
+            // A run's error carries plugin and adapter text; a failed run may still be graded.
+            (Some(s), Some(e)) => format!("{s:.5} (the run failed: {})", crate::term::line(e)),
+            (Some(s), None) => format!("{s:.5}"),
             (None, Some(e)) => format!("invalid: {}", crate::term::line(e)),
             (None, None) => "invalid".into(),
         };
@@ -81,6 +83,7 @@ pub async fn ab(
         anyhow::ensure!(n > 0, "--max-parallel must be at least 1");
         experiment.max_parallel = Some(n);
     }
+    let backend_given = args.backend.is_some();
     if let Some(backend) = args.backend {
         experiment.backend = Some(backend);
         experiment.check().map_err(anyhow::Error::msg)?;
@@ -91,16 +94,27 @@ pub async fn ab(
             .and_then(|(arm, seed)| Some((arm, seed.parse::<u64>().ok()?)))
             .with_context(|| format!("--sequence {sequence:?}: give ARM:SEED"))?;
         let mut config = config.clone();
-        ab::cluster::confine_to_cell(
+        ab::cell_job::confine_to_cell(
             &mut config,
-            args.cell_cpus.unwrap_or(ab::cluster::DEFAULT_CELL_CPUS),
+            args.cell_cpus.unwrap_or(ab::cell_job::DEFAULT_CELL_CPUS),
             args.cell_memory_mb
-                .unwrap_or(ab::cluster::DEFAULT_CELL_MEMORY_MB),
+                .unwrap_or(ab::cell_job::DEFAULT_CELL_MEMORY_MB),
         );
         ab::run_one_sequence(&config, &experiment, (arm, seed), Arc::new(Lines))
             .await
             .map_err(anyhow::Error::msg)?;
         return Ok(());
+    }
+    // Sequences an earlier driver started on a cluster stay there: a plain `sophon ab` (or
+    // `--status`, `--cancel`) follows them rather than running them here a second time.
+    if !backend_given
+        && experiment.backend() == crate::jobs::service::LOCAL
+        && let Some(recorded) = ab::cluster::recorded_backend(&experiment)
+    {
+        eprintln!(
+            "note: this experiment's sequences were started as {recorded} jobs; following them there"
+        );
+        experiment.backend = Some(recorded);
     }
     if args.status {
         return status(config, &experiment).await;
@@ -125,7 +139,7 @@ pub async fn ab(
         );
         return Ok(());
     }
-    let launch = ab::cluster::Launch {
+    let launch = ab::cell_job::Launch {
         exe: std::env::current_exe().context("finding the sophon binary to run on the nodes")?,
         config: config_path,
     };
@@ -141,12 +155,19 @@ pub async fn ab(
         .with_context(|| format!("experiment {}", args.experiment.display()))?;
     if args.json {
         let summary = std::fs::read_to_string(&result.summary)?;
-        println!("{summary}");
+        out!("{summary}");
         return Ok(());
     }
-    println!(
+    if let Some(warning) = ab::report::interval_warning(&experiment) {
+        eprintln!("note: {warning}");
+    }
+    out!(
         "{:<14} {:>5} {:>22} {:>22} {:>26}",
-        "arm", "runs", "any medal", "above median", "mean normalised score"
+        "arm",
+        "runs",
+        "any medal",
+        "above median",
+        "mean normalised score"
     );
     let pct = |e: &Option<ab::stats::Estimate>| {
         e.map_or("–".into(), |e| {
@@ -159,7 +180,7 @@ pub async fn ab(
         })
     };
     for a in &result.analysis.arms {
-        println!(
+        out!(
             "{:<14} {:>5} {:>22} {:>22} {:>26}",
             a.arm,
             a.runs,
@@ -177,7 +198,7 @@ pub async fn ab(
         .iter()
         .filter(|c| c.competition_id == "all")
     {
-        println!(
+        out!(
             "{} vs {}: {} wins, {} losses, {} ties; difference {}",
             c.arm,
             c.baseline,
@@ -190,7 +211,7 @@ pub async fn ab(
             ))
         );
     }
-    println!(
+    out!(
         "files {}, {}",
         result.report.display(),
         result.summary.display()
@@ -203,12 +224,12 @@ async fn status(config: &SophonConfig, experiment: &Experiment) -> anyhow::Resul
     let statuses = ab::cluster::status(config, experiment)
         .await
         .map_err(anyhow::Error::msg)?;
-    println!("{:<14} {:>5} {:>8}  job", "arm", "seed", "cells");
+    out!("{:<14} {:>5} {:>8}  job", "arm", "seed", "cells");
     for s in statuses {
         let job = s.job.map_or("–".to_string(), |(job, said)| {
             format!("{} job {} {}", job.backend, job.native_id, said)
         });
-        println!(
+        out!(
             "{:<14} {:>5} {:>8}  {}",
             crate::term::line(&s.arm),
             s.seed,

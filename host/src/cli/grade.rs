@@ -1,6 +1,7 @@
 //! `sophon grade`, `sophon grade-sample` and `sophon competitions list`: MLE-bench's grading
 //! commands, with the same inputs and report.
 
+use super::out;
 use crate::config::SophonConfig;
 use crate::grading::{Grader, submissions, write_report};
 use anyhow::Context;
@@ -101,7 +102,7 @@ pub async fn grade(args: GradeArgs, config: &SophonConfig) -> anyhow::Result<()>
     let report = GradingReport::new(reports);
     let path = write_report(&report, &args.output_dir)
         .with_context(|| format!("writing the report into {}", args.output_dir.display()))?;
-    println!(
+    out!(
         "{} graded, {} valid, {} medals ({} gold, {} silver, {} bronze), {} above median",
         report.total_runs,
         report.total_valid_submissions,
@@ -111,7 +112,7 @@ pub async fn grade(args: GradeArgs, config: &SophonConfig) -> anyhow::Result<()>
         report.total_bronze_medals,
         report.total_above_median
     );
-    println!("report: {}", path.display());
+    out!("report: {}", path.display());
     Ok(())
 }
 
@@ -141,7 +142,7 @@ pub async fn grade_sample(args: GradeSampleArgs, config: &SophonConfig) -> anyho
     let report = grader
         .grade(&args.competition_id, &prepared, &args.submission, &shown)
         .await;
-    println!(
+    out!(
         "{}",
         crate::term::json(serde_json::to_string_pretty(&report)?)
     );
@@ -184,15 +185,17 @@ pub fn competitions(command: CompetitionsCommand, config: &SophonConfig) -> anyh
         }))
         .collect();
     if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        out!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }
-    println!(
+    out!(
         "{:<58} {:<10} {:<34} prepared",
-        "competition", "split", "metric"
+        "competition",
+        "split",
+        "metric"
     );
     for r in &rows {
-        println!(
+        out!(
             "{:<58} {:<10} {:<34} {}",
             r["id"].as_str().unwrap_or_default(),
             r["split"].as_str().unwrap_or_default(),
@@ -201,7 +204,7 @@ pub fn competitions(command: CompetitionsCommand, config: &SophonConfig) -> anyh
         );
     }
     let prepared = rows.iter().filter(|r| r["prepared"] == true).count();
-    println!(
+    out!(
         "{} competitions, all graded by Sophon, {prepared} prepared in {}",
         rows.len(),
         data_dir.display()

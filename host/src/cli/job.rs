@@ -1,5 +1,6 @@
 //! `sophon job …`: run a command as a sandboxed job, list jobs, read their logs, cancel them.
 
+use super::out;
 use crate::artifacts::ArtifactStore;
 use crate::config::SophonConfig;
 use crate::jobs::backends::Backends;
@@ -204,37 +205,38 @@ pub async fn run(command: JobCommand, config: &SophonConfig) -> anyhow::Result<(
                     "gpu_source": gpu_source,
                     "jobs_dir": executor.jobs_dir(),
                 });
-                println!("{}", serde_json::to_string_pretty(&summary)?);
+                out!("{}", serde_json::to_string_pretty(&summary)?);
                 return Ok(());
             }
-            println!("sandbox   {}", executor.isolation());
-            println!("user      {}", executor.job_user());
-            println!("disk      {}", disk_words(&executor.disk_quota()));
-            println!("limits    {}", executor.cgroups().describe());
-            println!(
+            out!("sandbox   {}", executor.isolation());
+            out!("user      {}", executor.job_user());
+            out!("disk      {}", disk_words(&executor.disk_quota()));
+            out!("limits    {}", executor.cgroups().describe());
+            out!(
                 "cores     {} ({} in all)",
                 core_ranges(&inventory.cores),
                 inventory.cores.len()
             );
-            println!("memory    {} MiB", inventory.memory_mb);
+            out!("memory    {} MiB", inventory.memory_mb);
             if inventory.gpus.is_empty() {
-                println!("gpus      none ({gpu_source} lists none, or is not installed)");
+                out!("gpus      none ({gpu_source} lists none, or is not installed)");
             }
             for gpu in &inventory.gpus {
                 let memory = match gpu.memory_mb {
                     0 => "memory not given".to_string(),
                     mb => format!("{mb} MiB"),
                 };
-                println!(
+                out!(
                     "gpu {:<5} {} ({memory}; from {gpu_source})",
-                    gpu.index, gpu.name
+                    gpu.index,
+                    gpu.name
                 );
             }
-            println!("jobs dir  {}", executor.jobs_dir().display());
+            out!("jobs dir  {}", executor.jobs_dir().display());
             Ok(())
         }
         JobCommand::Ls => {
-            println!("{:<40} {:<14} {:<8} command", "id", "state", "pid");
+            out!("{:<40} {:<14} {:<8} command", "id", "state", "pid");
             let mut jobs: Vec<_> = jobs_dirs(config)
                 .iter()
                 .flat_map(|dir| list_jobs(dir))
@@ -242,7 +244,7 @@ pub async fn run(command: JobCommand, config: &SophonConfig) -> anyhow::Result<(
             jobs.sort_by_key(|(record, _)| std::cmp::Reverse(record.submitted_unix_ms));
             for (record, state) in jobs {
                 // A job's command is whatever its strategy asked to run.
-                println!(
+                out!(
                     "{:<40} {:<14} {:<8} {}",
                     crate::term::line(&record.id),
                     crate::term::line(&state),

@@ -1,5 +1,6 @@
 //! `sophon llm …`: talk to the configured models, or run the embedded one.
 
+use super::out;
 use crate::config::SophonConfig;
 use crate::llm::config::{LlmConfig, ProviderConfig, ProviderKind};
 use crate::llm::hub::{LOCAL, LlmHub};
@@ -113,7 +114,7 @@ pub async fn run(command: LlmCommand, config: &SophonConfig) -> anyhow::Result<(
             if !streamed.load(std::sync::atomic::Ordering::Relaxed) {
                 print!("{}", shown(&completion.text));
             }
-            println!();
+            out!();
             if verbose {
                 let u = &completion.usage;
                 if let Some(reasoning) = &completion.reasoning {
@@ -152,7 +153,7 @@ pub async fn run(command: LlmCommand, config: &SophonConfig) -> anyhow::Result<(
                 PythonEnv::default_root(),
             ));
             let (server, _) = local.client().await?;
-            println!(
+            out!(
                 "serving {} at {} (OpenAI-compatible; Ctrl-C stops it)",
                 server.model_name(),
                 server.base_url()

@@ -66,6 +66,17 @@ enum Command {
 }
 
 /// Whether the error comes from writing to a pipe whose reader has gone.
+/// `println!` that returns the write's error instead of panicking: `sophon … | head` closes the
+/// pipe, the command ends quietly ([`is_broken_pipe`]). Use it in functions returning
+/// `anyhow::Result`.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+pub(crate) use out;
+
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|cause| {
         cause

@@ -1,5 +1,6 @@
 //! `sophon plugin …`: inspect, scaffold, list and run plugins.
 
+use super::out;
 use crate::artifacts::ArtifactStore;
 use crate::builtin;
 use crate::config::SophonConfig;
@@ -8,7 +9,7 @@ use crate::run::RunInfo;
 use crate::run::services::{self, ServiceRequest};
 use crate::run::session::SessionRun;
 use crate::runtime::inspect::{self, ManifestOrigin};
-use crate::runtime::{PluginGrants, Runtime, World};
+use crate::runtime::{Manifest, PluginGrants, PluginSource, Runtime, World};
 use crate::term;
 use anyhow::{Context, bail};
 use clap::Subcommand;
@@ -58,6 +59,16 @@ pub enum PluginCommand {
         /// Where the run's artifacts go (default: a new directory under ./sophon-runs).
         #[arg(long)]
         run_dir: Option<PathBuf>,
+        /// Run it on this prepared competition as `sophon run` would — task, jobs, grading —
+        /// with a scratch HCC store in the run directory (the configured store is not touched).
+        #[arg(long)]
+        competition: Option<String>,
+        /// With --competition: the directory holding `<competition>/prepared/`.
+        #[arg(long, requires = "competition")]
+        data_dir: Option<PathBuf>,
+        /// With --competition: a promotion policy (default `none`).
+        #[arg(long, requires = "competition")]
+        policy: Option<String>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -74,9 +85,9 @@ pub async fn run(command: PluginCommand, config: &SophonConfig) -> anyhow::Resul
             sdk,
         } => {
             let path = super::scaffold_plugin(world, &name, &dir, sdk.as_deref())?;
-            println!("created {} plugin `{name}` in {}", world, path.display());
-            println!("build it:  cd {} && cargo build --release", path.display());
-            println!(
+            out!("created {} plugin `{name}` in {}", world, path.display());
+            out!("build it:  cd {} && cargo build --release", path.display());
+            out!(
                 "inspect:   sophon plugin inspect {}/target/wasm32-wasip2/release/{}.wasm",
                 path.display(),
                 name.replace('-', "_")
@@ -86,22 +97,34 @@ pub async fn run(command: PluginCommand, config: &SophonConfig) -> anyhow::Resul
         PluginCommand::List => list(config),
         PluginCommand::Run {
             plugin,
-            plugin_config: strategy_config,
+            plugin_config,
             grant_requested,
             timeout_secs,
             run_dir,
+            competition,
+            data_dir,
+            policy,
             json,
         } => {
-            run_strategy(
-                config,
-                &plugin,
-                &strategy_config,
+            let dev = DevRun {
+                reference: plugin,
+                strategy_config: plugin_config,
                 grant_requested,
-                Duration::from_secs(timeout_secs),
+                timeout: Duration::from_secs(timeout_secs),
                 run_dir,
                 json,
-            )
-            .await
+            };
+            match competition {
+                Some(id) => {
+                    let on = Competition {
+                        id,
+                        data_dir,
+                        policy,
+                    };
+                    run_on_competition(config, dev, on).await
+                }
+                None => run_strategy(config, dev).await,
+            }
         }
     }
 }
@@ -127,15 +150,15 @@ fn inspect(reference: &str, as_json: bool) -> anyhow::Result<()> {
             "manifest_origin": described.manifest_origin,
             "manifest_error": manifest_error,
         });
-        println!("{}", term::json(serde_json::to_string_pretty(&out)?));
+        out!("{}", term::json(serde_json::to_string_pretty(&out)?));
         return Ok(());
     }
     // Everything read from the file (import and export names, the manifest, its errors) is the
     // plugin author's text: escaped, one name per line.
-    println!("plugin    {}", term::line(&source.origin));
-    println!("size      {} bytes", described.size);
-    println!("sha256    {}", described.sha256);
-    println!(
+    out!("plugin    {}", term::line(&source.origin));
+    out!("size      {} bytes", described.size);
+    out!("sha256    {}", described.sha256);
+    out!(
         "world     {}",
         world.map_or(
             "none (exports no Sophon plugin interface)".to_string(),
@@ -149,8 +172,8 @@ fn inspect(reference: &str, as_json: bool) -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join("\n          ")
     };
-    println!("exports   {}", names(&described.facts.exports));
-    println!("imports   {}", names(&described.facts.imports));
+    out!("exports   {}", names(&described.facts.exports));
+    out!("imports   {}", names(&described.facts.imports));
     match (manifest, manifest_error) {
         (Some(m), _) => {
             let origin = match described.manifest_origin {
@@ -158,21 +181,24 @@ fn inspect(reference: &str, as_json: bool) -> anyhow::Result<()> {
                 _ => "beside the file",
             };
             // Quoted: a multi-line string of the author's could otherwise pose as a line of ours.
-            println!("manifest  ({origin})");
+            out!("manifest  ({origin})");
             for line in toml::to_string(m)?.lines() {
-                println!("          | {}", term::line(line));
+                out!("          | {}", term::line(line));
             }
         }
-        (None, Some(error)) => println!("manifest  INVALID: {}", term::block(&error)),
-        (None, None) => println!("manifest  none (sophon will refuse to load it)"),
+        (None, Some(error)) => out!("manifest  INVALID: {}", term::block(&error)),
+        (None, None) => out!("manifest  none (sophon will refuse to load it)"),
     }
     Ok(())
 }
 
 fn list(config: &SophonConfig) -> anyhow::Result<()> {
-    println!(
+    out!(
         "{:<24} {:<18} {:<9} {:<34} source",
-        "name", "world", "version", "capabilities asked"
+        "name",
+        "world",
+        "version",
+        "capabilities asked"
     );
     let mut rows = Vec::new();
     for name in builtin::names() {
@@ -190,7 +216,7 @@ fn list(config: &SophonConfig) -> anyhow::Result<()> {
         match described.as_ref().ok().and_then(|d| d.manifest.as_ref()) {
             Some(Ok(m)) => {
                 let caps: Vec<&str> = m.capabilities.list().iter().map(|c| c.as_str()).collect();
-                println!(
+                out!(
                     "{:<24} {:<18} {:<9} {:<34} {}",
                     term::line(&m.plugin.name),
                     m.plugin.world.as_str(),
@@ -203,7 +229,7 @@ fn list(config: &SophonConfig) -> anyhow::Result<()> {
                     term::line(&reference)
                 );
             }
-            _ => println!(
+            _ => out!(
                 "{:<24} {:<18} {:<9} {:<34} {}",
                 "?",
                 "?",
@@ -216,16 +242,13 @@ fn list(config: &SophonConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn run_strategy(
+/// The strategy `reference` names, its manifest, and what it is granted: the operator's
+/// grants, or with `grant_requested` exactly what its manifest asks for.
+fn strategy_and_grants(
     config: &SophonConfig,
     reference: &str,
-    strategy_config: &str,
     grant_requested: bool,
-    timeout: Duration,
-    run_dir: Option<PathBuf>,
-    as_json: bool,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<(PluginSource, Manifest, PluginGrants)> {
     let source = builtin::resolve(reference)?;
     let described = inspect::describe(&source)?;
     let manifest = match described.manifest {
@@ -253,11 +276,98 @@ async fn run_strategy(
     } else {
         config.grants_for(&manifest.plugin.name)
     };
+    Ok((source, manifest, grants))
+}
+
+/// `plugin run`'s common settings.
+struct DevRun {
+    /// A `.wasm` file or `builtin:<name>`.
+    reference: String,
+    strategy_config: String,
+    grant_requested: bool,
+    timeout: Duration,
+    run_dir: Option<PathBuf>,
+    json: bool,
+}
+
+/// The competition a `plugin run` without `--competition` is filed under.
+const PLUGIN_RUN_COMPETITION: &str = "plugin-run";
+
+/// `plugin run --competition`.
+struct Competition {
+    id: String,
+    data_dir: Option<PathBuf>,
+    policy: Option<String>,
+}
+
+/// The strategy on a real competition, through `sophon run`'s machinery: the plugin is
+/// registered under its manifest's name with its grants, its HCC store is `hcc.sqlite` in the
+/// run directory, and no promotion policy runs unless one is named.
+async fn run_on_competition(
+    config: &SophonConfig,
+    dev: DevRun,
+    on: Competition,
+) -> anyhow::Result<()> {
+    let reference = dev.reference.as_str();
+    let (_, manifest, grants) = strategy_and_grants(config, reference, dev.grant_requested)?;
+    let strategy_config: serde_json::Value =
+        serde_json::from_str(&dev.strategy_config).context("--plugin-config is not JSON")?;
+    let name = manifest.plugin.name.clone();
+    let mut config = config.clone();
+    let entry = config.plugins.entry(name.clone()).or_default();
+    entry.source = Some(match reference.starts_with(builtin::PREFIX) {
+        true => reference.to_string(),
+        false => std::path::absolute(reference)
+            .with_context(|| format!("the plugin {reference}"))?
+            .display()
+            .to_string(),
+    });
+    entry.grants = grants.grants;
+    entry.memory_mb = grants.memory_mb;
+    entry.sha256 = grants.sha256;
+    let run_dir = dev.run_dir.unwrap_or_else(|| {
+        PathBuf::from("sophon-runs").join(format!("{name}-{}-{}", on.id, std::process::id()))
+    });
+    let run_dir = std::path::absolute(&run_dir)
+        .with_context(|| format!("the run directory {}", run_dir.display()))?;
+    config.hcc.store = Some(run_dir.join("hcc.sqlite"));
+    let request = crate::run::execute::RunRequest {
+        competition_id: on.id,
+        data_dir: on.data_dir,
+        strategy: Some(name),
+        strategy_config: Some(strategy_config),
+        policy: Some(
+            on.policy
+                .unwrap_or_else(|| crate::run::config::NO_POLICY.into()),
+        ),
+        time_limit: Some(dev.timeout),
+        run_dir: Some(run_dir),
+        ..Default::default()
+    };
+    super::run::run_and_report(&config, request, dev.json).await
+}
+
+async fn run_strategy(config: &SophonConfig, dev: DevRun) -> anyhow::Result<()> {
+    let DevRun {
+        reference,
+        strategy_config,
+        grant_requested,
+        timeout,
+        run_dir,
+        json: as_json,
+    } = dev;
+    let reference = reference.as_str();
+    let strategy_config = strategy_config.as_str();
+    let (source, manifest, grants) = strategy_and_grants(config, reference, grant_requested)?;
+    let mut config = config.clone();
     let runtime = Runtime::new(config.runtime_config())?;
     let plugin = runtime.load(&source, &grants)?;
 
     let run_id = format!("{}-{}", manifest.plugin.name, std::process::id());
     let run_dir = run_dir.unwrap_or_else(|| PathBuf::from("sophon-runs").join(&run_id));
+    // A scratch HCC store: a plugin under development never writes the operator's memory.
+    config.hcc.store = Some(run_dir.join("hcc.sqlite"));
+    let config = &config;
     let store = Arc::new(
         ArtifactStore::open(&run_dir.join("artifacts"), 1 << 30)
             .with_context(|| format!("creating the artifact store in {}", run_dir.display()))?,
@@ -265,7 +375,7 @@ async fn run_strategy(
     let session = Arc::new(
         SessionRun::new(RunInfo {
             run_id: run_id.clone(),
-            competition_id: String::new(),
+            competition_id: PLUGIN_RUN_COMPETITION.into(),
             seed: 0,
             arm: None,
         })
@@ -285,7 +395,7 @@ async fn run_strategy(
             jobs_backend: crate::jobs::service::LOCAL.into(),
             run_id: run_id.clone(),
             // The HCC files a run under a competition: this run's is its own, never a real one.
-            competition_id: "plugin-run".into(),
+            competition_id: PLUGIN_RUN_COMPETITION.into(),
             descriptor: TaskDescriptor::default(),
             artifacts: store,
             task_public: None,
@@ -321,23 +431,23 @@ async fn run_strategy(
             "best": best.map(|b| json!({"node": b.node, "submission": b.submission, "metric": b.metric})),
             "llm": llm_usage,
         });
-        println!("{}", term::json(serde_json::to_string_pretty(&out)?));
+        out!("{}", term::json(serde_json::to_string_pretty(&out)?));
         return Ok(());
     }
     // Node ids, operators, summaries and the outcome are the strategy's text.
-    println!(
+    out!(
         "plugin   {} {} (sandboxed, memory cap {} MiB)",
         term::line(plugin.name()),
         term::line(&plugin.identity().version),
         plugin.grants().memory_bytes >> 20
     );
-    println!(
+    out!(
         "run      {}  ({})",
         term::line(&run_id),
         term::line(&run_dir.display().to_string())
     );
     for node in &nodes {
-        println!(
+        out!(
             "node     {:<10} {:<8} metric {:<8} {}",
             term::line(&node.id),
             term::line(&node.operator),
@@ -346,7 +456,7 @@ async fn run_strategy(
         );
     }
     if let Some(best) = best {
-        println!(
+        out!(
             "best     {} (metric {:.4}, submission artifact {})",
             term::line(&best.node),
             best.metric,
@@ -354,7 +464,7 @@ async fn run_strategy(
         );
     }
     if let Some(usage) = llm_usage {
-        println!(
+        out!(
             "llm      {} calls ({} cached, {} failed), {} prompt + {} completion tokens, ${:.4}",
             usage.calls,
             usage.cache_hits,
@@ -364,6 +474,6 @@ async fn run_strategy(
             usage.cost_usd
         );
     }
-    println!("outcome  {}", term::block(&outcome.summary));
+    out!("outcome  {}", term::block(&outcome.summary));
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! `sophon report <run-dir>`: the run as a self-contained HTML page and a JSON summary.
 
+use super::out;
 use crate::config::SophonConfig;
 use crate::report::{RunView, html};
 use clap::Args;
@@ -33,10 +34,10 @@ pub fn report(args: ReportArgs, config: &SophonConfig) -> anyhow::Result<()> {
     let json_path = page.with_extension("json");
     std::fs::write(&json_path, serde_json::to_string_pretty(&summary)? + "\n")?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        out!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
-        println!("report   {}", page.display());
-        println!("summary  {}", json_path.display());
+        out!("report   {}", page.display());
+        out!("summary  {}", json_path.display());
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! `sophon run`: one agent run on a competition, with progress for people (a status line and
 //! one line per search node) or, with `--json`, the run's event stream on stdout.
 
+use super::out;
 use crate::config::SophonConfig;
 use crate::report::{RunView, html};
 use crate::run::events::{RunEvent, RunObserver};
@@ -70,6 +71,33 @@ pub async fn run(args: RunArgs, config: &SophonConfig) -> anyhow::Result<()> {
         .map(serde_json::from_str)
         .transpose()
         .context("--strategy-config is not JSON")?;
+    let request = RunRequest {
+        competition_id: args.competition.unwrap_or_default(),
+        data_dir: args.data_dir,
+        strategy: args.strategy,
+        strategy_config,
+        policy: args.policy,
+        time_limit: args.time_limit,
+        max_steps: args.max_steps,
+        max_tokens: args.max_tokens,
+        max_cost_usd: args.max_cost,
+        stop: None,
+        run_dir: args.run_dir,
+        seed: args.seed,
+        resume: args.resume,
+        jobs_backend: args.jobs_backend,
+        backends: None,
+    };
+    run_and_report(config, request, args.json).await
+}
+
+/// Run `request` as `sophon run` does: Ctrl-C stops it gracefully, progress (or JSON lines)
+/// as it goes, the HTML report and the summary at the end; an error if the strategy failed.
+pub(crate) async fn run_and_report(
+    config: &SophonConfig,
+    mut request: RunRequest,
+    json: bool,
+) -> anyhow::Result<()> {
     // Ctrl-C asks the strategy to stop; the best submission is still graded. A second Ctrl-C
     // ends the process (the run can be resumed).
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -86,24 +114,8 @@ pub async fn run(args: RunArgs, config: &SophonConfig) -> anyhow::Result<()> {
             }
         }
     });
-    let request = RunRequest {
-        competition_id: args.competition.unwrap_or_default(),
-        data_dir: args.data_dir,
-        strategy: args.strategy,
-        strategy_config,
-        policy: args.policy,
-        time_limit: args.time_limit,
-        max_steps: args.max_steps,
-        max_tokens: args.max_tokens,
-        max_cost_usd: args.max_cost,
-        stop: Some(stop.clone()),
-        run_dir: args.run_dir,
-        seed: args.seed,
-        resume: args.resume,
-        jobs_backend: args.jobs_backend,
-        backends: None,
-    };
-    let observer: Arc<dyn RunObserver> = match args.json {
+    request.stop = Some(stop.clone());
+    let observer: Arc<dyn RunObserver> = match json {
         true => Arc::new(JsonLines),
         false => Arc::new(Progress::new()),
     };
@@ -119,11 +131,11 @@ pub async fn run(args: RunArgs, config: &SophonConfig) -> anyhow::Result<()> {
         }
         Err(e) => tracing::warn!("cannot make the run report: {e}"),
     }
-    if args.json {
+    if json {
         let line = serde_json::json!({ "event": "summary", "summary": summary });
-        println!("{}", term::json(line.to_string()));
+        out!("{}", term::json(line.to_string()));
     } else {
-        print_summary(&summary);
+        print_summary(&summary)?;
     }
     if let Some(error) = &summary.error {
         // main prints the error made safe for the terminal.
@@ -141,7 +153,9 @@ struct JsonLines;
 impl RunObserver for JsonLines {
     fn on_event(&self, event: &RunEvent) {
         if let Ok(line) = serde_json::to_string(event) {
-            println!("{}", term::json(line));
+            // An event stream whose reader left is not the run's failure.
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stdout().lock(), "{}", term::json(line));
         }
     }
 }
@@ -328,58 +342,67 @@ impl RunObserver for Progress {
     }
 }
 
-fn print_summary(summary: &RunSummary) {
+fn print_summary(summary: &RunSummary) -> anyhow::Result<()> {
     let g = &summary.grade;
-    println!("run       {}", term::line(&summary.run_id));
-    println!(
+    out!("run       {}", term::line(&summary.run_id));
+    out!(
         "directory {}",
         term::line(&summary.run_dir.display().to_string())
     );
-    println!(
+    out!(
         "nodes     {} ({} buggy) in {:.1} s",
         summary.nodes,
         summary.buggy_nodes,
         summary.elapsed_ms as f64 / 1000.0
     );
     if let Some(best) = &summary.best {
-        println!(
+        out!(
             "best      {} (validation {:.5})",
             term::line(&best.node),
             best.metric
         );
     }
     if let Some(error) = &summary.error {
-        println!("strategy  failed: {}", term::block(error));
+        out!("strategy  failed: {}", term::block(error));
     }
     let score = g.score.map_or("none".to_string(), |s| format!("{s}"));
     let medal = execute::medal(g).unwrap_or_else(|| "no medal".to_string());
     match g.median_threshold {
-        Some(median) => println!(
+        Some(median) => out!(
             "grade     {score} on the test set: {medal}, {} median {median} (gold {}, silver {}, bronze {})",
             if g.above_median { "above" } else { "not above" },
             g.gold_threshold.unwrap_or(f64::NAN),
             g.silver_threshold.unwrap_or(f64::NAN),
             g.bronze_threshold.unwrap_or(f64::NAN),
         ),
-        None => println!(
+        None => out!(
             "grade     {score} on the test set ({})",
             term::line(&g.message)
         ),
     }
     if summary.replay.recorded > 0 {
-        println!(
+        out!(
             "resumed   {} of {} journaled answers replayed",
-            summary.replay.replayed, summary.replay.recorded
+            summary.replay.replayed,
+            summary.replay.recorded
         );
     }
     if let Some(llm) = &summary.llm {
-        println!(
+        out!(
             "llm       {} calls, {} prompt + {} completion tokens, ${:.4}",
-            llm.calls, llm.prompt_tokens, llm.completion_tokens, llm.cost_usd
+            llm.calls,
+            llm.prompt_tokens,
+            llm.completion_tokens,
+            llm.cost_usd
         );
     }
-    println!(
-        "files     {}/report.html, grade.json, summary.json, submission/submission.csv",
+    let submission = match summary.run_dir.join("submission/submission.csv").is_file() {
+        true => ", submission/submission.csv",
+        false => "",
+    };
+    out!(
+        "files     {}/report.html, grade.json, summary.json{submission}",
         term::line(&summary.run_dir.display().to_string())
     );
+    Ok(())
 }

@@ -8,6 +8,7 @@
 //! min-similarity = 0.2                  # cosine δ: weaker matches are not prefetched
 //! allow-same-competition = false        # the leakage guard (see below)
 //! max-run-mb = 256                      # what one run may write to the store (events, plans)
+//! promotion-timeout-secs = 120          # the most a phase's promotion may keep the strategy
 //! ```
 //!
 //! The leakage guard: wisdom produced on competition X is never prefetched into (or found by
@@ -26,6 +27,7 @@ pub struct HccConfig {
     pub min_similarity: Option<f32>,
     pub allow_same_competition: Option<bool>,
     pub max_run_mb: Option<u64>,
+    pub promotion_timeout_secs: Option<u64>,
 }
 
 /// Which embedder retrieval uses.
@@ -46,7 +48,13 @@ pub struct HccSettings {
     /// Bytes of event contents and plans one run may write to the store; past it, writes are
     /// refused with `budget-exhausted` (a plugin cannot fill the disk through its memory).
     pub max_run_bytes: u64,
+    /// How long the strategy's `end-phase` (or `begin-phase`, which ends the open phase) waits
+    /// for the promotion policy; past it the phase ends without knowledge, the strategy goes on.
+    pub promotion_timeout: std::time::Duration,
 }
+
+/// `promotion-timeout-secs` when the config does not say.
+pub const DEFAULT_PROMOTION_TIMEOUT_SECS: u64 = 120;
 
 /// `max-run-mb` when the config does not say.
 pub const DEFAULT_MAX_RUN_MB: u64 = 256;
@@ -58,6 +66,7 @@ impl Default for HccSettings {
             min_similarity: 0.2,
             allow_same_competition: false,
             max_run_bytes: DEFAULT_MAX_RUN_MB << 20,
+            promotion_timeout: std::time::Duration::from_secs(DEFAULT_PROMOTION_TIMEOUT_SECS),
         }
     }
 }
@@ -72,6 +81,7 @@ impl HccConfig {
             min_similarity: other.min_similarity.or(self.min_similarity),
             allow_same_competition: other.allow_same_competition.or(self.allow_same_competition),
             max_run_mb: other.max_run_mb.or(self.max_run_mb),
+            promotion_timeout_secs: other.promotion_timeout_secs.or(self.promotion_timeout_secs),
         }
     }
 
@@ -114,6 +124,15 @@ impl HccConfig {
                 Some(mb) => {
                     return Err(format!(
                         "[hcc] max-run-mb = {mb} is out of range: use 1 to 1048576 (MiB one run may write)"
+                    ));
+                }
+            },
+            promotion_timeout: match self.promotion_timeout_secs {
+                None => defaults.promotion_timeout,
+                Some(secs) if (1..=86_400).contains(&secs) => std::time::Duration::from_secs(secs),
+                Some(secs) => {
+                    return Err(format!(
+                        "[hcc] promotion-timeout-secs = {secs} is out of range: use 1 to 86400"
                     ));
                 }
             },

@@ -313,13 +313,27 @@ impl RunHcc {
             plan: phase.plan.clone(),
             events: promote::trace_events(events),
         };
-        let unit = promoter.on_phase_end(trace).await.map_err(|e| {
-            CapabilityError::Upstream(format!(
-                "the promotion policy failed at the end of phase {}: {e}; the phase ended \
-                 without knowledge (its raw events stay in the log)",
-                phase.phase
-            ))
-        })?;
+        // The strategy waits on this: the operator's bound keeps a slow policy (its model)
+        // from holding the search up.
+        let limit = self.settings.promotion_timeout;
+        let unit = tokio::time::timeout(limit, promoter.on_phase_end(trace))
+            .await
+            .map_err(|_| {
+                CapabilityError::Timeout(format!(
+                    "the promotion policy took more than {} s at the end of phase {} \
+                     ([hcc] promotion-timeout-secs); the phase ended without knowledge (its raw \
+                     events stay in the log)",
+                    crate::units::seconds(limit),
+                    phase.phase
+                ))
+            })?
+            .map_err(|e| {
+                CapabilityError::Upstream(format!(
+                    "the promotion policy failed at the end of phase {}: {e}; the phase ended \
+                     without knowledge (its raw events stay in the log)",
+                    phase.phase
+                ))
+            })?;
         let Some(unit) = unit else {
             return Ok(None);
         };

@@ -114,7 +114,7 @@ pub struct NodeOffer {
 
 impl NodeOffer {
     /// Refuse a job no node can run (it would wait in the queue forever).
-    fn admit(&self, backend: &str, cpus: u32, memory_mb: u64, gpus: u32) -> CapResult<()> {
+    pub fn admit(&self, backend: &str, cpus: u32, memory_mb: u64, gpus: u32) -> CapResult<()> {
         let refuse = |what: &str, asked: u64, most: u64, key: &str| {
             Err(CapabilityError::InvalidArgument(format!(
                 "the job asks for {asked} {what}, more than a {backend} node offers ({most}, \
@@ -471,7 +471,10 @@ impl BatchExecutor {
         if let Some((why, _)) = forced {
             result.state = why;
             if why == JobState::TimedOut {
-                result.message = format!("killed after its {} s timeout", timeout.as_secs_f64());
+                result.message = format!(
+                    "killed after its {} s timeout",
+                    crate::units::seconds(timeout)
+                );
             }
         }
         if let Ok(work_dir) =

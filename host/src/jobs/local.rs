@@ -542,7 +542,10 @@ impl LocalExecutor {
             ),
             End::TimedOut => (
                 JobState::TimedOut,
-                format!("killed after its {} s timeout", timeout.as_secs_f64()),
+                format!(
+                    "killed after its {} s timeout",
+                    crate::units::seconds(timeout)
+                ),
             ),
             End::Exited(_) if status.success() => (JobState::Succeeded, String::new()),
             End::Exited(_) => (JobState::Failed, String::new()),

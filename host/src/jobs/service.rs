@@ -180,6 +180,20 @@ impl JobService for PluginJobs {
         let cluster = match backend {
             LOCAL => None,
             name => match self.backends.cluster(name) {
+                // A cluster the operator left unsandboxed (for `sophon job`) takes a plugin's
+                // jobs only where it is the run's own backend, chosen for the run.
+                Some(cluster)
+                    if name != self.default_backend
+                        && matches!(
+                            cluster.settings().isolation,
+                            super::sandbox::Isolation::Unsandboxed
+                        ) =>
+                {
+                    return Err(CapabilityError::NotGranted(format!(
+                        "job backend `{name}` runs jobs unsandboxed ([jobs.{name}] sandbox = \"none\"): \
+                         only a run whose jobs-backend it is sends jobs there"
+                    )));
+                }
                 Some(cluster) => Some(cluster.clone()),
                 None => {
                     return Err(CapabilityError::Unavailable(format!(

@@ -354,9 +354,9 @@ impl BatchApi for CliApi {
         if stdout.trim().is_empty() {
             return Err(CapabilityError::Unavailable(format!(
                 "Slurm lists no partition{}",
-                self.partition
-                    .as_ref()
-                    .map_or(String::new(), |p| format!(" named `{p}`"))
+                self.partition.as_ref().map_or(String::new(), |p| format!(
+                    " named `{p}` ([jobs.slurm] partition)"
+                ))
             )));
         }
         Ok(format!(

@@ -265,6 +265,11 @@ pub async fn execute(
         .jobs_backend
         .clone()
         .unwrap_or_else(|| crate::jobs::service::LOCAL.to_string());
+    if !crate::jobs::backends::known().contains(&jobs_backend.as_str()) {
+        return Err(RunError::Setup(
+            crate::jobs::backends::BackendError::Unknown(jobs_backend).to_string(),
+        ));
+    }
     let backends = match (&plugin.grants().jobs, request.backends.clone()) {
         (None, _) => None,
         (Some(_), Some(shared)) => Some(shared),

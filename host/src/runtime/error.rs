@@ -44,7 +44,7 @@ pub enum PluginError {
     Instantiate { plugin: String, message: String },
     #[error(
         "plugin `{plugin}` ran past its {} s deadline in `{func}` and was stopped",
-        limit.as_secs_f64()
+        crate::units::seconds(*limit)
     )]
     Deadline {
         plugin: String,
@@ -54,7 +54,7 @@ pub enum PluginError {
     #[error(
         "plugin `{plugin}` computed for {} s in `{func}` without waiting on the host once \
          (an infinite loop?) and was stopped; the limit is runtime.compute-slice-ms",
-        limit.as_secs_f64()
+        crate::units::seconds(*limit)
     )]
     ComputeSlice {
         plugin: String,

@@ -126,15 +126,15 @@ impl CallDeadline {
     fn timeout(&self, what: &str) -> CapabilityError {
         CapabilityError::Timeout(if self.run_ends {
             format!(
-                "{what} did not finish within the {:.1} s left in the run (its wall-clock \
+                "{what} did not finish within the {} s left in the run (its wall-clock \
                  budget): the run is ending",
-                self.limit.as_secs_f64()
+                crate::units::seconds(self.limit)
             )
         } else {
             format!(
                 "{what} did not finish within the host-call timeout of {} s \
                  (runtime.host-call-timeout-secs)",
-                self.limit.as_secs_f64()
+                crate::units::seconds(self.limit)
             )
         })
     }

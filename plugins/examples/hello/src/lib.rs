@@ -4,23 +4,29 @@
 //!
 //! Config (JSON, all optional): `{"nodes": 3}`.
 
+use sophon_sdk::serde::Deserialize;
 use sophon_sdk::{Outcome, Strategy, artifacts, info, run};
 
 struct Hello;
 
-fn nodes_from(config: &str) -> Result<u32, String> {
-    if config.trim().is_empty() {
-        return Ok(3);
+/// The config: `{"nodes": 3}` (unknown keys are refused, naming the key).
+#[derive(Deserialize)]
+#[serde(crate = "sophon_sdk::serde", deny_unknown_fields, default)]
+struct Settings {
+    nodes: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { nodes: 3 }
     }
-    let value: sophon_sdk::json::Value =
-        sophon_sdk::json::from_str(config).map_err(|e| format!("config is not JSON: {e}"))?;
-    match value.get("nodes") {
-        None => Ok(3),
-        Some(n) => n
-            .as_u64()
-            .filter(|n| (1..=100).contains(n))
-            .map(|n| n as u32)
-            .ok_or_else(|| format!("config.nodes must be an integer in 1..=100, got {n}")),
+}
+
+fn nodes_from(config: &str) -> Result<u32, String> {
+    let settings: Settings = sophon_sdk::config::parse(config)?;
+    match settings.nodes {
+        n @ 1..=100 => Ok(n),
+        n => Err(format!("config.nodes must be in 1..=100, got {n}")),
     }
 }
 
@@ -44,18 +50,13 @@ impl Strategy for Hello {
             // A made-up validation metric: closeness of the constant to 0.5.
             let metric = 1.0 - (guess - 0.5).abs();
             let id = format!("node-{i}");
-            run::report_node(&run::NodeReport {
-                id: id.clone(),
-                parent: None,
-                operator: "draft".into(),
-                worker: Some(0),
-                plan: format!("predict the constant {guess:.3}"),
-                code: None,
-                metric: Some(metric),
-                buggy: false,
-                valid_submission: true,
-                summary: format!("constant {guess:.3} scored {metric:.3}"),
-            })?;
+            run::node(&id, "draft")
+                .worker(0)
+                .plan(format!("predict the constant {guess:.3}"))
+                .metric(metric)
+                .valid()
+                .summary(format!("constant {guess:.3} scored {metric:.3}"))
+                .report()?;
             if run::report_best(&id, &submission.id, metric)? {
                 info!("{id} is the new best ({metric:.3})");
                 best = Some((id, metric));
