@@ -8,7 +8,7 @@
 /// plugin worlds below, so a strategy and a promotion policy use the same Rust types.
 pub mod host {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "wit",
         world: "sophon:plugin/host",
         runtime_path: "::sophon_sdk::__private::wit_bindgen::rt",
         generate_all,
@@ -18,7 +18,7 @@ pub mod host {
 /// The `sophon:plugin/strategy` world.
 pub mod strategy {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "wit",
         world: "sophon:plugin/strategy",
         runtime_path: "::sophon_sdk::__private::wit_bindgen::rt",
         with: {
@@ -40,7 +40,7 @@ pub mod strategy {
 /// The `sophon:plugin/task-adapter` world.
 pub mod task_adapter {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "wit",
         world: "sophon:plugin/task-adapter",
         runtime_path: "::sophon_sdk::__private::wit_bindgen::rt",
         with: {
@@ -57,7 +57,7 @@ pub mod task_adapter {
 /// The `sophon:plugin/promotion-policy` world.
 pub mod promotion_policy {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "wit",
         world: "sophon:plugin/promotion-policy",
         runtime_path: "::sophon_sdk::__private::wit_bindgen::rt",
         with: {

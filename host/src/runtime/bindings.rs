@@ -63,3 +63,48 @@ pub mod promotion_policy {
         },
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    /// Every `.wit` file under `root`, by path relative to it.
+    fn wit_files(root: &Path) -> BTreeMap<String, String> {
+        let mut files = BTreeMap::new();
+        let mut dirs = vec![root.to_path_buf()];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "wit") {
+                    let name = path.strip_prefix(root).unwrap().display().to_string();
+                    files.insert(name, std::fs::read_to_string(&path).unwrap());
+                }
+            }
+        }
+        files
+    }
+
+    /// `wit/` is the contract the host serves; the SDK carries a copy so it builds (and
+    /// publishes) on its own. They must be the same files, byte for byte.
+    #[test]
+    fn the_sdks_copy_of_the_wit_is_the_wit_the_host_serves() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let served = wit_files(&root.join("wit"));
+        let copied = wit_files(&root.join("sdk/wit"));
+        assert!(served.len() >= 8, "{:?}", served.keys());
+        assert_eq!(
+            served.keys().collect::<Vec<_>>(),
+            copied.keys().collect::<Vec<_>>(),
+            "sdk/wit must hold the files of wit/: run `rm -r sdk/wit && cp -r wit sdk/wit`"
+        );
+        for (name, text) in &served {
+            assert!(
+                copied[name] == *text,
+                "sdk/wit/{name} differs from wit/{name}: run `cp -r wit/. sdk/wit/`"
+            );
+        }
+    }
+}
