@@ -1222,3 +1222,202 @@ fn output_into_a_closed_pipe_ends_quietly() {
         "{err}"
     );
 }
+
+/// componentize-py for the Python plugin tests: `$SOPHON_COMPONENTIZE_PY`, else the one on
+/// `PATH`; `None` (the test skips) when neither exists, unless `SOPHON_REQUIRE_COMPONENTIZE=1`
+/// (set by `tests/run`, which installs it), where a missing one fails.
+fn componentize_py() -> Option<std::path::PathBuf> {
+    let found = std::env::var_os("SOPHON_COMPONENTIZE_PY")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::split_paths(&std::env::var_os("PATH")?)
+                .map(|dir| dir.join("componentize-py"))
+                .find(|path| path.is_file())
+        });
+    if found.is_none() {
+        assert!(
+            std::env::var("SOPHON_REQUIRE_COMPONENTIZE").as_deref() != Ok("1"),
+            "SOPHON_REQUIRE_COMPONENTIZE=1 but no componentize-py: `pip install componentize-py`"
+        );
+        eprintln!("skipped: no componentize-py (pip install componentize-py)");
+    }
+    found
+}
+
+/// `sophon …` in `dir` with componentize-py at `tool`.
+fn sophon_with(
+    args: &[&str],
+    dir: &std::path::Path,
+    tool: &std::path::Path,
+) -> (bool, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_sophon"))
+        .args(args)
+        .current_dir(dir)
+        .env("SOPHON_LOG", "warn")
+        .env("SOPHON_COMPONENTIZE_PY", tool)
+        .env("OPENAI_API_KEY", "sk-test")
+        .env("XDG_CACHE_HOME", dir)
+        .output()
+        .expect("running sophon");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// A Python author's loop: `plugin new --lang python`, `plugin build`, `plugin run` — the
+/// scaffolded strategy asks the model (an OpenAI-compatible server on loopback) and the
+/// scaffolded policy builds and inspects as a promotion policy.
+#[test]
+fn python_plugins_scaffold_build_and_run() {
+    let Some(tool) = componentize_py() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let addr = canned_openai_server();
+    std::fs::write(
+        dir.path().join("sophon.toml"),
+        format!(
+            "[llm]\ndefault = \"canned\"\n[llm.providers.canned]\nkind = \"openai\"\n\
+             base-url = \"http://{addr}/v1\"\nmodel = \"m1\"\n"
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| sophon_with(args, dir.path(), &tool);
+
+    let (ok, stdout, stderr) = run(&["plugin", "new", "strategy", "py-hello", "--lang", "python"]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("sophon plugin build"), "{stdout}");
+    let (ok, stdout, stderr) = run(&["plugin", "build", "py-hello"]);
+    assert!(ok, "{stdout}\n{stderr}");
+    let wasm = dir.path().join("py-hello/py-hello.wasm");
+    assert!(wasm.is_file(), "{stdout}");
+    let (ok, stdout, stderr) = run(&["plugin", "inspect", "py-hello/py-hello.wasm", "--json"]);
+    assert!(ok, "{stderr}");
+    let facts: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(facts["world"], "strategy");
+    assert_eq!(facts["manifest_origin"], "embedded", "{facts}");
+    assert_eq!(facts["manifest"]["plugin"]["name"], "py-hello");
+    let (ok, stdout, stderr) = run(&[
+        "plugin",
+        "run",
+        "py-hello/py-hello.wasm",
+        "--grant-requested",
+    ]);
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(stdout.contains("outcome  Gradient boosting."), "{stdout}");
+
+    let (ok, _, stderr) = run(&[
+        "plugin",
+        "new",
+        "promotion-policy",
+        "py-policy",
+        "--lang",
+        "python",
+    ]);
+    assert!(ok, "{stderr}");
+    let (ok, stdout, stderr) = run(&["plugin", "build", "py-policy"]);
+    assert!(ok, "{stdout}\n{stderr}");
+    let (ok, stdout, _) = run(&["plugin", "inspect", "py-policy/py-policy.wasm", "--json"]);
+    assert!(ok);
+    let facts: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(facts["world"], "promotion-policy", "{facts}");
+
+    // What an author gets wrong, named with the fix.
+    let (ok, _, stderr) = run(&[
+        "plugin",
+        "new",
+        "task-adapter",
+        "py-task",
+        "--lang",
+        "python",
+    ]);
+    assert!(!ok);
+    assert!(stderr.contains("write the adapter in Rust"), "{stderr}");
+    std::fs::write(dir.path().join("py-hello/app.py"), "def broken(:\n").unwrap();
+    let (ok, _, stderr) = run(&["plugin", "build", "py-hello"]);
+    assert!(!ok);
+    assert!(stderr.contains("componentize-py failed"), "{stderr}");
+    let (ok, _, stderr) = run(&["plugin", "build", "."]);
+    assert!(!ok);
+    assert!(stderr.contains("holds no plugin sources"), "{stderr}");
+}
+
+/// The Python example strategy (sdk/python/examples/baseline): built by `sophon plugin build`,
+/// it runs scikit-learn jobs on the demo competition and its best submission grades valid.
+#[test]
+fn the_python_example_strategy_scores_on_the_demo_competition() {
+    let Some(tool) = componentize_py() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk/python/examples/baseline");
+    let plugin = dir.path().join("baseline");
+    std::fs::create_dir(&plugin).unwrap();
+    for file in ["app.py", "plugin.toml"] {
+        std::fs::copy(example.join(file), plugin.join(file)).unwrap();
+    }
+    std::fs::write(
+        dir.path().join("sophon.toml"),
+        format!(
+            "[jobs.local]\njobs-dir = \"{}\"\n",
+            dir.path().join("jobs").display()
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| sophon_with(args, dir.path(), &tool);
+    let (ok, stdout, stderr) = run(&["plugin", "build", "baseline"]);
+    assert!(ok, "{stdout}\n{stderr}");
+    let (ok, stdout, stderr) = run(&[
+        "plugin",
+        "run",
+        "baseline/baseline-py.wasm",
+        "--grant-requested",
+        "--competition",
+        "sophon-demo-breast-cancer",
+        "--data-dir",
+        "data",
+        "--plugin-config",
+        r#"{"models": ["logistic"]}"#,
+        "--timeout-secs",
+        "240",
+        "--run-dir",
+        "dev-run",
+    ]);
+    assert!(ok, "{stdout}\n{stderr}");
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("dev-run/summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary["grade"]["valid_submission"], true, "{summary}");
+    assert!(
+        summary["grade"]["score"].as_f64().unwrap() > 0.95,
+        "{summary}"
+    );
+    assert_eq!(summary["best"]["node"], "node-0", "{summary}");
+    let outcome = summary["outcome"]["summary"].as_str().unwrap();
+    assert!(
+        outcome.starts_with("best baseline node-0: CV 0.9"),
+        "{outcome}"
+    );
+
+    let (ok, stdout, stderr) = run(&[
+        "plugin",
+        "run",
+        "baseline/baseline-py.wasm",
+        "--grant-requested",
+        "--competition",
+        "sophon-demo-breast-cancer",
+        "--data-dir",
+        "data",
+        "--plugin-config",
+        r#"{"modles": ["forest"]}"#,
+    ]);
+    assert!(!ok, "{stdout}");
+    assert!(
+        format!("{stdout}{stderr}").contains("unknown config key `modles`"),
+        "{stdout}\n{stderr}"
+    );
+}

@@ -245,14 +245,24 @@ async fn ungranted_capabilities_are_refused_at_load_with_the_fix() {
     assert!(err.contains("HCC scope `wisdom:read`"), "{err}");
 }
 
+/// Guest toolchains import every interface of the world; an import the manifest does not ask
+/// for loads, and every call to it is refused, even where sophon.toml grants the capability.
 #[tokio::test]
-async fn a_plugin_importing_an_undeclared_capability_is_refused() {
+async fn a_plugin_calling_an_undeclared_capability_is_refused_the_call() {
     let runtime = test_runtime();
     let source = PluginSource::from_file(&fixture("undeclared")).unwrap();
     let grants: PluginGrants = sophon::config::parse_toml("[grants]\njobs = {}").unwrap();
-    let err = runtime.load(&source, &grants).unwrap_err().to_string();
+    let plugin = runtime.load(&source, &grants).unwrap();
+    let err = plugin
+        .strategy(HostServices::default())
+        .await
+        .unwrap()
+        .run("{}", Duration::from_secs(30))
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(
-        err.contains("imports `sophon:host/jobs`") && err.contains("[capabilities.jobs]"),
+        err.contains("not granted capability `jobs`") && err.contains("[capabilities.jobs]"),
         "{err}"
     );
 }

@@ -1,4 +1,5 @@
-//! `sophon plugin new` makes crates that build with plain `cargo build --release` and load.
+//! `sophon plugin new` makes crates whose own tests pass natively (`cargo test`, against the
+//! SDK's mock host) and that build for wasm32-wasip2 and load.
 
 use sophon::runtime::{HostServices, PluginGrants, PluginSource, World, inspect};
 use sophon::task::TaskRequest;
@@ -13,21 +14,8 @@ const T: Duration = Duration::from_secs(30);
 /// Build the scaffolded crate in `dir` as its author would, sharing compiled dependencies with
 /// the fixture plugins (same profile settings).
 fn build(dir: &Path) -> PluginSource {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let target_dir = Path::new(env!("SOPHON_FIXTURES"))
-        .ancestors()
-        .find(|p| p.join("CACHEDIR.TAG").exists())
-        .unwrap()
-        .join("plugins");
-    let output = Command::new(cargo)
-        .args(["build", "--release"])
-        .arg("--target-dir")
-        .arg(&target_dir)
-        .current_dir(dir)
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .output()
-        .unwrap();
+    let target_dir = plugins_target_dir();
+    let output = cargo(dir, &["build", "--release", "--target", "wasm32-wasip2"]);
     assert!(
         output.status.success(),
         "{}",
@@ -40,6 +28,46 @@ fn build(dir: &Path) -> PluginSource {
             .join(format!("{name}.wasm")),
     )
     .unwrap()
+}
+
+/// The fixture plugins' target directory, shared so dependencies compile once.
+fn plugins_target_dir() -> std::path::PathBuf {
+    Path::new(env!("SOPHON_FIXTURES"))
+        .ancestors()
+        .find(|p| p.join("CACHEDIR.TAG").exists())
+        .unwrap()
+        .join("plugins")
+}
+
+/// `cargo ARGS` in the scaffolded crate `dir`, as its author would run it.
+fn cargo(dir: &Path, args: &[&str]) -> std::process::Output {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    Command::new(cargo)
+        .args(args)
+        .arg("--target-dir")
+        .arg(plugins_target_dir())
+        .current_dir(dir)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .output()
+        .unwrap()
+}
+
+/// The crate's own tests, run natively with plain `cargo test`: they pass, and there are some.
+fn author_tests_pass(dir: &Path) {
+    let output = cargo(dir, &["test"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let passed: usize = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("test result: ok. "))
+        .filter_map(|l| l.split(' ').next()?.parse::<usize>().ok())
+        .sum();
+    assert!(passed >= 1, "no test ran: {stdout}");
 }
 
 /// Load with exactly the grants the manifest asks for.
@@ -63,6 +91,7 @@ async fn scaffolded_plugins_of_every_world_build_and_load() {
 
     let dir =
         sophon::cli::scaffold_plugin(World::Strategy, "my-strategy", parent.path(), None).unwrap();
+    author_tests_pass(&dir);
     let source = build(&dir);
     let plugin = runtime.load(&source, &requested_grants(&source)).unwrap();
     let services = HostServices {
@@ -80,6 +109,7 @@ async fn scaffolded_plugins_of_every_world_build_and_load() {
 
     let dir = sophon::cli::scaffold_plugin(World::TaskAdapter, "my-adapter", parent.path(), None)
         .unwrap();
+    author_tests_pass(&dir);
     let source = build(&dir);
     let plugin = runtime.load(&source, &requested_grants(&source)).unwrap();
     let data = tempfile::tempdir().unwrap();
@@ -104,6 +134,7 @@ async fn scaffolded_plugins_of_every_world_build_and_load() {
     let dir =
         sophon::cli::scaffold_plugin(World::PromotionPolicy, "my-policy", parent.path(), None)
             .unwrap();
+    author_tests_pass(&dir);
     let source = build(&dir);
     let plugin = runtime.load(&source, &requested_grants(&source)).unwrap();
     plugin

@@ -1,18 +1,25 @@
 //! The run's artifact store (`sophon:host/artifacts`): immutable files passed by handle.
 
 use crate::Result;
+#[cfg(target_arch = "wasm32")]
 use crate::bindings::host::sophon::host::artifacts as wit;
 
 pub use crate::bindings::host::sophon::host::types::Artifact;
 
 /// Store `contents` as a new artifact named `name` (a plain file name).
 pub fn create(name: &str, contents: &[u8]) -> Result<Artifact> {
-    Ok(wit::create(name, contents)?)
+    host!(
+        wit::create(name, contents).map_err(Into::into),
+        crate::testing::with(|h| h.create_artifact(name, contents))
+    )
 }
 
 /// Up to `max_bytes` bytes of artifact `id` from `offset`; empty at the end.
 pub fn read(id: &str, offset: u64, max_bytes: u32) -> Result<Vec<u8>> {
-    Ok(wit::read(id, offset, max_bytes)?)
+    host!(
+        wit::read(id, offset, max_bytes).map_err(Into::into),
+        crate::testing::with(|h| h.read_artifact(id, offset, max_bytes))
+    )
 }
 
 /// The whole artifact, read in 1 MiB chunks, refusing anything over `limit` bytes.
@@ -39,5 +46,8 @@ pub fn read_all(id: &str, limit: u64) -> Result<Vec<u8>> {
 
 /// Metadata of artifact `id`.
 pub fn stat(id: &str) -> Result<Artifact> {
-    Ok(wit::stat(id)?)
+    host!(
+        wit::stat(id).map_err(Into::into),
+        crate::testing::with(|h| h.stat_artifact(id))
+    )
 }

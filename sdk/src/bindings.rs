@@ -11,6 +11,7 @@ pub mod host {
         path: "wit",
         world: "sophon:plugin/host",
         runtime_path: "::sophon_sdk::__private::wit_bindgen::rt",
+        additional_derives: [PartialEq],
         generate_all,
     });
 }
@@ -21,6 +22,7 @@ pub mod strategy {
         path: "wit",
         world: "sophon:plugin/strategy",
         runtime_path: "::sophon_sdk::__private::wit_bindgen::rt",
+        additional_derives: [PartialEq],
         with: {
             "sophon:host/types@0.1.0": crate::bindings::host::sophon::host::types,
             "sophon:host/artifacts@0.1.0": crate::bindings::host::sophon::host::artifacts,
@@ -43,6 +45,7 @@ pub mod task_adapter {
         path: "wit",
         world: "sophon:plugin/task-adapter",
         runtime_path: "::sophon_sdk::__private::wit_bindgen::rt",
+        additional_derives: [PartialEq],
         with: {
             "sophon:host/types@0.1.0": crate::bindings::host::sophon::host::types,
             "sophon:host/task@0.1.0": crate::bindings::host::sophon::host::task,
@@ -60,6 +63,7 @@ pub mod promotion_policy {
         path: "wit",
         world: "sophon:plugin/promotion-policy",
         runtime_path: "::sophon_sdk::__private::wit_bindgen::rt",
+        additional_derives: [PartialEq],
         with: {
             "sophon:host/types@0.1.0": crate::bindings::host::sophon::host::types,
             "sophon:host/llm@0.1.0": crate::bindings::host::sophon::host::llm,

@@ -4,9 +4,44 @@ use crate::bindings::host::sophon::host::jobs as wit;
 use crate::{Result, rt};
 
 pub use wit::{
-    ExitStatus, FileContents, Job, JobFile, JobInventory, JobResult, JobSpec, JobState, LogStream,
+    ExitStatus, FileContents, JobFile, JobInventory, JobResult, JobSpec, JobState, LogStream,
     Mount, MountSource, OutputExcerpt, Resources,
 };
+
+#[cfg(target_arch = "wasm32")]
+type JobHandle = wit::Job;
+#[cfg(not(target_arch = "wasm32"))]
+type JobHandle = crate::testing::MockJob;
+
+/// A submitted job; dropping the handle does not cancel it.
+pub struct Job(JobHandle);
+
+impl Job {
+    /// The host's id for the job (`local-7`, `slurm-123`, ...).
+    pub fn id(&self) -> String {
+        self.0.id()
+    }
+    pub fn state(&self) -> JobState {
+        self.0.state()
+    }
+    /// Ready once the job has ended.
+    pub fn subscribe(&self) -> rt::Pollable {
+        self.0.subscribe()
+    }
+    /// The result once the job has ended.
+    pub fn get(&self) -> Option<JobResult> {
+        self.0.get()
+    }
+    pub fn cancel(&self) {
+        self.0.cancel()
+    }
+    /// Up to `max_bytes` of the job's `stream` from `offset`, while it runs or after.
+    // The WIT error converts; the mock host's is already an `Error`.
+    #[allow(clippy::useless_conversion)]
+    pub fn logs(&self, stream: LogStream, offset: u64, max_bytes: u32) -> Result<String> {
+        self.0.logs(stream, offset, max_bytes).map_err(Into::into)
+    }
+}
 
 impl JobSpec {
     /// A job named `name` running `command` (argv) with backend defaults for everything else.
@@ -123,7 +158,10 @@ impl JobResult {
 
 /// Queue a job.
 pub fn submit(spec: &JobSpec) -> Result<Job> {
-    Ok(wit::submit(spec)?)
+    host!(
+        wit::submit(spec).map(Job).map_err(Into::into),
+        crate::testing::with(|h| h.submit(spec)).map(Job)
+    )
 }
 
 /// Wait for `job` to finish, blocking the plugin.
@@ -154,5 +192,5 @@ pub fn run(spec: &JobSpec) -> Result<JobResult> {
 
 /// Resources this plugin may use right now.
 pub fn inventory() -> JobInventory {
-    wit::inventory()
+    host!(wit::inventory(), crate::testing::with(|h| h.inventory()))
 }

@@ -29,6 +29,18 @@
 
 extern crate self as sophon_sdk;
 
+/// One host call: the WIT import in a plugin (wasm32) build, the [`testing::MockHost`]
+/// installed on the current thread in a native build (an author's `cargo test`).
+macro_rules! host {
+    ($wasm:expr, $mock:expr) => {{
+        #[cfg(target_arch = "wasm32")]
+        let answer = $wasm;
+        #[cfg(not(target_arch = "wasm32"))]
+        let answer = $mock;
+        answer
+    }};
+}
+
 pub mod artifacts;
 pub mod bindings;
 pub mod config;
@@ -39,6 +51,8 @@ pub mod llm;
 pub mod rt;
 pub mod run;
 pub mod task;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
 
 pub use error::{Error, ErrorKind, Result};
 pub use futures;

@@ -9,8 +9,35 @@ use crate::{Result, rt};
 
 pub use wit::{
     CachePolicy, ChatRequest, Completion, FinishReason, JsonSchema, LlmBudget, Message, ModelInfo,
-    PendingCompletion, ResponseFormat, Role, ToolCall, ToolChoice, ToolDef, Usage,
+    ResponseFormat, Role, ToolCall, ToolChoice, ToolDef, Usage,
 };
+
+#[cfg(target_arch = "wasm32")]
+type PendingHandle = wit::PendingCompletion;
+#[cfg(not(target_arch = "wasm32"))]
+type PendingHandle = crate::testing::MockPending;
+
+/// A chat call started with [`start_chat`]; dropping it abandons the call.
+pub struct PendingCompletion(PendingHandle);
+
+impl PendingCompletion {
+    /// Ready once the reply (or the error) is in.
+    pub fn subscribe(&self) -> rt::Pollable {
+        self.0.subscribe()
+    }
+    /// The outcome once the call has ended, `None` while it runs; asking again after taking
+    /// the outcome is an `invalid-argument` error.
+    // The WIT error converts; the mock host's is already an `Error`.
+    #[allow(clippy::useless_conversion)]
+    pub fn get(&self) -> Option<Result<Completion>> {
+        self.0.get().map(|outcome| outcome.map_err(Into::into))
+    }
+    /// Abandon the call; a [`get`](Self::get) that has not taken the outcome yet reports
+    /// `cancelled`.
+    pub fn cancel(&self) {
+        self.0.cancel()
+    }
+}
 
 impl Message {
     pub fn new(role: Role, content: impl Into<String>) -> Self {
@@ -111,12 +138,20 @@ impl ChatRequest {
 
 /// Ask and wait for the reply.
 pub fn chat(request: &ChatRequest) -> Result<Completion> {
-    Ok(wit::chat(request)?)
+    host!(
+        wit::chat(request).map_err(Into::into),
+        crate::testing::with(|h| h.chat(request))
+    )
 }
 
 /// Start a call without waiting for it.
 pub fn start_chat(request: &ChatRequest) -> Result<PendingCompletion> {
-    Ok(wit::start_chat(request)?)
+    host!(
+        wit::start_chat(request)
+            .map(PendingCompletion)
+            .map_err(Into::into),
+        crate::testing::with(|h| h.start_chat(request)).map(PendingCompletion)
+    )
 }
 
 /// Ask and await the reply; several of these run concurrently under [`rt::block_on`].
@@ -129,7 +164,7 @@ pub async fn chat_async(request: ChatRequest) -> Result<Completion> {
 pub async fn wait_completion(pending: &PendingCompletion) -> Result<Completion> {
     loop {
         if let Some(outcome) = pending.get() {
-            return Ok(outcome?);
+            return outcome;
         }
         rt::wait(pending.subscribe()).await;
     }
@@ -137,20 +172,26 @@ pub async fn wait_completion(pending: &PendingCompletion) -> Result<Completion> 
 
 /// Embedding vectors, one per input, from `model` (the plugin's default when `None`).
 pub fn embed(inputs: &[String], model: Option<&str>) -> Result<Vec<Vec<f32>>> {
-    Ok(wit::embed(inputs, model)?)
+    host!(
+        wit::embed(inputs, model).map_err(Into::into),
+        crate::testing::with(|h| h.embed(inputs, model))
+    )
 }
 
 /// Tokens `text` takes for `model` (the plugin's default when `None`).
 pub fn count_tokens(text: &str, model: Option<&str>) -> Result<u32> {
-    Ok(wit::count_tokens(text, model)?)
+    host!(
+        wit::count_tokens(text, model).map_err(Into::into),
+        crate::testing::with(|h| h.count_tokens(text, model))
+    )
 }
 
 /// The models this plugin may use; the first is its default.
 pub fn models() -> Vec<ModelInfo> {
-    wit::models()
+    host!(wit::models(), crate::testing::with(|h| h.models()))
 }
 
 /// This plugin's LLM budget so far.
 pub fn budget() -> LlmBudget {
-    wit::budget()
+    host!(wit::budget(), crate::testing::with(|h| h.llm_budget()))
 }

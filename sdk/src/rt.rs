@@ -16,7 +16,19 @@
 //! [`wait`] or the `*_async` helpers); waiting on anything else would never wake, so
 //! `block_on` panics with an explanation instead of hanging.
 
-use crate::bindings::host::wasi::io::poll::{Pollable, poll};
+/// A host operation's readiness (`wasi:io/poll.pollable`).
+#[cfg(target_arch = "wasm32")]
+pub use crate::bindings::host::wasi::io::poll::Pollable;
+#[cfg(not(target_arch = "wasm32"))]
+pub use crate::testing::MockPollable as Pollable;
+
+/// Which of `pollables` are ready, blocking until one is.
+fn poll(pollables: &[&Pollable]) -> Vec<u32> {
+    host!(
+        crate::bindings::host::wasi::io::poll::poll(pollables),
+        (0..pollables.len() as u32).collect()
+    )
+}
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::pin;

@@ -8,11 +8,11 @@ pub use crate::bindings::host::sophon::host::types::LogLevel;
 pub use wit::{NodeReport, RunBudget, RunInfo};
 
 pub fn info() -> RunInfo {
-    wit::info()
+    host!(wit::info(), crate::testing::with(|h| h.info()))
 }
 
 pub fn budget() -> RunBudget {
-    wit::budget()
+    host!(wit::budget(), crate::testing::with(|h| h.run_budget()))
 }
 
 /// Time kept back from the run's wall budget when sizing a job.
@@ -34,12 +34,18 @@ fn fits(limit_ms: u64, wall_ms_left: Option<u64>) -> Option<u64> {
 
 /// True once a budget is spent or the operator asked the run to stop.
 pub fn should_stop() -> bool {
-    wit::should_stop()
+    host!(
+        wit::should_stop(),
+        crate::testing::with(|h| h.should_stop())
+    )
 }
 
 /// Report a search node (counts one step of the step budget).
 pub fn report_node(node: &NodeReport) -> Result<()> {
-    Ok(wit::report_node(node)?)
+    host!(
+        wit::report_node(node).map_err(Into::into),
+        crate::testing::with(|h| h.report_node(node))
+    )
 }
 
 /// A node report under construction: its id and operator (`draft`, `debug`, `improve` or the
@@ -139,12 +145,18 @@ impl NodeBuilder {
 /// Claim `submission` (an artifact id) of `node` as the best so far; returns whether the host
 /// accepted it as the new best.
 pub fn report_best(node: &str, submission: &str, metric: f64) -> Result<bool> {
-    Ok(wit::report_best(node, submission, metric)?)
+    host!(
+        wit::report_best(node, submission, metric).map_err(Into::into),
+        crate::testing::with(|h| h.report_best(node, submission, metric))
+    )
 }
 
 /// Write a line to the run's log.
 pub fn log(level: LogLevel, message: &str) {
-    wit::log(level, message)
+    host!(
+        wit::log(level, message),
+        crate::testing::with(|h| h.log(level, message))
+    )
 }
 
 /// `info!("...", args)`: log at info level through the host.

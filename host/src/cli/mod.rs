@@ -1,6 +1,7 @@
 //! The `sophon` command line.
 
 mod ab;
+mod build;
 mod grade;
 mod hcc;
 mod job;
@@ -16,7 +17,8 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-pub use scaffold::scaffold_plugin;
+pub use build::{Lang, build as build_plugin};
+pub use scaffold::{scaffold_plugin, scaffold_python_plugin};
 
 #[derive(Parser)]
 #[command(

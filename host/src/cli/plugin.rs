@@ -40,6 +40,15 @@ pub enum PluginCommand {
         /// Path of the sophon-sdk crate (default: the SDK this sophon was built from).
         #[arg(long)]
         sdk: Option<PathBuf>,
+        /// The plugin's language: rust (a crate) or python (an app.py for componentize-py).
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: super::Lang,
+    },
+    /// Build the plugin in DIR (Rust crate or Python app.py) into a `.wasm` component.
+    Build {
+        /// The plugin's folder (default: the current directory).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
     },
     /// List the embedded plugins and those configured in sophon.toml.
     List,
@@ -83,15 +92,33 @@ pub async fn run(command: PluginCommand, config: &SophonConfig) -> anyhow::Resul
             name,
             dir,
             sdk,
+            lang,
         } => {
-            let path = super::scaffold_plugin(world, &name, &dir, sdk.as_deref())?;
+            let (path, wasm) = match lang {
+                super::Lang::Rust => {
+                    let path = super::scaffold_plugin(world, &name, &dir, sdk.as_deref())?;
+                    let wasm = path
+                        .join("target/wasm32-wasip2/release")
+                        .join(format!("{}.wasm", name.replace('-', "_")));
+                    (path, wasm)
+                }
+                super::Lang::Python => {
+                    let path = super::scaffold_python_plugin(world, &name, &dir)?;
+                    let wasm = path.join(format!("{name}.wasm"));
+                    (path, wasm)
+                }
+            };
             out!("created {} plugin `{name}` in {}", world, path.display());
-            out!("build it:  cd {} && cargo build --release", path.display());
-            out!(
-                "inspect:   sophon plugin inspect {}/target/wasm32-wasip2/release/{}.wasm",
-                path.display(),
-                name.replace('-', "_")
-            );
+            if lang == super::Lang::Rust {
+                out!("test it:   cd {} && cargo test", path.display());
+            }
+            out!("build it:  sophon plugin build {}", path.display());
+            out!("inspect:   sophon plugin inspect {}", wasm.display());
+            Ok(())
+        }
+        PluginCommand::Build { dir } => {
+            let wasm = super::build_plugin(&dir)?;
+            out!("built {}", wasm.display());
             Ok(())
         }
         PluginCommand::List => list(config),

@@ -4,6 +4,22 @@ use crate::runtime::World;
 use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};
 
+/// Plugin names: a lower-case letter, then lower-case letters, digits and `-` (64 at most).
+fn check_name(name: &str) -> anyhow::Result<()> {
+    let name_ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && name.as_bytes()[0].is_ascii_lowercase();
+    if !name_ok {
+        bail!(
+            "plugin name {name:?} must start with a lower-case letter and use only a-z, 0-9 and `-`"
+        );
+    }
+    Ok(())
+}
+
 /// The SDK this binary was built with, for the new crate's path dependency.
 fn default_sdk() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("sdk")
@@ -17,17 +33,7 @@ pub fn scaffold_plugin(
     parent: &Path,
     sdk: Option<&Path>,
 ) -> anyhow::Result<PathBuf> {
-    let name_ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && name.as_bytes()[0].is_ascii_lowercase();
-    if !name_ok {
-        bail!(
-            "plugin name {name:?} must start with a lower-case letter and use only a-z, 0-9 and `-`"
-        );
-    }
+    check_name(name)?;
     let sdk = sdk.map(Path::to_path_buf).unwrap_or_else(default_sdk);
     let sdk = sdk.canonicalize().with_context(|| {
         format!(
@@ -59,7 +65,13 @@ pub fn scaffold_plugin(
         ("Cargo.toml", cargo_toml(name, &sdk)),
         ("plugin.toml", plugin_toml(world, name)),
         ("src/lib.rs", lib_rs(world, &type_name)),
-        (".cargo/config.toml", "[build]\ntarget = \"wasm32-wasip2\"\n".to_string()),
+        (
+            ".cargo/config.toml",
+            "# `cargo wasm` builds the plugin (as `sophon plugin build` does); plain `cargo test`\n\
+             # runs its tests natively against sophon_sdk::testing::MockHost.\n\
+             [alias]\nwasm = \"build --release --target wasm32-wasip2\"\n"
+                .to_string(),
+        ),
         (
             "rust-toolchain.toml",
             "[toolchain]\nchannel = \"1.95.0\"\ntargets = [\"wasm32-wasip2\"]\nprofile = \"minimal\"\n".to_string(),
@@ -134,6 +146,28 @@ impl Strategy for {type_name} {{
 }}
 
 sophon_sdk::export_strategy!({type_name});
+
+#[cfg(test)]
+mod tests {{
+    use super::*;
+    use sophon_sdk::testing::MockHost;
+
+    #[test]
+    fn asks_the_model_and_reports_its_answer() {{
+        let host = MockHost::new().reply("LightGBM");
+        let outcome = host.run::<{type_name}>("{{}}").unwrap();
+        assert_eq!(outcome.summary, "LightGBM");
+        assert_eq!(host.requests().len(), 1);
+    }}
+
+    #[test]
+    fn stops_at_once_without_budget() {{
+        let host = MockHost::new().steps(0);
+        let outcome = host.run::<{type_name}>("{{}}").unwrap();
+        assert_eq!(outcome.summary, "no budget");
+        assert!(host.requests().is_empty());
+    }}
+}}
 "#
         ),
         World::TaskAdapter => format!(
@@ -177,6 +211,20 @@ impl TaskAdapter for {type_name} {{
 }}
 
 sophon_sdk::export_task_adapter!({type_name});
+
+#[cfg(test)]
+mod tests {{
+    use super::*;
+
+    #[test]
+    fn an_empty_submission_is_invalid() {{
+        let path = std::env::temp_dir().join(format!("empty-submission-{{}}.csv", std::process::id()));
+        std::fs::write(&path, "").unwrap();
+        let request = TaskRequest {{ competition_id: "demo".into(), options: "{{}}".into() }};
+        let validation = {type_name}::validate(request, path.display().to_string()).unwrap();
+        assert!(!validation.valid);
+    }}
+}}
 "#
         ),
         World::PromotionPolicy => format!(
@@ -215,7 +263,100 @@ impl PromotionPolicy for {type_name} {{
 }}
 
 sophon_sdk::export_promotion_policy!({type_name});
+
+#[cfg(test)]
+mod tests {{
+    use super::*;
+    use sophon_sdk::testing::{{MockHost, sample_task}};
+
+    #[test]
+    fn describes_the_task_by_its_metric() {{
+        let descriptor = MockHost::new().within(|| {type_name}::describe_task(sample_task())).unwrap();
+        assert_eq!(descriptor.metric, "accuracy");
+    }}
+}}
 "#
         ),
+    }
+}
+
+/// Create Python plugin `name` for `world` under `parent` (an `app.py` and a `plugin.toml`
+/// that `sophon plugin build` turns into a component); returns its directory.
+pub fn scaffold_python_plugin(world: World, name: &str, parent: &Path) -> anyhow::Result<PathBuf> {
+    check_name(name)?;
+    if world == World::TaskAdapter {
+        bail!(
+            "Python task adapters are not supported yet: write the adapter in Rust \
+             (`sophon plugin new task-adapter {name}`)"
+        );
+    }
+    let dir = parent.join(name);
+    if dir.exists() {
+        bail!(
+            "{} already exists; choose another name or directory",
+            dir.display()
+        );
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    // CPython inside the component needs more than a Rust plugin's 64 MiB.
+    let manifest = plugin_toml(world, name).replace("memory-mb = 64", "memory-mb = 256");
+    let files = [
+        ("plugin.toml", manifest),
+        ("app.py", app_py(world)),
+        (".gitignore", "/*.wasm\n__pycache__/\n".to_string()),
+    ];
+    for (file, contents) in files {
+        std::fs::write(dir.join(file), contents).with_context(|| format!("writing {file}"))?;
+    }
+    Ok(dir)
+}
+
+fn app_py(world: World) -> String {
+    match world {
+        World::PromotionPolicy => r#""""A memory promotion policy: raw events -> knowledge (phase end) -> wisdom (task end)."""
+
+import sophon_sdk as sophon
+
+
+class Policy(sophon.PromotionPolicy):
+    def describe_task(self, task_info):
+        return sophon.hcc.task_descriptor(
+            modality="unknown",
+            task_type="unknown",
+            metric=task_info.metric.name,
+            data_size=f"{len(task_info.public_files)} files",
+            summary=task_info.title,
+        )
+
+    def on_phase_end(self, trace):
+        return sophon.hcc.knowledge_unit(
+            trace.phase, f"{len(trace.events)} events under plan: {trace.plan}"
+        )
+
+    def on_task_end(self, trace):
+        return []
+
+
+PromotionPolicyApi = sophon.export_promotion_policy(Policy)
+"#
+        .to_string(),
+        _ => r#""""A search strategy. The host calls `run` once; everything it learns comes from host
+calls (llm, jobs, hcc, task, run), so a resumed run replays it exactly."""
+
+import sophon_sdk as sophon
+
+
+class Strategy(sophon.Strategy):
+    def run(self, config: dict) -> sophon.Outcome:
+        sophon.run.log_info(f"starting with config {config}")
+        if sophon.run.should_stop():
+            return sophon.Outcome(summary="no budget")
+        reply = sophon.llm.chat("Name one model for tabular data.", max_tokens=32)
+        return sophon.Outcome(summary=reply.text)
+
+
+StrategyApi = sophon.export_strategy(Strategy)
+"#
+        .to_string(),
     }
 }

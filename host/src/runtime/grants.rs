@@ -103,15 +103,6 @@ pub enum GrantError {
         capability: String,
     },
     #[error(
-        "plugin `{plugin}` imports `sophon:host/{interface}` but its manifest does not ask for capability \
-         `{capability}`: add a [capabilities.{capability}] table to its plugin.toml"
-    )]
-    UndeclaredImport {
-        plugin: String,
-        interface: String,
-        capability: Capability,
-    },
-    #[error(
         "plugin `{plugin}` imports `sophon:host/{interface}@{version}`, which this Sophon does not provide \
          (it serves sophon:host@0.1.x); rebuild the plugin against this Sophon's SDK or upgrade Sophon"
     )]
@@ -242,27 +233,18 @@ pub fn resolve(
         });
     }
 
+    // An imported capability the manifest does not ask for is linked but never granted: every
+    // call to it is refused with `not-granted` (naming the manifest fix). Guest toolchains such
+    // as componentize-py and componentize-js import every interface of the world, used or not,
+    // so refusing the import would force manifests to ask for what the code never calls.
     for (interface, version) in facts.host_imports() {
         let known_version = version == "0.1.0" || version.starts_with("0.1.");
-        match Capability::of_interface(&interface) {
-            Some(capability) if known_version => {
-                if let Some(capability) = capability
-                    && !requested.has(capability)
-                {
-                    return Err(GrantError::UndeclaredImport {
-                        plugin,
-                        interface,
-                        capability,
-                    });
-                }
-            }
-            _ => {
-                return Err(GrantError::UnknownHostInterface {
-                    plugin,
-                    interface,
-                    version,
-                });
-            }
+        if !known_version || Capability::of_interface(&interface).is_none() {
+            return Err(GrantError::UnknownHostInterface {
+                plugin,
+                interface,
+                version,
+            });
         }
     }
 
@@ -544,20 +526,15 @@ mod tests {
     }
 
     #[test]
-    fn refuses_imports_the_manifest_does_not_declare() {
+    fn imports_the_manifest_does_not_declare_load_without_the_capability() {
         let m = strategy("");
-        let f = facts(&["sophon:host/jobs@0.1.0"], STRATEGY);
-        let err = resolve(&m, &f, &Capabilities::default(), None, POLICY).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                GrantError::UndeclaredImport {
-                    capability: Capability::Jobs,
-                    ..
-                }
-            ),
-            "{err}"
+        let f = facts(
+            &["sophon:host/jobs@0.1.0", "sophon:host/llm@0.1.0"],
+            STRATEGY,
         );
+        let granted = grants("jobs={}\nllm={}");
+        let e = resolve(&m, &f, &granted, None, POLICY).unwrap();
+        assert!(!e.has(Capability::Jobs) && !e.has(Capability::Llm));
         let f = facts(&["sophon:host/teleport@0.1.0"], STRATEGY);
         assert!(matches!(
             resolve(&m, &f, &Capabilities::default(), None, POLICY),

@@ -1,0 +1,321 @@
+//! `sophon plugin build [DIR]`: a plugin's source folder to a loadable `.wasm` component.
+//!
+//! Rust (a `Cargo.toml`): `cargo build --release --target wasm32-wasip2`, the manifest embedded
+//! by the SDK's export macro; the `.wasm` lands in the crate's cargo target directory.
+//! Python (an `app.py` beside `plugin.toml`): componentize-py against the WIT and the Python SDK
+//! this binary carries, then `plugin.toml` appended as the component's `sophon-manifest`
+//! custom section; the `.wasm` lands in the folder. Failure behaviour: a missing tool, a
+//! manifest that does not parse or a failed compiler is an error naming the fix; nothing is
+//! written on failure except the compiler's own outputs.
+
+use crate::runtime::{Manifest, World};
+use anyhow::{Context, bail};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The languages `sophon plugin new --lang` and `sophon plugin build` support.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Lang {
+    Rust,
+    Python,
+}
+
+/// The WIT this binary serves, as files relative to a WIT root.
+pub const WIT_FILES: [(&str, &str); 8] = [
+    ("plugin.wit", include_str!("../../../wit/plugin.wit")),
+    (
+        "deps/host/types.wit",
+        include_str!("../../../wit/deps/host/types.wit"),
+    ),
+    (
+        "deps/host/llm.wit",
+        include_str!("../../../wit/deps/host/llm.wit"),
+    ),
+    (
+        "deps/host/jobs.wit",
+        include_str!("../../../wit/deps/host/jobs.wit"),
+    ),
+    (
+        "deps/host/hcc.wit",
+        include_str!("../../../wit/deps/host/hcc.wit"),
+    ),
+    (
+        "deps/host/task.wit",
+        include_str!("../../../wit/deps/host/task.wit"),
+    ),
+    (
+        "deps/host/run.wit",
+        include_str!("../../../wit/deps/host/run.wit"),
+    ),
+    (
+        "deps/io/io.wit",
+        include_str!("../../../wit/deps/io/io.wit"),
+    ),
+];
+
+/// The Python SDK (`sdk/python/sophon_sdk`), as files of the `sophon_sdk` package.
+pub const PYTHON_SDK: [(&str, &str); 9] = [
+    (
+        "__init__.py",
+        include_str!("../../../sdk/python/sophon_sdk/__init__.py"),
+    ),
+    (
+        "_host.py",
+        include_str!("../../../sdk/python/sophon_sdk/_host.py"),
+    ),
+    (
+        "artifacts.py",
+        include_str!("../../../sdk/python/sophon_sdk/artifacts.py"),
+    ),
+    (
+        "config.py",
+        include_str!("../../../sdk/python/sophon_sdk/config.py"),
+    ),
+    (
+        "hcc.py",
+        include_str!("../../../sdk/python/sophon_sdk/hcc.py"),
+    ),
+    (
+        "jobs.py",
+        include_str!("../../../sdk/python/sophon_sdk/jobs.py"),
+    ),
+    (
+        "llm.py",
+        include_str!("../../../sdk/python/sophon_sdk/llm.py"),
+    ),
+    (
+        "run.py",
+        include_str!("../../../sdk/python/sophon_sdk/run.py"),
+    ),
+    (
+        "task.py",
+        include_str!("../../../sdk/python/sophon_sdk/task.py"),
+    ),
+];
+
+/// The custom section the host reads a component's manifest from.
+const MANIFEST_SECTION: &str = "sophon-manifest";
+
+/// The language of the plugin in `dir`, from the files there.
+pub fn detect(dir: &Path) -> anyhow::Result<Lang> {
+    if dir.join("Cargo.toml").is_file() {
+        return Ok(Lang::Rust);
+    }
+    if dir.join("app.py").is_file() {
+        return Ok(Lang::Python);
+    }
+    bail!(
+        "{} holds no plugin sources: expected a Cargo.toml (Rust) or an app.py beside a plugin.toml \
+         (Python); create one with `sophon plugin new <world> <name> [--lang python]`",
+        dir.display()
+    )
+}
+
+/// Build the plugin in `dir`; returns the `.wasm` path.
+pub fn build(dir: &Path) -> anyhow::Result<PathBuf> {
+    match detect(dir)? {
+        Lang::Rust => build_rust(dir),
+        Lang::Python => build_python(dir),
+    }
+}
+
+fn build_rust(dir: &Path) -> anyhow::Result<PathBuf> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = Command::new(&cargo)
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--message-format=json-render-diagnostics",
+        ])
+        .current_dir(dir)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .with_context(|| format!("running {} (is Rust installed?)", cargo.to_string_lossy()))?;
+    if !output.status.success() {
+        bail!(
+            "cargo build failed in {} (see the errors above); the wasm target is added with \
+             `rustup target add wasm32-wasip2`",
+            dir.display()
+        );
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|msg| msg["reason"] == "compiler-artifact")
+        .flat_map(|msg| {
+            msg["filenames"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|f| f.as_str().map(PathBuf::from))
+                .collect::<Vec<_>>()
+        })
+        .rfind(|path| path.extension().is_some_and(|e| e == "wasm"))
+        .with_context(|| {
+            format!(
+                "cargo built no .wasm in {}: a plugin crate needs `crate-type = [\"cdylib\"]`",
+                dir.display()
+            )
+        })
+}
+
+/// The componentize-py to run: `$SOPHON_COMPONENTIZE_PY`, else the one on `PATH`.
+fn componentize_py() -> PathBuf {
+    std::env::var_os("SOPHON_COMPONENTIZE_PY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "componentize-py".into())
+}
+
+fn build_python(dir: &Path) -> anyhow::Result<PathBuf> {
+    let manifest_path = dir.join("plugin.toml");
+    let manifest_bytes = std::fs::read(&manifest_path).with_context(|| {
+        format!(
+            "reading {}: a Python plugin describes itself in a plugin.toml beside app.py",
+            manifest_path.display()
+        )
+    })?;
+    let manifest = Manifest::parse(&manifest_bytes)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", manifest_path.display()))?;
+    let world = manifest.plugin.world;
+    if world == World::TaskAdapter {
+        bail!(
+            "Python task adapters are not supported yet: write the adapter in Rust \
+             (`sophon plugin new task-adapter NAME`)"
+        );
+    }
+    let scratch = tempfile::tempdir().context("creating a scratch directory")?;
+    let wit = write_files(&scratch.path().join("wit"), &WIT_FILES)?;
+    let sdk_root = scratch.path().join("python");
+    write_files(&sdk_root.join("sophon_sdk"), &PYTHON_SDK)?;
+    let out = dir.join(format!("{}.wasm", manifest.plugin.name));
+    let tool = componentize_py();
+    let status = Command::new(&tool)
+        .arg("-d")
+        .arg(&wit)
+        .arg("-w")
+        .arg(format!("sophon:plugin/{world}"))
+        .arg("componentize")
+        .arg("app")
+        .arg("-p")
+        .arg(dir)
+        .arg("-p")
+        .arg(&sdk_root)
+        .arg("-o")
+        .arg(&out)
+        .status()
+        .with_context(|| {
+            format!(
+                "running {}: install it with `pip install componentize-py` (or point \
+                 SOPHON_COMPONENTIZE_PY at it)",
+                tool.display()
+            )
+        })?;
+    if !status.success() {
+        bail!(
+            "componentize-py failed on {} (see its errors above)",
+            dir.display()
+        );
+    }
+    let mut wasm = std::fs::read(&out).with_context(|| format!("reading {}", out.display()))?;
+    append_custom_section(&mut wasm, MANIFEST_SECTION, &manifest_bytes);
+    std::fs::write(&out, wasm).with_context(|| format!("writing {}", out.display()))?;
+    Ok(out)
+}
+
+fn write_files(root: &Path, files: &[(&str, &str)]) -> anyhow::Result<PathBuf> {
+    for (name, text) in files {
+        let path = root.join(name);
+        std::fs::create_dir_all(path.parent().expect("a file has a parent"))?;
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(root.to_path_buf())
+}
+
+/// Append a custom section (id 0: name, then payload, both length-prefixed) to a component.
+pub fn append_custom_section(wasm: &mut Vec<u8>, name: &str, payload: &[u8]) {
+    let mut body = Vec::new();
+    leb128(&mut body, name.len() as u64);
+    body.extend_from_slice(name.as_bytes());
+    body.extend_from_slice(payload);
+    wasm.push(0);
+    leb128(wasm, body.len() as u64);
+    wasm.extend_from_slice(&body);
+}
+
+fn leb128(out: &mut Vec<u8>, mut value: u64) {
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_carried_wit_is_the_wit_the_host_serves() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit");
+        for (name, text) in WIT_FILES {
+            assert_eq!(
+                std::fs::read_to_string(root.join(name)).unwrap(),
+                text,
+                "{name}"
+            );
+        }
+        let on_disk = walk(&root).len();
+        assert_eq!(
+            on_disk,
+            WIT_FILES.len(),
+            "a WIT file is missing from WIT_FILES"
+        );
+        let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk/python/sophon_sdk");
+        assert_eq!(
+            walk(&python).len(),
+            PYTHON_SDK.len(),
+            "a module is missing from PYTHON_SDK"
+        );
+    }
+
+    fn walk(dir: &Path) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                if path.file_name().is_some_and(|n| n != "__pycache__") {
+                    files.extend(walk(&path));
+                }
+            } else {
+                files.push(path);
+            }
+        }
+        files
+    }
+
+    #[test]
+    fn an_appended_manifest_is_found_by_inspection() {
+        let source = crate::builtin::resolve("builtin:hello").unwrap();
+        // Remove the embedded section's name so only the appended one counts.
+        let mut wasm = source.wasm.to_vec();
+        let at = wasm
+            .windows(MANIFEST_SECTION.len())
+            .position(|w| w == MANIFEST_SECTION.as_bytes())
+            .unwrap();
+        wasm[at] = b'X';
+        append_custom_section(&mut wasm, MANIFEST_SECTION, b"[plugin]\nname = \"x\"\n");
+        let facts = crate::runtime::inspect::ComponentFacts::read(&wasm).unwrap();
+        assert_eq!(
+            facts.embedded_manifest.unwrap(),
+            b"[plugin]\nname = \"x\"\n"
+        );
+    }
+}
