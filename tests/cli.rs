@@ -4,10 +4,20 @@
 use std::process::Command;
 
 fn sophon(args: &[&str], dir: &std::path::Path) -> (bool, String, String) {
+    sophon_env(args, dir, &[])
+}
+
+/// `sophon ARGS` in `dir` with `env` added: success, stdout, stderr.
+fn sophon_env(
+    args: &[&str],
+    dir: &std::path::Path,
+    env: &[(&str, &std::ffi::OsStr)],
+) -> (bool, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_sophon"))
         .args(args)
         .current_dir(dir)
         .env("SOPHON_LOG", "warn")
+        .envs(env.iter().copied())
         .output()
         .expect("running sophon");
     (
@@ -1223,47 +1233,61 @@ fn output_into_a_closed_pipe_ends_quietly() {
     );
 }
 
-/// componentize-py for the Python plugin tests: `$SOPHON_COMPONENTIZE_PY`, else the one on
-/// `PATH`; `None` (the test skips) when neither exists, unless `SOPHON_REQUIRE_COMPONENTIZE=1`
-/// (set by `tests/run`, which installs it), where a missing one fails.
-fn componentize_py() -> Option<std::path::PathBuf> {
-    let found = std::env::var_os("SOPHON_COMPONENTIZE_PY")
+/// A guest toolchain for the Python/JavaScript plugin tests: `$<variable>`, else `name` on
+/// `PATH`; `None` (the test skips) when neither exists, unless `$<variable>_REQUIRED=1` is set
+/// (`tests/run` installs the tools and sets it), where a missing one fails.
+fn guest_tool(name: &str, variable: &str) -> Option<std::path::PathBuf> {
+    let found = std::env::var_os(variable)
         .map(std::path::PathBuf::from)
         .or_else(|| {
             std::env::split_paths(&std::env::var_os("PATH")?)
-                .map(|dir| dir.join("componentize-py"))
+                .map(|dir| dir.join(name))
                 .find(|path| path.is_file())
         });
     if found.is_none() {
         assert!(
-            std::env::var("SOPHON_REQUIRE_COMPONENTIZE").as_deref() != Ok("1"),
-            "SOPHON_REQUIRE_COMPONENTIZE=1 but no componentize-py: `pip install componentize-py`"
+            std::env::var(format!("{variable}_REQUIRED")).as_deref() != Ok("1"),
+            "{variable}_REQUIRED=1 but no {name}: install it (see tests/run)"
         );
-        eprintln!("skipped: no componentize-py (pip install componentize-py)");
+        eprintln!("skipped: no {name}");
     }
     found
 }
 
-/// `sophon …` in `dir` with componentize-py at `tool`.
+fn componentize_py() -> Option<std::path::PathBuf> {
+    guest_tool("componentize-py", "SOPHON_COMPONENTIZE_PY")
+}
+
+/// `sophon …` in `dir` with the guest toolchain at `tool` (both variables point at it).
 fn sophon_with(
     args: &[&str],
     dir: &std::path::Path,
     tool: &std::path::Path,
 ) -> (bool, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_sophon"))
-        .args(args)
-        .current_dir(dir)
-        .env("SOPHON_LOG", "warn")
-        .env("SOPHON_COMPONENTIZE_PY", tool)
-        .env("OPENAI_API_KEY", "sk-test")
-        .env("XDG_CACHE_HOME", dir)
-        .output()
-        .expect("running sophon");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    let env = [
+        ("SOPHON_COMPONENTIZE_PY", tool.as_os_str()),
+        ("SOPHON_COMPONENTIZE_JS", tool.as_os_str()),
+        ("OPENAI_API_KEY", "sk-test".as_ref()),
+        ("XDG_CACHE_HOME", dir.as_os_str()),
+    ];
+    sophon_env(args, dir, &env)
+}
+
+/// `plugin new WORLD NAME --lang LANG`, `plugin build`, then `plugin inspect --json`'s facts.
+fn new_built_plugin(
+    run: &dyn Fn(&[&str]) -> (bool, String, String),
+    world: &str,
+    name: &str,
+    lang: &str,
+) -> serde_json::Value {
+    let (ok, _, stderr) = run(&["plugin", "new", world, name, "--lang", lang]);
+    assert!(ok, "{stderr}");
+    let (ok, stdout, stderr) = run(&["plugin", "build", name]);
+    assert!(ok, "{stdout}\n{stderr}");
+    let wasm = format!("{name}/{name}.wasm");
+    let (ok, stdout, stderr) = run(&["plugin", "inspect", &wasm, "--json"]);
+    assert!(ok, "{stderr}");
+    serde_json::from_str(&stdout).unwrap()
 }
 
 /// A Python author's loop: `plugin new --lang python`, `plugin build`, `plugin run` — the
@@ -1275,27 +1299,10 @@ fn python_plugins_scaffold_build_and_run() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let addr = canned_openai_server();
-    std::fs::write(
-        dir.path().join("sophon.toml"),
-        format!(
-            "[llm]\ndefault = \"canned\"\n[llm.providers.canned]\nkind = \"openai\"\n\
-             base-url = \"http://{addr}/v1\"\nmodel = \"m1\"\n"
-        ),
-    )
-    .unwrap();
+    canned_llm_config(dir.path());
     let run = |args: &[&str]| sophon_with(args, dir.path(), &tool);
 
-    let (ok, stdout, stderr) = run(&["plugin", "new", "strategy", "py-hello", "--lang", "python"]);
-    assert!(ok, "{stderr}");
-    assert!(stdout.contains("sophon plugin build"), "{stdout}");
-    let (ok, stdout, stderr) = run(&["plugin", "build", "py-hello"]);
-    assert!(ok, "{stdout}\n{stderr}");
-    let wasm = dir.path().join("py-hello/py-hello.wasm");
-    assert!(wasm.is_file(), "{stdout}");
-    let (ok, stdout, stderr) = run(&["plugin", "inspect", "py-hello/py-hello.wasm", "--json"]);
-    assert!(ok, "{stderr}");
-    let facts: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let facts = new_built_plugin(&run, "strategy", "py-hello", "python");
     assert_eq!(facts["world"], "strategy");
     assert_eq!(facts["manifest_origin"], "embedded", "{facts}");
     assert_eq!(facts["manifest"]["plugin"]["name"], "py-hello");
@@ -1308,20 +1315,7 @@ fn python_plugins_scaffold_build_and_run() {
     assert!(ok, "{stdout}\n{stderr}");
     assert!(stdout.contains("outcome  Gradient boosting."), "{stdout}");
 
-    let (ok, _, stderr) = run(&[
-        "plugin",
-        "new",
-        "promotion-policy",
-        "py-policy",
-        "--lang",
-        "python",
-    ]);
-    assert!(ok, "{stderr}");
-    let (ok, stdout, stderr) = run(&["plugin", "build", "py-policy"]);
-    assert!(ok, "{stdout}\n{stderr}");
-    let (ok, stdout, _) = run(&["plugin", "inspect", "py-policy/py-policy.wasm", "--json"]);
-    assert!(ok);
-    let facts: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let facts = new_built_plugin(&run, "promotion-policy", "py-policy", "python");
     assert_eq!(facts["world"], "promotion-policy", "{facts}");
 
     // What an author gets wrong, named with the fix.
@@ -1370,22 +1364,26 @@ fn the_python_example_strategy_scores_on_the_demo_competition() {
     let run = |args: &[&str]| sophon_with(args, dir.path(), &tool);
     let (ok, stdout, stderr) = run(&["plugin", "build", "baseline"]);
     assert!(ok, "{stdout}\n{stderr}");
-    let (ok, stdout, stderr) = run(&[
-        "plugin",
-        "run",
-        "baseline/baseline-py.wasm",
-        "--grant-requested",
-        "--competition",
-        "sophon-demo-breast-cancer",
-        "--data-dir",
-        "data",
-        "--plugin-config",
+    let on_demo = |config: &str, more: &[&str]| {
+        let mut args = vec![
+            "plugin",
+            "run",
+            "baseline/baseline-py.wasm",
+            "--grant-requested",
+            "--competition",
+            "sophon-demo-breast-cancer",
+            "--data-dir",
+            "data",
+            "--plugin-config",
+            config,
+        ];
+        args.extend_from_slice(more);
+        run(&args)
+    };
+    let (ok, stdout, stderr) = on_demo(
         r#"{"models": ["logistic"]}"#,
-        "--timeout-secs",
-        "240",
-        "--run-dir",
-        "dev-run",
-    ]);
+        &["--timeout-secs", "240", "--run-dir", "dev-run"],
+    );
     assert!(ok, "{stdout}\n{stderr}");
     let summary: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(dir.path().join("dev-run/summary.json")).unwrap(),
@@ -1403,21 +1401,77 @@ fn the_python_example_strategy_scores_on_the_demo_competition() {
         "{outcome}"
     );
 
-    let (ok, stdout, stderr) = run(&[
-        "plugin",
-        "run",
-        "baseline/baseline-py.wasm",
-        "--grant-requested",
-        "--competition",
-        "sophon-demo-breast-cancer",
-        "--data-dir",
-        "data",
-        "--plugin-config",
-        r#"{"modles": ["forest"]}"#,
-    ]);
+    let (ok, stdout, stderr) = on_demo(r#"{"modles": ["forest"]}"#, &[]);
     assert!(!ok, "{stdout}");
     assert!(
         format!("{stdout}{stderr}").contains("unknown config key `modles`"),
         "{stdout}\n{stderr}"
     );
+}
+
+/// Writes an OpenAI-compatible `[llm]` table for the canned server into `dir/sophon.toml`.
+fn canned_llm_config(dir: &std::path::Path) {
+    let addr = canned_openai_server();
+    std::fs::write(
+        dir.join("sophon.toml"),
+        format!(
+            "[llm]\ndefault = \"canned\"\n[llm.providers.canned]\nkind = \"openai\"\n\
+             base-url = \"http://{addr}/v1\"\nmodel = \"m1\"\n"
+        ),
+    )
+    .unwrap();
+}
+
+/// A JavaScript author's loop: `plugin new --lang js`, `plugin build` (componentize-js with
+/// wasi:http disabled), `plugin run`; a host error reaches the run's error as its WIT case.
+#[test]
+fn javascript_plugins_scaffold_build_and_run() {
+    let Some(tool) = guest_tool("componentize-js", "SOPHON_COMPONENTIZE_JS") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    canned_llm_config(dir.path());
+    let run = |args: &[&str]| sophon_with(args, dir.path(), &tool);
+
+    let facts = new_built_plugin(&run, "strategy", "js-hello", "js");
+    assert!(dir.path().join("js-hello/package.json").is_file());
+    assert_eq!(facts["world"], "strategy");
+    assert_eq!(facts["manifest_origin"], "embedded", "{facts}");
+    let imports = facts["imports"].to_string();
+    assert!(!imports.contains("wasi:http"), "{imports}");
+    let (ok, stdout, stderr) = run(&[
+        "plugin",
+        "run",
+        "js-hello/js-hello.wasm",
+        "--grant-requested",
+    ]);
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(stdout.contains("outcome  Gradient boosting."), "{stdout}");
+
+    // A call outside the manifest: the component loads, the call fails `not-granted`, and the
+    // scaffold's guard turns the WIT error into the run's error.
+    let app = dir.path().join("js-hello/app.js");
+    let source = std::fs::read_to_string(&app).unwrap().replace(
+        "const reply = chat(",
+        "submit({ name: 'x', files: [], command: ['true'], env: [], resources: { gpus: 0 }, \
+         mounts: [], outputs: [] });\n      const reply = chat(",
+    );
+    let source = format!("import {{ submit }} from 'sophon:host/jobs@0.1.0';\n{source}");
+    std::fs::write(&app, source).unwrap();
+    let (ok, stdout, stderr) = run(&["plugin", "build", "js-hello"]);
+    assert!(ok, "{stdout}\n{stderr}");
+    let (ok, _, stderr) = run(&[
+        "plugin",
+        "run",
+        "js-hello/js-hello.wasm",
+        "--grant-requested",
+    ]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("not-granted: plugin `js-hello` was not granted capability `jobs`"),
+        "{stderr}"
+    );
+
+    let facts = new_built_plugin(&run, "promotion-policy", "js-policy", "js");
+    assert_eq!(facts["world"], "promotion-policy", "{facts}");
 }

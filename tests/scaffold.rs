@@ -149,3 +149,137 @@ async fn scaffolded_plugins_of_every_world_build_and_load() {
         sophon::cli::scaffold_plugin(World::Strategy, "Bad_Name", parent.path(), None).unwrap_err();
     assert!(err.to_string().contains("lower-case"), "{err}");
 }
+
+/// Serves `body` to every HTTP request on loopback; its URL.
+fn serve(body: Vec<u8>) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                line.clear();
+            }
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&body);
+        }
+    });
+    format!("http://{addr}/echo.wasm")
+}
+
+fn install_request<'a>(
+    source: &'a str,
+    config: &'a Path,
+) -> sophon::cli::install::InstallRequest<'a> {
+    sophon::cli::install::InstallRequest {
+        source,
+        sha256: None,
+        grant_requested: false,
+        force: false,
+        config,
+    }
+}
+
+/// `sophon plugin install`: the file lands beside the configuration, pinned by hash, the
+/// operator's comments kept; grants only when asked for; a URL only with its hash; a wrong
+/// hash, a missing manifest or another build of the same version change nothing.
+#[tokio::test]
+async fn installed_plugins_are_pinned_and_granted_only_on_request() {
+    use sophon::cli::install::install;
+    use sophon::config::SophonConfig;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sophon.toml");
+    std::fs::write(
+        &config,
+        "# the operator's notes\n[run]\nstrategy = \"recipes\"\n",
+    )
+    .unwrap();
+    let greedy = sophon_tests::fixture("greedy").display().to_string();
+    let runtime = test_runtime();
+
+    let installed = install(&install_request(&greedy, &config)).await.unwrap();
+    assert!(!installed.granted);
+    let expected = PluginSource::from_file(Path::new(&greedy))
+        .unwrap()
+        .sha256();
+    assert_eq!(installed.sha256, expected);
+    assert_eq!(installed.path, dir.path().join("plugins/greedy-0.1.0.wasm"));
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.starts_with("# the operator's notes\n[run]"), "{text}");
+    let loaded = SophonConfig::load(&config).unwrap();
+    let entry = &loaded.plugins["greedy"];
+    assert_eq!(entry.sha256.as_deref(), Some(expected.as_str()));
+    assert_eq!(entry.memory_mb, Some(128));
+    let source = PluginSource::from_file(Path::new(entry.source.as_ref().unwrap())).unwrap();
+    let Err(err) = runtime.load(&source, &loaded.grants_for("greedy")) else {
+        panic!("no grants, no load");
+    };
+    assert!(err.to_string().contains("llm"), "{err}");
+
+    let mut request = install_request(&greedy, &config);
+    request.grant_requested = true;
+    assert!(install(&request).await.unwrap().granted);
+    let loaded = SophonConfig::load(&config).unwrap();
+    assert!(loaded.plugins["greedy"].grants.llm.is_some());
+    runtime.load(&source, &loaded.grants_for("greedy")).unwrap();
+
+    // Another build under the same name and version is refused without --force.
+    let echo = sophon_tests::fixture("echo").display().to_string();
+    let copy = dir.path().join("greedy-imposter.wasm");
+    let mut bytes = std::fs::read(&greedy).unwrap();
+    bytes.extend_from_slice(&[0, 2, 1, b'x']); // a trailing empty custom section "x"
+    std::fs::write(&copy, &bytes).unwrap();
+    let copy = copy.display().to_string();
+    let before = std::fs::read_to_string(&config).unwrap();
+    let err = install(&install_request(&copy, &config)).await.unwrap_err();
+    assert!(err.to_string().contains("--force"), "{err}");
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), before);
+    let mut request = install_request(&copy, &config);
+    request.force = true;
+    install(&request).await.unwrap();
+
+    // From a URL: only pinned, and only with the pinned bytes.
+    let url = serve(std::fs::read(&echo).unwrap());
+    let before = std::fs::read_to_string(&config).unwrap();
+    let err = install(&install_request(&url, &config)).await.unwrap_err();
+    assert!(err.to_string().contains("--sha256"), "{err}");
+    let mut request = install_request(&url, &config);
+    request.sha256 = Some(&expected); // greedy's hash, not echo's
+    let err = install(&request).await.unwrap_err();
+    assert!(err.to_string().contains("not the one published"), "{err}");
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), before);
+    assert!(!dir.path().join("plugins/echo-0.1.0.wasm").exists());
+    let echo_sha = PluginSource::from_file(Path::new(&echo)).unwrap().sha256();
+    request.sha256 = Some(&echo_sha);
+    let installed = install(&request).await.unwrap();
+    assert!(!installed.granted, "echo asks for nothing");
+    let loaded = SophonConfig::load(&config).unwrap();
+    let source = PluginSource::from_file(&installed.path).unwrap();
+    runtime.load(&source, &loaded.grants_for("echo")).unwrap();
+
+    // No manifest, no install; an unparsable configuration is reported, not overwritten.
+    let wasm = std::fs::read(&echo).unwrap();
+    let at = wasm
+        .windows(b"sophon-manifest".len())
+        .position(|w| w == b"sophon-manifest")
+        .unwrap();
+    let mut stripped = wasm.clone();
+    stripped[at] = b'X';
+    let bare = dir.path().join("bare.wasm");
+    std::fs::write(&bare, stripped).unwrap();
+    let bare = bare.display().to_string();
+    let err = install(&install_request(&bare, &config)).await.unwrap_err();
+    assert!(err.to_string().contains("sophon plugin build"), "{err}");
+    let broken = dir.path().join("broken.toml");
+    std::fs::write(&broken, "[plugins\n").unwrap();
+    let err = install(&install_request(&echo, &broken)).await.unwrap_err();
+    assert!(format!("{err:#}").contains("not valid TOML"), "{err:#}");
+    assert_eq!(std::fs::read_to_string(&broken).unwrap(), "[plugins\n");
+}

@@ -3,10 +3,12 @@
 //! Rust (a `Cargo.toml`): `cargo build --release --target wasm32-wasip2`, the manifest embedded
 //! by the SDK's export macro; the `.wasm` lands in the crate's cargo target directory.
 //! Python (an `app.py` beside `plugin.toml`): componentize-py against the WIT and the Python SDK
-//! this binary carries, then `plugin.toml` appended as the component's `sophon-manifest`
-//! custom section; the `.wasm` lands in the folder. Failure behaviour: a missing tool, a
-//! manifest that does not parse or a failed compiler is an error naming the fix; nothing is
-//! written on failure except the compiler's own outputs.
+//! this binary carries. JavaScript (an `app.js`): componentize-js against the same WIT, with
+//! `wasi:http` and the fetch event disabled (Sophon serves neither). For both, `plugin.toml`
+//! is appended as the component's `sophon-manifest` custom section and the `.wasm` lands in
+//! the folder as `<name>.wasm`. Failure behaviour: a missing tool, a manifest that does not
+//! parse or a failed compiler is an error naming the fix; nothing is written on failure
+//! except the compiler's own outputs.
 
 use crate::runtime::{Manifest, World};
 use anyhow::{Context, bail};
@@ -18,6 +20,18 @@ use std::process::Command;
 pub enum Lang {
     Rust,
     Python,
+    Js,
+}
+
+impl Lang {
+    /// The entry file of a plugin in this language (`None` for Rust: a crate).
+    pub fn entry_file(self) -> Option<&'static str> {
+        match self {
+            Lang::Rust => None,
+            Lang::Python => Some("app.py"),
+            Lang::Js => Some("app.js"),
+        }
+    }
 }
 
 /// The WIT this binary serves, as files relative to a WIT root.
@@ -101,12 +115,15 @@ pub fn detect(dir: &Path) -> anyhow::Result<Lang> {
     if dir.join("Cargo.toml").is_file() {
         return Ok(Lang::Rust);
     }
-    if dir.join("app.py").is_file() {
-        return Ok(Lang::Python);
+    for lang in [Lang::Python, Lang::Js] {
+        if lang.entry_file().is_some_and(|f| dir.join(f).is_file()) {
+            return Ok(lang);
+        }
     }
     bail!(
-        "{} holds no plugin sources: expected a Cargo.toml (Rust) or an app.py beside a plugin.toml \
-         (Python); create one with `sophon plugin new <world> <name> [--lang python]`",
+        "{} holds no plugin sources: expected a Cargo.toml (Rust), or an app.py (Python) or \
+         app.js (JavaScript) beside a plugin.toml; create one with \
+         `sophon plugin new <world> <name> [--lang python|js]`",
         dir.display()
     )
 }
@@ -115,7 +132,7 @@ pub fn detect(dir: &Path) -> anyhow::Result<Lang> {
 pub fn build(dir: &Path) -> anyhow::Result<PathBuf> {
     match detect(dir)? {
         Lang::Rust => build_rust(dir),
-        Lang::Python => build_python(dir),
+        lang => build_guest(dir, lang),
     }
 }
 
@@ -163,19 +180,28 @@ fn build_rust(dir: &Path) -> anyhow::Result<PathBuf> {
         })
 }
 
-/// The componentize-py to run: `$SOPHON_COMPONENTIZE_PY`, else the one on `PATH`.
-fn componentize_py() -> PathBuf {
-    std::env::var_os("SOPHON_COMPONENTIZE_PY")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| "componentize-py".into())
+/// The tool named by `$variable`, else `local` inside the plugin's folder if present, else
+/// `name` on `PATH`.
+fn tool(variable: &str, dir: &Path, local: &str, name: &str) -> PathBuf {
+    if let Some(path) = std::env::var_os(variable) {
+        return PathBuf::from(path);
+    }
+    let local = dir.join(local);
+    if local.is_file() {
+        return local;
+    }
+    PathBuf::from(name)
 }
 
-fn build_python(dir: &Path) -> anyhow::Result<PathBuf> {
+/// Build a Python or JavaScript plugin: its guest toolchain against the carried WIT, then
+/// the manifest appended.
+fn build_guest(dir: &Path, lang: Lang) -> anyhow::Result<PathBuf> {
     let manifest_path = dir.join("plugin.toml");
     let manifest_bytes = std::fs::read(&manifest_path).with_context(|| {
         format!(
-            "reading {}: a Python plugin describes itself in a plugin.toml beside app.py",
-            manifest_path.display()
+            "reading {}: a plugin describes itself in a plugin.toml beside its {}",
+            manifest_path.display(),
+            lang.entry_file().unwrap_or("sources")
         )
     })?;
     let manifest = Manifest::parse(&manifest_bytes)
@@ -183,40 +209,78 @@ fn build_python(dir: &Path) -> anyhow::Result<PathBuf> {
     let world = manifest.plugin.world;
     if world == World::TaskAdapter {
         bail!(
-            "Python task adapters are not supported yet: write the adapter in Rust \
-             (`sophon plugin new task-adapter NAME`)"
+            "task adapters are written in Rust for now (`sophon plugin new task-adapter NAME`); \
+             Python and JavaScript plugins are strategies and promotion policies"
         );
     }
     let scratch = tempfile::tempdir().context("creating a scratch directory")?;
     let wit = write_files(&scratch.path().join("wit"), &WIT_FILES)?;
-    let sdk_root = scratch.path().join("python");
-    write_files(&sdk_root.join("sophon_sdk"), &PYTHON_SDK)?;
     let out = dir.join(format!("{}.wasm", manifest.plugin.name));
-    let tool = componentize_py();
-    let status = Command::new(&tool)
-        .arg("-d")
-        .arg(&wit)
-        .arg("-w")
-        .arg(format!("sophon:plugin/{world}"))
-        .arg("componentize")
-        .arg("app")
-        .arg("-p")
-        .arg(dir)
-        .arg("-p")
-        .arg(&sdk_root)
-        .arg("-o")
-        .arg(&out)
-        .status()
-        .with_context(|| {
-            format!(
-                "running {}: install it with `pip install componentize-py` (or point \
-                 SOPHON_COMPONENTIZE_PY at it)",
-                tool.display()
+    let mut command;
+    let (tool, install) = match lang {
+        Lang::Python => {
+            let sdk_root = scratch.path().join("python");
+            write_files(&sdk_root.join("sophon_sdk"), &PYTHON_SDK)?;
+            let tool = tool(
+                "SOPHON_COMPONENTIZE_PY",
+                dir,
+                ".venv/bin/componentize-py",
+                "componentize-py",
+            );
+            command = Command::new(&tool);
+            command
+                .arg("-d")
+                .arg(&wit)
+                .arg("-w")
+                .arg(format!("sophon:plugin/{world}"))
+                .arg("componentize")
+                .arg("app")
+                .arg("-p")
+                .arg(dir)
+                .arg("-p")
+                .arg(&sdk_root)
+                .arg("-o")
+                .arg(&out);
+            (tool, "pip install componentize-py")
+        }
+        _ => {
+            let tool = tool(
+                "SOPHON_COMPONENTIZE_JS",
+                dir,
+                "node_modules/.bin/componentize-js",
+                "componentize-js",
+            );
+            command = Command::new(&tool);
+            command
+                .arg(dir.join("app.js"))
+                .arg("--wit")
+                .arg(&wit)
+                .arg("--world-name")
+                .arg(world.as_str())
+                // Sophon serves no wasi:http; without these the component imports it.
+                .args(["--disable", "http", "fetch-event"])
+                .arg("--out")
+                .arg(&out);
+            (
+                tool,
+                "npm install (the scaffold's package.json lists @bytecodealliance/componentize-js)",
             )
-        })?;
+        }
+    };
+    let status = command.status().with_context(|| {
+        format!(
+            "running {}: install it with `{install}`, or point {} at it",
+            tool.display(),
+            match lang {
+                Lang::Python => "SOPHON_COMPONENTIZE_PY",
+                _ => "SOPHON_COMPONENTIZE_JS",
+            }
+        )
+    })?;
     if !status.success() {
         bail!(
-            "componentize-py failed on {} (see its errors above)",
+            "{} failed on {} (see its errors above)",
+            tool.display(),
             dir.display()
         );
     }

@@ -4,6 +4,7 @@ mod ab;
 mod build;
 mod grade;
 mod hcc;
+pub mod install;
 mod job;
 mod llm;
 mod plugin;
@@ -18,7 +19,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 pub use build::{Lang, build as build_plugin};
-pub use scaffold::{scaffold_plugin, scaffold_python_plugin};
+pub use scaffold::{scaffold_plugin, scaffold_script_plugin};
 
 #[derive(Parser)]
 #[command(
@@ -147,7 +148,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => run::run(args, &config).await,
         Command::Report(args) => report::report(args, &config),
         Command::Ab(args) => ab::ab(args, &config, config_path(cli.config.as_deref())?).await,
-        Command::Plugin(command) => plugin::run(command, &config).await,
+        Command::Plugin(command) => plugin::run(command, &config, cli.config.as_deref()).await,
         Command::Llm(command) => llm::run(command, &config).await,
         Command::Job(command) => job::run(command, &config).await,
         Command::Hcc(command) => hcc::run(command, &config).await,

@@ -40,15 +40,30 @@ pub enum PluginCommand {
         /// Path of the sophon-sdk crate (default: the SDK this sophon was built from).
         #[arg(long)]
         sdk: Option<PathBuf>,
-        /// The plugin's language: rust (a crate) or python (an app.py for componentize-py).
+        /// The plugin's language: rust (a crate), python (app.py, componentize-py) or js (app.js,
+        /// componentize-js).
         #[arg(long, value_enum, default_value = "rust")]
         lang: super::Lang,
     },
-    /// Build the plugin in DIR (Rust crate or Python app.py) into a `.wasm` component.
+    /// Build the plugin in DIR (Rust crate, Python app.py or JavaScript app.js) into a `.wasm`.
     Build {
         /// The plugin's folder (default: the current directory).
         #[arg(default_value = ".")]
         dir: PathBuf,
+    },
+    /// Install a plugin (a `.wasm` file or an http(s) URL) into sophon.toml, pinned by SHA-256.
+    Install {
+        /// A `.wasm` file, or an `https://` URL (then --sha256 is required).
+        source: String,
+        /// The SHA-256 the plugin must have (its publisher's).
+        #[arg(long)]
+        sha256: Option<String>,
+        /// Also grant exactly what the plugin's manifest asks for (review it first).
+        #[arg(long)]
+        grant_requested: bool,
+        /// Replace an installed file of the same name and version that has other bytes.
+        #[arg(long)]
+        force: bool,
     },
     /// List the embedded plugins and those configured in sophon.toml.
     List,
@@ -84,7 +99,12 @@ pub enum PluginCommand {
     },
 }
 
-pub async fn run(command: PluginCommand, config: &SophonConfig) -> anyhow::Result<()> {
+/// Run `command`; `config_file` is the configuration in use (`--config`), if any.
+pub async fn run(
+    command: PluginCommand,
+    config: &SophonConfig,
+    config_file: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
     match command {
         PluginCommand::Inspect { plugin, json } => inspect(&plugin, json),
         PluginCommand::New {
@@ -102,15 +122,20 @@ pub async fn run(command: PluginCommand, config: &SophonConfig) -> anyhow::Resul
                         .join(format!("{}.wasm", name.replace('-', "_")));
                     (path, wasm)
                 }
-                super::Lang::Python => {
-                    let path = super::scaffold_python_plugin(world, &name, &dir)?;
+                lang => {
+                    let path = super::scaffold_script_plugin(lang, world, &name, &dir)?;
                     let wasm = path.join(format!("{name}.wasm"));
                     (path, wasm)
                 }
             };
             out!("created {} plugin `{name}` in {}", world, path.display());
-            if lang == super::Lang::Rust {
-                out!("test it:   cd {} && cargo test", path.display());
+            match lang {
+                super::Lang::Rust => out!("test it:   cd {} && cargo test", path.display()),
+                super::Lang::Js => out!(
+                    "set up:    cd {} && npm install   (componentize-js)",
+                    path.display()
+                ),
+                super::Lang::Python => out!("set up:    pip install componentize-py"),
             }
             out!("build it:  sophon plugin build {}", path.display());
             out!("inspect:   sophon plugin inspect {}", wasm.display());
@@ -120,6 +145,21 @@ pub async fn run(command: PluginCommand, config: &SophonConfig) -> anyhow::Resul
             let wasm = super::build_plugin(&dir)?;
             out!("built {}", wasm.display());
             Ok(())
+        }
+        PluginCommand::Install {
+            source,
+            sha256,
+            grant_requested,
+            force,
+        } => {
+            let request = super::install::InstallRequest {
+                source: &source,
+                sha256: sha256.as_deref(),
+                grant_requested,
+                force,
+                config: config_file.unwrap_or(std::path::Path::new("sophon.toml")),
+            };
+            report_install(&request, &super::install::install(&request).await?)
         }
         PluginCommand::List => list(config),
         PluginCommand::Run {
@@ -154,6 +194,42 @@ pub async fn run(command: PluginCommand, config: &SophonConfig) -> anyhow::Resul
             }
         }
     }
+}
+
+fn report_install(
+    request: &super::install::InstallRequest<'_>,
+    installed: &super::install::Installed,
+) -> anyhow::Result<()> {
+    let meta = &installed.manifest.plugin;
+    let name = term::line(&meta.name);
+    out!(
+        "installed {name} {} ({}) at {}",
+        term::line(&meta.version),
+        meta.world,
+        installed.path.display()
+    );
+    out!("sha256    {} (pinned)", installed.sha256);
+    out!("config    {} [plugins.{name}]", request.config.display());
+    let asks = &installed.manifest.capabilities;
+    if asks.list().is_empty() {
+        out!("asks      no capability");
+        return Ok(());
+    }
+    if installed.granted {
+        out!("grants    in [plugins.{name}.grants]; review them");
+        return Ok(());
+    }
+    out!("grants    none yet: it can load only once granted what it asks; review and add");
+    let mut table = toml::map::Map::new();
+    table.insert("grants".into(), toml::Value::try_from(asks)?);
+    let mut root = toml::map::Map::new();
+    let mut plugins = toml::map::Map::new();
+    plugins.insert(meta.name.clone(), toml::Value::Table(table));
+    root.insert("plugins".into(), toml::Value::Table(plugins));
+    for line in toml::to_string(&toml::Value::Table(root))?.lines() {
+        out!("          | {}", term::line(line));
+    }
+    Ok(())
 }
 
 fn inspect(reference: &str, as_json: bool) -> anyhow::Result<()> {

@@ -1,5 +1,6 @@
 //! `sophon plugin new`: a plugin crate that builds (`cargo build --release`) and loads.
 
+use super::Lang;
 use crate::runtime::World;
 use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};
@@ -280,13 +281,22 @@ mod tests {{
     }
 }
 
-/// Create Python plugin `name` for `world` under `parent` (an `app.py` and a `plugin.toml`
-/// that `sophon plugin build` turns into a component); returns its directory.
-pub fn scaffold_python_plugin(world: World, name: &str, parent: &Path) -> anyhow::Result<PathBuf> {
+/// Create a Python or JavaScript plugin `name` for `world` under `parent` (an `app.py` or
+/// `app.js` and a `plugin.toml` that `sophon plugin build` turns into a component); returns
+/// its directory. Refuses task adapters (Rust only) and an existing directory.
+pub fn scaffold_script_plugin(
+    lang: Lang,
+    world: World,
+    name: &str,
+    parent: &Path,
+) -> anyhow::Result<PathBuf> {
     check_name(name)?;
+    let Some(entry) = lang.entry_file() else {
+        bail!("a Rust plugin is a crate: use scaffold_plugin");
+    };
     if world == World::TaskAdapter {
         bail!(
-            "Python task adapters are not supported yet: write the adapter in Rust \
+            "task adapters are Rust only for now: write the adapter in Rust \
              (`sophon plugin new task-adapter {name}`)"
         );
     }
@@ -298,17 +308,114 @@ pub fn scaffold_python_plugin(world: World, name: &str, parent: &Path) -> anyhow
         );
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    // CPython inside the component needs more than a Rust plugin's 64 MiB.
+    // An interpreter inside the component needs more than a Rust plugin's 64 MiB.
     let manifest = plugin_toml(world, name).replace("memory-mb = 64", "memory-mb = 256");
-    let files = [
-        ("plugin.toml", manifest),
-        ("app.py", app_py(world)),
-        (".gitignore", "/*.wasm\n__pycache__/\n".to_string()),
-    ];
+    let mut files = vec![("plugin.toml", manifest)];
+    match lang {
+        Lang::Python => {
+            files.push((entry, app_py(world)));
+            files.push((".gitignore", "/*.wasm\n__pycache__/\n".to_string()));
+        }
+        _ => {
+            files.push((entry, app_js(world)));
+            files.push(("package.json", package_json(name)));
+            files.push((".gitignore", "/*.wasm\nnode_modules/\n".to_string()));
+        }
+    }
     for (file, contents) in files {
         std::fs::write(dir.join(file), contents).with_context(|| format!("writing {file}"))?;
     }
     Ok(dir)
+}
+
+fn package_json(name: &str) -> String {
+    format!(
+        r#"{{
+  "name": "{name}",
+  "version": "0.1.0",
+  "private": true,
+  "type": "module",
+  "scripts": {{ "build": "sophon plugin build ." }},
+  "devDependencies": {{ "@bytecodealliance/componentize-js": "0.23.0" }}
+}}
+"#
+    )
+}
+
+fn app_js(world: World) -> String {
+    let body = match world {
+        World::PromotionPolicy => {
+            r#"// A memory promotion policy: raw events -> knowledge (phase end) -> wisdom (task end).
+// Records use the WIT names in camelCase; `undefined` is an absent option.
+
+export const promotionPolicyApi = {
+  describeTask(task) {
+    return guard(() => ({
+      modality: 'unknown',
+      taskType: 'unknown',
+      metric: task.metric.name,
+      dataSize: `${task.publicFiles.length} files`,
+      summary: task.title,
+    }));
+  },
+  onPhaseEnd(trace) {
+    return guard(() => ({
+      phase: trace.phase,
+      summary: `${trace.events.length} events under plan: ${trace.plan}`,
+      verdicts: [],
+      failureCauses: [],
+      insights: [],
+    }));
+  },
+  onTaskEnd(_trace) {
+    return guard(() => []);
+  },
+};
+"#
+        }
+        _ => {
+            r#"// A search strategy. The host calls `run` once; everything it learns comes from host calls
+// (llm, jobs, hcc, task, run), so a resumed run replays it exactly.
+import { chat } from 'sophon:host/llm@0.1.0';
+import { log, shouldStop } from 'sophon:host/run@0.1.0';
+
+export const strategyApi = {
+  run(configText) {
+    return guard(() => {
+      const config = JSON.parse(configText || '{}');
+      log('info', `starting with config ${JSON.stringify(config)}`);
+      if (shouldStop()) {
+        return { nodes: 0, summary: 'no budget' };
+      }
+      const reply = chat({
+        messages: [{ role: 'user', content: 'Name one model for tabular data.', toolCalls: [] }],
+        maxTokens: 32,
+        stop: [],
+        tools: [],
+        responseFormat: { tag: 'text' },
+        cache: 'default',
+      });
+      return { nodes: 0, summary: reply.text };
+    });
+  },
+};
+"#
+        }
+    };
+    format!(
+        "{body}
+// An export's error must be a string: a failed host call throws a ComponentError whose
+// `payload` is the WIT error ({{ tag: 'not-granted', val: '…' }}), anything else an Error.
+function guard(body) {{
+  try {{
+    return body();
+  }} catch (e) {{
+    if (e && e.payload && e.payload.tag) throw `${{e.payload.tag}}: ${{e.payload.val}}`;
+    throw String((e && e.stack) || e);
+  }}
+}}
+"
+    )
 }
 
 fn app_py(world: World) -> String {

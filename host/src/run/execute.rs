@@ -392,11 +392,14 @@ pub async fn execute(
             match policy::start(p, name, request).await {
                 Ok(started) => Some(started),
                 Err(e) => {
+                    // On the terminal too, not only in events.jsonl: the operator asked for it.
+                    let message = format!("{e}; the run goes on without promotion");
+                    super::LogLevel::Warn.trace(name, &message);
                     live.emit(RunEvent::Log {
                         elapsed_ms: live.elapsed_ms(),
                         plugin: name.clone(),
                         level: super::LogLevel::Warn,
-                        message: format!("{e}; the run goes on without promotion"),
+                        message,
                     });
                     None
                 }

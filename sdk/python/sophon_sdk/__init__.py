@@ -78,7 +78,13 @@ def _failure(error: BaseException) -> str:
     if isinstance(error, HostError):
         return str(error)
     lines = traceback.format_exception(error)
-    return "".join(lines[-6:]).strip()
+    text = "".join(lines[-6:]).strip()
+    if isinstance(error, ModuleNotFoundError):
+        text += (
+            "\n(a component reads no files at run time: import modules at the top of app.py, "
+            "and bundle only pure-Python packages beside it)"
+        )
+    return text
 
 
 def export_strategy(cls):
@@ -96,8 +102,12 @@ def export_strategy(cls):
                 raise Err(_failure(error))
             if not isinstance(outcome, Outcome):
                 raise Err(f"{cls.__name__}.run returned {type(outcome).__name__}, not sophon_sdk.Outcome")
+            if not isinstance(outcome.nodes, int) or isinstance(outcome.nodes, bool) or outcome.nodes < 0:
+                raise Err(f"{cls.__name__}.run returned Outcome(nodes={outcome.nodes!r}): a count of nodes")
             return strategy_api.Outcome(
-                best_node=outcome.best_node, nodes=outcome.nodes, summary=outcome.summary
+                best_node=None if outcome.best_node is None else str(outcome.best_node),
+                nodes=outcome.nodes,
+                summary=str(outcome.summary),
             )
 
     return StrategyApi

@@ -1,4 +1,4 @@
-"""A plugin's JSON config (``[run.strategies.<name>]``, ``--strategy-config``): unknown keys are
+"""A plugin's JSON config (``[run.strategies.<name>]``, ``--plugin-config``): unknown keys are
 errors that name the key, so a typo never falls back to a default silently."""
 
 
@@ -13,20 +13,24 @@ def parse(settings: dict, defaults: dict) -> dict:
             known = ", ".join(sorted(defaults)) or "none"
             raise ValueError(f"unknown config key `{key}` (known keys: {known})")
         default = defaults[key]
-        number = isinstance(default, (int, float)) and not isinstance(default, bool)
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if isinstance(default, int) and not isinstance(default, bool) and number:
+            # An integer setting takes a whole number only (1500.0 is 1500; 1500.5 is refused).
+            if float(value).is_integer():
+                value = int(value)
         fits = (
             default is None
-            or isinstance(value, type(default))
-            or (number and isinstance(value, (int, float)) and not isinstance(value, bool))
+            or (isinstance(value, type(default)) and isinstance(value, bool) == isinstance(default, bool))
+            or (isinstance(default, float) and number)
         )
         if not fits:
             raise ValueError(
-                f"config key `{key}` must be {type(default).__name__}, got {json_type(value)}"
+                f"config key `{key}` must be {json_type(default)}, got {json_type(value)}"
             )
         merged[key] = value
     return merged
 
 
 def json_type(value) -> str:
-    return {bool: "a boolean", int: "a number", float: "a number", str: "a string",
+    return {bool: "a boolean", int: "a whole number", float: "a number", str: "a string",
             list: "an array", dict: "an object"}.get(type(value), type(value).__name__)

@@ -11,9 +11,9 @@ def _wit():
     return _BINDINGS
 
 
-def record(kind: str, content: str, node: str | None = None, metric: float | None = None) -> int:
+def record(kind: str, content: str, *, node: str | None = None, metric: float | None = None) -> int:
     """Append an event; ``kind`` is task, plan, code, execution, review, submission, insight or
-    any other word. Returns its id."""
+    any other word; ``node`` and ``metric`` by keyword. Returns its id."""
     w = _wit()
     known = {
         "task": w.EventKind_Task, "plan": w.EventKind_Plan, "code": w.EventKind_Code,

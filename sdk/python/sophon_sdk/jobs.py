@@ -10,6 +10,14 @@ def _wit():
     return _BINDINGS
 
 
+def _whole(value, name: str) -> int:
+    """``value`` as an int; a fraction or a non-number raises naming the setting (a wrong type
+    passed on to the host would trap the plugin instead)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer():
+        raise TypeError(f"jobs.spec().{name}() takes a whole number, got {value!r}")
+    return int(value)
+
+
 class Spec:
     """A job under construction: ``jobs.spec("fit", ["python", "main.py"]).file("main.py", code)
     .mount_task_data("/data").timeout_ms(60_000).output("submission.csv")``."""
@@ -18,7 +26,7 @@ class Spec:
         self.name = name
         self.command = list(command)
         self.files = []
-        self.env = []
+        self.env_ = []
         self.mounts = []
         self.outputs = []
         self.cpus_ = None
@@ -32,16 +40,16 @@ class Spec:
         self.files.append(w.JobFile(path=path, contents=w.FileContents_Text(text), executable=executable))
         return self
 
-    def env_var(self, key: str, value: str) -> "Spec":
-        self.env.append((key, value))
+    def env(self, key: str, value: str) -> "Spec":
+        self.env_.append((str(key), str(value)))
         return self
 
     def cpus(self, cpus: int) -> "Spec":
-        self.cpus_ = cpus
+        self.cpus_ = _whole(cpus, "cpus")
         return self
 
     def gpus(self, gpus: int) -> "Spec":
-        self.gpus_ = gpus
+        self.gpus_ = _whole(gpus, "gpus")
         return self
 
     def memory_mb(self, mb: int) -> "Spec":
@@ -73,7 +81,7 @@ class Spec:
             name=self.name,
             files=self.files,
             command=self.command,
-            env=self.env,
+            env=self.env_,
             resources=w.Resources(
                 cpus=self.cpus_,
                 gpus=self.gpus_,
