@@ -1273,13 +1273,11 @@ fn sophon_with(
     sophon_env(args, dir, &env)
 }
 
+/// A way to run `sophon ARGS`: success, stdout, stderr.
+type Sophon<'a> = &'a dyn Fn(&[&str]) -> (bool, String, String);
+
 /// `plugin new WORLD NAME --lang LANG`, `plugin build`, then `plugin inspect --json`'s facts.
-fn new_built_plugin(
-    run: &dyn Fn(&[&str]) -> (bool, String, String),
-    world: &str,
-    name: &str,
-    lang: &str,
-) -> serde_json::Value {
+fn new_built_plugin(run: Sophon<'_>, world: &str, name: &str, lang: &str) -> serde_json::Value {
     let (ok, _, stderr) = run(&["plugin", "new", world, name, "--lang", lang]);
     assert!(ok, "{stderr}");
     let (ok, stdout, stderr) = run(&["plugin", "build", name]);
