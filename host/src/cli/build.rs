@@ -180,17 +180,48 @@ fn build_rust(dir: &Path) -> anyhow::Result<PathBuf> {
         })
 }
 
-/// The tool named by `$variable`, else `local` inside the plugin's folder if present, else
-/// `name` on `PATH`.
-fn tool(variable: &str, dir: &Path, local: &str, name: &str) -> PathBuf {
-    if let Some(path) = std::env::var_os(variable) {
-        return PathBuf::from(path);
+/// Where a guest toolchain is found and how it is installed.
+struct Toolchain {
+    /// The variable that names it (first choice).
+    variable: &'static str,
+    /// Its path inside the plugin's folder (second choice).
+    local: &'static str,
+    /// Its name on `PATH` (last choice).
+    name: &'static str,
+    /// How to install it, for the error when it is missing.
+    install: &'static str,
+}
+
+impl Toolchain {
+    fn of(lang: Lang) -> Toolchain {
+        match lang {
+            Lang::Python => Toolchain {
+                variable: "SOPHON_COMPONENTIZE_PY",
+                local: ".venv/bin/componentize-py",
+                name: "componentize-py",
+                install: "pip install componentize-py",
+            },
+            _ => Toolchain {
+                variable: "SOPHON_COMPONENTIZE_JS",
+                local: "node_modules/.bin/componentize-js",
+                name: "componentize-js",
+                install: "npm install (the scaffold's package.json lists \
+                          @bytecodealliance/componentize-js)",
+            },
+        }
     }
-    let local = dir.join(local);
-    if local.is_file() {
-        return local;
+
+    /// `$variable`, else `local` inside `dir` if present, else `name` on `PATH`.
+    fn path(&self, dir: &Path) -> PathBuf {
+        if let Some(path) = std::env::var_os(self.variable) {
+            return PathBuf::from(path);
+        }
+        let local = dir.join(self.local);
+        if local.is_file() {
+            return local;
+        }
+        PathBuf::from(self.name)
     }
-    PathBuf::from(name)
 }
 
 /// Build a Python or JavaScript plugin: its guest toolchain against the carried WIT, then
@@ -216,65 +247,40 @@ fn build_guest(dir: &Path, lang: Lang) -> anyhow::Result<PathBuf> {
     let scratch = tempfile::tempdir().context("creating a scratch directory")?;
     let wit = write_files(&scratch.path().join("wit"), &WIT_FILES)?;
     let out = dir.join(format!("{}.wasm", manifest.plugin.name));
-    let mut command;
-    let (tool, install) = match lang {
-        Lang::Python => {
-            let sdk_root = scratch.path().join("python");
-            write_files(&sdk_root.join("sophon_sdk"), &PYTHON_SDK)?;
-            let tool = tool(
-                "SOPHON_COMPONENTIZE_PY",
-                dir,
-                ".venv/bin/componentize-py",
-                "componentize-py",
-            );
-            command = Command::new(&tool);
-            command
-                .arg("-d")
-                .arg(&wit)
-                .arg("-w")
-                .arg(format!("sophon:plugin/{world}"))
-                .arg("componentize")
-                .arg("app")
-                .arg("-p")
-                .arg(dir)
-                .arg("-p")
-                .arg(&sdk_root)
-                .arg("-o")
-                .arg(&out);
-            (tool, "pip install componentize-py")
-        }
-        _ => {
-            let tool = tool(
-                "SOPHON_COMPONENTIZE_JS",
-                dir,
-                "node_modules/.bin/componentize-js",
-                "componentize-js",
-            );
-            command = Command::new(&tool);
-            command
-                .arg(dir.join("app.js"))
-                .arg("--wit")
-                .arg(&wit)
-                .arg("--world-name")
-                .arg(world.as_str())
-                // Sophon serves no wasi:http; without these the component imports it.
-                .args(["--disable", "http", "fetch-event"])
-                .arg("--out")
-                .arg(&out);
-            (
-                tool,
-                "npm install (the scaffold's package.json lists @bytecodealliance/componentize-js)",
-            )
-        }
-    };
+    let toolchain = Toolchain::of(lang);
+    let tool = toolchain.path(dir);
+    let mut command = Command::new(&tool);
+    if lang == Lang::Python {
+        let sdk_root = write_files(&scratch.path().join("python/sophon_sdk"), &PYTHON_SDK)?;
+        command
+            .arg("-d")
+            .arg(&wit)
+            .arg("-w")
+            .arg(format!("sophon:plugin/{world}"))
+            .args(["componentize", "app", "-p"])
+            .arg(dir)
+            .arg("-p")
+            .arg(sdk_root.parent().expect("the SDK's package has a parent"))
+            .arg("-o")
+            .arg(&out);
+    } else {
+        command
+            .arg(dir.join("app.js"))
+            .arg("--wit")
+            .arg(&wit)
+            .arg("--world-name")
+            .arg(world.as_str())
+            // Sophon serves no wasi:http; without these the component imports it.
+            .args(["--disable", "http", "fetch-event"])
+            .arg("--out")
+            .arg(&out);
+    }
     let status = command.status().with_context(|| {
         format!(
-            "running {}: install it with `{install}`, or point {} at it",
+            "running {}: install it with `{}`, or point {} at it",
             tool.display(),
-            match lang {
-                Lang::Python => "SOPHON_COMPONENTIZE_PY",
-                _ => "SOPHON_COMPONENTIZE_JS",
-            }
+            toolchain.install,
+            toolchain.variable
         )
     })?;
     if !status.success() {

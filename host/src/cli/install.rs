@@ -73,15 +73,10 @@ pub async fn install(request: &InstallRequest<'_>) -> anyhow::Result<Installed> 
             request.source
         ),
     };
-    let base = request
-        .config
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
     let stem = format!("{}-{}", manifest.plugin.name, manifest.plugin.version);
     let relative = format!("plugins/{stem}.wasm");
-    let path = base.join(&relative);
-    let new_config = registered(request, &manifest, &relative, &sha256)?;
+    let path = config_dir(request.config).join(&relative);
+    let (new_config, granted) = registered(request, &manifest, &relative, &sha256)?;
     let sidecar = match described.manifest_origin {
         ManifestOrigin::Sidecar => source.sidecar_manifest.as_deref(),
         _ => None,
@@ -94,7 +89,6 @@ pub async fn install(request: &InstallRequest<'_>) -> anyhow::Result<Installed> 
     staged
         .persist(request.config)
         .with_context(|| format!("writing {}", request.config.display()))?;
-    let granted = request.grant_requested || has_grants(&new_config, &manifest.plugin.name);
     Ok(Installed {
         manifest,
         sha256,
@@ -141,14 +135,22 @@ async fn fetch(source: &str, pinned: bool) -> anyhow::Result<PluginSource> {
     Ok(PluginSource::from_bytes(source, bytes))
 }
 
-/// The configuration text with `[plugins.<name>]` pointing at the installed file; its
-/// grants kept, or replaced by the manifest's requests with `grant_requested`.
+/// The directory of the configuration file at `path` (`.` for a bare file name).
+fn config_dir(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// The configuration text with `[plugins.<name>]` pointing at the installed file, and
+/// whether that table has grants: its grants kept, or replaced by the manifest's requests
+/// with `grant_requested`.
 fn registered(
     request: &InstallRequest<'_>,
     manifest: &Manifest,
     relative: &str,
     sha256: &str,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<(String, bool)> {
     let text = match std::fs::read_to_string(request.config) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -187,20 +189,8 @@ fn registered(
         grants.set_implicit(false);
         entry["grants"] = toml_edit::Item::Table(grants);
     }
-    Ok(doc.to_string())
-}
-
-fn has_grants(config: &str, name: &str) -> bool {
-    config
-        .parse::<toml_edit::DocumentMut>()
-        .ok()
-        .and_then(|doc| {
-            doc.get("plugins")?
-                .get(name)?
-                .get("grants")
-                .map(|g| !g.is_none())
-        })
-        .unwrap_or(false)
+    let granted = entry.get("grants").is_some_and(|g| !g.is_none());
+    Ok((doc.to_string(), granted))
 }
 
 /// Write `bytes` to `path` atomically; an existing file with other bytes only with `replace`.
@@ -228,10 +218,7 @@ fn place(path: &Path, bytes: &[u8], replace: bool) -> anyhow::Result<()> {
 /// `text` in a temporary file beside the configuration at `path`, checked to load as a
 /// configuration; persisting it replaces the configuration atomically.
 fn stage_config(path: &Path, text: &str) -> anyhow::Result<tempfile::NamedTempFile> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = config_dir(path);
     let mut file = tempfile::Builder::new()
         .suffix(".toml")
         .tempfile_in(dir)
