@@ -667,6 +667,34 @@ async fn killed_runs_resume_from_the_journal_without_repeating_work() {
         let _ = child.kill(); // SIGKILL
         child.wait().unwrap();
 
+        // The crashed run's report: what was recorded, and that it did not finish.
+        let killed = dir.path().join(&run_dir);
+        let view = sophon::report::RunView::load(&killed, None).unwrap();
+        let page = sophon::report::html::render(&view);
+        assert!(
+            page.contains("did not finish (no summary.json)")
+                && page.contains("not graded (the run did not finish)"),
+            "attempt {attempt}"
+        );
+        // Every node recorded whole before the kill is in it (a torn last line is not).
+        let nodes = std::fs::read_to_string(killed.join("nodes.jsonl")).unwrap_or_default();
+        let recorded: Vec<serde_json::Value> = nodes
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        assert!(
+            recorded.len() < STEPS,
+            "attempt {attempt}: killed after the end"
+        );
+        assert_eq!(view.nodes.len(), recorded.len(), "attempt {attempt}");
+        for node in &recorded {
+            let id = node["id"].as_str().unwrap();
+            assert!(
+                page.contains(id),
+                "attempt {attempt}: node {id} missing from the report"
+            );
+        }
+
         let (mut resumed, lines) = spawn_sophon(
             dir.path(),
             &["run", "--config", &config, "--resume", &run_dir, "--json"],
@@ -940,6 +968,44 @@ async fn a_spent_token_budget_stops_the_run_and_it_is_still_graded() {
     assert!(summary.grade.valid_submission, "{:?}", summary.grade);
 }
 
+/// The run's dollar limit (`--max-cost`) stops it like its token limit: the model's calls are
+/// priced from `[llm.prices]`, the call that would pass the limit is refused, the strategy ends
+/// its search and the run is graded; the spend passes the limit by at most the call in flight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spent_cost_budget_stops_the_run_and_it_is_still_graded() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = OpenAiServer::start().await;
+    server.always(Reply::text("not a recipe"));
+    // 11 prompt and 7 completion tokens a reply: $0.025 a call.
+    let config = config_with_llm(
+        dir.path(),
+        &server,
+        "[llm.prices.fake-model]\ninput = 1000.0\noutput = 2000.0\n",
+    );
+    let per_call = (11.0 * 1000.0 + 7.0 * 2000.0) / 1e6;
+    let mut req = request("sophon-demo-breast-cancer", &dir.path().join("data"), 10);
+    req.max_cost_usd = Some(0.06);
+    let summary = execute(&config, req, vec![]).await.unwrap();
+    assert_eq!(summary.error, None);
+    let llm = summary.llm.as_ref().expect("the run used the model");
+    assert!(
+        llm.cost_usd > 0.06 - per_call && llm.cost_usd <= 0.06 + per_call,
+        "spent ${} against $0.06",
+        llm.cost_usd
+    );
+    assert_eq!(
+        server.received().len() as u64,
+        llm.calls,
+        "a refused call is never sent"
+    );
+    assert!(
+        summary.nodes < 10,
+        "the cost limit ended the search: {} nodes",
+        summary.nodes
+    );
+    assert!(summary.grade.valid_submission, "{:?}", summary.grade);
+}
+
 /// Ctrl-C (SIGINT) ends a run gracefully: the strategy stops after its step, the best
 /// submission is graded, the exit status is 0.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1205,15 +1271,31 @@ async fn wisdom_from_one_competition_is_prefetched_by_a_similar_one_never_by_its
     assert!(page.contains("id=\"wisdom-prefetched\""));
     assert!(page.contains("<td>spaceship-titanic</td>"));
 
-    // The leakage guard: spaceship-titanic's own wisdom never comes back to it.
+    // The leakage guard: spaceship-titanic's own wisdom never comes back to it, though the
+    // store holds it and it is the closest match there is (its own task's descriptor).
+    let store = sophon::hcc::store::HccStore::open(&config.hcc.store_path()).unwrap();
+    let own = store.wisdom(Some("spaceship-titanic")).unwrap();
+    assert_eq!(
+        own.len(),
+        left.len(),
+        "the first run's wisdom is there to leak"
+    );
     let third = execute(&config, request("spaceship-titanic", &data, 1), vec![])
         .await
         .unwrap();
-    for event in of_kind(&events(&third), "wisdom-prefetched") {
+    let third_events = events(&third);
+    let mut seen = 0;
+    for event in of_kind(&third_events, "wisdom-prefetched") {
         for w in event["entries"].as_array().unwrap() {
             assert_ne!(w["from_competition"], "spaceship-titanic", "{w}");
+            seen += 1;
         }
     }
+    // What was prefetched (if anything) came from the other competition, and the report's
+    // count agrees with the events.
+    let view =
+        sophon::report::RunView::load(&third.run_dir, Some(&config.hcc.store_path())).unwrap();
+    assert_eq!(view.wisdom.prefetched.len(), seen);
 }
 
 /// ML-Master 2.0's loop on a scripted model: each phase's plan comes from an HCC context that
@@ -1334,24 +1416,31 @@ async fn the_embedded_model_promotes_each_phase_into_knowledge() {
     assert!(events.contains("\"event\":\"promoted\""), "{events}");
 }
 
+/// A configuration under `dir` for the toy competition `competition` (AUC on `y`) whose
+/// `worker` strategy is the test plugin at `worker`, granted what it asks; jobs get a 1 s
+/// grace.
+fn worker_config(dir: &Path, competition: &str, worker: &Path) -> SophonConfig {
+    config(
+        dir,
+        &format!(
+            "managed-python = false\n\
+             [mlebench.competitions.{competition}]\nmetric = \"auc\"\nid-column = \"id\"\ntarget-columns = [\"y\"]\nanswers = \"private/answers.csv\"\n\
+             [plugins.worker]\nsource = {:?}\n\
+             [plugins.worker.grants]\njobs = {{ max-concurrent = 4 }}\nllm = {{ max-concurrent = 8 }}\n\
+             hcc = {{ scopes = [\"experience:write\", \"knowledge:read\", \"wisdom:read\"] }}\ntask = {{}}\nartifacts = {{}}\n\
+             [jobs.local]\ngrace-secs = 1\n",
+            worker.display().to_string()
+        ),
+    )
+}
+
 /// Issue 14, class 8: a run ends, graded, within a small grace of its time limit even when its
 /// strategy waits on a job that would run for ten minutes: the job is cancelled at the deadline.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_ends_at_its_time_limit_with_a_long_job_running() {
     let dir = tempfile::tempdir().unwrap();
     toy_competition(dir.path(), "slow", "id,x,y\n1,1,0\n2,2,1\n");
-    let config = config(
-        dir.path(),
-        &format!(
-            "managed-python = false\n\
-             [mlebench.competitions.slow]\nmetric = \"auc\"\nid-column = \"id\"\ntarget-columns = [\"y\"]\nanswers = \"private/answers.csv\"\n\
-             [plugins.worker]\nsource = {:?}\n\
-             [plugins.worker.grants]\njobs = {{ max-concurrent = 4 }}\nllm = {{ max-concurrent = 8 }}\n\
-             hcc = {{ scopes = [\"experience:write\", \"knowledge:read\", \"wisdom:read\"] }}\ntask = {{}}\nartifacts = {{}}\n\
-             [jobs.local]\ngrace-secs = 1\n",
-            sophon_tests::fixture("worker").display().to_string()
-        ),
-    );
+    let config = worker_config(dir.path(), "slow", &sophon_tests::fixture("worker"));
     let mut request = request("slow", &dir.path().join("data"), 5);
     request.strategy = Some("worker".into());
     request.strategy_config = Some(serde_json::json!("wait-job:600"));
@@ -1375,6 +1464,149 @@ async fn a_run_ends_at_its_time_limit_with_a_long_job_running() {
         "{baseline}"
     );
     assert!(summary.grade.valid_submission, "{:?}", summary.grade);
+}
+
+/// Killing and resuming never extends a run: the resumed run counts the time its killed
+/// process spent — even waiting silently on a job, with no event written since it started —
+/// and ends, graded, at the original time limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_run_counts_the_time_its_killed_process_spent() {
+    const LIMIT_MS: u64 = 20_000;
+    let dir = tempfile::tempdir().unwrap();
+    toy_competition(dir.path(), "slow", "id,x,y\n1,1,0\n2,2,1\n");
+    worker_config(dir.path(), "slow", &sophon_tests::fixture("worker"));
+    let limit = format!("{}s", LIMIT_MS / 1000);
+    let (mut child, lines) = spawn_sophon(
+        dir.path(),
+        &[
+            "run",
+            "--config",
+            "sophon.toml",
+            "--competition",
+            "slow",
+            "--data-dir",
+            "data",
+            "--strategy",
+            "worker",
+            "--strategy-config",
+            "\"wait-job:600\"",
+            "--time-limit",
+            &limit,
+            "--run-dir",
+            "r",
+            "--json",
+        ],
+    );
+    let started: serde_json::Value =
+        serde_json::from_str(&lines.recv_timeout(Duration::from_secs(120)).unwrap()).unwrap();
+    assert_eq!(started["event"], "started", "{started}");
+    // Let the run wait on its job until its clock shows a third of the limit spent, then kill.
+    let clock = dir.path().join("r/clock.json");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let spent = loop {
+        let spent = std::fs::read_to_string(&clock)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|c| c["elapsed_ms"].as_u64())
+            .unwrap_or(0);
+        if spent >= LIMIT_MS / 3 {
+            break spent;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run's clock never reached {spent} ms"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = child.kill(); // SIGKILL
+    child.wait().unwrap();
+    let events = std::fs::read_to_string(dir.path().join("r/events.jsonl")).unwrap();
+    assert_eq!(
+        events.lines().count(),
+        1,
+        "only `started` was written: {events}"
+    );
+
+    let (mut resumed, lines) = spawn_sophon(
+        dir.path(),
+        &["run", "--config", "sophon.toml", "--resume", "r", "--json"],
+    );
+    let output: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(&l).unwrap())
+        .collect();
+    assert!(resumed.wait().unwrap().success(), "{output:?}");
+    let restarted = &output[0];
+    assert_eq!(restarted["event"], "started");
+    assert_eq!(restarted["resumed"], true);
+    assert!(
+        restarted["elapsed_ms"].as_u64().unwrap() >= spent,
+        "the resumed run starts its clock at the {spent} ms already spent: {restarted}"
+    );
+    let summary = &output.last().unwrap()["summary"];
+    let total = summary["elapsed_ms"].as_u64().unwrap();
+    assert!(
+        (LIMIT_MS..LIMIT_MS + 15_000).contains(&total),
+        "the run ends at its {LIMIT_MS} ms limit in all, not a fresh limit after the resume: {total} ms"
+    );
+    assert!(
+        summary["grade"]["valid_submission"].as_bool().unwrap(),
+        "{summary}"
+    );
+}
+
+/// A resume is refused, with nothing changed, for a run that finished and for a run whose
+/// strategy file is now another build (its replies would not match the journal).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_run_or_a_changed_strategy_build_is_not_resumed() {
+    let dir = tempfile::tempdir().unwrap();
+    toy_competition(dir.path(), "toy", "id,x,y\n1,1,0\n2,2,1\n");
+    let plugin = dir.path().join("worker.wasm");
+    std::fs::copy(sophon_tests::fixture("worker"), &plugin).unwrap();
+    let config = worker_config(dir.path(), "toy", &plugin);
+    let mut first = request("toy", &dir.path().join("data"), 5);
+    first.strategy = Some("worker".into());
+    first.strategy_config = Some(serde_json::json!("jobs:1"));
+    let summary = execute(&config, first, vec![]).await.unwrap();
+    let run_dir = summary.run_dir.clone();
+    let resume = || RunRequest {
+        resume: Some(run_dir.clone()),
+        ..RunRequest::default()
+    };
+
+    let err = execute(&config, resume(), vec![])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("has finished") && err.contains("nothing to resume"),
+        "{err}"
+    );
+
+    // As a crash leaves it (no summary), but the strategy file replaced by another build.
+    std::fs::remove_file(run_dir.join("summary.json")).unwrap();
+    let mut other = std::fs::read(sophon_tests::fixture("worker")).unwrap();
+    other.extend_from_slice(&[0, 2, 1, b'x']); // a trailing empty custom section: new bytes
+    std::fs::write(&plugin, other).unwrap();
+    let before = std::fs::read_to_string(run_dir.join("events.jsonl")).unwrap();
+    let err = execute(&config, resume(), vec![])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("is not the build the run started with")
+            && err.contains("resumes only with the same strategy"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(run_dir.join("events.jsonl")).unwrap(),
+        before,
+        "a refused resume writes nothing"
+    );
+    // The same build again: it resumes and finishes.
+    std::fs::copy(sophon_tests::fixture("worker"), &plugin).unwrap();
+    let resumed = execute(&config, resume(), vec![]).await.unwrap();
+    assert!(resumed.grade.valid_submission, "{:?}", resumed.grade);
 }
 
 /// A run whose jobs backend cannot take jobs stops before anything of it is written, with an

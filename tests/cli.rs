@@ -316,6 +316,7 @@ fn job_run_streams_output_and_exits_with_the_jobs_status() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let id = loop {
         let (_, listing, _) = sophon(&["job", "ls"], dir.path());
         if let Some(line) = listing
@@ -324,6 +325,10 @@ fn job_run_streams_output_and_exits_with_the_jobs_status() {
         {
             break line.split_whitespace().next().unwrap().to_string();
         }
+        assert!(
+            std::time::Instant::now() < deadline && running.try_wait().unwrap().is_none(),
+            "the job never showed as running in `sophon job ls`: {listing}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(100));
     };
     let (ok, _, stderr) = sophon(&["job", "cancel", &id], dir.path());
@@ -1056,6 +1061,72 @@ fn ab_cells_run_as_cluster_jobs(backend: &str) {
     assert_eq!(cell_outcome(&ab_summary(dir.path()), "base"), base);
 }
 
+/// `sophon ab` on this machine with two seeds and an arm that fails every run: every cell is
+/// in the summary, the failing arm's say why, it loses each pairing with the baseline (a valid
+/// score wins over none), and the report shows the errors without a one-seed warning.
+#[test]
+fn an_ab_with_a_failing_arm_and_two_seeds_reports_every_cell() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("sophon.toml"),
+        format!(
+            "[hcc]\nstore = \"hcc.sqlite\"\n[run]\nruns-dir = \"runs\"\npolicy = \"none\"\n\
+             [run.strategies.recipes]\nuse-llm = false\njob-memory-mb = 1024\n\
+             [jobs.local]\njobs-dir = \"{}\"\n",
+            dir.path().join("jobs").display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("exp.toml"),
+        "name = \"cl\"\ncompetitions = [\"sophon-demo-breast-cancer\"]\nseeds = [0, 1]\n\
+         data-dir = \"data\"\n[budget]\ntime-limit = \"3m\"\nmax-steps = 1\n\
+         [[arms]]\nname = \"base\"\nstrategy = \"recipes\"\n\
+         [[arms]]\nname = \"missing\"\nstrategy = \"no-such-strategy\"\n",
+    )
+    .unwrap();
+    let (ok, _, stderr) = sophon(&["ab", "exp.toml"], dir.path());
+    assert!(ok, "{stderr}");
+    let summary = ab_summary(dir.path());
+    let outcomes = summary["outcomes"].as_array().unwrap();
+    assert_eq!(outcomes.len(), 4, "{summary}");
+    for seed in [0, 1] {
+        let cell = |arm: &str| {
+            outcomes
+                .iter()
+                .find(|o| o["arm"] == arm && o["seed"] == seed)
+                .unwrap_or_else(|| panic!("no cell {arm}/{seed}: {summary}"))
+        };
+        assert_eq!(cell("base")["valid"], true, "{summary}");
+        assert!(cell("base")["error"].is_null(), "{summary}");
+        assert_eq!(cell("missing")["valid"], false, "{summary}");
+        assert!(
+            cell("missing")["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("no-such-strategy")),
+            "{summary}"
+        );
+    }
+    let comparisons = summary["analysis"]["comparisons"].as_array().unwrap();
+    for c in comparisons {
+        assert_eq!(c["arm"], "missing", "{c}");
+        assert_eq!(
+            (c["wins"].as_u64(), c["losses"].as_u64()),
+            (Some(0), Some(2)),
+            "{c}"
+        );
+    }
+    let page = std::fs::read_to_string(dir.path().join("ab/cl/report.html")).unwrap();
+    assert!(
+        page.contains("no-such-strategy"),
+        "the failing arm's error is shown"
+    );
+    assert!(
+        !page.contains("one seed:"),
+        "two seeds: no one-seed warning"
+    );
+}
+
 #[test]
 fn ab_cells_run_as_slurm_jobs() {
     ab_cells_run_as_cluster_jobs("slurm");
@@ -1315,6 +1386,62 @@ fn python_plugins_scaffold_build_and_run() {
 
     let facts = new_built_plugin(&run, "promotion-policy", "py-policy", "python");
     assert_eq!(facts["world"], "promotion-policy", "{facts}");
+    let policy = dir.path().join("py-policy/py-policy.wasm");
+    let (describe, phase, task) = python_policy_calls(&policy);
+    assert_eq!(describe.unwrap().summary, "A toy task");
+    assert!(
+        phase
+            .unwrap()
+            .unwrap()
+            .summary
+            .contains("under plan: try trees")
+    );
+    assert_eq!(task.unwrap(), "[]");
+
+    // Wrong types from a policy are its call's error, with the field and the fix; the
+    // instance survives them (each call below runs on the one instance).
+    std::fs::write(
+        dir.path().join("py-policy/app.py"),
+        "import sophon_sdk as sophon\n\n\
+         class Policy(sophon.PromotionPolicy):\n\
+         \x20   def describe_task(self, task_info):\n\
+         \x20       return 'tabular'\n\
+         \x20   def on_phase_end(self, trace):\n\
+         \x20       return sophon.hcc.knowledge_unit(str(trace.phase), 'done')\n\
+         \x20   def on_task_end(self, trace):\n\
+         \x20       return [sophon.hcc.wisdom_entry('data', 'x', 'always'), 'more']\n\n\
+         PromotionPolicyApi = sophon.export_promotion_policy(Policy)\n",
+    )
+    .unwrap();
+    let (ok, stdout, stderr) = run(&["plugin", "build", "py-policy"]);
+    assert!(ok, "{stdout}\n{stderr}");
+    let (describe, phase, task) = python_policy_calls(&policy);
+    let errors = [describe.unwrap_err(), phase.unwrap_err(), task.unwrap_err()];
+    for (error, expected) in errors.iter().zip([
+        "Policy.describe_task() = 'tabular' (str), not TaskDescriptor",
+        "Policy.on_phase_end().phase = '1' (str), not int",
+        "Policy.on_task_end()[1] = 'more' (str), not WisdomEntry",
+    ]) {
+        assert!(error.contains(expected), "{error}");
+        assert!(error.contains("sophon.hcc.task_descriptor"), "{error}");
+    }
+
+    // A module exporting one world under a manifest naming another: named, with the fix.
+    let manifest = dir.path().join("py-hello/plugin.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text.replace("world = \"strategy\"", "world = \"promotion-policy\""),
+    )
+    .unwrap();
+    let (ok, _, stderr) = run(&["plugin", "build", "py-hello"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("app.py exports a strategy (StrategyApi), but plugin.toml says world = \"promotion-policy\""),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("stack backtrace"), "{stderr}");
+    std::fs::write(&manifest, text).unwrap();
 
     // What an author gets wrong, named with the fix.
     let (ok, _, stderr) = run(&[
@@ -1336,7 +1463,77 @@ fn python_plugins_scaffold_build_and_run() {
     assert!(stderr.contains("holds no plugin sources"), "{stderr}");
 }
 
-/// The Python example strategy (sdk/python/examples/baseline): built by `sophon plugin build`,
+/// The three calls of the promotion policy at `wasm`, on one instance loaded with what its
+/// manifest asks: describe-task, on-phase-end (phase 1) and on-task-end (its entries as debug
+/// text), each as its result or its error's text.
+fn python_policy_calls(wasm: &std::path::Path) -> PolicyCalls {
+    use sophon::hcc::{PhaseTrace, RunTrace, TaskDescriptor};
+    use sophon::runtime::{HostServices, PluginGrants, PluginSource, inspect};
+    let t = std::time::Duration::from_secs(60);
+    let source = PluginSource::from_file(wasm).unwrap();
+    let manifest = inspect::describe(&source)
+        .unwrap()
+        .manifest
+        .unwrap()
+        .unwrap();
+    let grants = PluginGrants {
+        grants: manifest.capabilities,
+        memory_mb: manifest.limits.memory_mb,
+        sha256: None,
+    };
+    let runtime = sophon::runtime::Runtime::new(Default::default()).unwrap();
+    let plugin = runtime.load(&source, &grants).unwrap();
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let mut policy = plugin
+            .promotion_policy(HostServices::default())
+            .await
+            .unwrap();
+        let task = sophon::task::TaskInfo {
+            competition_id: "toy".into(),
+            title: "A toy task".into(),
+            description: "Predict the target.".into(),
+            metric: sophon::task::Metric {
+                name: "accuracy".into(),
+                direction: sophon::task::Direction::Maximize,
+                description: String::new(),
+            },
+            submission_format: "id,target".into(),
+            data_preview: String::new(),
+            public_files: vec!["train.csv".into()],
+            sample_submission: None,
+        };
+        let describe = policy.describe_task(&task, t).await;
+        let trace = PhaseTrace {
+            competition_id: "toy".into(),
+            descriptor: TaskDescriptor::default(),
+            phase: 1,
+            plan: "try trees".into(),
+            events: vec![],
+        };
+        let phase = policy.on_phase_end(&trace, t).await;
+        let run = RunTrace {
+            competition_id: "toy".into(),
+            descriptor: TaskDescriptor::default(),
+            knowledge: vec![],
+            best_metric: None,
+            final_events: vec![],
+        };
+        let wisdom = policy.on_task_end(&run, t).await;
+        (
+            describe.map_err(|e| e.to_string()),
+            phase.map_err(|e| e.to_string()),
+            wisdom.map(|w| format!("{w:?}")).map_err(|e| e.to_string()),
+        )
+    })
+}
+
+type PolicyCalls = (
+    Result<sophon::hcc::TaskDescriptor, String>,
+    Result<Option<sophon::hcc::KnowledgeUnit>, String>,
+    Result<String, String>,
+);
+
+/// The Python example strategy (plugins/examples/baseline-py): built by `sophon plugin build`,
 /// it runs scikit-learn jobs on the demo competition and its best submission grades valid.
 #[test]
 fn the_python_example_strategy_scores_on_the_demo_competition() {
@@ -1345,7 +1542,7 @@ fn the_python_example_strategy_scores_on_the_demo_competition() {
     };
     let dir = tempfile::tempdir().unwrap();
     let example =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk/python/examples/baseline");
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/examples/baseline-py");
     let plugin = dir.path().join("baseline");
     std::fs::create_dir(&plugin).unwrap();
     for file in ["app.py", "plugin.toml"] {

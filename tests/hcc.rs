@@ -240,13 +240,13 @@ async fn a_failing_slow_or_oversized_policy_loses_nothing_and_says_why() {
         run.record_event(event(EventKind::Code, "n1", "KEEP-ME", None))
             .await
             .unwrap();
-        let err = run.end_phase().await.unwrap_err();
+        // The strategy's call succeeds without knowledge: a bad policy never fails a run.
+        assert_eq!(run.end_phase().await.unwrap(), None, "{mode}");
         let expected = match mode {
             "error" => "the model said no",
             "slow" => "took more than 0.3 s at the end of phase 1 ([hcc] promotion-timeout-secs)",
             _ => "bytes",
         };
-        assert!(err.to_string().contains(expected), "{mode}: {err}");
         // The run goes on; nothing was stored as knowledge; the log keeps everything and
         // says what happened.
         assert_eq!(run.begin_phase("two".into()).await.unwrap(), 2);
@@ -259,8 +259,11 @@ async fn a_failing_slow_or_oversized_policy_loses_nothing_and_says_why() {
         let log = store.events("r", None, 0, None, 100).unwrap();
         assert!(log.iter().any(|e| e.event.content == "KEEP-ME"));
         assert!(
-            log.iter()
-                .any(|e| e.event.kind == EventKind::Other("promotion-error".into()))
+            log.iter().any(
+                |e| e.event.kind == EventKind::Other("promotion-error".into())
+                    && e.event.content.contains(expected)
+            ),
+            "{mode}: {log:?}"
         );
         // Bad wisdom at task end is refused the same way.
         let report = run.finish(Some(0.5)).await.unwrap();
@@ -637,11 +640,13 @@ fn payload(seq: u64) -> String {
     )
 }
 
-/// Not a test on its own: the process the crash test kills.
+/// Not a test on its own: the process the crash test kills (ignored, so it is never counted
+/// as a pass; the crash test runs it with `--ignored`).
 #[test]
+#[ignore = "the child process of kill_9_loses_at_most_the_event_being_written"]
 fn crash_writer() {
     let Ok(path) = std::env::var(WRITER_ENV) else {
-        return;
+        return; // `--include-ignored` without the crash test: nothing to write to
     };
     let store = HccStore::open(Path::new(&path)).unwrap();
     store
@@ -679,7 +684,13 @@ fn kill_9_loses_at_most_the_event_being_written() {
     let path = dir.path().join("hcc.sqlite");
     for round in 0..5u64 {
         let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["crash_writer", "--exact", "--nocapture", "--test-threads=1"])
+            .args([
+                "crash_writer",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(WRITER_ENV, &path)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())

@@ -32,6 +32,18 @@ fn sh(script: &str) -> JobSpec {
     sophon_tests::jobs::command(&["sh", "-c", script])
 }
 
+/// Wait until `condition` holds, checking every 10 ms; fails the test naming `what` after 30 s.
+async fn until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !condition() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never happened: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 async fn run(s: &Setup, spec: JobSpec) -> JobResult {
     let job = s.executor.submit(&s.context, spec).unwrap();
     tokio::time::timeout(Duration::from_secs(120), job.wait())
@@ -295,8 +307,11 @@ async fn jobs_can_be_cancelled_running_or_queued() {
     let s = setup(|c| c.cpus = Some(vec![0]));
     let running = s.executor.submit(&s.context, sh("sleep 60")).unwrap();
     let queued = s.executor.submit(&s.context, sh("echo never")).unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(running.state(), JobState::Running);
+    until("the first job runs", || {
+        running.state() == JobState::Running
+    })
+    .await;
+    // One core, held by the first job: the second cannot start.
     assert_eq!(queued.state(), JobState::Queued);
     queued.cancel().await;
     assert_eq!(queued.wait().await.state, JobState::Cancelled);
@@ -378,7 +393,11 @@ async fn quotas_limit_concurrency_gpus_and_gpu_hours() {
     );
     assert_eq!(jobs.inventory().job_slots_free, 0);
     first.wait().await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The GPU-hours are charged when the job ends (a task watching it), not in `wait`.
+    until("the finished GPU job is charged", || {
+        jobs.inventory().gpu_hours_left == Some(0.0)
+    })
+    .await;
     let err = jobs.submit(gpu_job.clone()).await.err().unwrap();
     assert!(
         matches!(err, CapabilityError::BudgetExhausted(ref m) if m.contains("GPU-hours")),
@@ -429,16 +448,24 @@ async fn a_plugin_runs_jobs_through_the_host() {
         s.context.clone(),
         JobQuota::default(),
     );
+    let jobs = sophon_tests::services::WaitCounter::new(Arc::new(jobs));
     let services = HostServices {
-        jobs: Some(Arc::new(jobs)),
+        jobs: Some(jobs.clone()),
         ..HostServices::default()
     };
     let mut instance = plugin.strategy(services).await.unwrap();
     let outcome = instance
-        .run("jobs:3", Duration::from_secs(60))
+        .run("slow-jobs:3", Duration::from_secs(60))
         .await
         .unwrap();
     assert_eq!(outcome.summary, "0\n|1\n|2\n");
+    // Each job sleeps 0.5 s (and the third waits for one of the two cores), so waits made
+    // one after another could never overlap.
+    assert_eq!(
+        jobs.most_waited_at_once(),
+        3,
+        "the three waits were pending together"
+    );
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use sophon::runtime::{
 };
 use sophon::task::TaskRequest;
 use sophon_tests::WORKER_GRANTS;
-use sophon_tests::services::{FakeJobs, FakeTask, ScratchHcc, SlowEcho};
+use sophon_tests::services::{FakeJobs, FakeTask, ScratchHcc, SlowEcho, WaitCounter};
 use sophon_tests::{fixture, load, test_config, test_runtime};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -84,12 +84,48 @@ async fn parallel_llm_calls_overlap_through_pollables() {
 async fn jobs_are_waited_on_concurrently() {
     let runtime = test_runtime();
     let plugin = load(&runtime, "worker", WORKER_GRANTS);
+    let jobs = WaitCounter::new(FakeJobs::new(Duration::from_millis(100)));
     let services = HostServices {
-        jobs: Some(FakeJobs::new(Duration::from_millis(100))),
+        jobs: Some(jobs.clone()),
         ..HostServices::default()
     };
     let mut instance = plugin.strategy(services).await.unwrap();
     assert_eq!(instance.run("jobs:3", T).await.unwrap().summary, "0|1|2");
+    assert_eq!(
+        jobs.most_waited_at_once(),
+        3,
+        "the guest's three wait-async calls were pending together"
+    );
+}
+
+/// The pool holds 128 live instances: the 129th is refused with an error naming the setting,
+/// the 128 keep working, and a freed slot is reused.
+#[tokio::test]
+async fn the_instance_past_the_pool_is_refused_and_a_freed_slot_is_reused() {
+    let runtime = test_runtime();
+    let plugin = load(&runtime, "echo", "");
+    let mut live = Vec::new();
+    for _ in 0..128 {
+        live.push(plugin.strategy(HostServices::default()).await.unwrap());
+    }
+    let Err(err) = plugin.strategy(HostServices::default()).await else {
+        panic!("a 129th instance started");
+    };
+    assert!(matches!(err, PluginError::PoolFull { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("128") && text.contains("[runtime] max-instances"),
+        "{text}"
+    );
+    for instance in live.iter_mut().step_by(16) {
+        assert_eq!(
+            instance.run("echo:still here", T).await.unwrap().summary,
+            "still here"
+        );
+    }
+    drop(live.pop());
+    let mut again = plugin.strategy(HostServices::default()).await.unwrap();
+    assert_eq!(again.run("echo:reused", T).await.unwrap().summary, "reused");
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@ use sophon::runtime::{HostServices, PluginGrants, PluginSource, World, inspect};
 use sophon::task::TaskRequest;
 use sophon_tests::services::SlowEcho;
 use sophon_tests::test_runtime;
+use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -70,6 +71,39 @@ fn author_tests_pass(dir: &Path) {
     assert!(passed >= 1, "no test ran: {stdout}");
 }
 
+fn sdk_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk")
+}
+
+/// `cargo package` passes as its author would run it before `cargo publish`: the crate asks
+/// for `sophon-sdk` by version, and its `.cargo/config.toml` points that at the SDK copy in
+/// `vendor/` (part of the folder a teammate clones, not of the package).
+fn packages(dir: &Path) {
+    let output = cargo(dir, &["package", "--offline"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+    let sdk_manifest = std::fs::read_to_string(sdk_dir().join("Cargo.toml")).unwrap();
+    let sdk_version = sdk_manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("version = "))
+        .unwrap();
+    assert!(
+        manifest.contains(&format!("sophon-sdk = {sdk_version}\n")),
+        "a version dependency, no path: {manifest}"
+    );
+    let listed = cargo(dir, &["package", "--offline", "--list"]);
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.lines().any(|l| l == "src/lib.rs"), "{listed}");
+    assert!(
+        !listed.contains("vendor"),
+        "the vendored SDK is not packaged: {listed}"
+    );
+}
+
 /// Load with exactly the grants the manifest asks for.
 fn requested_grants(source: &PluginSource) -> PluginGrants {
     let manifest = inspect::describe(source)
@@ -92,6 +126,7 @@ async fn scaffolded_plugins_of_every_world_build_and_load() {
     let dir =
         sophon::cli::scaffold_plugin(World::Strategy, "my-strategy", parent.path(), None).unwrap();
     author_tests_pass(&dir);
+    packages(&dir);
     let source = build(&dir);
     let plugin = runtime.load(&source, &requested_grants(&source)).unwrap();
     let services = HostServices {
@@ -110,6 +145,7 @@ async fn scaffolded_plugins_of_every_world_build_and_load() {
     let dir = sophon::cli::scaffold_plugin(World::TaskAdapter, "my-adapter", parent.path(), None)
         .unwrap();
     author_tests_pass(&dir);
+    packages(&dir);
     let source = build(&dir);
     let plugin = runtime.load(&source, &requested_grants(&source)).unwrap();
     let data = tempfile::tempdir().unwrap();
@@ -135,12 +171,21 @@ async fn scaffolded_plugins_of_every_world_build_and_load() {
         sophon::cli::scaffold_plugin(World::PromotionPolicy, "my-policy", parent.path(), None)
             .unwrap();
     author_tests_pass(&dir);
+    packages(&dir);
     let source = build(&dir);
     let plugin = runtime.load(&source, &requested_grants(&source)).unwrap();
     plugin
         .promotion_policy(HostServices::default())
         .await
         .unwrap();
+
+    // The SDK itself packages (its WIT is vendored in the crate).
+    let output = cargo(&sdk_dir(), &["package", "--offline", "--allow-dirty"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 
     let err = sophon::cli::scaffold_plugin(World::Strategy, "my-strategy", parent.path(), None)
         .unwrap_err();
@@ -152,7 +197,21 @@ async fn scaffolded_plugins_of_every_world_build_and_load() {
 
 /// Serves `body` to every HTTP request on loopback; its URL.
 fn serve(body: Vec<u8>) -> String {
-    use std::io::{BufRead, BufReader, Write};
+    serve_with(move |stream| {
+        let head = format!(
+            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes())?;
+        stream.write_all(&body)
+    })
+}
+
+/// Answers every HTTP request on loopback with `respond` (after reading the request head).
+fn serve_with(
+    respond: impl Fn(&mut std::net::TcpStream) -> std::io::Result<()> + Send + 'static,
+) -> String {
+    use std::io::{BufRead, BufReader};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
@@ -163,15 +222,10 @@ fn serve(body: Vec<u8>) -> String {
             while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
                 line.clear();
             }
-            let head = format!(
-                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = stream.write_all(head.as_bytes());
-            let _ = stream.write_all(&body);
+            let _ = respond(&mut stream);
         }
     });
-    format!("http://{addr}/echo.wasm")
+    format!("http://{addr}/plugin.wasm")
 }
 
 fn install_request<'a>(
@@ -211,6 +265,15 @@ async fn installed_plugins_are_pinned_and_granted_only_on_request() {
         .sha256();
     assert_eq!(installed.sha256, expected);
     assert_eq!(installed.path, dir.path().join("plugins/greedy-0.1.0.wasm"));
+    {
+        // Readable by any account that runs Sophon (root may install, a user may run).
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&installed.path)
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o644, "{mode:o}");
+    }
     let text = std::fs::read_to_string(&config).unwrap();
     assert!(text.starts_with("# the operator's notes\n[run]"), "{text}");
     let loaded = SophonConfig::load(&config).unwrap();
@@ -282,4 +345,47 @@ async fn installed_plugins_are_pinned_and_granted_only_on_request() {
     let err = install(&install_request(&echo, &broken)).await.unwrap_err();
     assert!(format!("{err:#}").contains("not valid TOML"), "{err:#}");
     assert_eq!(std::fs::read_to_string(&broken).unwrap(), "[plugins\n");
+}
+
+/// A download past the plugin size cap is refused, whether the server says so up front
+/// (content-length) or streams without end (chunked); nothing is installed either way.
+#[tokio::test]
+async fn oversized_downloads_are_refused_and_change_nothing() {
+    use sophon::cli::install::{MAX_PLUGIN_BYTES, install};
+    let announced = serve_with(|stream| {
+        let head = format!(
+            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            MAX_PLUGIN_BYTES + 1
+        );
+        stream.write_all(head.as_bytes())?;
+        stream.write_all(b"\0asm")
+    });
+    // Chunks of 1 MiB with no length: bounded here only so a broken client cannot hang the
+    // test (twice the cap).
+    let endless = serve_with(|stream| {
+        stream.write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")?;
+        let chunk = vec![0u8; 1 << 20];
+        for _ in 0..2 * (MAX_PLUGIN_BYTES >> 20) {
+            stream.write_all(format!("{:x}\r\n", chunk.len()).as_bytes())?;
+            stream.write_all(&chunk)?;
+            stream.write_all(b"\r\n")?;
+        }
+        stream.write_all(b"0\r\n\r\n")
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sophon.toml");
+    std::fs::write(&config, "[run]\n").unwrap();
+    let pin = "0".repeat(64);
+    for url in [announced, endless] {
+        let mut request = install_request(&url, &config);
+        request.sha256 = Some(&pin);
+        let err = install(&request).await.unwrap_err();
+        assert!(
+            err.to_string()
+                .contains(&format!("over the {MAX_PLUGIN_BYTES}-byte limit")),
+            "{url}: {err:#}"
+        );
+        assert_eq!(std::fs::read_to_string(&config).unwrap(), "[run]\n");
+        assert!(!dir.path().join("plugins").exists());
+    }
 }

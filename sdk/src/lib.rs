@@ -170,6 +170,14 @@ macro_rules! export_strategy {
                     <$ty as $crate::Strategy>::run(config)
                 }
             }
+            // Exported in wasm builds only: component export names (`a:b/c@0.1.0#run`) do
+            // not link as native symbols, and native builds (`cargo test`, `cargo package`)
+            // call the trait directly.
+            // Natively the plugin's type is reached through this reference only.
+            #[cfg(not(target_arch = "wasm32"))]
+            const _: fn(String) -> ::core::result::Result<$crate::Outcome, String> =
+                <__SophonExport as $crate::bindings::strategy::exports::sophon::plugin::strategy_api::Guest>::run;
+            #[cfg(target_arch = "wasm32")]
             $crate::bindings::strategy::__export_strategy_world!(
                 __SophonExport with_types_in $crate::bindings::strategy
             );
@@ -211,6 +219,14 @@ macro_rules! export_task_adapter {
                     <$ty as $crate::TaskAdapter>::grade(request, submission)
                 }
             }
+            // Exported in wasm builds only: component export names (`a:b/c@0.1.0#run`) do
+            // not link as native symbols, and native builds (`cargo test`, `cargo package`)
+            // call the trait directly.
+            // Natively the plugin's type is reached through this reference only.
+            #[cfg(not(target_arch = "wasm32"))]
+            const _: fn($crate::TaskRequest) -> ::core::result::Result<$crate::TaskInfo, String> =
+                <__SophonExport as $crate::bindings::task_adapter::exports::sophon::plugin::task_adapter_api::Guest>::describe;
+            #[cfg(target_arch = "wasm32")]
             $crate::bindings::task_adapter::__export_task_adapter_world!(
                 __SophonExport with_types_in $crate::bindings::task_adapter
             );
@@ -248,6 +264,14 @@ macro_rules! export_promotion_policy {
                     <$ty as $crate::PromotionPolicy>::on_task_end(trace)
                 }
             }
+            // Exported in wasm builds only: component export names (`a:b/c@0.1.0#run`) do
+            // not link as native symbols, and native builds (`cargo test`, `cargo package`)
+            // call the trait directly.
+            // Natively the plugin's type is reached through this reference only.
+            #[cfg(not(target_arch = "wasm32"))]
+            const _: fn($crate::TaskInfo) -> ::core::result::Result<$crate::TaskDescriptor, String> =
+                <__SophonExport as $crate::bindings::promotion_policy::exports::sophon::plugin::promotion_policy_api::Guest>::describe_task;
+            #[cfg(target_arch = "wasm32")]
             $crate::bindings::promotion_policy::__export_promotion_policy_world!(
                 __SophonExport with_types_in $crate::bindings::promotion_policy
             );

@@ -7,8 +7,9 @@
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use sophon::runtime::{HostServices, LoadedPlugin, Runtime, StrategyInstance};
+use sophon_tests::timed;
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::runtime::Runtime as Tokio;
 
 const T: Duration = Duration::from_secs(60);
@@ -145,19 +146,6 @@ fn sophon_plugin(rt: &Tokio) -> (Runtime, LoadedPlugin) {
 
 async fn sophon_instance(plugin: &LoadedPlugin) -> StrategyInstance {
     plugin.strategy(HostServices::default()).await.unwrap()
-}
-
-/// Time `iters` sequential awaits of `call` on the current-thread runtime.
-macro_rules! timed {
-    ($rt:expr, $iters:expr, $call:expr) => {
-        $rt.block_on(async {
-            let start = Instant::now();
-            for _ in 0..$iters {
-                black_box($call);
-            }
-            start.elapsed()
-        })
-    };
 }
 
 fn benches(c: &mut Criterion) {

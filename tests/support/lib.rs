@@ -54,3 +54,18 @@ pub fn load(runtime: &Runtime, name: &str, grants: &str) -> LoadedPlugin {
         .load(&source, &grants)
         .unwrap_or_else(|e| panic!("loading {name}: {e}"))
 }
+
+/// For criterion's `iter_custom`: the time `iters` sequential awaits of `call` take on the
+/// tokio runtime `rt` (`timed!(rt, n, instance.run("noop", T).await.unwrap())`).
+#[macro_export]
+macro_rules! timed {
+    ($rt:expr, $iters:expr, $call:expr) => {
+        $rt.block_on(async {
+            let start = ::std::time::Instant::now();
+            for _ in 0..$iters {
+                ::std::hint::black_box($call);
+            }
+            start.elapsed()
+        })
+    };
+}

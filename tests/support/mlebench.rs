@@ -5,18 +5,21 @@
 //! - The reference: `$SOPHON_PYREF` (a Python with pandas and scikit-learn), else
 //!   `target/pyref/bin/python` as `tests/run` creates it.
 //!
-//! Without them the tests that need them print why and pass vacuously — unless
-//! `SOPHON_REQUIRE_MLEBENCH=1` (set by `tests/run` when both are present), where a missing
-//! piece fails the test.
+//! Without them the tests that need them print why and pass vacuously — unless required:
+//! `SOPHON_REQUIRE_MLEBENCH=1` (set by `tests/run` when the data is present) requires both,
+//! `SOPHON_REQUIRE_PYREF=1` (set by `tests/run` whenever it installed the reference) the
+//! reference, so the tests on synthetic data always check something.
 
 use std::path::{Path, PathBuf};
 
-fn required() -> bool {
-    std::env::var_os("SOPHON_REQUIRE_MLEBENCH").is_some_and(|v| v == "1")
+fn flag(name: &str) -> bool {
+    std::env::var_os(name).is_some_and(|v| v == "1")
 }
 
-fn missing(what: &str) -> Option<PathBuf> {
-    assert!(!required(), "SOPHON_REQUIRE_MLEBENCH=1 but {what}");
+fn missing(what: &str, required_by: &[&str]) -> Option<PathBuf> {
+    if let Some(flag) = required_by.iter().find(|f| self::flag(f)) {
+        panic!("{flag}=1 but {what}");
+    }
     eprintln!("skipping: {what}");
     None
 }
@@ -42,7 +45,10 @@ pub fn mlebench_dir() -> Option<PathBuf> {
     if dir.join("THRESHOLDS.csv").is_file() {
         Some(dir)
     } else {
-        missing(&format!("no MLE-bench data at {}", dir.display()))
+        missing(
+            &format!("no MLE-bench data at {}", dir.display()),
+            &["SOPHON_REQUIRE_MLEBENCH"],
+        )
     }
 }
 
@@ -61,10 +67,13 @@ pub fn python_reference() -> Option<PathBuf> {
     if works {
         Some(python)
     } else {
-        missing(&format!(
-            "no Python reference at {} (tests/run installs it)",
-            python.display()
-        ))
+        missing(
+            &format!(
+                "no Python reference at {} (tests/run installs it)",
+                python.display()
+            ),
+            &["SOPHON_REQUIRE_MLEBENCH", "SOPHON_REQUIRE_PYREF"],
+        )
     }
 }
 

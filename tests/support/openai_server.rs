@@ -97,6 +97,9 @@ struct Script {
     received: Mutex<Vec<Received>>,
     /// Handlers dropped before they finished (the client went away).
     abandoned: AtomicUsize,
+    /// Requests being answered now, and the most there were at once.
+    in_flight: AtomicUsize,
+    most_in_flight: AtomicUsize,
 }
 
 /// The running server; stops when dropped.
@@ -145,6 +148,11 @@ impl OpenAiServer {
     pub fn abandoned(&self) -> usize {
         self.script.abandoned.load(Ordering::SeqCst)
     }
+
+    /// The most requests this server was answering at one time.
+    pub fn most_in_flight(&self) -> usize {
+        self.script.most_in_flight.load(Ordering::SeqCst)
+    }
 }
 
 impl Drop for OpenAiServer {
@@ -153,13 +161,22 @@ impl Drop for OpenAiServer {
     }
 }
 
-/// Counts the handler as abandoned unless it finished.
-struct Finish<'a>(&'a AtomicUsize, bool);
+/// Counts the handler in flight while it lives, and as abandoned unless it finished.
+struct Finish<'a>(&'a Script, bool);
+
+impl<'a> Finish<'a> {
+    fn start(script: &'a Script) -> Self {
+        let now = script.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        script.most_in_flight.fetch_max(now, Ordering::SeqCst);
+        Finish(script, false)
+    }
+}
 
 impl Drop for Finish<'_> {
     fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
         if !self.1 {
-            self.0.fetch_add(1, Ordering::SeqCst);
+            self.0.abandoned.fetch_add(1, Ordering::SeqCst);
         }
     }
 }
@@ -189,7 +206,7 @@ async fn handle(
         Reply::ByPath { chat, .. } => *chat,
         other => other,
     };
-    let mut finish = Finish(&script.abandoned, false);
+    let mut finish = Finish::start(&script);
     let response = respond(reply, &body).await;
     finish.1 = true;
     response

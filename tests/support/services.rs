@@ -164,6 +164,85 @@ impl JobHandle for FakeJob {
     }
 }
 
+/// Any job service, counting how many of its jobs' `wait`s are pending at once: the proof
+/// that a host waits on jobs concurrently, not one after another.
+pub struct WaitCounter {
+    inner: Arc<dyn JobService>,
+    waits: Arc<Waits>,
+}
+
+#[derive(Default)]
+struct Waits {
+    now: AtomicUsize,
+    most: AtomicUsize,
+}
+
+impl WaitCounter {
+    pub fn new(inner: Arc<dyn JobService>) -> Arc<Self> {
+        Arc::new(WaitCounter {
+            inner,
+            waits: Arc::default(),
+        })
+    }
+
+    /// The most jobs that were being waited on at one time.
+    pub fn most_waited_at_once(&self) -> usize {
+        self.waits.most.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait::async_trait]
+impl JobService for WaitCounter {
+    async fn submit(&self, spec: JobSpec) -> CapResult<Arc<dyn JobHandle>> {
+        let inner = self.inner.submit(spec).await?;
+        Ok(Arc::new(CountedJob {
+            inner,
+            waits: self.waits.clone(),
+        }))
+    }
+    fn inventory(&self) -> JobInventory {
+        self.inner.inventory()
+    }
+}
+
+struct CountedJob {
+    inner: Arc<dyn JobHandle>,
+    waits: Arc<Waits>,
+}
+
+#[async_trait::async_trait]
+impl JobHandle for CountedJob {
+    fn id(&self) -> String {
+        self.inner.id()
+    }
+    fn state(&self) -> JobState {
+        self.inner.state()
+    }
+    async fn wait(&self) -> JobResult {
+        /// Counts one pending wait until dropped: a poll that stops waiting (another job was
+        /// ready first) drops its wait unfinished.
+        struct Pending<'a>(&'a Waits);
+        impl Drop for Pending<'_> {
+            fn drop(&mut self) {
+                self.0.now.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        let now = self.waits.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.waits.most.fetch_max(now, Ordering::SeqCst);
+        let _pending = Pending(&self.waits);
+        self.inner.wait().await
+    }
+    fn result(&self) -> Option<JobResult> {
+        self.inner.result()
+    }
+    async fn cancel(&self) {
+        self.inner.cancel().await
+    }
+    async fn logs(&self, stream: LogStream, offset: u64, max: u32) -> CapResult<String> {
+        self.inner.logs(stream, offset, max).await
+    }
+}
+
 /// A fixed task whose validation accepts submissions that start with `id,`.
 pub struct FakeTask {
     pub artifacts: Arc<sophon::artifacts::ArtifactStore>,

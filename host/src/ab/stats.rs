@@ -156,7 +156,13 @@ pub fn compare(
             // A valid score beats none.
             (Some(_), None) => wins += 1,
             (None, Some(_)) => losses += 1,
-            (None, None) => ties += 1,
+            // No leaderboard to normalise against: a valid submission still beats an
+            // invalid (or missing) one.
+            (None, None) => match (m.valid, b.valid) {
+                (true, false) => wins += 1,
+                (false, true) => losses += 1,
+                _ => ties += 1,
+            },
         }
     }
     PairedComparison {
@@ -278,6 +284,18 @@ mod tests {
         assert!((x.difference.unwrap().value - 0.0).abs() < 1e-12);
         let all = compare("b", "a", &outcomes, None, &mut rng);
         assert_eq!((all.wins, all.losses), (2, 1), "a valid score beats none");
+        // Without a leaderboard (no normalised scores) validity still decides.
+        let mut unranked = vec![
+            outcome("a", "z", 0, None),
+            outcome("b", "z", 0, None),
+            outcome("a", "z", 1, None),
+            outcome("b", "z", 1, None),
+        ];
+        unranked[1].valid = true;
+        let z = compare("b", "a", &unranked, Some("z"), &mut rng);
+        assert_eq!((z.wins, z.losses, z.ties), (1, 0, 1));
+        let z = compare("a", "b", &unranked, Some("z"), &mut rng);
+        assert_eq!((z.wins, z.losses, z.ties), (0, 1, 1));
         let analysis = analyze(
             &["a".into(), "b".into()],
             &["x".into(), "y".into()],

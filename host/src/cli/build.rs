@@ -10,6 +10,7 @@
 //! parse or a failed compiler is an error naming the fix; nothing is written on failure
 //! except the compiler's own outputs.
 
+use super::carried::{PYTHON_SDK, WIT_FILES};
 use crate::runtime::{Manifest, World};
 use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};
@@ -33,79 +34,6 @@ impl Lang {
         }
     }
 }
-
-/// The WIT this binary serves, as files relative to a WIT root.
-pub const WIT_FILES: [(&str, &str); 8] = [
-    ("plugin.wit", include_str!("../../../wit/plugin.wit")),
-    (
-        "deps/host/types.wit",
-        include_str!("../../../wit/deps/host/types.wit"),
-    ),
-    (
-        "deps/host/llm.wit",
-        include_str!("../../../wit/deps/host/llm.wit"),
-    ),
-    (
-        "deps/host/jobs.wit",
-        include_str!("../../../wit/deps/host/jobs.wit"),
-    ),
-    (
-        "deps/host/hcc.wit",
-        include_str!("../../../wit/deps/host/hcc.wit"),
-    ),
-    (
-        "deps/host/task.wit",
-        include_str!("../../../wit/deps/host/task.wit"),
-    ),
-    (
-        "deps/host/run.wit",
-        include_str!("../../../wit/deps/host/run.wit"),
-    ),
-    (
-        "deps/io/io.wit",
-        include_str!("../../../wit/deps/io/io.wit"),
-    ),
-];
-
-/// The Python SDK (`sdk/python/sophon_sdk`), as files of the `sophon_sdk` package.
-pub const PYTHON_SDK: [(&str, &str); 9] = [
-    (
-        "__init__.py",
-        include_str!("../../../sdk/python/sophon_sdk/__init__.py"),
-    ),
-    (
-        "_host.py",
-        include_str!("../../../sdk/python/sophon_sdk/_host.py"),
-    ),
-    (
-        "artifacts.py",
-        include_str!("../../../sdk/python/sophon_sdk/artifacts.py"),
-    ),
-    (
-        "config.py",
-        include_str!("../../../sdk/python/sophon_sdk/config.py"),
-    ),
-    (
-        "hcc.py",
-        include_str!("../../../sdk/python/sophon_sdk/hcc.py"),
-    ),
-    (
-        "jobs.py",
-        include_str!("../../../sdk/python/sophon_sdk/jobs.py"),
-    ),
-    (
-        "llm.py",
-        include_str!("../../../sdk/python/sophon_sdk/llm.py"),
-    ),
-    (
-        "run.py",
-        include_str!("../../../sdk/python/sophon_sdk/run.py"),
-    ),
-    (
-        "task.py",
-        include_str!("../../../sdk/python/sophon_sdk/task.py"),
-    ),
-];
 
 /// The custom section the host reads a component's manifest from.
 const MANIFEST_SECTION: &str = "sophon-manifest";
@@ -245,13 +173,15 @@ fn build_guest(dir: &Path, lang: Lang) -> anyhow::Result<PathBuf> {
         );
     }
     let scratch = tempfile::tempdir().context("creating a scratch directory")?;
-    let wit = write_files(&scratch.path().join("wit"), &WIT_FILES)?;
+    let wit = write_files(&scratch.path().join("wit"), WIT_FILES)?;
     let out = dir.join(format!("{}.wasm", manifest.plugin.name));
     let toolchain = Toolchain::of(lang);
     let tool = toolchain.path(dir);
     let mut command = Command::new(&tool);
+    // componentize-py is a Rust program: its errors would end in a backtrace of its own.
+    command.env("RUST_BACKTRACE", "0");
     if lang == Lang::Python {
-        let sdk_root = write_files(&scratch.path().join("python/sophon_sdk"), &PYTHON_SDK)?;
+        let sdk_root = write_files(&scratch.path().join("python/sophon_sdk"), PYTHON_SDK)?;
         command
             .arg("-d")
             .arg(&wit)
@@ -296,12 +226,9 @@ fn build_guest(dir: &Path, lang: Lang) -> anyhow::Result<PathBuf> {
     Ok(out)
 }
 
+/// Write `files` under `root`; returns `root`.
 fn write_files(root: &Path, files: &[(&str, &str)]) -> anyhow::Result<PathBuf> {
-    for (name, text) in files {
-        let path = root.join(name);
-        std::fs::create_dir_all(path.parent().expect("a file has a parent"))?;
-        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-    }
+    super::scaffold::write_files(root, files.iter().copied())?;
     Ok(root.to_path_buf())
 }
 
@@ -331,45 +258,6 @@ fn leb128(out: &mut Vec<u8>, mut value: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_carried_wit_is_the_wit_the_host_serves() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit");
-        for (name, text) in WIT_FILES {
-            assert_eq!(
-                std::fs::read_to_string(root.join(name)).unwrap(),
-                text,
-                "{name}"
-            );
-        }
-        let on_disk = walk(&root).len();
-        assert_eq!(
-            on_disk,
-            WIT_FILES.len(),
-            "a WIT file is missing from WIT_FILES"
-        );
-        let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk/python/sophon_sdk");
-        assert_eq!(
-            walk(&python).len(),
-            PYTHON_SDK.len(),
-            "a module is missing from PYTHON_SDK"
-        );
-    }
-
-    fn walk(dir: &Path) -> Vec<PathBuf> {
-        let mut files = Vec::new();
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                if path.file_name().is_some_and(|n| n != "__pycache__") {
-                    files.extend(walk(&path));
-                }
-            } else {
-                files.push(path);
-            }
-        }
-        files
-    }
 
     #[test]
     fn an_appended_manifest_is_found_by_inspection() {

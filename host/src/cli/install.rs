@@ -210,6 +210,13 @@ fn place(path: &Path, bytes: &[u8], replace: bool) -> anyhow::Result<()> {
     let mut file = tempfile::NamedTempFile::new_in(dir)
         .with_context(|| format!("writing into {}", dir.display()))?;
     file.write_all(bytes)?;
+    // Temporary files are private (0600); an installed plugin is readable by whichever
+    // account runs Sophon (root may install for a user).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(file.path(), std::fs::Permissions::from_mode(0o644))?;
+    }
     file.persist(path)
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(())

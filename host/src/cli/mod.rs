@@ -2,6 +2,7 @@
 
 mod ab;
 mod build;
+mod carried;
 mod grade;
 mod hcc;
 pub mod install;

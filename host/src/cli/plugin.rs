@@ -37,7 +37,8 @@ pub enum PluginCommand {
         /// Parent directory of the new crate (default: the current directory).
         #[arg(long, default_value = ".")]
         dir: PathBuf,
-        /// Path of the sophon-sdk crate (default: the SDK this sophon was built from).
+        /// Build against this sophon-sdk checkout (default: a copy of the SDK this sophon
+        /// carries, written to the crate's vendor/sophon-sdk).
         #[arg(long)]
         sdk: Option<PathBuf>,
         /// The plugin's language: rust (a crate), python (app.py, componentize-py) or js (app.js,

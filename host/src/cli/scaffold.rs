@@ -1,6 +1,7 @@
 //! `sophon plugin new`: a plugin crate that builds (`cargo build --release`) and loads.
 
 use super::Lang;
+use super::carried::{RUST_SDK, RUST_SDK_VERSION};
 use crate::runtime::World;
 use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};
@@ -21,13 +22,37 @@ fn check_name(name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The SDK this binary was built with, for the new crate's path dependency.
-fn default_sdk() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("sdk")
+/// Where the new crate gets `sophon-sdk` from until the SDK is on crates.io: the crate asks
+/// for the version, and `.cargo/config.toml` patches it to a copy of the SDK this binary
+/// carries (`vendor/sophon-sdk`, committed with the plugin so a clone builds) or to `sdk`.
+fn sdk_patch(sdk: Option<&Path>) -> anyhow::Result<String> {
+    let path = match sdk {
+        None => "vendor/sophon-sdk".to_string(),
+        Some(sdk) => {
+            let sdk = sdk.canonicalize().with_context(|| {
+                format!(
+                    "the sophon-sdk crate is not at {}; pass --sdk <path to sophon's sdk/ \
+                     directory>, or leave --sdk out to use the copy this sophon carries",
+                    sdk.display()
+                )
+            })?;
+            sdk.display().to_string()
+        }
+    };
+    Ok(format!(
+        "# `cargo wasm` builds the plugin (as `sophon plugin build` does); plain `cargo test`\n\
+         # runs its tests natively against sophon_sdk::testing::MockHost.\n\
+         [alias]\nwasm = \"build --release --target wasm32-wasip2\"\n\n\
+         # sophon-sdk {RUST_SDK_VERSION} is not on crates.io yet: the crate depends on its version and\n\
+         # builds (and `cargo package` verifies) against this path. Delete the table, and\n\
+         # vendor/, once the SDK is published.\n\
+         [patch.crates-io]\nsophon-sdk = {{ path = {path:?} }}\n"
+    ))
 }
 
-/// Create plugin crate `name` for `world` under `parent`; returns its directory.
-/// Refuses to overwrite an existing directory.
+/// Create plugin crate `name` for `world` under `parent`; returns its directory. The crate
+/// depends on `sophon-sdk` by version; `sdk` names an SDK checkout to build against instead
+/// of the vendored copy. Refuses to overwrite an existing directory.
 pub fn scaffold_plugin(
     world: World,
     name: &str,
@@ -35,13 +60,7 @@ pub fn scaffold_plugin(
     sdk: Option<&Path>,
 ) -> anyhow::Result<PathBuf> {
     check_name(name)?;
-    let sdk = sdk.map(Path::to_path_buf).unwrap_or_else(default_sdk);
-    let sdk = sdk.canonicalize().with_context(|| {
-        format!(
-            "the sophon-sdk crate is not at {}; pass --sdk <path to sophon's sdk/ directory>",
-            sdk.display()
-        )
-    })?;
+    let patch = sdk_patch(sdk)?;
     let dir = parent.join(name);
     if dir.exists() {
         bail!(
@@ -63,41 +82,53 @@ pub fn scaffold_plugin(
         })
         .collect();
     let files = [
-        ("Cargo.toml", cargo_toml(name, &sdk)),
+        ("Cargo.toml", cargo_toml(world, name)),
         ("plugin.toml", plugin_toml(world, name)),
         ("src/lib.rs", lib_rs(world, &type_name)),
-        (
-            ".cargo/config.toml",
-            "# `cargo wasm` builds the plugin (as `sophon plugin build` does); plain `cargo test`\n\
-             # runs its tests natively against sophon_sdk::testing::MockHost.\n\
-             [alias]\nwasm = \"build --release --target wasm32-wasip2\"\n"
-                .to_string(),
-        ),
+        (".cargo/config.toml", patch),
         (
             "rust-toolchain.toml",
             "[toolchain]\nchannel = \"1.95.0\"\ntargets = [\"wasm32-wasip2\"]\nprofile = \"minimal\"\n".to_string(),
         ),
         (".gitignore", "/target\n".to_string()),
     ];
-    for (file, contents) in files {
-        std::fs::write(dir.join(file), contents).with_context(|| format!("writing {file}"))?;
+    write_files(&dir, files)?;
+    if sdk.is_none() {
+        let vendored = RUST_SDK
+            .iter()
+            .map(|(file, text)| (format!("vendor/sophon-sdk/{file}"), *text));
+        write_files(&dir, vendored)?;
     }
     Ok(dir)
 }
 
-fn cargo_toml(name: &str, sdk: &Path) -> String {
+/// Write each (path relative to `dir`, contents), creating folders as needed.
+pub(super) fn write_files<P: AsRef<Path>, T: AsRef<[u8]>>(
+    dir: &Path,
+    files: impl IntoIterator<Item = (P, T)>,
+) -> anyhow::Result<()> {
+    for (file, contents) in files {
+        let path = dir.join(file);
+        std::fs::create_dir_all(path.parent().expect("a file path has a parent"))?;
+        std::fs::write(&path, contents).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn cargo_toml(world: World, name: &str) -> String {
     format!(
         r#"[package]
 name = "{name}"
 version = "0.1.0"
 edition = "2024"
-publish = false
+description = "A Sophon {world} plugin."
+# Choose a license before `cargo publish`, e.g. license = "MIT OR Apache-2.0".
 
 [lib]
 crate-type = ["cdylib"]
 
 [dependencies]
-sophon-sdk = {{ path = {sdk:?} }}
+sophon-sdk = "{RUST_SDK_VERSION}"
 
 # A standalone crate, not part of any enclosing workspace.
 [workspace]
@@ -107,8 +138,7 @@ opt-level = "s"
 lto = true
 codegen-units = 1
 strip = "debuginfo"
-"#,
-        sdk = sdk.display().to_string()
+"#
     )
 }
 
@@ -322,9 +352,7 @@ pub fn scaffold_script_plugin(
             files.push((".gitignore", "/*.wasm\nnode_modules/\n".to_string()));
         }
     }
-    for (file, contents) in files {
-        std::fs::write(dir.join(file), contents).with_context(|| format!("writing {file}"))?;
-    }
+    write_files(&dir, files)?;
     Ok(dir)
 }
 

@@ -546,13 +546,9 @@ impl CognitiveCache for RunHcc {
                     .into(),
             ));
         };
-        match self.promote(&phase).await {
-            Ok(unit) => Ok(unit),
-            Err(e) => {
-                self.note_promotion_error(&e.to_string())?;
-                Err(e)
-            }
-        }
+        // A failing policy is the operator's problem, not the strategy's: like begin-phase,
+        // the phase ends without knowledge and the log says why.
+        self.promote_or_note(phase).await
     }
 
     async fn context(&self, request: ContextRequest) -> CapResult<AssembledContext> {

@@ -89,11 +89,26 @@ mod tests {
             max_retries: 10,
             base: Duration::from_millis(100),
         };
+        // Full jitter: each delay is uniform in [0, ceiling], the ceiling doubling per attempt
+        // up to MAX_DELAY. Of 200 draws, the longest passes half the ceiling (the chance it
+        // does not is 2^-200) and none passes the ceiling; the spread shows the jitter.
         for attempt in 0..12 {
             let ceiling = (Duration::from_millis(100) * 2u32.pow(attempt)).min(MAX_DELAY);
-            for _ in 0..50 {
-                assert!(policy.delay(attempt, None) <= ceiling);
-            }
+            let delays: Vec<Duration> = (0..200).map(|_| policy.delay(attempt, None)).collect();
+            let longest = *delays.iter().max().unwrap();
+            let shortest = *delays.iter().min().unwrap();
+            assert!(
+                longest <= ceiling,
+                "attempt {attempt}: {longest:?} > {ceiling:?}"
+            );
+            assert!(
+                longest >= ceiling / 2,
+                "attempt {attempt}: no backoff ({longest:?})"
+            );
+            assert!(
+                shortest < ceiling / 2,
+                "attempt {attempt}: no jitter ({shortest:?})"
+            );
         }
         assert_eq!(policy.delay(0, Some("2")), Duration::from_secs(2));
         assert_eq!(policy.delay(0, Some("100000")), MAX_RETRY_AFTER);

@@ -355,6 +355,7 @@ pub async fn execute(
         true => live.resumed().map_err(RunError::Setup)?,
         false => live,
     });
+    let _clock = live.keep_clock();
     live.emit(RunEvent::Started {
         elapsed_ms: live.elapsed_ms(),
         resumed: resuming,

@@ -34,6 +34,25 @@ pub struct RunLimits {
 /// Tokens and dollars spent so far (from the LLM ledger).
 pub type UsageProbe = Arc<dyn Fn() -> (u64, f64) + Send + Sync>;
 
+/// The run's elapsed time on disk, for a resume after a kill (see [`LiveRun::keep_clock`]).
+const CLOCK_FILE: &str = "clock.json";
+/// How often `clock.json` is rewritten: the most run time a kill can hide from a resume.
+pub const CLOCK_PERIOD: Duration = Duration::from_secs(2);
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Clock {
+    elapsed_ms: u64,
+}
+
+/// Keeps the run's clock on disk while it lives ([`LiveRun::keep_clock`]).
+pub struct ClockKeeper(tokio::task::JoinHandle<()>);
+
+impl Drop for ClockKeeper {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 pub struct LiveRun {
     info: RunInfo,
     started: Instant,
@@ -127,15 +146,39 @@ impl LiveRun {
             );
         }
         let events = std::fs::read_to_string(self.dir.path("events.jsonl")).unwrap_or_default();
-        let last_ms = events
+        let last_event_ms = events
             .lines()
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
             .filter_map(|e| e["elapsed_ms"].as_u64())
             .max()
             .unwrap_or(0);
-        self.earlier = Duration::from_millis(last_ms);
+        // The clock outlives the last event: a process that waited silently for minutes
+        // before it was killed spent them too.
+        let clock_ms = std::fs::read_to_string(self.dir.path(CLOCK_FILE))
+            .ok()
+            .and_then(|text| serde_json::from_str::<Clock>(&text).ok())
+            .map_or(0, |clock| clock.elapsed_ms);
+        self.earlier = Duration::from_millis(last_event_ms.max(clock_ms));
         self.state = Mutex::new(state);
         Ok(self)
+    }
+
+    /// Keep `clock.json` (the run's elapsed time) current every [`CLOCK_PERIOD`] until the
+    /// returned guard is dropped, so a resumed run counts all but at most one period of the
+    /// time a killed process spent. Write failures are ignored (the events still count).
+    pub fn keep_clock(self: &Arc<Self>) -> ClockKeeper {
+        let live = Arc::downgrade(self);
+        ClockKeeper(tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(CLOCK_PERIOD);
+            loop {
+                ticks.tick().await;
+                let Some(live) = live.upgrade() else { return };
+                let clock = Clock {
+                    elapsed_ms: live.elapsed_ms(),
+                };
+                let _ = live.dir.write_json(CLOCK_FILE, &clock);
+            }
+        }))
     }
 
     /// Where token and cost usage come from (set once, when the LLM hub exists).

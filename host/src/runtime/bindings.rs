@@ -1,6 +1,30 @@
 //! Host bindings generated from `wit/`: one set of `sophon:host` interface traits shared by
 //! every plugin world.
 
+/// The `sophon:host` package versions this runtime serves (those `wit/` defines). A plugin's
+/// import of version `v` is served by a version here with the same major and minor (the
+/// same minor only, below 1.0) and a patch at least `v`'s: a plugin built against an older
+/// patch loads, one built against a newer patch (whose functions this host may lack) does not.
+pub const SERVED_HOST_VERSIONS: &[&str] = &["0.1.0"];
+
+/// True if `version` (of a `sophon:host` import) is served; see [`SERVED_HOST_VERSIONS`].
+pub fn serves_host_version(version: &str) -> bool {
+    let Some(wanted) = semver_triple(version) else {
+        return false;
+    };
+    SERVED_HOST_VERSIONS
+        .iter()
+        .filter_map(|served| semver_triple(served))
+        .any(|served| served.0 == wanted.0 && served.1 == wanted.1 && served.2 >= wanted.2)
+}
+
+/// `major.minor.patch` of a plain release version (no pre-release or build suffix).
+fn semver_triple(version: &str) -> Option<(u64, u64, u64)> {
+    let mut parts = version.split('.').map(|p| p.parse::<u64>().ok());
+    let triple = (parts.next()??, parts.next()??, parts.next()??);
+    parts.next().is_none().then_some(triple)
+}
+
 /// Every `sophon:host` interface (the `sophon:plugin/host` world). All host functions are
 /// async (so a call can await a capability under a deadline) and trappable (so the host can
 /// end a misbehaving plugin's call), except the cheap synchronous queries.

@@ -111,6 +111,11 @@ pub enum PluginError {
         expected: &'static str,
         actual: &'static str,
     },
+    #[error(
+        "plugin `{plugin}` cannot start another instance: {message} (every pooled slot is \
+         held by a live instance; wait for one to end, or raise [runtime] max-instances)"
+    )]
+    PoolFull { plugin: String, message: String },
     #[error("Sophon's plugin runtime failed to start: {0}")]
     Runtime(String),
 }

@@ -4,6 +4,7 @@
 //! operator's `sophon.toml` grants it, within the granted limits. Every refusal names the
 //! plugin, the capability and the exact lines to add to `sophon.toml`.
 
+use super::bindings::serves_host_version;
 use super::inspect::split_version;
 use super::manifest::{
     Capabilities, Capability, HccScope, JobLimits, LlmLimits, Manifest, TaskAccess, World,
@@ -104,7 +105,8 @@ pub enum GrantError {
     },
     #[error(
         "plugin `{plugin}` imports `sophon:host/{interface}@{version}`, which this Sophon does not provide \
-         (it serves sophon:host@0.1.x); rebuild the plugin against this Sophon's SDK or upgrade Sophon"
+         (it serves sophon:host@{served}); rebuild the plugin against this Sophon's SDK or upgrade Sophon",
+        served = super::bindings::SERVED_HOST_VERSIONS.join(", ")
     )]
     UnknownHostInterface {
         plugin: String,
@@ -238,8 +240,7 @@ pub fn resolve(
     // as componentize-py and componentize-js import every interface of the world, used or not,
     // so refusing the import would force manifests to ask for what the code never calls.
     for (interface, version) in facts.host_imports() {
-        let known_version = version == "0.1.0" || version.starts_with("0.1.");
-        if !known_version || Capability::of_interface(&interface).is_none() {
+        if !serves_host_version(&version) || Capability::of_interface(&interface).is_none() {
             return Err(GrantError::UnknownHostInterface {
                 plugin,
                 interface,
@@ -540,11 +541,20 @@ mod tests {
             resolve(&m, &f, &Capabilities::default(), None, POLICY),
             Err(GrantError::UnknownHostInterface { .. })
         ));
-        let f = facts(&["sophon:host/run@0.2.0"], STRATEGY);
-        assert!(matches!(
-            resolve(&m, &f, &Capabilities::default(), None, POLICY),
-            Err(GrantError::UnknownHostInterface { .. })
-        ));
+        // Only the versions served: a newer minor, a newer patch (whose functions this host
+        // may lack), pre-releases and garbage are refused by name.
+        for version in ["0.2.0", "0.1.9", "1.1.0", "0.1.0-rc1", "0.1", "x"] {
+            let import = format!("sophon:host/run@{version}");
+            let f = facts(&[import.as_str()], STRATEGY);
+            let err = resolve(&m, &f, &Capabilities::default(), None, POLICY).unwrap_err();
+            assert!(
+                matches!(err, GrantError::UnknownHostInterface { .. })
+                    && err.to_string().contains("it serves sophon:host@0.1.0"),
+                "{version}: {err}"
+            );
+        }
+        let f = facts(&["sophon:host/run@0.1.0"], STRATEGY);
+        resolve(&m, &f, &Capabilities::default(), None, POLICY).unwrap();
     }
 
     #[test]

@@ -505,6 +505,12 @@ impl<B> Instance<B> {
         if is_stack_overflow(&error) {
             return Err(PluginError::StackOverflow { plugin, func });
         }
+        if let Some(full) = error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
+            return Err(PluginError::PoolFull {
+                plugin,
+                message: full.to_string(),
+            });
+        }
         let stderr = state.stderr.tail();
         if let Some(at) = stderr.rfind(sophon_panic_prefix()) {
             let message = stderr[at + sophon_panic_prefix().len()..]

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import json
 import traceback
 
-from . import artifacts, config, hcc, jobs, llm, run, task  # noqa: F401
+from . import _shape, artifacts, config, hcc, jobs, llm, run, task  # noqa: F401
 from ._host import Err, HostError  # noqa: F401
 
 __all__ = [
@@ -90,7 +90,7 @@ def _failure(error: BaseException) -> str:
 def export_strategy(cls):
     """The export class componentize-py looks for: assign it to ``StrategyApi`` in the module
     you build (``StrategyApi = export_strategy(MyStrategy)``)."""
-    from wit_world import exports
+    exports = _exports("strategy", "StrategyApi")
     from wit_world.exports import strategy_api
 
     class StrategyApi(exports.StrategyApi):
@@ -114,26 +114,50 @@ def export_strategy(cls):
 
 
 def export_promotion_policy(cls):
-    """Assign to ``PromotionPolicyApi`` in the module you build."""
-    from wit_world import exports
+    """Assign to ``PromotionPolicyApi`` in the module you build. What each method returns is
+    checked against the WIT types (a wrong type is reported as the call's error, not a trap)."""
+    exports = _exports("promotion-policy", "PromotionPolicyApi")
+    import typing
+
+    from wit_world.exports import PromotionPolicyApi as Api
+
+    hints = {name: typing.get_type_hints(getattr(Api, name))["return"]
+             for name in ("describe_task", "on_phase_end", "on_task_end")}
+
+    def call(name, argument):
+        try:
+            value = getattr(cls(), name)(argument)
+        except Exception as error:  # noqa: BLE001
+            raise Err(_failure(error))
+        found = _shape.problem(value, hints[name], f"{cls.__name__}.{name}()")
+        if found:
+            raise Err(found + " (build records with sophon.hcc.task_descriptor, knowledge_unit "
+                              "and wisdom_entry)")
+        return value
 
     class PromotionPolicyApi(exports.PromotionPolicyApi):
         def describe_task(self, task_info):
-            try:
-                return cls().describe_task(task_info)
-            except Exception as error:  # noqa: BLE001
-                raise Err(_failure(error))
+            return call("describe_task", task_info)
 
         def on_phase_end(self, trace):
-            try:
-                return cls().on_phase_end(trace)
-            except Exception as error:  # noqa: BLE001
-                raise Err(_failure(error))
+            return call("on_phase_end", trace)
 
         def on_task_end(self, trace):
-            try:
-                return cls().on_task_end(trace)
-            except Exception as error:  # noqa: BLE001
-                raise Err(_failure(error))
+            return call("on_task_end", trace)
 
     return PromotionPolicyApi
+
+
+def _exports(world: str, name: str):
+    """The binding's ``exports`` module, with a clear error where it lacks ``name``: the module
+    exports one world while plugin.toml names another."""
+    from wit_world import exports
+
+    if not hasattr(exports, name):
+        worlds = {"StrategyApi": "strategy", "PromotionPolicyApi": "promotion-policy"}
+        declared = next((w for n, w in worlds.items() if hasattr(exports, n)), "another world")
+        raise RuntimeError(
+            f"app.py exports a {world} ({name}), but plugin.toml says world = \"{declared}\": "
+            f"set world = \"{world}\" in plugin.toml, or make app.py export a {declared}"
+        )
+    return exports

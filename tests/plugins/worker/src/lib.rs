@@ -118,14 +118,20 @@ impl Strategy for Worker {
                     ),
                 })
             }
-            "jobs" => {
+            // `jobs:N` submits N jobs that echo their index, then waits on all of them at once;
+            // `slow-jobs:N` does the same with jobs that sleep half a second first.
+            "jobs" | "slow-jobs" => {
                 let n: usize = arg.parse().map_err(|_| "jobs:<n>")?;
                 let submitted: Result<Vec<jobs::Job>, _> = (0..n)
                     .map(|i| {
-                        jobs::submit(&jobs::JobSpec::new(
-                            format!("job{i}"),
-                            &["echo", &i.to_string()],
-                        ))
+                        let echo = format!("echo {i}");
+                        let slow = format!("sleep 0.5; echo {i}");
+                        let command: &[&str] = if mode == "jobs" {
+                            &["echo", &echo[5..]]
+                        } else {
+                            &["sh", "-c", &slow]
+                        };
+                        jobs::submit(&jobs::JobSpec::new(format!("job{i}"), command))
                     })
                     .collect();
                 let submitted = submitted?;
