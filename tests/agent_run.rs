@@ -1275,11 +1275,7 @@ async fn wisdom_from_one_competition_is_prefetched_by_a_similar_one_never_by_its
     // store holds it and it is the closest match there is (its own task's descriptor).
     let store = sophon::hcc::store::HccStore::open(&config.hcc.store_path()).unwrap();
     let own = store.wisdom(Some("spaceship-titanic")).unwrap();
-    assert_eq!(
-        own.len(),
-        left.len(),
-        "the first run's wisdom is there to leak"
-    );
+    assert!(!own.is_empty(), "the first run's wisdom is there to leak");
     let third = execute(&config, request("spaceship-titanic", &data, 1), vec![])
         .await
         .unwrap();

@@ -73,7 +73,7 @@ fn setup() -> Option<Setup> {
     let shared = mlebench_dir()?;
     let python = python_reference()?;
     let data = shared.join("data");
-    let grader = Grader::new(&SophonConfig::defaults(), Some(data.clone())).unwrap();
+    let grader = SophonConfig::defaults().grader(Some(data.clone())).unwrap();
     Some(Setup {
         data,
         python,
@@ -449,7 +449,9 @@ async fn hostile_submissions_are_invalid_quickly_and_in_bounded_memory() {
 #[test]
 fn unknown_and_unprepared_competitions_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let grader = Grader::new(&SophonConfig::defaults(), Some(dir.path().to_path_buf())).unwrap();
+    let grader = SophonConfig::defaults()
+        .grader(Some(dir.path().to_path_buf()))
+        .unwrap();
     let err = grader
         .prepared("no-such-competition")
         .unwrap_err()
@@ -484,7 +486,7 @@ fn unknown_and_unprepared_competitions_are_clear_errors() {
 async fn describe_gives_metric_format_and_a_bounded_preview_of_public_data_only() {
     let Some(shared) = mlebench_dir() else { return };
     let data = shared.join("data");
-    let grader = Grader::new(&SophonConfig::defaults(), Some(data.clone())).unwrap();
+    let grader = SophonConfig::defaults().grader(Some(data.clone())).unwrap();
     for case in CASES {
         let prepared = grader.prepared(case.id).unwrap();
         let info = grader.describe(case.id, &prepared).await.unwrap();
@@ -1470,7 +1472,9 @@ async fn text_and_ranking_metrics_score_as_the_reference_does_on_synthetic_compe
     let s = Setup {
         data: data.path().to_path_buf(),
         python,
-        grader: Grader::new(&SophonConfig::defaults(), Some(data.path().to_path_buf())).unwrap(),
+        grader: SophonConfig::defaults()
+            .grader(Some(data.path().to_path_buf()))
+            .unwrap(),
         dir: tempfile::tempdir().unwrap(),
     };
     for c in &cases {
@@ -1567,7 +1571,7 @@ async fn toy_preview(data: &Path) -> String {
         )
         .unwrap(),
     );
-    let grader = Grader::new(&config, Some(data.to_path_buf())).unwrap();
+    let grader = config.grader(Some(data.to_path_buf())).unwrap();
     let prepared = grader.prepared("toy").unwrap();
     grader
         .describe("toy", &prepared)
@@ -1682,7 +1686,9 @@ async fn angular_error_scores_as_the_reference_does() {
     let s = Setup {
         data: data.path().to_path_buf(),
         python,
-        grader: Grader::new(&SophonConfig::defaults(), Some(data.path().to_path_buf())).unwrap(),
+        grader: SophonConfig::defaults()
+            .grader(Some(data.path().to_path_buf()))
+            .unwrap(),
         dir: tempfile::tempdir().unwrap(),
     };
     let perfect = s
@@ -1746,7 +1752,7 @@ async fn the_adapter_sees_the_submission_alone_not_its_directory() {
     )
     .unwrap();
     let config = SophonConfig::load(&config_path).unwrap();
-    let grader = Grader::new(&config, Some(dir.path().join("data"))).unwrap();
+    let grader = config.grader(Some(dir.path().join("data"))).unwrap();
     let prepared = grader.prepared("toy").unwrap();
     let report = grader
         .grade("toy", &prepared, &runs.join("mine.csv"), "mine.csv")

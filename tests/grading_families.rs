@@ -1247,7 +1247,9 @@ async fn segmentation_detection_and_multi_target_graders_score_as_the_reference_
             &csv_text(&sc.perfect),
         );
     }
-    let grader = Grader::new(&SophonConfig::defaults(), Some(data.path().to_path_buf())).unwrap();
+    let grader = SophonConfig::defaults()
+        .grader(Some(data.path().to_path_buf()))
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let check = Check {
         grader: &grader,

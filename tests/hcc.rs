@@ -12,6 +12,7 @@ use sophon::llm::config::ProviderConfig;
 use sophon::llm::hub::LlmHub;
 use sophon::llm::openai::OpenAiProvider;
 use sophon::llm::provider::Provider;
+use sophon::run::policy::PluginPromoter;
 use sophon::runtime::HostServices;
 use sophon::task::TaskInfo;
 use sophon_tests::openai_server::{OpenAiServer, Reply};

@@ -875,7 +875,7 @@ async fn embeddings_are_admitted_charged_and_ledgered_like_chats() {
 /// counts against the budgets before the run goes live, so `max-requests = 2` still means 2.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resumed_run_counts_its_replayed_calls_against_its_budgets() {
-    use sophon::run::journal::Journal;
+    use sophon::journal::Journal;
     use sophon::run::services::journaled;
     let dir = tempfile::tempdir().unwrap();
     let plugin = greedy();

@@ -3,7 +3,7 @@
 
 use super::out;
 use crate::config::SophonConfig;
-use crate::grading::{Grader, submissions, write_report};
+use crate::grading::{submissions, write_report};
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use sophon_grading::{COMPETITIONS, GradingReport, Split};
@@ -71,7 +71,7 @@ pub async fn grade(args: GradeArgs, config: &SophonConfig) -> anyhow::Result<()>
     let lines = submissions::parse(&text)
         .map_err(anyhow::Error::msg)
         .with_context(|| format!("in {}", args.submission.display()))?;
-    let grader = Grader::new(config, args.data_dir)?;
+    let grader = config.grader(args.data_dir)?;
     // As MLE-bench: an unknown or unprepared competition stops the whole run, before any
     // grading, so a report never silently leaves a line out.
     let mut prepared = Vec::with_capacity(lines.len());
@@ -136,7 +136,7 @@ fn medal_word(r: &sophon_grading::CompetitionReport) -> String {
 }
 
 pub async fn grade_sample(args: GradeSampleArgs, config: &SophonConfig) -> anyhow::Result<()> {
-    let grader = Grader::new(config, args.data_dir)?;
+    let grader = config.grader(args.data_dir)?;
     let prepared = grader.prepared(&args.competition_id)?;
     let shown = args.submission.display().to_string();
     let report = grader

@@ -74,8 +74,10 @@ pub async fn run(command: LlmCommand, config: &SophonConfig) -> anyhow::Result<(
                     llm.providers.keys().cloned().collect::<Vec<_>>().join(", ")
                 );
             }
-            let hub = LlmHub::from_config(&llm, llm.run_limits(), &|k| std::env::var(k).ok())
-                .map_err(anyhow::Error::msg)?;
+            let hub = LlmHub::from_config(&llm, crate::llm::budget::Limits::of_run(&llm), &|k| {
+                std::env::var(k).ok()
+            })
+            .map_err(anyhow::Error::msg)?;
             let mut messages = Vec::new();
             if let Some(system) = system {
                 messages.push(Message::new(Role::System, system));

@@ -442,7 +442,7 @@ async fn run_on_competition(
         strategy_config: Some(strategy_config),
         policy: Some(
             on.policy
-                .unwrap_or_else(|| crate::run::config::NO_POLICY.into()),
+                .unwrap_or_else(|| crate::config::run::NO_POLICY.into()),
         ),
         time_limit: Some(dev.timeout),
         run_dir: Some(run_dir),

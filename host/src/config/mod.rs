@@ -27,7 +27,7 @@
 //! [mlebench]                         # see crate::grading::config
 //! data-dir = "/data/mle-bench"
 //!
-//! [run]                              # see crate::run::config
+//! [run]                              # see crate::config::run
 //! strategy = "recipes"
 //! ```
 //!
@@ -35,12 +35,14 @@
 //! ([`DEFAULT_CONFIG`]) grant the first-party plugins; an operator's file overrides them
 //! plugin by plugin and setting by setting.
 
-use crate::grading::MleBenchConfig;
+pub mod run;
+
+use crate::grading::{Grader, GradingAdapter, GradingError, MleBenchConfig};
 use crate::hcc::HccConfig;
 use crate::jobs::config::JobsConfig;
 use crate::llm::config::LlmConfig;
-use crate::run::config::RunConfig;
-use crate::runtime::{Capabilities, MemoryPolicy, PluginGrants, RuntimeConfig};
+use crate::runtime::{Capabilities, MemoryPolicy, PluginGrants, Runtime, RuntimeConfig};
+use run::RunConfig;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
@@ -247,6 +249,35 @@ impl SophonConfig {
             .get(name)
             .map(PluginEntry::grants)
             .unwrap_or_default()
+    }
+
+    /// The task adapter that grades (`[mlebench] adapter`, by default the embedded
+    /// `mlebench`), with its `[plugins]` source and grants.
+    pub fn grading_adapter(&self) -> GradingAdapter {
+        let name = self.mlebench.adapter();
+        GradingAdapter {
+            source: self
+                .plugins
+                .get(name)
+                .and_then(|p| p.source.clone())
+                .unwrap_or_else(|| format!("{}{name}", crate::builtin::PREFIX)),
+            grants: self.grants_for(name),
+        }
+    }
+
+    /// A [`Grader`] on its own runtime for these settings (data under `data_dir`, default
+    /// `[mlebench] data-dir`).
+    pub fn grader(&self, data_dir: Option<PathBuf>) -> Result<Grader, GradingError> {
+        self.grader_on(&Runtime::new(self.runtime_config())?, data_dir)
+    }
+
+    /// [`SophonConfig::grader`] on an existing runtime (one engine per process).
+    pub fn grader_on(
+        &self,
+        runtime: &Runtime,
+        data_dir: Option<PathBuf>,
+    ) -> Result<Grader, GradingError> {
+        Grader::load(runtime, &self.mlebench, &self.grading_adapter(), data_dir)
     }
 }
 

@@ -13,9 +13,9 @@ pub mod submissions;
 pub mod task;
 
 use crate::builtin;
-use crate::config::SophonConfig;
 use crate::runtime::{
-    AdapterFiles, HostServices, LoadedPlugin, PluginError, Runtime, TaskAdapterInstance,
+    AdapterFiles, HostServices, LoadedPlugin, PluginError, PluginGrants, Runtime,
+    TaskAdapterInstance,
 };
 use crate::task::{Direction, TaskInfo, TaskRequest, Validation};
 use sophon_grading::{CompetitionReport, GradingReport, Thresholds};
@@ -58,30 +58,31 @@ pub struct Grader {
     data_dir: PathBuf,
 }
 
-impl Grader {
-    /// Load the configured adapter (by default the embedded `mlebench`) under its grants.
-    pub fn new(config: &SophonConfig, data_dir: Option<PathBuf>) -> Result<Grader, GradingError> {
-        Grader::with_runtime(&Runtime::new(config.runtime_config())?, config, data_dir)
-    }
+/// The task adapter that grades, as the operator configured it (`[mlebench] adapter` and its
+/// `[plugins]` entry; `SophonConfig::grader` reads both).
+#[derive(Clone, Debug)]
+pub struct GradingAdapter {
+    /// A path, or `builtin:<name>` (default: the embedded `mlebench` adapter).
+    pub source: String,
+    /// What the operator grants it (a grader needs `task.private-data`).
+    pub grants: PluginGrants,
+}
 
-    /// [`Grader::new`] on an existing runtime (one engine per process).
-    pub fn with_runtime(
+impl Grader {
+    /// Load `adapter` on `runtime` for the competitions of `config`, prepared under
+    /// `data_dir` (default: `config`'s).
+    pub fn load(
         runtime: &Runtime,
-        config: &SophonConfig,
+        config: &MleBenchConfig,
+        adapter: &GradingAdapter,
         data_dir: Option<PathBuf>,
     ) -> Result<Grader, GradingError> {
-        let name = config.mlebench.adapter();
-        let reference = config
-            .plugins
-            .get(name)
-            .and_then(|p| p.source.clone())
-            .unwrap_or_else(|| format!("{}{name}", builtin::PREFIX));
-        let source = builtin::resolve(&reference)?;
-        let adapter = runtime.load(&source, &config.grants_for(name))?;
+        let source = builtin::resolve(&adapter.source)?;
+        let adapter = runtime.load(&source, &adapter.grants)?;
         Ok(Grader {
             adapter,
-            config: config.mlebench.clone(),
-            data_dir: data_dir.unwrap_or_else(|| config.mlebench.data_dir()),
+            config: config.clone(),
+            data_dir: data_dir.unwrap_or_else(|| config.data_dir()),
         })
     }
 

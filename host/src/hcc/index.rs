@@ -7,7 +7,7 @@
 //! candidates are considered, not the scores reported.
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
 
 /// Vectors of one embedder, each with a caller-chosen id and group (the store uses the
 /// group for the competition that produced an entry, to leave out a run's own competition).
@@ -226,6 +226,20 @@ fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
         }
     }
     lanes.iter().sum::<i32>() + tail
+}
+
+/// The in-memory indexes of one store, one per embedder, loaded lazily and topped up with
+/// entries other processes added since.
+#[derive(Default)]
+pub struct Indexes {
+    pub(super) by_embedder: HashMap<String, LoadedIndex>,
+}
+
+pub(super) struct LoadedIndex {
+    pub(super) index: VectorIndex,
+    /// The highest `wisdom_vectors.seq` loaded.
+    pub(super) loaded_up_to: i64,
+    pub(super) groups: HashMap<String, u32>,
 }
 
 #[cfg(test)]

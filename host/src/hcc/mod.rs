@@ -29,7 +29,7 @@ pub mod wisdom;
 
 pub use config::{EmbedderChoice, HccConfig, HccSettings};
 pub use embed::{Embedder, HashedEmbedder, LlmEmbedder};
-pub use promote::{PluginPromoter, Promoter};
+pub use promote::Promoter;
 pub use service::{FinishReport, RunHcc, RunSpec};
 pub use store::{HccStore, StoreError};
 pub use types::*;

@@ -2,12 +2,11 @@
 //! (L3), and the size checks everything it returns passes before it is stored.
 //!
 //! The host owns *when* promotion happens (phase end, task end) and *what is stored*; the
-//! policy (normally a `promotion-policy` plugin, see [`PluginPromoter`]) only proposes.
+//! policy (normally a `promotion-policy` plugin, wrapped by `run::policy::PluginPromoter`)
+//! only proposes.
 
 use super::types::*;
-use crate::runtime::PromotionPolicyInstance;
 use crate::task::TaskInfo;
-use std::time::Duration;
 
 /// Largest knowledge unit, serialised as JSON.
 pub const MAX_KNOWLEDGE_BYTES: usize = 48 * 1024;
@@ -34,61 +33,6 @@ pub trait Promoter: Send + Sync {
     /// The policy's name, recorded as the provenance of what it stores (`None`: unknown).
     fn name(&self) -> Option<String> {
         None
-    }
-}
-
-/// A `promotion-policy` plugin instance as a [`Promoter`]; calls are serialised.
-pub struct PluginPromoter {
-    instance: tokio::sync::Mutex<PromotionPolicyInstance>,
-    timeout: Duration,
-    name: Option<String>,
-}
-
-impl PluginPromoter {
-    /// Each call may take up to `timeout` (the policy may ask an LLM).
-    pub fn new(instance: PromotionPolicyInstance, timeout: Duration) -> PluginPromoter {
-        PluginPromoter {
-            instance: tokio::sync::Mutex::new(instance),
-            timeout,
-            name: None,
-        }
-    }
-
-    /// The policy's name (its `[plugins]` name), for provenance.
-    pub fn named(mut self, name: &str) -> PluginPromoter {
-        self.name = Some(name.to_string());
-        self
-    }
-}
-
-#[async_trait::async_trait]
-impl Promoter for PluginPromoter {
-    async fn describe_task(&self, task: &TaskInfo) -> Result<TaskDescriptor, String> {
-        let mut instance = self.instance.lock().await;
-        instance
-            .describe_task(task, self.timeout)
-            .await
-            .map_err(|e| e.to_string())
-    }
-
-    async fn on_phase_end(&self, trace: PhaseTrace) -> Result<Option<KnowledgeUnit>, String> {
-        let mut instance = self.instance.lock().await;
-        instance
-            .on_phase_end(&trace, self.timeout)
-            .await
-            .map_err(|e| e.to_string())
-    }
-
-    async fn on_task_end(&self, trace: RunTrace) -> Result<Vec<WisdomEntry>, String> {
-        let mut instance = self.instance.lock().await;
-        instance
-            .on_task_end(&trace, self.timeout)
-            .await
-            .map_err(|e| e.to_string())
-    }
-
-    fn name(&self) -> Option<String> {
-        self.name.clone()
     }
 }
 

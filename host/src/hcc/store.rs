@@ -108,7 +108,7 @@ pub struct StoreStats {
 pub struct HccStore {
     path: PathBuf,
     conn: Mutex<Connection>,
-    pub(super) indexes: Mutex<super::wisdom::Indexes>,
+    pub(super) indexes: Mutex<super::index::Indexes>,
 }
 
 impl std::fmt::Debug for HccStore {

@@ -6,7 +6,7 @@
 //! task's descriptor). Entry ids hash (competition, category, content), so the same advice
 //! from the same competition is stored once however often it is promoted or imported.
 
-use super::index::VectorIndex;
+use super::index::{Indexes, LoadedIndex, VectorIndex};
 use super::store::{HccStore, SqlContext, StoreError, StoreResult, now_ms};
 use super::types::*;
 use rusqlite::{OptionalExtension, params};
@@ -49,20 +49,6 @@ pub struct WisdomQuery<'a> {
 pub struct ImportReport {
     pub added: u64,
     pub already_present: u64,
-}
-
-/// The in-memory indexes of one store, one per embedder, loaded lazily and topped up with
-/// entries other processes added since.
-#[derive(Default)]
-pub struct Indexes {
-    by_embedder: HashMap<String, LoadedIndex>,
-}
-
-struct LoadedIndex {
-    index: VectorIndex,
-    /// The highest `wisdom_vectors.seq` loaded.
-    loaded_up_to: i64,
-    groups: HashMap<String, u32>,
 }
 
 /// The stable id of an entry from `competition_id`.

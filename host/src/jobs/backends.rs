@@ -4,7 +4,7 @@
 //! each core, GPU and megabyte to one job at a time across all of them.
 //!
 //! [`CLUSTER_KINDS`] is the registry: a new cluster backend is one
-//! [`BatchApi`](super::batch::BatchApi) module and one
+//! [`BatchApi`](super::batch_api::BatchApi) module and one
 //! entry there; `sophon run`, `sophon ab` and `sophon job` all find it through [`Backends`].
 //!
 //! Failure behaviour: a backend named but unknown, not configured, or not answering is an
@@ -14,11 +14,14 @@
 use super::batch::BatchExecutor;
 use super::config::{ClusterConfig, JobsConfig};
 use super::local::LocalExecutor;
-use super::service::LOCAL;
 use super::{ray, slurm};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+
+/// The local backend's name, and where a plugin's jobs go unless its run or the job names
+/// another.
+pub const LOCAL: &str = "local";
 
 /// One kind of cluster backend: its name (also its `[jobs.<name>]` table and what job specs and
 /// `--jobs-backend` call it), where its table lives, and how to build it.

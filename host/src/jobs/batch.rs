@@ -12,6 +12,8 @@
 //! one it has none for. [`BatchExecutor`] does all of that over a [`BatchApi`], which is what a backend
 //! implements.
 
+pub use super::batch_api::{BatchApi, BatchState, Submission};
+use super::config::{ClusterConfig, DEFAULT_MAX_TIMEOUT_SECS, SandboxKind};
 use super::output::{CaptureLimits, excerpt_of_file, read_log};
 use super::records;
 use super::sandbox::{self, Bubblewrap, Isolation, JobUser, SandboxSpec};
@@ -32,52 +34,6 @@ pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
 /// The batch script's name inside a job's directory.
 pub const SCRIPT_FILE: &str = "job.sh";
-
-/// A job as handed to a scheduler.
-#[derive(Clone, Debug)]
-pub struct Submission {
-    /// Sophon's id for the job, unique across processes.
-    pub id: String,
-    pub name: String,
-    /// The job's directory (holds [`SCRIPT_FILE`], `work/`, `stdout.log`, `stderr.log`).
-    pub dir: PathBuf,
-    pub script: String,
-    pub cpus: u32,
-    pub memory_mb: u64,
-    pub timeout: Duration,
-    pub gpus: u32,
-    pub gpu_kind: Option<String>,
-}
-
-/// What the scheduler says of a job.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BatchState {
-    pub state: JobState,
-    /// The scheduler's own word for it (e.g. Slurm's `NODE_FAIL`), for messages.
-    pub native: String,
-    pub exit: Option<ExitStatus>,
-    /// Unix milliseconds.
-    pub start_ms: Option<u64>,
-    pub end_ms: Option<u64>,
-}
-
-/// One scheduler's API.
-#[async_trait::async_trait]
-pub trait BatchApi: Send + Sync {
-    /// `slurm`, `ray`, … for ids and messages.
-    fn backend(&self) -> &'static str;
-    /// Queue the job; returns the scheduler's id for it.
-    async fn submit(&self, job: &Submission) -> CapResult<String>;
-    /// `None` when the scheduler no longer knows the job.
-    async fn query(&self, id: &str) -> CapResult<Option<BatchState>>;
-    /// Ask the job to stop (SIGINT where the scheduler can send it).
-    async fn interrupt(&self, id: &str) -> CapResult<()>;
-    /// Stop the job now.
-    async fn kill(&self, id: &str) -> CapResult<()>;
-    /// Check the scheduler answers (and accepts our credentials) without submitting anything;
-    /// `Ok` carries a line describing it (for logs).
-    async fn probe(&self) -> CapResult<String>;
-}
 
 /// How a cluster backend runs jobs (from its `[jobs.<backend>]` table).
 #[derive(Clone, Debug)]
@@ -100,6 +56,57 @@ pub struct BatchSettings {
     pub node: NodeOffer,
     /// Node paths every job sees read-only at the same path.
     pub ro_binds: Vec<PathBuf>,
+}
+
+impl BatchSettings {
+    /// The settings of a batch executor for `[jobs.<table>]`.
+    pub fn from_config(config: &ClusterConfig, table: &str) -> Result<BatchSettings, String> {
+        let shared_dir = config.shared_dir.clone().ok_or_else(|| {
+            format!("[jobs.{table}] needs `shared-dir`: a directory every node of the cluster sees")
+        })?;
+        let isolation = match config.sandbox.unwrap_or_default() {
+            SandboxKind::Bubblewrap => super::sandbox::Isolation::bubblewrap(
+                config.bwrap.as_deref(),
+                config.job_uid,
+                config.job_gid,
+            )?,
+            SandboxKind::None => {
+                tracing::warn!(
+                    "[jobs.{table}] sandbox = \"none\": cluster jobs will run UNSANDBOXED"
+                );
+                super::sandbox::Isolation::Unsandboxed
+            }
+        };
+        Ok(BatchSettings {
+            shared_dir,
+            isolation,
+            poll: std::time::Duration::from_millis(config.poll_ms.unwrap_or(1000)),
+            grace: std::time::Duration::from_secs(config.grace_secs.unwrap_or(10)),
+            default_cpus: config.default_cpus.unwrap_or(1),
+            default_memory_mb: config.default_memory_mb.unwrap_or(4096),
+            default_timeout: std::time::Duration::from_secs(
+                config.default_timeout_secs.unwrap_or(3600),
+            ),
+            max_timeout: std::time::Duration::from_secs(
+                config.max_timeout_secs.unwrap_or(DEFAULT_MAX_TIMEOUT_SECS),
+            ),
+            job_uid: config.job_uid.unwrap_or(super::sandbox::DEFAULT_JOB_UID),
+            job_gid: config.job_gid.unwrap_or(super::sandbox::DEFAULT_JOB_GID),
+            path: config.path.clone().unwrap_or_else(|| DEFAULT_PATH.into()),
+            capture: super::output::CaptureLimits {
+                head_bytes: config.output_head_bytes.unwrap_or(8 << 10),
+                tail_bytes: config.output_tail_bytes.unwrap_or(8 << 10),
+                log_max_bytes: u64::MAX,
+            },
+            node: NodeOffer {
+                cpus: config.node_cpus,
+                memory_mb: config.node_memory_mb,
+                gpus: config.node_gpus,
+                gpu_kind: config.node_gpu_kind.clone(),
+            },
+            ro_binds: config.ro_binds.clone(),
+        })
+    }
 }
 
 /// The largest job one node of a cluster runs (`node-*` in `[jobs.<backend>]`); `None` where

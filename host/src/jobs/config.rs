@@ -113,60 +113,6 @@ pub struct ClusterConfig {
 /// `[jobs.slurm]`.
 pub type SlurmConfig = ClusterConfig;
 
-impl ClusterConfig {
-    /// The settings of a batch executor for `[jobs.<table>]`.
-    pub fn batch_settings(&self, table: &str) -> Result<super::batch::BatchSettings, String> {
-        let shared_dir = self.shared_dir.clone().ok_or_else(|| {
-            format!("[jobs.{table}] needs `shared-dir`: a directory every node of the cluster sees")
-        })?;
-        let isolation = match self.sandbox.unwrap_or_default() {
-            SandboxKind::Bubblewrap => super::sandbox::Isolation::bubblewrap(
-                self.bwrap.as_deref(),
-                self.job_uid,
-                self.job_gid,
-            )?,
-            SandboxKind::None => {
-                tracing::warn!(
-                    "[jobs.{table}] sandbox = \"none\": cluster jobs will run UNSANDBOXED"
-                );
-                super::sandbox::Isolation::Unsandboxed
-            }
-        };
-        Ok(super::batch::BatchSettings {
-            shared_dir,
-            isolation,
-            poll: std::time::Duration::from_millis(self.poll_ms.unwrap_or(1000)),
-            grace: std::time::Duration::from_secs(self.grace_secs.unwrap_or(10)),
-            default_cpus: self.default_cpus.unwrap_or(1),
-            default_memory_mb: self.default_memory_mb.unwrap_or(4096),
-            default_timeout: std::time::Duration::from_secs(
-                self.default_timeout_secs.unwrap_or(3600),
-            ),
-            max_timeout: std::time::Duration::from_secs(
-                self.max_timeout_secs.unwrap_or(DEFAULT_MAX_TIMEOUT_SECS),
-            ),
-            job_uid: self.job_uid.unwrap_or(super::sandbox::DEFAULT_JOB_UID),
-            job_gid: self.job_gid.unwrap_or(super::sandbox::DEFAULT_JOB_GID),
-            path: self
-                .path
-                .clone()
-                .unwrap_or_else(|| super::batch::DEFAULT_PATH.into()),
-            capture: super::output::CaptureLimits {
-                head_bytes: self.output_head_bytes.unwrap_or(8 << 10),
-                tail_bytes: self.output_tail_bytes.unwrap_or(8 << 10),
-                log_max_bytes: u64::MAX,
-            },
-            node: super::batch::NodeOffer {
-                cpus: self.node_cpus,
-                memory_mb: self.node_memory_mb,
-                gpus: self.node_gpus,
-                gpu_kind: self.node_gpu_kind.clone(),
-            },
-            ro_binds: self.ro_binds.clone(),
-        })
-    }
-}
-
 impl JobsConfig {
     pub fn merged(mut self, other: JobsConfig) -> JobsConfig {
         let (mine, theirs) = (&mut self.local, other.local);

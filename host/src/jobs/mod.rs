@@ -5,6 +5,7 @@
 
 pub mod backends;
 pub mod batch;
+pub mod batch_api;
 pub mod cgroup;
 pub mod config;
 pub mod disk;

@@ -3,7 +3,8 @@
 //! `entrypoint_memory`; Ray then sets `CUDA_VISIBLE_DEVICES`) and runs the shared batch script
 //! from the shared filesystem; `stop` ends it. Everything else is the [`BatchExecutor`]'s.
 
-use super::batch::{BatchApi, BatchExecutor, BatchState, SCRIPT_FILE, Submission, shell_quote};
+use super::batch::{BatchExecutor, BatchSettings, SCRIPT_FILE, shell_quote};
+use super::batch_api::{BatchApi, BatchState, Submission};
 use super::config::ClusterConfig;
 use super::*;
 use crate::capability::{CapResult, CapabilityError};
@@ -18,7 +19,7 @@ pub fn executor(
     config: &ClusterConfig,
     datasets: BTreeMap<String, PathBuf>,
 ) -> Result<BatchExecutor, String> {
-    let settings = config.batch_settings("ray")?;
+    let settings = BatchSettings::from_config(config, "ray")?;
     let url = config
         .url
         .clone()

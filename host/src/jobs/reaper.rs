@@ -11,7 +11,7 @@
 //!
 //! Cluster jobs register too: [`cancel_cluster_jobs`] asks their scheduler to stop them.
 
-use super::batch::BatchApi;
+use super::batch_api::BatchApi;
 use super::cgroup::{CgroupSupport, JobCgroup};
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -19,12 +19,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-/// The local backend's name, and where a plugin's jobs go unless its run or the job names
-/// another.
-pub const LOCAL: &str = "local";
+pub use super::backends::LOCAL;
 
 /// A plugin's job quotas; `None` is unlimited. The default is finite: the grants' defaults
-/// ([`crate::runtime::grants::defaults`]).
+/// ([`crate::capability::defaults`]).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct JobQuota {
     pub max_concurrent: Option<u64>,
@@ -34,7 +32,7 @@ pub struct JobQuota {
 
 impl Default for JobQuota {
     fn default() -> Self {
-        use crate::runtime::grants::defaults;
+        use crate::capability::defaults;
         JobQuota {
             max_concurrent: Some(defaults::JOBS_MAX_CONCURRENT),
             max_gpus: Some(defaults::JOBS_MAX_GPUS),

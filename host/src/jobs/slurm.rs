@@ -5,7 +5,8 @@
 //! itself). Everything else — the job directory, the sandboxed script, polling, collecting — is
 //! the shared [`BatchExecutor`]'s.
 
-use super::batch::{BatchApi, BatchExecutor, BatchState, Submission};
+use super::batch::{BatchExecutor, BatchSettings};
+use super::batch_api::{BatchApi, BatchState, Submission};
 use super::config::ClusterConfig;
 use super::*;
 use crate::capability::{CapResult, CapabilityError};
@@ -26,7 +27,7 @@ pub fn executor(
     datasets: BTreeMap<String, PathBuf>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<BatchExecutor, String> {
-    let settings = config.batch_settings("slurm")?;
+    let settings = BatchSettings::from_config(config, "slurm")?;
     let api: Arc<dyn BatchApi> = match &config.url {
         Some(url) => {
             let token_env = config.token_env.as_deref().unwrap_or("SLURM_JWT");

@@ -34,6 +34,17 @@ pub struct Limits {
     pub cost_usd: Option<f64>,
 }
 
+impl Limits {
+    /// The run-wide limits of `[llm]` (`max-tokens`, `max-requests`, `max-cost-usd`).
+    pub fn of_run(config: &super::config::LlmConfig) -> Limits {
+        Limits {
+            tokens: config.max_tokens,
+            requests: config.max_requests,
+            cost_usd: config.max_cost_usd,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Used {
     tokens: u64,

@@ -65,15 +65,6 @@ impl LlmConfig {
         self.prices.extend(other.prices);
         self
     }
-
-    /// The run-wide limits.
-    pub fn run_limits(&self) -> super::budget::Limits {
-        super::budget::Limits {
-            tokens: self.max_tokens,
-            requests: self.max_requests,
-            cost_usd: self.max_cost_usd,
-        }
-    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]

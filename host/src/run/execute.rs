@@ -10,19 +10,19 @@
 use super::demo;
 use super::dir::RunDir;
 use super::events::{RunEvent, RunObserver};
-use super::journal::{Journal, ReplayStats};
 use super::live::{LiveRun, RunLimits};
 use super::policy::{self, PolicyRequest};
 use super::services::{self, ServiceRequest};
 use super::{Best, Outcome, RunInfo};
 use crate::artifacts::ArtifactStore;
 use crate::config::SophonConfig;
+use crate::grading::GradingError;
 use crate::grading::task::GradedTask;
-use crate::grading::{Grader, GradingError};
 use crate::hcc::{CognitiveCache, TaskDescriptor};
 use crate::jobs::backends::Backends;
 use crate::jobs::python::JobPython;
 use crate::jobs::service::RunEnd;
+use crate::journal::{Journal, ReplayStats};
 use crate::llm::budget::UsageTotals;
 use crate::runtime::{PluginError, Runtime, World};
 use crate::task::Metric;
@@ -124,7 +124,7 @@ impl RunRecord {
             .clone()
             .unwrap_or_else(|| config.run.strategy_config(&strategy, &id));
         let policy = match &request.policy {
-            Some(name) if name == super::config::NO_POLICY => None,
+            Some(name) if name == crate::config::run::NO_POLICY => None,
             Some(name) => Some(name.clone()),
             None => config.run.policy_for(&id),
         };
@@ -245,11 +245,7 @@ pub async fn execute(
         demo::ensure_prepared(&data_dir, &interpreter).map_err(RunError::Setup)?;
     }
     let runtime = Runtime::new(config.runtime_config())?;
-    let grader = Arc::new(Grader::with_runtime(
-        &runtime,
-        config,
-        Some(data_dir.clone()),
-    )?);
+    let grader = Arc::new(config.grader_on(&runtime, Some(data_dir.clone()))?);
     let prepared = grader.prepared(&id)?;
     let strategy = record.strategy.clone();
     let plugin = load_strategy(&runtime, config, &strategy)?;

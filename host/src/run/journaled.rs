@@ -11,7 +11,6 @@
 //! which were ready when the plugin polled or asked — is journaled in the runtime
 //! (`runtime::host::poll` and the `get` calls of pending LLM calls and jobs).
 
-use super::journal::Journal;
 use super::{LogLevel, NodeReport, RunBudget, RunContext, RunInfo};
 use crate::capability::work::Cancel;
 use crate::capability::{CapResult, CapabilityError};
@@ -20,6 +19,7 @@ use crate::hcc::{
     StoredEvent,
 };
 use crate::jobs::{JobHandle, JobInventory, JobResult, JobService, JobSpec, JobState, LogStream};
+use crate::journal::Journal;
 use crate::llm::{ChatRequest, Completion, Embeddings, LanguageModel, LlmBudget, ModelInfo};
 use crate::task::{TaskInfo, TaskService, Validation};
 use serde::{Deserialize, Serialize};

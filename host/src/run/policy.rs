@@ -10,12 +10,12 @@ use super::events::WisdomSeen;
 use super::services;
 use crate::config::SophonConfig;
 use crate::hcc::{
-    CognitiveCache, PluginPromoter, Promoter, RunHcc, RunSpec, TaskDescriptor, WisdomHit,
-    WisdomRecord,
+    CognitiveCache, KnowledgeUnit, PhaseTrace, Promoter, RunHcc, RunSpec, RunTrace, TaskDescriptor,
+    WisdomEntry, WisdomHit, WisdomRecord,
 };
 use crate::llm::hub::LlmHub;
 use crate::run::RunContext;
-use crate::runtime::{HostServices, LoadedPlugin, Runtime, World};
+use crate::runtime::{HostServices, LoadedPlugin, PromotionPolicyInstance, Runtime, World};
 use crate::task::TaskInfo;
 use std::sync::Arc;
 use std::time::Duration;
@@ -116,4 +116,59 @@ pub fn seen_hits(hits: &[WisdomHit]) -> Vec<WisdomSeen> {
     hits.iter()
         .map(|h| seen(&h.record, Some(h.score)))
         .collect()
+}
+
+/// A `promotion-policy` plugin instance as a [`Promoter`]; calls are serialised.
+pub struct PluginPromoter {
+    instance: tokio::sync::Mutex<PromotionPolicyInstance>,
+    timeout: Duration,
+    name: Option<String>,
+}
+
+impl PluginPromoter {
+    /// Each call may take up to `timeout` (the policy may ask an LLM).
+    pub fn new(instance: PromotionPolicyInstance, timeout: Duration) -> PluginPromoter {
+        PluginPromoter {
+            instance: tokio::sync::Mutex::new(instance),
+            timeout,
+            name: None,
+        }
+    }
+
+    /// The policy's name (its `[plugins]` name), for provenance.
+    pub fn named(mut self, name: &str) -> PluginPromoter {
+        self.name = Some(name.to_string());
+        self
+    }
+}
+
+#[async_trait::async_trait]
+impl Promoter for PluginPromoter {
+    async fn describe_task(&self, task: &TaskInfo) -> Result<TaskDescriptor, String> {
+        let mut instance = self.instance.lock().await;
+        instance
+            .describe_task(task, self.timeout)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn on_phase_end(&self, trace: PhaseTrace) -> Result<Option<KnowledgeUnit>, String> {
+        let mut instance = self.instance.lock().await;
+        instance
+            .on_phase_end(&trace, self.timeout)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn on_task_end(&self, trace: RunTrace) -> Result<Vec<WisdomEntry>, String> {
+        let mut instance = self.instance.lock().await;
+        instance
+            .on_task_end(&trace, self.timeout)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    fn name(&self) -> Option<String> {
+        self.name.clone()
+    }
 }

@@ -10,11 +10,11 @@ use crate::jobs::JobService;
 use crate::jobs::backends::Backends;
 use crate::jobs::local::JobContext;
 use crate::jobs::service::{JobQuota, PluginJobs, RunEnd};
+use crate::journal::Journal;
 use crate::llm::LanguageModel;
 use crate::llm::budget::Limits;
 use crate::llm::hub::LlmHub;
 use crate::run::RunContext;
-use crate::run::journal::Journal;
 use crate::run::journaled::{
     JournaledHcc, JournaledJobs, JournaledLlm, JournaledRun, JournaledTask,
 };
@@ -203,7 +203,7 @@ pub fn hub_for(
     }
     Ok(Some(Arc::new(LlmHub::from_config(
         &config.llm,
-        config.llm.run_limits(),
+        crate::llm::budget::Limits::of_run(&config.llm),
         &|k| std::env::var(k).ok(),
     )?)))
 }

@@ -44,8 +44,8 @@ pub mod host {
         },
         with: {
             "wasi:io": wasmtime_wasi::p2::bindings::io,
-            "sophon:host/llm.pending-completion": crate::runtime::host::llm::PendingChat,
-            "sophon:host/jobs.job": crate::runtime::host::jobs::RunningJob,
+            "sophon:host/llm.pending-completion": crate::runtime::resources::PendingChat,
+            "sophon:host/jobs.job": crate::runtime::resources::RunningJob,
         },
     });
 }
@@ -58,7 +58,7 @@ pub mod strategy {
         exports: { default: async },
         with: {
             "wasi:io": wasmtime_wasi::p2::bindings::io,
-            "sophon:host": super::host::sophon::host,
+            "sophon:host": crate::runtime::bindings::host::sophon::host,
         },
     });
 }
@@ -70,7 +70,7 @@ pub mod task_adapter {
         world: "sophon:plugin/task-adapter",
         exports: { default: async },
         with: {
-            "sophon:host": super::host::sophon::host,
+            "sophon:host": crate::runtime::bindings::host::sophon::host,
         },
     });
 }
@@ -83,7 +83,7 @@ pub mod promotion_policy {
         exports: { default: async },
         with: {
             "wasi:io": wasmtime_wasi::p2::bindings::io,
-            "sophon:host": super::host::sophon::host,
+            "sophon:host": crate::runtime::bindings::host::sophon::host,
         },
     });
 }

@@ -11,25 +11,7 @@ use super::manifest::{
 };
 use serde::Serialize;
 
-/// Limits a plugin gets where neither its manifest nor its grant names one, so that every
-/// capability is finite by default (`sophon plugin run --grant-requested` included). An
-/// operator raises them in the plugin's grant.
-pub mod defaults {
-    /// LLM calls in flight at once (`llm.max-concurrent`).
-    pub const LLM_MAX_CONCURRENT: u64 = 4;
-    /// LLM requests per run (`llm.max-requests`).
-    pub const LLM_MAX_REQUESTS: u64 = 10_000;
-    /// LLM tokens per run, prompt and completion (`llm.max-tokens`).
-    pub const LLM_MAX_TOKENS: u64 = 50_000_000;
-    /// LLM dollars per run, where the price table knows the model (`llm.max-cost-usd`).
-    pub const LLM_MAX_COST_USD: f64 = 50.0;
-    /// Jobs queued or running at once (`jobs.max-concurrent`).
-    pub const JOBS_MAX_CONCURRENT: u64 = 4;
-    /// GPUs per job (`jobs.max-gpus`).
-    pub const JOBS_MAX_GPUS: u64 = 1;
-    /// GPU-hours per run (`jobs.gpu-hours`).
-    pub const JOBS_GPU_HOURS: f64 = 24.0;
-}
+pub use crate::capability::defaults;
 
 /// What a loaded plugin may do: the intersection of its requests and its grants, with
 /// [`defaults`] where neither names a limit (every limit here is `Some`).

@@ -16,6 +16,7 @@ mod host;
 pub mod inspect;
 pub mod manifest;
 mod plugin;
+mod resources;
 mod state;
 mod watchdog;
 mod wire;

@@ -24,7 +24,7 @@ use super::state::{
 use super::watchdog::{Trip, Watchdog};
 use super::wire::WireSize;
 use crate::hcc::{KnowledgeUnit, PhaseTrace, RunTrace, TaskDescriptor, WisdomEntry};
-use crate::run::Outcome;
+use crate::run_context::Outcome;
 use crate::task::{GradeResult, TaskInfo, TaskRequest, Validation};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! limit. Counted on the converted value: a cheap walk, no serialisation.
 
 use crate::hcc::{IdeaVerdict, KnowledgeUnit, TaskDescriptor, WisdomEntry};
-use crate::run::Outcome;
+use crate::run_context::Outcome;
 use crate::task::{GradeResult, Metric, TaskInfo, Validation};
 
 pub trait WireSize {

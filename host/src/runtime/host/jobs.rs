@@ -6,24 +6,12 @@ use super::convert::{Conv, record, unit_enum};
 use crate::jobs as cap;
 use crate::runtime::bindings::host::sophon::host::{jobs, types};
 use crate::runtime::manifest::Capability;
+use crate::runtime::resources::RunningJob;
 use crate::runtime::state::{PluginState, bounded, call};
-use std::sync::Arc;
 use wasmtime::component::Resource;
-use wasmtime_wasi::p2::{DynPollable, Pollable, subscribe};
+use wasmtime_wasi::p2::{DynPollable, subscribe};
 
 type WitResult<T> = wasmtime::Result<Result<T, types::Error>>;
-
-/// A job a plugin submitted.
-pub struct RunningJob {
-    handle: Arc<dyn cap::JobHandle>,
-}
-
-#[async_trait::async_trait]
-impl Pollable for RunningJob {
-    async fn ready(&mut self) {
-        self.handle.wait().await;
-    }
-}
 
 impl jobs::HostJob for PluginState {
     async fn id(&mut self, this: Resource<RunningJob>) -> wasmtime::Result<String> {

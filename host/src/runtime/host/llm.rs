@@ -7,63 +7,20 @@
 
 use super::answer;
 use super::convert::{Conv, record, unit_enum};
+use crate::capability::CapabilityError;
 use crate::capability::work::offload;
-use crate::capability::{CapResult, CapabilityError};
 use crate::llm as cap;
 use crate::runtime::bindings::host::sophon::host::{llm, types};
 use crate::runtime::manifest::Capability;
+use crate::runtime::resources::PendingChat;
 use crate::runtime::state::{PluginState, bounded, call};
 use wasmtime::component::Resource;
-use wasmtime_wasi::p2::{DynPollable, Pollable, subscribe};
+use wasmtime_wasi::p2::{DynPollable, subscribe};
 
 type WitResult<T> = wasmtime::Result<Result<T, types::Error>>;
 
 /// Hard cap on pending calls per instance, whatever the grants say.
 pub const MAX_PENDING: u64 = 256;
-
-/// A chat call running in the background for a plugin.
-pub struct PendingChat {
-    task: Option<tokio::task::JoinHandle<CapResult<cap::Completion>>>,
-    outcome: Option<CapResult<cap::Completion>>,
-    taken: bool,
-}
-
-impl PendingChat {
-    /// Wait for the call's outcome. Cancel-safe: `wasi:io/poll` drops the readiness futures of
-    /// pollables that were not ready, so the task handle stays in place until it has finished.
-    async fn settle(&mut self) {
-        if self.outcome.is_none()
-            && let Some(task) = self.task.as_mut()
-        {
-            let joined = task.await;
-            self.task = None;
-            self.outcome = Some(match joined {
-                Ok(result) => result,
-                Err(e) if e.is_cancelled() => {
-                    Err(CapabilityError::Cancelled("the call was cancelled".into()))
-                }
-                Err(e) => Err(CapabilityError::Internal(format!(
-                    "the LLM call failed inside the host: {e}"
-                ))),
-            });
-        }
-    }
-}
-
-impl Drop for PendingChat {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
-    }
-}
-
-#[async_trait::async_trait]
-impl Pollable for PendingChat {
-    async fn ready(&mut self) {
-        self.settle().await;
-    }
-}
 
 impl llm::HostPendingCompletion for PluginState {
     async fn subscribe(

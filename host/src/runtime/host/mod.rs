@@ -57,7 +57,7 @@ convert::unit_enum!(
     types::Direction { Maximize, Minimize }
 );
 convert::unit_enum!(
-    crate::run::LogLevel,
+    crate::run_context::LogLevel,
     types::LogLevel {
         Trace,
         Debug,

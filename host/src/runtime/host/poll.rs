@@ -3,7 +3,7 @@
 //! pollables are ready — so a strategy racing concurrent LLM calls and jobs sees them finish in
 //! the order it saw the first time. Without a journal this is WASI's own `poll`.
 
-use crate::run::journal::Journal;
+use crate::journal::Journal;
 use std::sync::Arc;
 use wasmtime::component::{HasData, Resource, ResourceTable};
 use wasmtime_wasi::p2::DynPollable;

@@ -4,7 +4,7 @@
 use super::answer;
 use super::convert::{Conv, record};
 use crate::capability::{CapResult, CapabilityError};
-use crate::run as cap;
+use crate::run_context as cap;
 use crate::runtime::bindings::host::sophon::host::{run, types};
 use crate::runtime::manifest::World;
 use crate::runtime::state::{PluginState, call, truncate_marked};
