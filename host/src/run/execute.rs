@@ -10,22 +10,24 @@
 use super::demo;
 use super::dir::RunDir;
 use super::events::{RunEvent, RunObserver};
-use super::live::{LiveRun, RunLimits};
-use super::policy::{self, PolicyRequest};
-use super::services::{self, ServiceRequest};
+use super::live::{ClockKeeper, LiveRun, RunLimits};
+use super::policy::{self, PolicyRequest, RunPolicy};
+use super::services::{self, BuiltServices, ServiceRequest};
 use super::{Best, Outcome, RunInfo};
 use crate::artifacts::ArtifactStore;
 use crate::config::SophonConfig;
-use crate::grading::GradingError;
 use crate::grading::task::GradedTask;
-use crate::hcc::{CognitiveCache, TaskDescriptor};
+use crate::grading::{Grader, GradingError, Prepared};
+use crate::hcc::CognitiveCache;
 use crate::jobs::backends::Backends;
 use crate::jobs::python::JobPython;
 use crate::jobs::service::RunEnd;
 use crate::journal::{Journal, ReplayStats};
 use crate::llm::budget::UsageTotals;
-use crate::runtime::{PluginError, Runtime, World};
+use crate::llm::hub::LlmHub;
+use crate::runtime::{LoadedPlugin, PluginError, Runtime, World};
 use crate::task::Metric;
+use crate::task::TaskInfo;
 use serde::{Deserialize, Serialize};
 use sophon_grading::{CompetitionReport, GradingReport};
 use std::path::{Path, PathBuf};
@@ -108,6 +110,16 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
+    /// The run's budgets as the live run enforces them.
+    fn limits(&self) -> RunLimits {
+        RunLimits {
+            wall: self.time_limit_secs.map(Duration::from_secs),
+            steps: self.max_steps,
+            tokens: self.max_tokens,
+            cost_usd: self.max_cost_usd,
+        }
+    }
+
     /// A new run's record: flags first, then `[run]`, then the defaults.
     fn new(config: &SophonConfig, request: &RunRequest) -> Result<RunRecord, RunError> {
         let id = request.competition_id.clone();
@@ -209,100 +221,101 @@ pub struct RunSummary {
 }
 
 /// Run `request` to the end. Observers see every [`RunEvent`] as it happens.
+///
+/// The phases: set the run up (or reopen it to resume), start its promotion policy, build the
+/// strategy's services, run the strategy, record the run's end in memory, grade the best
+/// submission (or a baseline), and write the summary. A setup failure writes nothing of a new
+/// run; after that every failure is the run's, recorded, and the run is still graded.
 pub async fn execute(
     config: &SophonConfig,
     request: RunRequest,
     observers: Vec<Arc<dyn RunObserver>>,
 ) -> Result<RunSummary, RunError> {
-    let resuming = request.resume.is_some();
-    let (record, dir) = match &request.resume {
-        Some(root) => {
-            let dir = RunDir::open(root).map_err(RunError::Setup)?;
-            let record: RunRecord = serde_json::from_str(
-                &std::fs::read_to_string(dir.path("run.json"))
-                    .map_err(|e| RunError::Setup(format!("reading run.json: {e}")))?,
-            )
-            .map_err(|e| {
-                RunError::Setup(format!("run.json of {} is malformed: {e}", root.display()))
-            })?;
-            if dir.path("summary.json").is_file() {
-                return Err(RunError::Setup(format!(
-                    "the run in {} has finished (it has a summary.json): nothing to resume",
-                    root.display()
-                )));
-            }
-            (record, Some(dir))
-        }
-        None => (RunRecord::new(config, &request)?, None),
-    };
-    let id = record.competition_id.clone();
-    let data_dir = record.data_dir.clone();
-    let python = super::jobs::python(config).await.map_err(RunError::Setup)?;
-    if id == demo::DEMO_ID {
-        let interpreter = python
+    let run = set_up(config, &request, observers).await?;
+    let promotion = start_promotion(config, &run).await?;
+    let built = build_services(config, &request, &run, &promotion)?;
+    let (outcome, error) = run_strategy(&run, &built).await;
+    finish_memory(&run, &built, promotion.policy.as_ref()).await;
+    run.live.emit(RunEvent::StrategyDone {
+        elapsed_ms: run.live.elapsed_ms(),
+        summary: outcome
             .as_ref()
-            .map_or_else(|| PathBuf::from("python3"), JobPython::python);
-        demo::ensure_prepared(&data_dir, &interpreter).map_err(RunError::Setup)?;
-    }
-    let runtime = Runtime::new(config.runtime_config())?;
-    let grader = Arc::new(config.grader_on(&runtime, Some(data_dir.clone()))?);
-    let prepared = grader.prepared(&id)?;
-    let strategy = record.strategy.clone();
-    let plugin = load_strategy(&runtime, config, &strategy)?;
-    if resuming && plugin.identity().sha256 != record.strategy_sha256 {
-        return Err(RunError::Setup(format!(
-            "strategy `{strategy}` is not the build the run started with (sha256 {} now, {} then): \
-             a run resumes only with the same strategy",
-            plugin.identity().sha256,
-            record.strategy_sha256
-        )));
-    }
-    let jobs_backend = record
-        .jobs_backend
-        .clone()
-        .unwrap_or_else(|| crate::jobs::service::LOCAL.to_string());
-    if !crate::jobs::backends::known().contains(&jobs_backend.as_str()) {
-        return Err(RunError::Setup(
-            crate::jobs::backends::BackendError::Unknown(jobs_backend).to_string(),
-        ));
-    }
-    let backends = match (&plugin.grants().jobs, request.backends.clone()) {
-        (None, _) => None,
-        (Some(_), Some(shared)) => Some(shared),
-        (Some(_), None) => Some(Arc::new(
-            Backends::new(&super::jobs::with_python(config, python.as_ref()))
-                .map_err(|e| RunError::Setup(e.to_string()))?,
-        )),
+            .map(|o| o.summary.clone())
+            .unwrap_or_default(),
+        error: error.clone(),
+    });
+    let (baseline, grade) = grade_best(&run).await?;
+    let (nodes, buggy_nodes) = run.live.node_counts();
+    let summary = RunSummary {
+        run_id: run.record.run_id.clone(),
+        competition_id: run.record.competition_id.clone(),
+        strategy: run.record.strategy.clone(),
+        run_dir: run.dir.root().to_path_buf(),
+        seed: run.record.seed,
+        started_at: run.record.started_at.clone(),
+        elapsed_ms: run.live.elapsed_ms(),
+        outcome,
+        error,
+        nodes,
+        buggy_nodes,
+        best: run.live.best(),
+        baseline,
+        grade,
+        llm: built.hub.map(|h| h.ledger().summary().total),
+        replay: run.journal.stats(),
     };
-    if let Some(backends) = &backends {
-        backends
-            .check(&jobs_backend)
-            .await
-            .map_err(|e| RunError::Setup(e.to_string()))?;
-    }
-    let strategy_config = record.strategy_config.clone();
-    let run_id = record.run_id.clone();
-    let dir = match dir {
-        Some(dir) => Arc::new(dir),
-        None => Arc::new(RunDir::create(&record.run_dir).map_err(RunError::Setup)?),
-    };
-    let run_root = dir.root().to_path_buf();
-    // One process per run: a second `--resume` of a live run is refused, not interleaved.
-    let _lock = dir.lock().map_err(RunError::Setup)?;
-    let artifacts = Arc::new(
-        ArtifactStore::open(&dir.path("artifacts"), MAX_ARTIFACT_BYTES).map_err(|e| {
-            RunError::Setup(format!(
-                "opening the artifact store in {}: {e}",
-                run_root.display()
-            ))
-        })?,
-    );
-    let journal = Arc::new(Journal::open(dir.root()).map_err(|e| {
-        RunError::Setup(format!(
-            "opening the journal in {}: {e}",
-            run_root.display()
-        ))
-    })?);
+    run.dir
+        .write_json("summary.json", &summary)
+        .map_err(|e| RunError::Setup(format!("writing summary.json: {e}")))?;
+    Ok(summary)
+}
+
+/// A run ready for its strategy: what [`set_up`] opened, loaded and checked.
+struct RunSetup {
+    record: RunRecord,
+    runtime: Runtime,
+    grader: Arc<Grader>,
+    prepared: Prepared,
+    plugin: LoadedPlugin,
+    backends: Option<Arc<Backends>>,
+    jobs_backend: String,
+    dir: Arc<RunDir>,
+    artifacts: Arc<ArtifactStore>,
+    journal: Arc<Journal>,
+    task: Arc<GradedTask>,
+    info: TaskInfo,
+    limits: RunLimits,
+    live: Arc<LiveRun>,
+    /// One process per run: a second `--resume` of a live run is refused, not interleaved.
+    _lock: std::fs::File,
+    _clock: ClockKeeper,
+}
+
+/// Open (or reopen) the run: [`check_run`], then its directory, stores and live context; the
+/// `started` event is its first.
+async fn set_up(
+    config: &SophonConfig,
+    request: &RunRequest,
+    observers: Vec<Arc<dyn RunObserver>>,
+) -> Result<RunSetup, RunError> {
+    let CheckedRun {
+        mut record,
+        reopened,
+        runtime,
+        grader,
+        prepared,
+        plugin,
+        backends,
+        jobs_backend,
+    } = check_run(config, request).await?;
+    let resuming = reopened.is_some();
+    let id = record.competition_id.clone();
+    let dir = Arc::new(match reopened {
+        Some(dir) => dir,
+        None => RunDir::create(&record.run_dir).map_err(RunError::Setup)?,
+    });
+    let lock = dir.lock().map_err(RunError::Setup)?;
+    let (artifacts, journal) = open_stores(&dir)?;
     let task = Arc::new(GradedTask::new(
         grader.clone(),
         &id,
@@ -314,24 +327,16 @@ pub async fn execute(
         .await
         .map_err(|e| RunError::Setup(e.to_string()))?
         .clone();
-    let limits = RunLimits {
-        wall: record.time_limit_secs.map(Duration::from_secs),
-        steps: record.max_steps,
-        tokens: record.max_tokens,
-        cost_usd: record.max_cost_usd,
-    };
-    let thresholds = grader.thresholds(&id).and_then(Result::ok);
-    let mut record = record;
+    let limits = record.limits();
     record.strategy_sha256 = plugin.identity().sha256.clone();
     record.metric = Some(info.metric.clone());
     if !resuming {
         dir.write_json("run.json", &record)
             .map_err(|e| RunError::Setup(format!("writing run.json: {e}")))?;
     }
-
     let live = LiveRun::new(
         RunInfo {
-            run_id: run_id.clone(),
+            run_id: record.run_id.clone(),
             competition_id: id.clone(),
             seed: record.seed,
             arm: None,
@@ -351,93 +356,269 @@ pub async fn execute(
         true => live.resumed().map_err(RunError::Setup)?,
         false => live,
     });
-    let _clock = live.keep_clock();
-    live.emit(RunEvent::Started {
-        elapsed_ms: live.elapsed_ms(),
-        resumed: resuming,
-        run_id: run_id.clone(),
-        competition_id: id.clone(),
-        strategy: strategy.clone(),
-        run_dir: run_root.display().to_string(),
-        metric: info.metric.name.clone(),
-        direction: info.metric.direction,
-        time_limit_secs: limits.wall.map(|d| d.as_secs()),
-        max_steps: limits.steps,
-        max_tokens: limits.tokens,
-        thresholds,
-    });
+    let clock = live.keep_clock();
+    let run = RunSetup {
+        record,
+        runtime,
+        grader,
+        prepared,
+        plugin,
+        backends,
+        jobs_backend,
+        dir,
+        artifacts,
+        journal,
+        task,
+        info,
+        limits,
+        live,
+        _lock: lock,
+        _clock: clock,
+    };
+    run.announce(resuming);
+    Ok(run)
+}
 
-    // The promotion policy shares the strategy's LLM hub, so its calls count against the run's
-    // budgets; one that fails to start costs the run its promotion, not the run.
-    let policy_plugin = match &record.policy {
-        Some(name) => Some(policy::load(&runtime, config, name).map_err(RunError::Setup)?),
+impl RunSetup {
+    /// The run's first event: what runs, on what, within which limits.
+    fn announce(&self, resumed: bool) {
+        let (record, limits, live) = (&self.record, &self.limits, &self.live);
+        live.emit(RunEvent::Started {
+            elapsed_ms: live.elapsed_ms(),
+            resumed,
+            run_id: record.run_id.clone(),
+            competition_id: record.competition_id.clone(),
+            strategy: record.strategy.clone(),
+            run_dir: self.dir.root().display().to_string(),
+            metric: self.info.metric.name.clone(),
+            direction: self.info.metric.direction,
+            time_limit_secs: limits.wall.map(|d| d.as_secs()),
+            max_steps: limits.steps,
+            max_tokens: limits.tokens,
+            thresholds: self
+                .grader
+                .thresholds(&record.competition_id)
+                .and_then(Result::ok),
+        });
+    }
+}
+
+/// What [`check_run`] found ready: nothing of a new run is written yet.
+struct CheckedRun {
+    record: RunRecord,
+    /// The run's directory, when resuming.
+    reopened: Option<RunDir>,
+    runtime: Runtime,
+    grader: Arc<Grader>,
+    prepared: Prepared,
+    plugin: LoadedPlugin,
+    backends: Option<Arc<Backends>>,
+    jobs_backend: String,
+}
+
+/// Check everything a run needs before anything of it is written: its record (or the one it
+/// resumes), the competition's data (the demo's prepared on first use), the strategy (the same
+/// build on resume) and the jobs backend.
+async fn check_run(config: &SophonConfig, request: &RunRequest) -> Result<CheckedRun, RunError> {
+    let (record, reopened) = open_record(config, request)?;
+    let python = super::jobs::python(config).await.map_err(RunError::Setup)?;
+    if record.competition_id == demo::DEMO_ID {
+        let interpreter = python
+            .as_ref()
+            .map_or_else(|| PathBuf::from("python3"), JobPython::python);
+        demo::ensure_prepared(&record.data_dir, &interpreter).map_err(RunError::Setup)?;
+    }
+    let runtime = Runtime::new(config.runtime_config())?;
+    let grader = Arc::new(config.grader_on(&runtime, Some(record.data_dir.clone()))?);
+    let prepared = grader.prepared(&record.competition_id)?;
+    let plugin = load_strategy(&runtime, config, &record.strategy)?;
+    if reopened.is_some() && plugin.identity().sha256 != record.strategy_sha256 {
+        return Err(RunError::Setup(format!(
+            "strategy `{}` is not the build the run started with (sha256 {} now, {} then): \
+             a run resumes only with the same strategy",
+            record.strategy,
+            plugin.identity().sha256,
+            record.strategy_sha256
+        )));
+    }
+    let (backends, jobs_backend) =
+        job_backends(config, request, &record, &plugin, python.as_ref()).await?;
+    Ok(CheckedRun {
+        record,
+        reopened,
+        runtime,
+        grader,
+        prepared,
+        plugin,
+        backends,
+        jobs_backend,
+    })
+}
+
+/// A new run's record from `request`, or, to resume, the record in its directory (refused for
+/// a run that finished).
+fn open_record(
+    config: &SophonConfig,
+    request: &RunRequest,
+) -> Result<(RunRecord, Option<RunDir>), RunError> {
+    let Some(root) = &request.resume else {
+        return Ok((RunRecord::new(config, request)?, None));
+    };
+    let dir = RunDir::open(root).map_err(RunError::Setup)?;
+    let record: RunRecord = serde_json::from_str(
+        &std::fs::read_to_string(dir.path("run.json"))
+            .map_err(|e| RunError::Setup(format!("reading run.json: {e}")))?,
+    )
+    .map_err(|e| RunError::Setup(format!("run.json of {} is malformed: {e}", root.display())))?;
+    if dir.path("summary.json").is_file() {
+        return Err(RunError::Setup(format!(
+            "the run in {} has finished (it has a summary.json): nothing to resume",
+            root.display()
+        )));
+    }
+    Ok((record, Some(dir)))
+}
+
+/// The run's jobs backend (checked to answer) and the backends its strategy's jobs go to;
+/// none for a strategy not granted jobs.
+async fn job_backends(
+    config: &SophonConfig,
+    request: &RunRequest,
+    record: &RunRecord,
+    plugin: &LoadedPlugin,
+    python: Option<&JobPython>,
+) -> Result<(Option<Arc<Backends>>, String), RunError> {
+    let jobs_backend = record
+        .jobs_backend
+        .clone()
+        .unwrap_or_else(|| crate::jobs::service::LOCAL.to_string());
+    if !crate::jobs::backends::known().contains(&jobs_backend.as_str()) {
+        return Err(RunError::Setup(
+            crate::jobs::backends::BackendError::Unknown(jobs_backend).to_string(),
+        ));
+    }
+    let backends = match (&plugin.grants().jobs, request.backends.clone()) {
+        (None, _) => None,
+        (Some(_), Some(shared)) => Some(shared),
+        (Some(_), None) => Some(Arc::new(
+            Backends::new(&super::jobs::with_python(config, python))
+                .map_err(|e| RunError::Setup(e.to_string()))?,
+        )),
+    };
+    if let Some(backends) = &backends {
+        backends
+            .check(&jobs_backend)
+            .await
+            .map_err(|e| RunError::Setup(e.to_string()))?;
+    }
+    Ok((backends, jobs_backend))
+}
+
+/// The run directory's artifact store and journal.
+fn open_stores(dir: &RunDir) -> Result<(Arc<ArtifactStore>, Arc<Journal>), RunError> {
+    let root = dir.root().display();
+    let artifacts = ArtifactStore::open(&dir.path("artifacts"), MAX_ARTIFACT_BYTES)
+        .map_err(|e| RunError::Setup(format!("opening the artifact store in {root}: {e}")))?;
+    let journal = Journal::open(dir.root())
+        .map_err(|e| RunError::Setup(format!("opening the journal in {root}: {e}")))?;
+    Ok((Arc::new(artifacts), Arc::new(journal)))
+}
+
+/// The run's LLM hub (shared by strategy and policy, so the policy's calls count against the
+/// run's budgets) and its started promotion policy, if any.
+struct Promotion {
+    hub: Option<Arc<LlmHub>>,
+    policy: Option<RunPolicy>,
+}
+
+/// Load and start the run's promotion policy. One that cannot be loaded stops the run before
+/// it starts (the operator named it); one that fails to start costs the run its promotion,
+/// with a warning, not the run.
+async fn start_promotion(config: &SophonConfig, run: &RunSetup) -> Result<Promotion, RunError> {
+    let policy_plugin = match &run.record.policy {
+        Some(name) => Some(policy::load(&run.runtime, config, name).map_err(RunError::Setup)?),
         None => None,
     };
-    let mut users = vec![&plugin];
+    let mut users = vec![&run.plugin];
     users.extend(policy_plugin.as_ref());
     let hub = services::hub_for(config, &users).map_err(RunError::Setup)?;
-    let run_policy = match (&policy_plugin, &record.policy) {
-        (Some(p), Some(name)) => {
-            let request = PolicyRequest {
-                config,
-                hub: hub.clone(),
-                run: live.clone(),
-                run_id: run_id.clone(),
-                competition_id: id.clone(),
-                task: &info,
-            };
-            match policy::start(p, name, request).await {
-                Ok(started) => Some(started),
-                Err(e) => {
-                    // On the terminal too, not only in events.jsonl: the operator asked for it.
-                    let message = format!("{e}; the run goes on without promotion");
-                    super::LogLevel::Warn.trace(name, &message);
-                    live.emit(RunEvent::Log {
-                        elapsed_ms: live.elapsed_ms(),
-                        plugin: name.clone(),
-                        level: super::LogLevel::Warn,
-                        message,
-                    });
-                    None
-                }
-            }
-        }
-        _ => None,
+    let (Some(plugin), Some(name)) = (&policy_plugin, &run.record.policy) else {
+        return Ok(Promotion { hub, policy: None });
     };
-    let built = services::build(
-        &plugin,
+    let request = PolicyRequest {
+        config,
+        hub: hub.clone(),
+        run: run.live.clone(),
+        run_id: run.record.run_id.clone(),
+        competition_id: run.record.competition_id.clone(),
+        task: &run.info,
+    };
+    let policy = match policy::start(plugin, name, request).await {
+        Ok(started) => Some(started),
+        Err(e) => {
+            // On the terminal too, not only in events.jsonl: the operator asked for it.
+            let message = format!("{e}; the run goes on without promotion");
+            super::LogLevel::Warn.trace(name, &message);
+            run.live.emit(RunEvent::Log {
+                elapsed_ms: run.live.elapsed_ms(),
+                plugin: name.clone(),
+                level: super::LogLevel::Warn,
+                message,
+            });
+            None
+        }
+    };
+    Ok(Promotion { hub, policy })
+}
+
+/// The strategy's host services, bound to this run (its journal, deadline and stop flag).
+fn build_services(
+    config: &SophonConfig,
+    request: &RunRequest,
+    run: &RunSetup,
+    promotion: &Promotion,
+) -> Result<BuiltServices, RunError> {
+    services::build(
+        &run.plugin,
         ServiceRequest {
             config,
-            backends,
-            jobs_backend,
-            run_id: run_id.clone(),
-            competition_id: id.clone(),
-            descriptor: run_policy
+            backends: run.backends.clone(),
+            jobs_backend: run.jobs_backend.clone(),
+            run_id: run.record.run_id.clone(),
+            competition_id: run.record.competition_id.clone(),
+            descriptor: promotion
+                .policy
                 .as_ref()
                 .map(|p| p.descriptor.clone())
-                .unwrap_or_else(TaskDescriptor::default),
-            artifacts: artifacts.clone(),
-            task_public: Some(prepared.public.clone()),
-            run: live.clone(),
-            task: Some(task.clone()),
-            journal: Some(journal.clone()),
-            hub,
-            promoter: run_policy.as_ref().map(|p| p.promoter.clone()),
+                .unwrap_or_default(),
+            artifacts: run.artifacts.clone(),
+            task_public: Some(run.prepared.public.clone()),
+            run: run.live.clone(),
+            task: Some(run.task.clone()),
+            journal: Some(run.journal.clone()),
+            hub: promotion.hub.clone(),
+            promoter: promotion.policy.as_ref().map(|p| p.promoter.clone()),
             run_end: RunEnd {
-                deadline: limits
+                deadline: run
+                    .limits
                     .wall
-                    .map(|w| Instant::now() + w.saturating_sub(live.elapsed())),
+                    .map(|w| Instant::now() + w.saturating_sub(run.live.elapsed())),
                 stop: request.stop.clone(),
             },
         },
     )
-    .map_err(RunError::Setup)?;
+    .map_err(RunError::Setup)
+}
+
+/// Prefetch wisdom, run the strategy within the run's time (plus [`STOP_GRACE`]), then cancel
+/// whatever jobs it left running. Its outcome, or its error's text.
+async fn run_strategy(run: &RunSetup, built: &BuiltServices) -> (Option<Outcome>, Option<String>) {
     if let Some(hcc) = &built.hcc {
         // Wisdom of earlier, similar tasks (not this competition's while the leakage guard is
         // on): every context the strategy assembles shows it.
         match hcc.prefetch().await {
-            Ok(hits) if !hits.is_empty() => live.emit(RunEvent::WisdomPrefetched {
-                elapsed_ms: live.elapsed_ms(),
+            Ok(hits) if !hits.is_empty() => run.live.emit(RunEvent::WisdomPrefetched {
+                elapsed_ms: run.live.elapsed_ms(),
                 entries: policy::seen_hits(&hits),
             }),
             Ok(_) => {}
@@ -446,7 +627,7 @@ pub async fn execute(
     }
     if let Some(hub) = &built.hub {
         let hub = hub.clone();
-        live.set_usage(Arc::new(move || {
+        run.live.set_usage(Arc::new(move || {
             let total = hub.ledger().summary().total;
             (
                 total.prompt_tokens + total.completion_tokens,
@@ -454,77 +635,77 @@ pub async fn execute(
             )
         }));
     }
-    let hard_limit = limits
+    let hard_limit = run
+        .limits
         .wall
         .map_or(Duration::from_secs(30 * 24 * 3600), |w| {
-            w.saturating_sub(live.elapsed()) + STOP_GRACE
+            w.saturating_sub(run.live.elapsed()) + STOP_GRACE
         });
+    let config = run.record.strategy_config.to_string();
     let result = async {
-        let mut instance = plugin.strategy(built.services).await?;
-        instance.run(&strategy_config.to_string(), hard_limit).await
+        let mut instance = run.plugin.strategy(built.services.clone()).await?;
+        instance.run(&config, hard_limit).await
     }
     .await;
     // No job outlives the strategy's run.
     if let Some(jobs) = &built.jobs {
         jobs.cancel_all().await;
     }
-    let (outcome, error) = match result {
+    match result {
         Ok(outcome) => (Some(outcome), None),
         Err(e) => (None, Some(e.to_string())),
-    };
-    if let Some(hcc) = &built.hcc {
-        // The run's end and best metric in the HCC store (and, with a promotion policy, its
-        // wisdom); a failure here is logged, never the run's.
-        let best = live.best().map(|b| b.metric);
-        // The policy's last promotion gets what is left of the run's grace, and at least
-        // FINISH_MIN: a slow model delays the grade by that much at most.
-        let finish_limit = limits.wall.map_or(FINISH_UNLIMITED, |w| {
-            (w + STOP_GRACE)
-                .saturating_sub(live.elapsed())
-                .max(FINISH_MIN)
-        });
-        let finished = tokio::time::timeout(finish_limit, hcc.finish(best))
-            .await
-            .unwrap_or_else(|_| {
-                Err(crate::capability::CapabilityError::Timeout(format!(
-                    "the promotion at the run's end took more than {} s and was cut short",
-                    finish_limit.as_secs()
-                )))
-            });
-        match finished {
-            Ok(report) => {
-                let knowledge_units = CognitiveCache::stats(hcc.as_ref())
-                    .await
-                    .map_or(0, |s| s.knowledge_units);
-                live.emit(RunEvent::Promoted {
-                    elapsed_ms: live.elapsed_ms(),
-                    policy: run_policy
-                        .as_ref()
-                        .map_or_else(|| "none".to_string(), |p| p.name.clone()),
-                    knowledge_units,
-                    wisdom: report
-                        .wisdom
-                        .iter()
-                        .map(|w| policy::seen(w, None))
-                        .collect(),
-                });
-            }
-            Err(e) => tracing::warn!("recording the run's end in the HCC: {e}"),
-        }
     }
-    live.emit(RunEvent::StrategyDone {
-        elapsed_ms: live.elapsed_ms(),
-        summary: outcome
-            .as_ref()
-            .map(|o| o.summary.clone())
-            .unwrap_or_default(),
-        error: error.clone(),
-    });
+}
 
-    // No run ends without an answer where the competition ships a sample submission.
+/// The run's end and best metric in the HCC store (and, with a promotion policy, its
+/// wisdom). The policy's last promotion gets what is left of the run's grace, and at least
+/// [`FINISH_MIN`]: a slow model delays the grade by that much at most. A failure here is
+/// logged, never the run's.
+async fn finish_memory(run: &RunSetup, built: &BuiltServices, policy: Option<&RunPolicy>) {
+    let Some(hcc) = &built.hcc else { return };
+    let live = &run.live;
+    let best = live.best().map(|b| b.metric);
+    let finish_limit = run.limits.wall.map_or(FINISH_UNLIMITED, |w| {
+        (w + STOP_GRACE)
+            .saturating_sub(live.elapsed())
+            .max(FINISH_MIN)
+    });
+    let finished = tokio::time::timeout(finish_limit, hcc.finish(best))
+        .await
+        .unwrap_or_else(|_| {
+            Err(crate::capability::CapabilityError::Timeout(format!(
+                "the promotion at the run's end took more than {} s and was cut short",
+                finish_limit.as_secs()
+            )))
+        });
+    match finished {
+        Ok(report) => {
+            let knowledge_units = CognitiveCache::stats(hcc.as_ref())
+                .await
+                .map_or(0, |s| s.knowledge_units);
+            live.emit(RunEvent::Promoted {
+                elapsed_ms: live.elapsed_ms(),
+                policy: policy.map_or_else(|| "none".to_string(), |p| p.name.clone()),
+                knowledge_units,
+                wisdom: report
+                    .wisdom
+                    .iter()
+                    .map(|w| policy::seen(w, None))
+                    .collect(),
+            });
+        }
+        Err(e) => tracing::warn!("recording the run's end in the HCC: {e}"),
+    }
+}
+
+/// Grade the run's submission, written first as a baseline in the sample submission's format
+/// where the strategy left no best (no run ends without an answer where one is possible);
+/// `grade.json` and the `graded` event record it.
+async fn grade_best(run: &RunSetup) -> Result<(Option<String>, CompetitionReport), RunError> {
+    let (dir, live) = (&run.dir, &run.live);
     let baseline = match live.best() {
         Some(_) => None,
-        None => match super::baseline::write(&prepared.public, &dir.submission()) {
+        None => match super::baseline::write(&run.prepared.public, &dir.submission()) {
             Ok(baseline) => Some(baseline.describe()),
             Err(e) => {
                 tracing::warn!("no baseline submission: {e}");
@@ -533,8 +714,14 @@ pub async fn execute(
         },
     };
     let shown = dir.submission().display().to_string();
-    let mut grade = grader
-        .grade(&id, &prepared, &dir.submission(), &shown)
+    let mut grade = run
+        .grader
+        .grade(
+            &run.record.competition_id,
+            &run.prepared,
+            &dir.submission(),
+            &shown,
+        )
         .await;
     if let Some(baseline) = &baseline {
         grade.message = format!("{baseline}; {}", grade.message);
@@ -549,29 +736,7 @@ pub async fn execute(
         above_median: grade.above_median,
         message: grade.message.clone(),
     });
-
-    let (nodes, buggy_nodes) = live.node_counts();
-    let summary = RunSummary {
-        run_id,
-        competition_id: id,
-        strategy,
-        run_dir: run_root,
-        seed: record.seed,
-        started_at: record.started_at.clone(),
-        elapsed_ms: live.elapsed_ms(),
-        outcome,
-        error,
-        nodes,
-        buggy_nodes,
-        best: live.best(),
-        baseline,
-        grade,
-        llm: built.hub.map(|h| h.ledger().summary().total),
-        replay: journal.stats(),
-    };
-    dir.write_json("summary.json", &summary)
-        .map_err(|e| RunError::Setup(format!("writing summary.json: {e}")))?;
-    Ok(summary)
+    Ok((baseline, grade))
 }
 
 /// Load the strategy `name` (its `[plugins]` source, else `builtin:<name>`) under its grants.
@@ -579,7 +744,7 @@ fn load_strategy(
     runtime: &Runtime,
     config: &SophonConfig,
     name: &str,
-) -> Result<crate::runtime::LoadedPlugin, RunError> {
+) -> Result<LoadedPlugin, RunError> {
     services::load_named(
         runtime,
         config,
