@@ -159,50 +159,69 @@ pub fn resolve(
     granted_memory_mb: Option<u64>,
     memory: MemoryPolicy,
 ) -> Result<EffectiveGrants, GrantError> {
-    let plugin = manifest.plugin.name.clone();
-    let world = manifest.plugin.world;
-
-    match facts.world {
-        Some(actual) if actual == world => {}
-        Some(actual) => {
-            return Err(GrantError::WorldMismatch {
-                plugin,
-                declared: world,
-                actual: format!("exports the {actual} interface"),
-            });
-        }
-        None => {
-            return Err(GrantError::WorldMismatch {
-                plugin,
-                declared: world,
-                actual: format!(
-                    "exports none of Sophon's plugin interfaces (exports: {})",
-                    if facts.exports.is_empty() {
-                        "nothing".to_string()
-                    } else {
-                        facts.exports.join(", ")
-                    }
-                ),
+    let plugin = manifest.plugin.name.as_str();
+    check_world(manifest, facts)?;
+    check_world_rules(manifest)?;
+    check_imports(plugin, facts)?;
+    let requested = &manifest.capabilities;
+    for capability in requested.list() {
+        if !granted.has(capability) {
+            return Err(GrantError::NotGranted {
+                hint: grant_hint(plugin, capability, requested),
+                plugin: plugin.into(),
+                capability,
             });
         }
     }
+    Ok(EffectiveGrants {
+        llm: llm_limits(plugin, requested, granted)?,
+        jobs: job_limits(plugin, requested, granted)?,
+        hcc: hcc_scopes(plugin, requested, granted)?,
+        task: task_access(plugin, requested, granted)?,
+        artifacts: requested.artifacts.is_some(),
+        memory_bytes: memory_bytes(manifest, granted_memory_mb, memory)?,
+    })
+}
 
+/// The component exports the interface of the world its manifest declares.
+fn check_world(manifest: &Manifest, facts: &Surface) -> Result<(), GrantError> {
+    let declared = manifest.plugin.world;
+    let actual = match facts.world {
+        Some(actual) if actual == declared => return Ok(()),
+        Some(actual) => format!("exports the {actual} interface"),
+        None => format!(
+            "exports none of Sophon's plugin interfaces (exports: {})",
+            if facts.exports.is_empty() {
+                "nothing".to_string()
+            } else {
+                facts.exports.join(", ")
+            }
+        ),
+    };
+    Err(GrantError::WorldMismatch {
+        plugin: manifest.plugin.name.clone(),
+        declared,
+        actual,
+    })
+}
+
+/// What a world may never ask for, whatever the grants: capabilities outside the world,
+/// private answers outside a task adapter, HCC writes from a promotion policy.
+fn check_world_rules(manifest: &Manifest) -> Result<(), GrantError> {
+    let world = manifest.plugin.world;
     let requested = &manifest.capabilities;
+    let refused = |capability: String| GrantError::NotAllowedForWorld {
+        plugin: manifest.plugin.name.clone(),
+        world,
+        capability,
+    };
     for capability in requested.list() {
         if !world.allowed_capabilities().contains(&capability) {
-            return Err(GrantError::NotAllowedForWorld {
-                plugin,
-                world,
-                capability: capability.to_string(),
-            });
+            return Err(refused(capability.to_string()));
         }
     }
     if requested.task.as_ref().is_some_and(|t| t.private_data) && world != World::TaskAdapter {
-        return Err(GrantError::NotAllowedForWorld {
-            plugin,
-            world,
-            capability: "task.private-data".into(),
-        });
+        return Err(refused("task.private-data".into()));
     }
     if world == World::PromotionPolicy
         && requested
@@ -210,132 +229,170 @@ pub fn resolve(
             .as_ref()
             .is_some_and(|h| h.scopes.contains(&HccScope::ExperienceWrite))
     {
-        return Err(GrantError::NotAllowedForWorld {
-            plugin,
-            world,
-            capability: "hcc scope experience:write (promotion policies read; the host stores what they return)".into(),
-        });
+        return Err(refused(
+            "hcc scope experience:write (promotion policies read; the host stores what they return)"
+                .into(),
+        ));
     }
+    Ok(())
+}
 
-    // An imported capability the manifest does not ask for is linked but never granted: every
-    // call to it is refused with `not-granted` (naming the manifest fix). Guest toolchains such
-    // as componentize-py and componentize-js import every interface of the world, used or not,
-    // so refusing the import would force manifests to ask for what the code never calls.
+/// Every `sophon:host` import is an interface and version this host serves.
+///
+/// An imported capability the manifest does not ask for is linked but never granted: every
+/// call to it is refused with `not-granted` (naming the manifest fix). Guest toolchains such
+/// as componentize-py and componentize-js import every interface of the world, used or not,
+/// so refusing the import would force manifests to ask for what the code never calls.
+fn check_imports(plugin: &str, facts: &Surface) -> Result<(), GrantError> {
     for (interface, version) in facts.host_imports() {
         if !serves_host_version(&version) || Capability::of_interface(&interface).is_none() {
             return Err(GrantError::UnknownHostInterface {
-                plugin,
+                plugin: plugin.into(),
                 interface,
                 version,
             });
         }
     }
+    Ok(())
+}
 
-    let mut effective = EffectiveGrants::default();
-    for capability in requested.list() {
-        if !granted.has(capability) {
-            return Err(GrantError::NotGranted {
-                hint: grant_hint(&plugin, capability, requested),
-                plugin,
-                capability,
+/// The LLM limits: each the tighter of request and grant, else the default.
+fn llm_limits(
+    plugin: &str,
+    requested: &Capabilities,
+    granted: &Capabilities,
+) -> Result<Option<LlmLimits>, GrantError> {
+    let (Some(req), Some(grant)) = (&requested.llm, &granted.llm) else {
+        return Ok(None);
+    };
+    let field = |name, r, g, default| {
+        limit(plugin, Capability::Llm, name, r, g).map(|l| l.or(Some(default)))
+    };
+    Ok(Some(LlmLimits {
+        max_tokens: field(
+            "max-tokens",
+            req.max_tokens,
+            grant.max_tokens,
+            defaults::LLM_MAX_TOKENS,
+        )?,
+        max_requests: field(
+            "max-requests",
+            req.max_requests,
+            grant.max_requests,
+            defaults::LLM_MAX_REQUESTS,
+        )?,
+        max_cost_usd: limit(
+            plugin,
+            Capability::Llm,
+            "max-cost-usd",
+            req.max_cost_usd,
+            grant.max_cost_usd,
+        )?
+        .or(Some(defaults::LLM_MAX_COST_USD)),
+        max_concurrent: field(
+            "max-concurrent",
+            req.max_concurrent,
+            grant.max_concurrent,
+            defaults::LLM_MAX_CONCURRENT,
+        )?,
+    }))
+}
+
+/// The job limits: each the tighter of request and grant, else the default.
+fn job_limits(
+    plugin: &str,
+    requested: &Capabilities,
+    granted: &Capabilities,
+) -> Result<Option<JobLimits>, GrantError> {
+    let (Some(req), Some(grant)) = (&requested.jobs, &granted.jobs) else {
+        return Ok(None);
+    };
+    let field = |name, r, g, default| {
+        limit(plugin, Capability::Jobs, name, r, g).map(|l| l.or(Some(default)))
+    };
+    Ok(Some(JobLimits {
+        max_concurrent: field(
+            "max-concurrent",
+            req.max_concurrent,
+            grant.max_concurrent,
+            defaults::JOBS_MAX_CONCURRENT,
+        )?,
+        max_gpus: field(
+            "max-gpus",
+            req.max_gpus,
+            grant.max_gpus,
+            defaults::JOBS_MAX_GPUS,
+        )?,
+        gpu_hours: limit(
+            plugin,
+            Capability::Jobs,
+            "gpu-hours",
+            req.gpu_hours,
+            grant.gpu_hours,
+        )?
+        .or(Some(defaults::JOBS_GPU_HOURS)),
+    }))
+}
+
+/// The HCC scopes asked for, each covered by a granted scope (sorted, without repeats).
+fn hcc_scopes(
+    plugin: &str,
+    requested: &Capabilities,
+    granted: &Capabilities,
+) -> Result<Option<Vec<HccScope>>, GrantError> {
+    let (Some(req), Some(grant)) = (&requested.hcc, &granted.hcc) else {
+        return Ok(None);
+    };
+    for scope in &req.scopes {
+        if !grant.scopes.iter().any(|g| g.covers(*scope)) {
+            return Err(GrantError::ScopeNotGranted {
+                plugin: plugin.into(),
+                scope: scope.as_str(),
             });
         }
     }
-    if let (Some(req), Some(grant)) = (&requested.llm, &granted.llm) {
-        let field = |name, r, g, default| {
-            limit(&plugin, Capability::Llm, name, r, g).map(|l| l.or(Some(default)))
-        };
-        effective.llm = Some(LlmLimits {
-            max_tokens: field(
-                "max-tokens",
-                req.max_tokens,
-                grant.max_tokens,
-                defaults::LLM_MAX_TOKENS,
-            )?,
-            max_requests: field(
-                "max-requests",
-                req.max_requests,
-                grant.max_requests,
-                defaults::LLM_MAX_REQUESTS,
-            )?,
-            max_cost_usd: limit(
-                &plugin,
-                Capability::Llm,
-                "max-cost-usd",
-                req.max_cost_usd,
-                grant.max_cost_usd,
-            )?
-            .or(Some(defaults::LLM_MAX_COST_USD)),
-            max_concurrent: field(
-                "max-concurrent",
-                req.max_concurrent,
-                grant.max_concurrent,
-                defaults::LLM_MAX_CONCURRENT,
-            )?,
-        });
-    }
-    if let (Some(req), Some(grant)) = (&requested.jobs, &granted.jobs) {
-        let field = |name, r, g, default| {
-            limit(&plugin, Capability::Jobs, name, r, g).map(|l| l.or(Some(default)))
-        };
-        effective.jobs = Some(JobLimits {
-            max_concurrent: field(
-                "max-concurrent",
-                req.max_concurrent,
-                grant.max_concurrent,
-                defaults::JOBS_MAX_CONCURRENT,
-            )?,
-            max_gpus: field(
-                "max-gpus",
-                req.max_gpus,
-                grant.max_gpus,
-                defaults::JOBS_MAX_GPUS,
-            )?,
-            gpu_hours: limit(
-                &plugin,
-                Capability::Jobs,
-                "gpu-hours",
-                req.gpu_hours,
-                grant.gpu_hours,
-            )?
-            .or(Some(defaults::JOBS_GPU_HOURS)),
-        });
-    }
-    if let (Some(req), Some(grant)) = (&requested.hcc, &granted.hcc) {
-        for scope in &req.scopes {
-            if !grant.scopes.iter().any(|g| g.covers(*scope)) {
-                return Err(GrantError::ScopeNotGranted {
-                    plugin,
-                    scope: scope.as_str(),
-                });
-            }
-        }
-        let mut scopes = req.scopes.clone();
-        scopes.sort();
-        scopes.dedup();
-        effective.hcc = Some(scopes);
-    }
-    if let (Some(req), Some(grant)) = (&requested.task, &granted.task) {
-        if req.private_data && !grant.private_data {
-            return Err(GrantError::PrivateDataNotGranted { plugin });
-        }
-        effective.task = Some(req.clone());
-    }
-    effective.artifacts = requested.artifacts.is_some();
+    let mut scopes = req.scopes.clone();
+    scopes.sort();
+    scopes.dedup();
+    Ok(Some(scopes))
+}
 
+/// The task access asked for; the private answers only where granted.
+fn task_access(
+    plugin: &str,
+    requested: &Capabilities,
+    granted: &Capabilities,
+) -> Result<Option<TaskAccess>, GrantError> {
+    let (Some(req), Some(grant)) = (&requested.task, &granted.task) else {
+        return Ok(None);
+    };
+    if req.private_data && !grant.private_data {
+        return Err(GrantError::PrivateDataNotGranted {
+            plugin: plugin.into(),
+        });
+    }
+    Ok(Some(req.clone()))
+}
+
+/// The linear-memory cap: the manifest's request (default: the grant's, else the runtime's
+/// default), which may not pass the grant or the runtime's maximum.
+fn memory_bytes(
+    manifest: &Manifest,
+    granted_memory_mb: Option<u64>,
+    memory: MemoryPolicy,
+) -> Result<u64, GrantError> {
     let allowed_mb = granted_memory_mb
         .unwrap_or(memory.default_mb)
         .min(memory.max_mb);
     let requested_mb = manifest.limits.memory_mb.unwrap_or(allowed_mb);
     if requested_mb > allowed_mb {
         return Err(GrantError::Memory {
-            plugin,
+            plugin: manifest.plugin.name.clone(),
             requested_mb,
             allowed_mb,
         });
     }
-    effective.memory_bytes = requested_mb * 1024 * 1024;
-    Ok(effective)
+    Ok(requested_mb * 1024 * 1024)
 }
 
 /// Intersect one numeric limit: the request must fit the grant; the result is the tighter.
