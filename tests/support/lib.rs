@@ -12,6 +12,13 @@ use sophon::runtime::{LoadedPlugin, PluginGrants, PluginSource, Runtime, Runtime
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The listing of compiled fixture plugins (`crate=path` lines), written by `tests/build.rs`.
+pub const FIXTURE_LISTING: &str = env!("SOPHON_FIXTURES");
+
+/// Where test runtimes cache precompiled components: under the target directory, away from the
+/// user's cache.
+pub const TEST_CACHE: &str = env!("SOPHON_TEST_CACHE");
+
 /// The grants the `worker` fixture needs: every capability.
 pub const WORKER_GRANTS: &str = r#"
 [grants]
@@ -24,7 +31,7 @@ artifacts = {}
 
 /// Path of the compiled fixture plugin `name` (its crate name, e.g. `echo`).
 pub fn fixture(name: &str) -> PathBuf {
-    let listing = std::fs::read_to_string(env!("SOPHON_FIXTURES")).expect("fixture listing");
+    let listing = std::fs::read_to_string(FIXTURE_LISTING).expect("fixture listing");
     listing
         .lines()
         .filter_map(|line| line.split_once('='))
@@ -36,7 +43,7 @@ pub fn fixture(name: &str) -> PathBuf {
 /// A runtime for tests: components cached under the target directory, short deadlines.
 pub fn test_config() -> RuntimeConfig {
     RuntimeConfig {
-        cache_dir: Some(PathBuf::from(env!("SOPHON_TEST_CACHE"))),
+        cache_dir: Some(PathBuf::from(TEST_CACHE)),
         compute_slice: Duration::from_secs(2),
         ..RuntimeConfig::default()
     }

@@ -1,5 +1,6 @@
 //! The `sophon` binary, end to end: the quick start's main job and `plugin inspect`.
-//! (Declared as a test of the `sophon` package so it can run the built binary.)
+//! (A module of the `all` test binary, which belongs to the `sophon` package so that it can
+//! run the built binary.)
 
 use std::process::Command;
 

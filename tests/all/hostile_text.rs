@@ -9,16 +9,9 @@
 use sophon_tests::fixture;
 use std::path::{Path, PathBuf};
 
-/// The `sophon` binary next to this test's (cargo builds it for the workspace's tests).
+/// The `sophon` binary cargo built for these tests.
 fn sophon_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let binary = exe.parent().unwrap().parent().unwrap().join("sophon");
-    assert!(
-        binary.is_file(),
-        "{} is missing: build it with `cargo build --bin sophon` (cargo test --workspace does)",
-        binary.display()
-    );
-    binary
+    PathBuf::from(env!("CARGO_BIN_EXE_sophon"))
 }
 
 /// Run `sophon args` in `dir`: (success, stdout, stderr), decoded losslessly enough to find
@@ -112,7 +105,7 @@ fn workspace(dir: &Path) {
              [plugins.noisy.grants]\n\
              hcc = {{ scopes = [\"experience:write\", \"knowledge:read\", \"wisdom:read\"] }}\n\
              task = {{}}\nartifacts = {{}}\n",
-            cache = env!("SOPHON_TEST_CACHE"),
+            cache = sophon_tests::TEST_CACHE,
             toy = competition("toy"),
             toy_two = competition("toy-two"),
             source = fixture("noisy").display().to_string(),

@@ -338,7 +338,7 @@ async fn the_recipes_strategy_answers_every_table_shape() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("shapes");
     let made = std::process::Command::new("python3")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("support/shapes.py"))
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/support/shapes.py"))
         .arg(&data)
         .arg("1500")
         .output()
@@ -516,16 +516,9 @@ async fn every_prompt_says_the_task_once_within_budget_with_limits_and_node_ids(
     }
 }
 
-/// The `sophon` binary next to this test's (cargo builds it for the workspace's tests).
+/// The `sophon` binary cargo built for these tests.
 fn sophon_binary() -> std::path::PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let binary = exe.parent().unwrap().parent().unwrap().join("sophon");
-    assert!(
-        binary.is_file(),
-        "{} is missing: build it with `cargo build --bin sophon` (cargo test --workspace does)",
-        binary.display()
-    );
-    binary
+    std::path::PathBuf::from(env!("CARGO_BIN_EXE_sophon"))
 }
 
 /// Start `sophon run` with `args`, returning the child and its stdout lines as they come.

@@ -33,7 +33,7 @@ fn build(dir: &Path) -> PluginSource {
 
 /// The fixture plugins' target directory, shared so dependencies compile once.
 fn plugins_target_dir() -> std::path::PathBuf {
-    Path::new(env!("SOPHON_FIXTURES"))
+    Path::new(sophon_tests::FIXTURE_LISTING)
         .ancestors()
         .find(|p| p.join("CACHEDIR.TAG").exists())
         .unwrap()

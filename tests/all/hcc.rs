@@ -686,7 +686,7 @@ fn kill_9_loses_at_most_the_event_being_written() {
     for round in 0..5u64 {
         let mut child = std::process::Command::new(std::env::current_exe().unwrap())
             .args([
-                "crash_writer",
+                "hcc::crash_writer",
                 "--exact",
                 "--ignored",
                 "--nocapture",
