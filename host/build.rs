@@ -72,7 +72,10 @@ fn tree(root: &Path, relative: &str) -> Vec<PathBuf> {
         for entry in std::fs::read_dir(root.join(&dir)).unwrap() {
             let entry = entry.unwrap();
             let path = dir.join(entry.file_name());
-            if entry.file_name() == "__pycache__" {
+            // Python caches, and the frozen earlier WIT contracts (the host's to serve, not
+            // an author's to build against).
+            let name = entry.file_name();
+            if name == "__pycache__" || name.to_string_lossy().starts_with("since_v") {
                 continue;
             } else if entry.file_type().unwrap().is_dir() {
                 pending.push(path);

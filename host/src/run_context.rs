@@ -148,6 +148,8 @@ pub trait RunContext: Send + Sync {
     async fn report_node(&self, node: NodeReport) -> CapResult<()>;
     /// Validate and, if better, adopt `submission` as the run's best; returns whether adopted.
     async fn report_best(&self, node: String, submission: String, metric: f64) -> CapResult<bool>;
+    /// The best submission adopted so far (`None`: none yet). Must be cheap.
+    fn best(&self) -> Option<Best>;
     /// A log line from plugin `plugin`.
     fn log(&self, plugin: &str, level: LogLevel, message: &str);
 

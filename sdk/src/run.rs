@@ -5,7 +5,7 @@ use crate::Result;
 use crate::bindings::host::sophon::host::run as wit;
 
 pub use crate::bindings::host::sophon::host::types::LogLevel;
-pub use wit::{NodeReport, RunBudget, RunInfo};
+pub use wit::{BestSubmission, NodeReport, RunBudget, RunInfo};
 
 pub fn info() -> RunInfo {
     host!(wit::info(), crate::testing::with(|h| h.info()))
@@ -148,6 +148,19 @@ pub fn report_best(node: &str, submission: &str, metric: f64) -> Result<bool> {
     host!(
         wit::report_best(node, submission, metric).map_err(Into::into),
         crate::testing::with(|h| h.report_best(node, submission, metric))
+    )
+}
+
+/// The submission the host holds as the run's best (adopted through [`report_best`]), or
+/// `None`. Since `sophon:host@0.2.0`: a plugin that calls it needs a host serving 0.2.0.
+pub fn best() -> Option<BestSubmission> {
+    host!(
+        wit::best(),
+        crate::testing::with(|h| h.best().map(|b| BestSubmission {
+            node: b.node,
+            submission: b.submission,
+            metric: b.metric,
+        }))
     )
 }
 

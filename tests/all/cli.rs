@@ -48,7 +48,7 @@ fn inspect_reports_world_imports_exports_manifest_and_hash() {
         .map(|v| v.as_str().unwrap())
         .collect();
     assert!(
-        imports.contains(&"sophon:host/artifacts@0.1.0"),
+        imports.contains(&"sophon:host/artifacts@0.2.0"),
         "{imports:?}"
     );
     assert_eq!(json["exports"][0], "sophon:plugin/strategy-api@0.1.0");
@@ -1652,7 +1652,7 @@ fn javascript_plugins_scaffold_build_and_run() {
         "submit({ name: 'x', files: [], command: ['true'], env: [], resources: { gpus: 0 }, \
          mounts: [], outputs: [] });\n      const reply = chat(",
     );
-    let source = format!("import {{ submit }} from 'sophon:host/jobs@0.1.0';\n{source}");
+    let source = format!("import {{ submit }} from 'sophon:host/jobs@0.2.0';\n{source}");
     std::fs::write(&app, source).unwrap();
     let (ok, stdout, stderr) = run(&["plugin", "build", "js-hello"]);
     assert!(ok, "{stdout}\n{stderr}");

@@ -245,7 +245,7 @@ fn a_hostile_plugins_text_reaches_the_terminal_escaped() {
     assert!(ok, "{stderr}");
     assert_terminal_safe("sophon plugin inspect", &stdout);
     let mut bytes = std::fs::read(&wasm).unwrap();
-    let import = b"sophon:host/run@0.1.0";
+    let import = b"sophon:host/run@0.2.0";
     // Same length, so every size in the file stays right: `\x1b]0;pwn\x07\u{202e}\nGOLD MEDA`.
     let hostile = "\x1b]0;pwn\x07\u{202e}\nGOLD MEDAL".as_bytes()[..import.len()].to_vec();
     assert!(std::str::from_utf8(&hostile).is_ok());

@@ -28,3 +28,4 @@ mod ray;
 mod runtime;
 mod scaffold;
 mod slurm;
+mod wit_evolution;

@@ -70,6 +70,9 @@ mod bare {
         ) -> wasmtime::Result<Result<bool, sophon::host::types::Error>> {
             unimplemented!("not called by the echo guest")
         }
+        fn best(&mut self) -> wasmtime::Result<Option<sophon::host::run::BestSubmission>> {
+            Ok(None)
+        }
         fn log(&mut self, _: sophon::host::types::LogLevel, _: String) -> wasmtime::Result<()> {
             Ok(())
         }

@@ -404,8 +404,8 @@ export const promotionPolicyApi = {
         _ => {
             r#"// A search strategy. The host calls `run` once; everything it learns comes from host calls
 // (llm, jobs, hcc, task, run), so a resumed run replays it exactly.
-import { chat } from 'sophon:host/llm@0.1.0';
-import { log, shouldStop } from 'sophon:host/run@0.1.0';
+import { chat } from 'sophon:host/llm@0.2.0';
+import { log, shouldStop } from 'sophon:host/run@0.2.0';
 
 export const strategyApi = {
   run(configText) {

@@ -11,7 +11,7 @@
 //! which were ready when the plugin polled or asked — is journaled in the runtime
 //! (`runtime::host::poll` and the `get` calls of pending LLM calls and jobs).
 
-use super::{LogLevel, NodeReport, RunBudget, RunContext, RunInfo};
+use super::{Best, LogLevel, NodeReport, RunBudget, RunContext, RunInfo};
 use crate::capability::work::Cancel;
 use crate::capability::{CapResult, CapabilityError};
 use crate::hcc::{
@@ -66,6 +66,10 @@ impl RunContext for JournaledRun {
                 self.inner.report_best(node, submission, metric),
             )
             .await
+    }
+
+    fn best(&self) -> Option<Best> {
+        self.journal.answer("run-best", &(), || self.inner.best())
     }
 
     fn log(&self, plugin: &str, level: LogLevel, message: &str) {

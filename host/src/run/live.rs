@@ -247,6 +247,10 @@ impl RunContext for LiveRun {
         self.info.clone()
     }
 
+    fn best(&self) -> Option<Best> {
+        LiveRun::best(self)
+    }
+
     fn budget(&self) -> RunBudget {
         let elapsed = self.elapsed();
         let steps_used = self.lock().nodes();

@@ -95,6 +95,10 @@ impl RunContext for SessionRun {
         self.info.clone()
     }
 
+    fn best(&self) -> Option<Best> {
+        SessionRun::best(self)
+    }
+
     fn budget(&self) -> RunBudget {
         let elapsed = self.started.elapsed();
         let steps_used = self.steps_used();

@@ -1,11 +1,17 @@
 //! Host bindings generated from `wit/`: one set of `sophon:host` interface traits shared by
 //! every plugin world.
 
-/// The `sophon:host` package versions this runtime serves (those `wit/` defines). A plugin's
-/// import of version `v` is served by a version here with the same major and minor (the
-/// same minor only, below 1.0) and a patch at least `v`'s: a plugin built against an older
-/// patch loads, one built against a newer patch (whose functions this host may lack) does not.
-pub const SERVED_HOST_VERSIONS: &[&str] = &["0.1.0"];
+/// The `sophon:host` version `wit/` defines: the one the bindings below are generated from.
+pub const CURRENT_HOST_VERSION: &str = "0.2.0";
+
+/// The `sophon:host` package versions this runtime serves: the current one and every earlier
+/// contract frozen under `wit/since_v*/`, which the current one extends (each addition marked
+/// `@since`). A plugin's import of version `v` is served by a version here with the same
+/// major and minor (the same minor only, below 1.0) and a patch at least `v`'s: a plugin
+/// built against an older patch loads, one built against a newer patch (whose functions this
+/// host may lack) does not. Imports of an earlier version are renamed to the current one
+/// before linking ([`super::compat`]).
+pub const SERVED_HOST_VERSIONS: &[&str] = &[CURRENT_HOST_VERSION, "0.1.0"];
 
 /// True if `version` (of a `sophon:host` import) is served; see [`SERVED_HOST_VERSIONS`].
 pub fn serves_host_version(version: &str) -> bool {
@@ -37,6 +43,7 @@ pub mod host {
             "sophon:host/run.info": trappable,
             "sophon:host/run.budget": trappable,
             "sophon:host/run.log": trappable,
+            "sophon:host/run.best": trappable,
             "sophon:host/llm.models": trappable,
             "sophon:host/llm.budget": trappable,
             "sophon:host/jobs.inventory": trappable,
@@ -101,7 +108,15 @@ mod tests {
             for entry in std::fs::read_dir(&dir).unwrap().flatten() {
                 let path = entry.path();
                 if path.is_dir() {
-                    dirs.push(path);
+                    // Frozen earlier contracts are the host's to serve, not the SDK's.
+                    if !path
+                        .file_name()
+                        .unwrap()
+                        .to_string_lossy()
+                        .starts_with("since_v")
+                    {
+                        dirs.push(path);
+                    }
                 } else if path.extension().is_some_and(|e| e == "wit") {
                     let name = path.strip_prefix(root).unwrap().display().to_string();
                     files.insert(name, std::fs::read_to_string(&path).unwrap());

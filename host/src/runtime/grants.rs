@@ -582,18 +582,24 @@ mod tests {
         ));
         // Only the versions served: a newer minor, a newer patch (whose functions this host
         // may lack), pre-releases and garbage are refused by name.
-        for version in ["0.2.0", "0.1.9", "1.1.0", "0.1.0-rc1", "0.1", "x"] {
+        for version in ["0.3.0", "0.2.1", "0.1.9", "1.1.0", "0.2.0-rc1", "0.2", "x"] {
             let import = format!("sophon:host/run@{version}");
             let f = facts(&[import.as_str()], STRATEGY);
             let err = resolve(&m, &f, &Capabilities::default(), None, POLICY).unwrap_err();
             assert!(
                 matches!(err, GrantError::UnknownHostInterface { .. })
-                    && err.to_string().contains("it serves sophon:host@0.1.0"),
+                    && err
+                        .to_string()
+                        .contains("it serves sophon:host@0.2.0, 0.1.0"),
                 "{version}: {err}"
             );
         }
-        let f = facts(&["sophon:host/run@0.1.0"], STRATEGY);
-        resolve(&m, &f, &Capabilities::default(), None, POLICY).unwrap();
+        // The current contract and the frozen earlier one.
+        for version in ["0.2.0", "0.1.0"] {
+            let import = format!("sophon:host/run@{version}");
+            let f = facts(&[import.as_str()], STRATEGY);
+            resolve(&m, &f, &Capabilities::default(), None, POLICY).unwrap();
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 mod bindings;
 pub mod cache;
+pub mod compat;
 mod deadline;
 pub mod engine;
 mod error;
@@ -21,6 +22,7 @@ mod state;
 mod watchdog;
 mod wire;
 
+pub use bindings::{CURRENT_HOST_VERSION, SERVED_HOST_VERSIONS};
 pub use error::PluginError;
 pub use grants::{EffectiveGrants, GrantError, MemoryPolicy};
 pub use manifest::{Capabilities, Capability, Manifest, World};

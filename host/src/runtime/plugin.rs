@@ -158,7 +158,7 @@ pub(super) fn load(
         plugin: name.clone(),
         message: format!("{e:#}"),
     };
-    let component = runtime.compile(&source.wasm, &sha256).map_err(link_error)?;
+    let component = compile_current(&runtime, &source.wasm, &sha256).map_err(link_error)?;
     let surface = Surface {
         world: facts.world(),
         exports: facts.exports.clone(),
@@ -207,6 +207,22 @@ pub(super) fn load(
         facts,
         pre,
     })
+}
+
+/// Compile `wasm` (whose hash is `sha256`) for the current `sophon:host`: a plugin built
+/// against an earlier served contract has its imports renamed first ([`super::compat`]),
+/// and is cached under the hash of the renamed bytes.
+fn compile_current(
+    runtime: &Runtime,
+    wasm: &[u8],
+    sha256: &str,
+) -> wasmtime::Result<wasmtime::component::Component> {
+    match super::compat::serve_current(wasm)? {
+        std::borrow::Cow::Borrowed(_) => runtime.compile(wasm, sha256),
+        std::borrow::Cow::Owned(renamed) => {
+            runtime.compile(&renamed, &hex::encode(Sha256::digest(&renamed)))
+        }
+    }
 }
 
 /// Names of the component's imported instances that export at least one function.

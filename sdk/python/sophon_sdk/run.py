@@ -94,6 +94,12 @@ def report_best(node_id: str, submission: str, metric: float) -> bool:
     return call(_wit().report_best, node_id, submission, float(metric))
 
 
+def best():
+    """The submission the host holds as the run's best (``.node``, ``.submission``,
+    ``.metric``), or ``None``. Since ``sophon:host@0.2.0``."""
+    return _wit().best()
+
+
 def log(level: str, message: str) -> None:
     """``level``: trace, debug, info, warn or error."""
     _wit().log(getattr(_TYPES.LogLevel, level.upper()), message)

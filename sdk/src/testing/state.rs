@@ -549,6 +549,10 @@ impl Calls {
         Ok(())
     }
 
+    pub(crate) fn best(&self) -> Option<super::Best> {
+        self.state().best.clone()
+    }
+
     pub(crate) fn report_best(&self, node: &str, submission: &str, metric: f64) -> Result<bool> {
         if !metric.is_finite() {
             return Err(Error::new(

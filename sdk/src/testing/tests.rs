@@ -119,6 +119,11 @@ fn the_best_follows_the_metric_direction_validation_and_the_step_budget() {
     );
     assert_eq!(host.best_submission().unwrap(), b"id,target\n1,0.45\n");
     assert_eq!(host.nodes().len(), 4);
+    // What the plugin reads back through `run::best` is what the host adopted.
+    let seen = host.within(run::best).unwrap();
+    assert_eq!((seen.node, seen.metric), (best.node.clone(), best.metric));
+    assert_eq!(seen.submission, best.submission);
+    assert!(MockHost::new().within(run::best).is_none());
 
     let host = MockHost::new().steps(2);
     host.run::<Constants>("[0.1, 0.2, 0.3]").unwrap();

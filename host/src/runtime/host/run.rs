@@ -91,6 +91,16 @@ impl run::Host for PluginState {
         )
     }
 
+    /// Cheap: the run holds its best in memory (journaled like `budget`).
+    fn best(&mut self) -> wasmtime::Result<Option<run::BestSubmission>> {
+        Ok(self
+            .services
+            .run
+            .as_ref()
+            .and_then(|r| r.best())
+            .map(|best| best.conv()))
+    }
+
     fn log(&mut self, level: types::LogLevel, message: String) -> wasmtime::Result<()> {
         let message = truncate_marked(message, self.limits.max_log_line_bytes);
         match &self.services.run {
@@ -102,6 +112,7 @@ impl run::Host for PluginState {
 }
 
 record!(cap::RunInfo => run::RunInfo { run_id, competition_id, seed, arm });
+record!(cap::Best => run::BestSubmission { node, submission, metric });
 record!(cap::RunBudget => run::RunBudget {
     elapsed_ms, wall_ms_left, steps_used, steps_left, tokens_used, tokens_left, cost_used_usd,
     cost_left_usd

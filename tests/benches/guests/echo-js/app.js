@@ -1,6 +1,6 @@
 // The `echo` fixture (tests/plugins/echo) in JavaScript, on the raw bindings: `noop`,
 // `host-calls:N` (N calls of run.should-stop) and `echo:PAYLOAD`.
-import { shouldStop } from 'sophon:host/run@0.1.0';
+import { shouldStop } from 'sophon:host/run@0.2.0';
 
 export const strategyApi = {
   run(config) {

@@ -159,6 +159,11 @@ impl Strategy for Worker {
                 let context = hcc::context(1000, None)?;
                 Ok(outcome(context.text))
             }
+            // `run.best` (since sophon:host 0.2.0): what the host holds as the best.
+            "best" => Ok(outcome(match run::best() {
+                Some(best) => format!("{}|{}|{}", best.node, best.submission, best.metric),
+                None => "none".into(),
+            })),
             "info" => {
                 let info = run::info();
                 Ok(outcome(format!(
