@@ -171,9 +171,8 @@ macro_rules! export_strategy {
                 }
             }
             // Exported in wasm builds only: component export names (`a:b/c@0.1.0#run`) do
-            // not link as native symbols, and native builds (`cargo test`, `cargo package`)
-            // call the trait directly.
-            // Natively the plugin's type is reached through this reference only.
+            // not link as native symbols. Native builds (`cargo test`, `cargo package`) call
+            // the trait directly and reach the export type through this reference only.
             #[cfg(not(target_arch = "wasm32"))]
             const _: fn(String) -> ::core::result::Result<$crate::Outcome, String> =
                 <__SophonExport as $crate::bindings::strategy::exports::sophon::plugin::strategy_api::Guest>::run;
@@ -220,9 +219,8 @@ macro_rules! export_task_adapter {
                 }
             }
             // Exported in wasm builds only: component export names (`a:b/c@0.1.0#run`) do
-            // not link as native symbols, and native builds (`cargo test`, `cargo package`)
-            // call the trait directly.
-            // Natively the plugin's type is reached through this reference only.
+            // not link as native symbols. Native builds (`cargo test`, `cargo package`) call
+            // the trait directly and reach the export type through this reference only.
             #[cfg(not(target_arch = "wasm32"))]
             const _: fn($crate::TaskRequest) -> ::core::result::Result<$crate::TaskInfo, String> =
                 <__SophonExport as $crate::bindings::task_adapter::exports::sophon::plugin::task_adapter_api::Guest>::describe;
@@ -265,9 +263,8 @@ macro_rules! export_promotion_policy {
                 }
             }
             // Exported in wasm builds only: component export names (`a:b/c@0.1.0#run`) do
-            // not link as native symbols, and native builds (`cargo test`, `cargo package`)
-            // call the trait directly.
-            // Natively the plugin's type is reached through this reference only.
+            // not link as native symbols. Native builds (`cargo test`, `cargo package`) call
+            // the trait directly and reach the export type through this reference only.
             #[cfg(not(target_arch = "wasm32"))]
             const _: fn($crate::TaskInfo) -> ::core::result::Result<$crate::TaskDescriptor, String> =
                 <__SophonExport as $crate::bindings::promotion_policy::exports::sophon::plugin::promotion_policy_api::Guest>::describe_task;

@@ -67,7 +67,7 @@ pub struct RequestedLimits {
     pub memory_mb: Option<u64>,
 }
 
-/// The plugin worlds of `sophon:plugin@0.1`.
+/// The plugin worlds of `sophon:plugin@0.1.0`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum World {
@@ -118,15 +118,18 @@ impl fmt::Display for World {
     }
 }
 
+/// A world name that is none of [`World::ALL`].
+#[derive(Debug, PartialEq, thiserror::Error)]
+#[error("unknown world {0:?}: expected strategy, task-adapter or promotion-policy")]
+pub struct UnknownWorld(pub String);
+
 impl FromStr for World {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownWorld;
+    fn from_str(s: &str) -> Result<Self, UnknownWorld> {
         World::ALL
             .into_iter()
             .find(|w| w.as_str() == s)
-            .ok_or_else(|| {
-                format!("unknown world {s:?}: expected strategy, task-adapter or promotion-policy")
-            })
+            .ok_or_else(|| UnknownWorld(s.to_string()))
     }
 }
 

@@ -24,7 +24,7 @@ use super::state::{
 use super::watchdog::{Trip, Watchdog};
 use super::wire::WireSize;
 use crate::hcc::{KnowledgeUnit, PhaseTrace, RunTrace, TaskDescriptor, WisdomEntry};
-use crate::run_context::Outcome;
+use crate::run_context::{Outcome, RunInfo};
 use crate::task::{GradeResult, TaskInfo, TaskRequest, Validation};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -118,41 +118,20 @@ enum WorldPre {
     PromotionPolicy(promotion_policy::PromotionPolicyPre<PluginState>),
 }
 
+/// Verify, read, check and link a plugin: its pin, its manifest, the grants for what the
+/// component really imports, then the world's bindings. Each failure is the [`PluginError`]
+/// naming the plugin and the fix; nothing is instantiated.
 pub(super) fn load(
     runtime: Runtime,
     source: &PluginSource,
     granted: &PluginGrants,
 ) -> Result<LoadedPlugin, PluginError> {
-    let origin = source.origin.clone();
-    let sha256 = source.sha256();
-    if let Some(expected) = &granted.sha256
-        && !expected.eq_ignore_ascii_case(&sha256)
-    {
-        return Err(PluginError::HashMismatch {
-            origin,
-            expected: expected.clone(),
-            actual: sha256,
-        });
-    }
+    let sha256 = check_pin(source, granted)?;
     let facts = ComponentFacts::read(&source.wasm).map_err(|e| PluginError::Inspect {
-        origin: origin.clone(),
+        origin: source.origin.clone(),
         source: e,
     })?;
-    let manifest_bytes = facts
-        .embedded_manifest
-        .as_deref()
-        .or(source.sidecar_manifest.as_deref())
-        .ok_or_else(|| PluginError::MissingManifest {
-            origin: origin.clone(),
-            sidecar: sidecar_path(Path::new(&origin))
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "<name>.plugin.toml".into()),
-        })?;
-    let manifest = Manifest::parse(manifest_bytes).map_err(|e| PluginError::Manifest {
-        origin: origin.clone(),
-        source: e,
-    })?;
+    let manifest = read_manifest(source, &facts)?;
     let name = manifest.plugin.name.clone();
     let link_error = |e: wasmtime::Error| PluginError::Link {
         plugin: name.clone(),
@@ -173,25 +152,10 @@ pub(super) fn load(
         config.memory,
     )
     .map_err(|e| PluginError::Grant {
-        origin: origin.clone(),
+        origin: source.origin.clone(),
         source: e,
     })?;
-    let instance_pre = runtime
-        .inner
-        .linker
-        .instantiate_pre(&component)
-        .map_err(link_error)?;
-    let pre = match manifest.plugin.world {
-        World::Strategy => {
-            WorldPre::Strategy(strategy::StrategyPre::new(instance_pre).map_err(link_error)?)
-        }
-        World::TaskAdapter => WorldPre::TaskAdapter(
-            task_adapter::TaskAdapterPre::new(instance_pre).map_err(link_error)?,
-        ),
-        World::PromotionPolicy => WorldPre::PromotionPolicy(
-            promotion_policy::PromotionPolicyPre::new(instance_pre).map_err(link_error)?,
-        ),
-    };
+    let pre = world_pre(&runtime, manifest.plugin.world, &component).map_err(link_error)?;
     let identity = Arc::new(PluginIdentity {
         name,
         version: manifest.plugin.version.clone(),
@@ -207,6 +171,70 @@ pub(super) fn load(
         facts,
         pre,
     })
+}
+
+/// The wasm's SHA-256, checked against the operator's pin where there is one.
+fn check_pin(source: &PluginSource, granted: &PluginGrants) -> Result<String, PluginError> {
+    let sha256 = source.sha256();
+    match &granted.sha256 {
+        Some(expected) if !expected.eq_ignore_ascii_case(&sha256) => {
+            Err(PluginError::HashMismatch {
+                origin: source.origin.clone(),
+                expected: expected.clone(),
+                actual: sha256,
+            })
+        }
+        _ => Ok(sha256),
+    }
+}
+
+/// The plugin's manifest: embedded in the component, else the sidecar file beside it.
+fn read_manifest(source: &PluginSource, facts: &ComponentFacts) -> Result<Manifest, PluginError> {
+    let origin = &source.origin;
+    let bytes = facts
+        .embedded_manifest
+        .as_deref()
+        .or(source.sidecar_manifest.as_deref())
+        .ok_or_else(|| PluginError::MissingManifest {
+            origin: origin.clone(),
+            sidecar: sidecar_path(Path::new(origin))
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "<name>.plugin.toml".into()),
+        })?;
+    Manifest::parse(bytes).map_err(|e| PluginError::Manifest {
+        origin: origin.clone(),
+        source: e,
+    })
+}
+
+/// Link `component` against the host and check it exports `world`'s interface.
+fn world_pre(
+    runtime: &Runtime,
+    world: World,
+    component: &wasmtime::component::Component,
+) -> wasmtime::Result<WorldPre> {
+    let instance_pre = runtime.inner.linker.instantiate_pre(component)?;
+    Ok(match world {
+        World::Strategy => WorldPre::Strategy(strategy::StrategyPre::new(instance_pre)?),
+        World::TaskAdapter => {
+            WorldPre::TaskAdapter(task_adapter::TaskAdapterPre::new(instance_pre)?)
+        }
+        World::PromotionPolicy => {
+            WorldPre::PromotionPolicy(promotion_policy::PromotionPolicyPre::new(instance_pre)?)
+        }
+    })
+}
+
+/// A strategy's randomness comes from its run's seed, so that replaying the journal into a
+/// fresh instance reproduces it.
+fn seed_randomness(wasi: &mut WasiCtxBuilder, info: &RunInfo) {
+    use wasi_rand::SeedableRng;
+    let digest = sha2::Sha256::digest(format!("{}#{}", info.run_id, info.seed).as_bytes());
+    let seed = u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"));
+    wasi.secure_random(wasi_rand::rngs::StdRng::seed_from_u64(seed))
+        .insecure_random(wasi_rand::rngs::StdRng::seed_from_u64(seed ^ 0x5eed))
+        .insecure_random_seed(u128::from(seed));
 }
 
 /// Compile `wasm` (whose hash is `sha256`) for the current `sophon:host`: a plugin built
@@ -275,61 +303,27 @@ impl LoadedPlugin {
         &self.facts.imports
     }
 
+    /// A store for one instance: WASI without network, the adapter's read-only mounts, the
+    /// strategy's seeded randomness, the memory limiter and the watchdog's epoch deadline.
     fn new_store(
         &self,
         services: HostServices,
         files: &AdapterFiles,
     ) -> Result<Store<PluginState>, PluginError> {
         let config = self.runtime.config();
-        let name = &self.identity.name;
-        let stdout = OutputCapture::new(name, "stdout");
-        let stderr = OutputCapture::new(name, "stderr");
+        let stdout = OutputCapture::new(&self.identity.name, "stdout");
+        let stderr = OutputCapture::new(&self.identity.name, "stderr");
         let mut wasi = WasiCtxBuilder::new();
         wasi.stdout(stdout)
             .stderr(stderr.clone())
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false);
-        let mounts = [
-            (&files.public, "/data/public", true),
-            (
-                &files.private,
-                "/data/private",
-                self.identity
-                    .grants
-                    .task
-                    .as_ref()
-                    .is_some_and(|t| t.private_data),
-            ),
-            (&files.submission_dir, "/submission", true),
-        ];
-        for (host_path, guest_path, allowed) in mounts {
-            if let (Some(host_path), true) = (host_path, allowed) {
-                wasi.preopened_dir(host_path, guest_path, FsPerms::ReadOnly)
-                    .map_err(|e| PluginError::Instantiate {
-                        plugin: name.clone(),
-                        message: format!(
-                            "cannot open {} for {guest_path}: {e}",
-                            host_path.display()
-                        ),
-                    })?;
-            }
-        }
+        self.mount_adapter_files(&mut wasi, files)?;
         if self.identity.world == World::Strategy
             && let Some(run) = &services.run
         {
-            // A strategy's randomness comes from its run's seed, so that replaying the journal
-            // into a fresh instance reproduces it.
-            let info = run.info();
-            let seed = u64::from_le_bytes(
-                sha2::Sha256::digest(format!("{}#{}", info.run_id, info.seed).as_bytes())[..8]
-                    .try_into()
-                    .expect("8 bytes"),
-            );
-            use wasi_rand::SeedableRng;
-            wasi.secure_random(wasi_rand::rngs::StdRng::seed_from_u64(seed))
-                .insecure_random(wasi_rand::rngs::StdRng::seed_from_u64(seed ^ 0x5eed))
-                .insecure_random_seed(u128::from(seed));
+            seed_randomness(&mut wasi, &run.info());
         }
         let state = PluginState {
             wasi: wasi.build(),
@@ -359,6 +353,34 @@ impl LoadedPlugin {
         });
         store.set_epoch_deadline(1);
         Ok(store)
+    }
+
+    /// Preopen the adapter's directories read-only: public data and the submission always
+    /// (where given), the private answers only with the `task.private-data` grant.
+    fn mount_adapter_files(
+        &self,
+        wasi: &mut WasiCtxBuilder,
+        files: &AdapterFiles,
+    ) -> Result<(), PluginError> {
+        let private_granted = (self.identity.grants.task.as_ref()).is_some_and(|t| t.private_data);
+        let mounts = [
+            (&files.public, "/data/public", true),
+            (&files.private, "/data/private", private_granted),
+            (&files.submission_dir, "/submission", true),
+        ];
+        for (host_path, guest_path, allowed) in mounts {
+            if let (Some(host_path), true) = (host_path, allowed) {
+                wasi.preopened_dir(host_path, guest_path, FsPerms::ReadOnly)
+                    .map_err(|e| PluginError::Instantiate {
+                        plugin: self.identity.name.clone(),
+                        message: format!(
+                            "cannot open {} for {guest_path}: {e}",
+                            host_path.display()
+                        ),
+                    })?;
+            }
+        }
+        Ok(())
     }
 
     fn expect_world(&self, expected: World) -> Result<(), PluginError> {
