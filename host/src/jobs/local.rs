@@ -480,19 +480,7 @@ impl LocalExecutor {
         let cgroup = cgroup_handle.as_deref();
         let env = self.job_env(spec, allocation);
         let sandboxed = matches!(self.isolation, Isolation::Bubblewrap(_));
-        let sandbox_spec = SandboxSpec {
-            workdir: work.to_path_buf(),
-            mounts,
-            extra_ro: self.settings.ro_binds.clone(),
-            devices: match allocation.gpus.is_empty() {
-                true => Vec::new(),
-                false => nvidia_devices(),
-            },
-            env: env.clone(),
-            command: spec.command.clone(),
-            tmpfs_bytes: Some(allocation.memory_mb.saturating_mul(1 << 20)),
-            seccomp: sandboxed,
-        };
+        let sandbox_spec = self.sandbox_spec(spec, allocation, work, mounts, &env, sandboxed);
         if !sandboxed {
             tracing::warn!(job = %job.id, "running job `{}` UNSANDBOXED ([jobs.local] sandbox = \"none\")", spec.name);
         }
@@ -546,6 +534,33 @@ impl LocalExecutor {
             artifacts: Vec::new(),
             message,
         })
+    }
+
+    /// What the job's sandbox contains: its working directory, mounts, the operator's extra
+    /// read-only binds, its GPUs' devices, `env`, its command, `/tmp` and `/dev/shm` sized to
+    /// its memory, and the seccomp filters when `sandboxed`.
+    fn sandbox_spec(
+        &self,
+        spec: &JobSpec,
+        allocation: &Allocation,
+        work: &Path,
+        mounts: Vec<(PathBuf, String)>,
+        env: &[(String, String)],
+        sandboxed: bool,
+    ) -> SandboxSpec {
+        SandboxSpec {
+            workdir: work.to_path_buf(),
+            mounts,
+            extra_ro: self.settings.ro_binds.clone(),
+            devices: match allocation.gpus.is_empty() {
+                true => Vec::new(),
+                false => nvidia_devices(),
+            },
+            env: env.to_vec(),
+            command: spec.command.clone(),
+            tmpfs_bytes: Some(allocation.memory_mb.saturating_mul(1 << 20)),
+            seccomp: sandboxed,
+        }
     }
 
     /// The job's environment: a fixed `PATH`, `HOME` and locale, thread counts matching its
