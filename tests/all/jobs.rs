@@ -354,7 +354,7 @@ async fn a_missing_sandbox_is_an_error_naming_the_fix_and_the_opt_out_is_explici
         },
         ..JobsConfig::default()
     };
-    let err = LocalExecutor::new(&config).err().unwrap();
+    let err = LocalExecutor::new(&config).err().unwrap().to_string();
     assert!(
         err.contains("apt-get install bubblewrap") && err.contains("sandbox = \"none\""),
         "{err}"

@@ -451,7 +451,8 @@ async fn openai_environment_variables_configure_an_unconfigured_provider() {
     assert_eq!(sent.body["model"], "env-model");
     let err = OpenAiProvider::from_config("p", &ProviderConfig::default(), &|_| None)
         .err()
-        .unwrap();
+        .unwrap()
+        .to_string();
     assert!(err.contains("has no model"), "{err}");
 }
 

@@ -144,7 +144,8 @@ async fn bad_credentials_are_a_clear_error() {
     };
     let err = slurm::executor(&config, Default::default(), &|_| None)
         .err()
-        .unwrap();
+        .unwrap()
+        .to_string();
     assert!(err.contains("$BAD_TOKEN holds no JWT"), "{err}");
     let executor = Arc::new(
         slurm::executor(&config, Default::default(), &|_| Some("not-a-jwt".into())).unwrap(),

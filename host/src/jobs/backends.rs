@@ -11,9 +11,9 @@
 //! error naming the setting to fix ([`Backends::check`]); a configured cluster that cannot be
 //! built (e.g. its token is missing) is logged and left out unless it is the one asked for.
 
-use super::batch::BatchExecutor;
+use super::batch::{BatchExecutor, BatchSetupError};
 use super::config::{ClusterConfig, JobsConfig};
-use super::local::LocalExecutor;
+use super::local::{LocalExecutor, LocalSetupError};
 use super::{ray, slurm};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -28,7 +28,8 @@ pub const LOCAL: &str = "local";
 pub struct ClusterKind {
     pub name: &'static str,
     pub table: fn(&JobsConfig) -> Option<&ClusterConfig>,
-    pub build: fn(&ClusterConfig, BTreeMap<String, PathBuf>) -> Result<BatchExecutor, String>,
+    pub build:
+        fn(&ClusterConfig, BTreeMap<String, PathBuf>) -> Result<BatchExecutor, BatchSetupError>,
 }
 
 /// Every cluster backend Sophon knows.
@@ -52,7 +53,8 @@ pub fn known() -> Vec<&'static str> {
         .collect()
 }
 
-/// Why a backend cannot take a run's jobs.
+/// Why a backend cannot take a run's jobs. Each message includes its cause's text, so the
+/// causes are carried but not reported again as [`std::error::Error::source`].
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
     #[error("unknown job backend `{0}`: use one of {known}", known = known().join(", "))]
@@ -62,13 +64,16 @@ pub enum BackendError {
     )]
     NotConfigured(String),
     #[error("job backend `{name}`: {reason}; fix [jobs.{name}] in sophon.toml")]
-    Broken { name: String, reason: String },
+    Broken {
+        name: String,
+        reason: Arc<BatchSetupError>,
+    },
     #[error(
         "job backend `{name}` does not answer: {reason}; check `url` (and the credentials) in [jobs.{name}], or that the cluster is up"
     )]
     Unreachable { name: String, reason: String },
     #[error("the local job executor: {0}; fix [jobs.local] in sophon.toml")]
-    Local(String),
+    Local(LocalSetupError),
 }
 
 /// The cluster backend `name` of `config` alone (no local executor: the machine driving an
@@ -85,7 +90,7 @@ pub async fn connect_cluster(
     let cluster =
         (kind.build)(table, config.datasets.clone()).map_err(|reason| BackendError::Broken {
             name: name.into(),
-            reason,
+            reason: Arc::new(reason),
         })?;
     cluster
         .probe()
@@ -102,7 +107,7 @@ pub struct Backends {
     local: Arc<LocalExecutor>,
     clusters: BTreeMap<&'static str, Arc<BatchExecutor>>,
     /// Configured clusters that could not be built, with why.
-    broken: BTreeMap<&'static str, String>,
+    broken: BTreeMap<&'static str, Arc<BatchSetupError>>,
 }
 
 impl std::fmt::Debug for Backends {
@@ -129,7 +134,7 @@ impl Backends {
                 }
                 Err(reason) => {
                     tracing::warn!("job backend `{}` left out: {reason}", kind.name);
-                    backends.broken.insert(kind.name, reason);
+                    backends.broken.insert(kind.name, Arc::new(reason));
                 }
             }
         }

@@ -16,7 +16,7 @@ pub use super::batch_api::{BatchApi, BatchState, Submission};
 use super::config::{ClusterConfig, DEFAULT_MAX_TIMEOUT_SECS, SandboxKind};
 use super::output::{CaptureLimits, excerpt_of_file, read_log};
 use super::records;
-use super::sandbox::{self, Bubblewrap, Isolation, JobUser, SandboxSpec};
+use super::sandbox::{self, Bubblewrap, Isolation, JobUser, SandboxError, SandboxSpec};
 use super::seccomp;
 use super::workdir::{JobContext, collect_outputs, materialise, resolve_mounts, validate};
 use super::*;
@@ -34,6 +34,25 @@ pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
 /// The batch script's name inside a job's directory.
 pub const SCRIPT_FILE: &str = "job.sh";
+
+/// Why a cluster backend cannot be built from its `[jobs.<backend>]` table (each message
+/// includes its cause's text).
+#[derive(Debug, thiserror::Error)]
+pub enum BatchSetupError {
+    #[error("[jobs.{table}] needs `shared-dir`: a directory every node of the cluster sees")]
+    NoSharedDir { table: String },
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    #[error("creating the shared job directory {}: {error}", path.display())]
+    SharedDir {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error(
+        "[jobs.slurm] url is set but ${token_env} holds no JWT (get one with `scontrol token`)"
+    )]
+    NoSlurmToken { token_env: String },
+}
 
 /// How a cluster backend runs jobs (from its `[jobs.<backend>]` table).
 #[derive(Clone, Debug)]
@@ -60,10 +79,16 @@ pub struct BatchSettings {
 
 impl BatchSettings {
     /// The settings of a batch executor for `[jobs.<table>]`.
-    pub fn from_config(config: &ClusterConfig, table: &str) -> Result<BatchSettings, String> {
-        let shared_dir = config.shared_dir.clone().ok_or_else(|| {
-            format!("[jobs.{table}] needs `shared-dir`: a directory every node of the cluster sees")
-        })?;
+    pub fn from_config(
+        config: &ClusterConfig,
+        table: &str,
+    ) -> Result<BatchSettings, BatchSetupError> {
+        let shared_dir = config
+            .shared_dir
+            .clone()
+            .ok_or_else(|| BatchSetupError::NoSharedDir {
+                table: table.to_string(),
+            })?;
         let isolation = match config.sandbox.unwrap_or_default() {
             SandboxKind::Bubblewrap => super::sandbox::Isolation::bubblewrap(
                 config.bwrap.as_deref(),
@@ -163,12 +188,12 @@ impl BatchExecutor {
         api: Arc<dyn BatchApi>,
         settings: BatchSettings,
         datasets: BTreeMap<String, PathBuf>,
-    ) -> Result<BatchExecutor, String> {
-        std::fs::create_dir_all(&settings.shared_dir).map_err(|e| {
-            format!(
-                "creating the shared job directory {}: {e}",
-                settings.shared_dir.display()
-            )
+    ) -> Result<BatchExecutor, BatchSetupError> {
+        std::fs::create_dir_all(&settings.shared_dir).map_err(|error| {
+            BatchSetupError::SharedDir {
+                path: settings.shared_dir.clone(),
+                error,
+            }
         })?;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -205,6 +230,9 @@ impl BatchExecutor {
     }
 
     /// Check, prepare and submit `spec`; the returned job follows it on the cluster.
+    ///
+    /// A job no node can run is refused before anything is written; the job's directory,
+    /// filters and script are all in place before the scheduler sees it.
     pub async fn submit(
         self: &Arc<Self>,
         context: &JobContext,
@@ -222,58 +250,85 @@ impl BatchExecutor {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let id = format!("{}-{}", self.prefix, NEXT.fetch_add(1, Ordering::Relaxed));
         let dir = self.settings.shared_dir.join(&id);
-        let work = dir.join("work");
-        let internal = |e: std::io::Error| {
-            CapabilityError::Internal(format!("preparing {}: {e}", dir.display()))
-        };
-        std::fs::create_dir_all(&work).map_err(internal)?;
-        let work_dir =
-            Dir::open_ambient_dir(&work, cap_std::ambient_authority()).map_err(internal)?;
-        materialise(&work_dir, &spec.files, &context.artifacts)?;
-        let mounts = resolve_mounts(&dir, &spec, context, &self.datasets)?;
-        let resources = &spec.resources;
-        let timeout = resources
-            .timeout_ms
-            .map(Duration::from_millis)
-            .unwrap_or(self.settings.default_timeout)
-            .min(self.settings.max_timeout);
-        if matches!(self.settings.isolation, Isolation::Bubblewrap(_)) {
-            for arch in seccomp::ARCHITECTURES {
-                let filters =
-                    seccomp::filters(arch).map_err(|e| CapabilityError::Internal(e.to_string()))?;
-                std::fs::write(dir.join(format!("seccomp-{arch}-deny.bpf")), filters.deny)
-                    .map_err(internal)?;
-                std::fs::write(dir.join(format!("seccomp-{arch}-nosys.bpf")), filters.nosys)
-                    .map_err(internal)?;
-            }
-        }
+        let mounts = self.prepare_dir(&dir, &spec, context)?;
+        let timeout = self.timeout(&spec.resources);
+        self.write_filters(&dir)?;
         let script = self.script(&spec, &dir, mounts, memory_mb);
-        std::fs::write(dir.join(SCRIPT_FILE), &script).map_err(internal)?;
+        std::fs::write(dir.join(SCRIPT_FILE), &script).map_err(preparing(&dir))?;
         let submission = Submission {
             id: id.clone(),
-            name: spec
-                .name
-                .chars()
-                .filter(|c| c.is_ascii_graphic())
-                .take(60)
-                .collect(),
+            name: submission_name(&spec.name),
             dir: dir.clone(),
             script,
             cpus,
             memory_mb,
             timeout,
-            gpus: resources.gpus,
-            gpu_kind: resources.gpu_kind.clone(),
+            gpus: spec.resources.gpus,
+            gpu_kind: spec.resources.gpu_kind.clone(),
         };
         let native_id = self.api.submit(&submission).await?;
-        records::write_record(
-            &dir,
-            &records::new_record(&format!("{id}@{native_id}"), &spec, &context.owner),
-        );
+        Ok(self.start_following(&id, native_id, dir, spec, context, timeout))
+    }
+
+    /// Create the job's working directory in `dir`, write its files there and resolve its
+    /// mounts.
+    fn prepare_dir(
+        &self,
+        dir: &Path,
+        spec: &JobSpec,
+        context: &JobContext,
+    ) -> CapResult<Vec<(PathBuf, String)>> {
+        let work = dir.join("work");
+        std::fs::create_dir_all(&work).map_err(preparing(dir))?;
+        let work_dir =
+            Dir::open_ambient_dir(&work, cap_std::ambient_authority()).map_err(preparing(dir))?;
+        materialise(&work_dir, &spec.files, &context.artifacts)?;
+        resolve_mounts(dir, spec, context, &self.datasets)
+    }
+
+    /// The job's timeout: what it asks for, else the default, never over the maximum.
+    fn timeout(&self, resources: &Resources) -> Duration {
+        resources
+            .timeout_ms
+            .map(Duration::from_millis)
+            .unwrap_or(self.settings.default_timeout)
+            .min(self.settings.max_timeout)
+    }
+
+    /// Write the seccomp filters of every architecture into `dir` (sandboxed jobs only): the
+    /// script picks the node's.
+    fn write_filters(&self, dir: &Path) -> CapResult<()> {
+        if !matches!(self.settings.isolation, Isolation::Bubblewrap(_)) {
+            return Ok(());
+        }
+        for arch in seccomp::ARCHITECTURES {
+            let filters =
+                seccomp::filters(arch).map_err(|e| CapabilityError::Internal(e.to_string()))?;
+            std::fs::write(dir.join(format!("seccomp-{arch}-deny.bpf")), filters.deny)
+                .map_err(preparing(dir))?;
+            std::fs::write(dir.join(format!("seccomp-{arch}-nosys.bpf")), filters.nosys)
+                .map_err(preparing(dir))?;
+        }
+        Ok(())
+    }
+
+    /// Record the submitted job, track it for the reaper and follow it in the background
+    /// until it ends.
+    fn start_following(
+        self: &Arc<Self>,
+        id: &str,
+        native_id: String,
+        dir: PathBuf,
+        spec: JobSpec,
+        context: &JobContext,
+        timeout: Duration,
+    ) -> Arc<ClusterJob> {
+        let full_id = format!("{id}@{native_id}");
+        records::write_record(&dir, &records::new_record(&full_id, &spec, &context.owner));
         let (done, _) = watch::channel(None);
-        super::reaper::track_cluster(&format!("{id}@{native_id}"), &native_id, &self.api);
+        super::reaper::track_cluster(&full_id, &native_id, &self.api);
         let job = Arc::new(ClusterJob {
-            id: format!("{id}@{native_id}"),
+            id: full_id,
             native_id,
             dir,
             state: Mutex::new(JobState::Queued),
@@ -288,7 +343,7 @@ impl BatchExecutor {
                 .await;
             follower.finish(result);
         });
-        Ok(job)
+        job
     }
 
     /// The batch script: the command in the sandbox (unless the operator opted out), its
@@ -318,83 +373,72 @@ impl BatchExecutor {
             seccomp: true,
             ..SandboxSpec::default()
         };
-        let quote = |args: &[std::ffi::OsString]| -> String {
-            args.iter()
-                .map(|a| shell_quote(&a.to_string_lossy()))
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
-        let path = |p: &Path| shell_quote(&p.to_string_lossy());
         let redirect = format!(
             ">{} 2>{}",
-            path(&dir.join("stdout.log")),
-            path(&dir.join("stderr.log"))
+            quote_path(&dir.join("stdout.log")),
+            quote_path(&dir.join("stderr.log"))
         );
         let mut script = String::from("#!/bin/sh\n# Written by Sophon.\n");
         match &self.settings.isolation {
             Isolation::Bubblewrap(sandbox) => {
-                // The scheduler's GPU assignment and the node's GPU devices pass into the sandbox.
-                script.push_str(
-                    "set -- --setenv CUDA_VISIBLE_DEVICES \"${CUDA_VISIBLE_DEVICES:-}\"\n",
-                );
-                script.push_str("for d in /dev/nvidia*; do [ -e \"$d\" ] && set -- \"$@\" --dev-bind \"$d\" \"$d\"; done\n");
-                // The seccomp filters for this node's architecture, as fds 3 and 4.
-                let filter = |kind: &str| {
-                    format!(
-                        "{}\"$(uname -m)\"{}",
-                        path(&dir.join("seccomp-")),
-                        shell_quote(&format!("-{kind}.bpf"))
-                    )
-                };
-                script.push_str(&format!(
-                    "if [ ! -r {deny} ] || [ ! -r {nosys} ]; then echo \"sophon: no seccomp filter for $(uname -m); the job does not run\" {redirect_err}; exit 126; fi\n",
-                    deny = filter("deny"),
-                    nosys = filter("nosys"),
-                    redirect_err = format_args!(">{}", path(&dir.join("stderr.log"))),
-                ));
-                script.push_str(&format!(
-                    "exec 3<{} 4<{}\n",
-                    filter("deny"),
-                    filter("nosys")
-                ));
-                // bwrap [options] "$@" -- command: the node's extras go before the separator.
-                let variant = |user: JobUser| {
-                    let isolation = Isolation::Bubblewrap(Bubblewrap {
-                        bwrap: sandbox.bwrap.clone(),
-                        user,
-                    });
-                    let (options, command) = sandbox::argv_parts(&isolation, &sandbox_spec);
-                    format!(
-                        "exec {} \"$@\" {} {redirect}\n",
-                        quote(&options),
-                        quote(&command)
-                    )
-                };
-                let (uid, gid) = (self.settings.job_uid, self.settings.job_gid);
-                script.push_str(&format!(
-                    "if [ \"$(id -u)\" = 0 ]; then\n  chown -R {uid}:{gid} {work}\n  {dropped}fi\n{invoker}",
-                    work = path(&work),
-                    dropped = variant(JobUser::Dropped {
-                        uid,
-                        gid,
-                        setpriv: "setpriv".into(),
-                    }),
-                    invoker = variant(JobUser::Invoker { uid: 0 }),
-                ));
+                script.push_str(&self.sandboxed_lines(sandbox, &sandbox_spec, dir, &redirect));
             }
             Isolation::Unsandboxed => {
                 let argv = sandbox::argv(&self.settings.isolation, &sandbox_spec);
-                script.push_str(&format!("cd {}\n", path(&work)));
+                script.push_str(&format!("cd {}\n", quote_path(&work)));
                 for (key, value) in &env {
                     script.push_str(&format!("export {key}={}\n", shell_quote(value)));
                 }
-                script.push_str(&format!("exec {} {redirect}\n", quote(&argv)));
+                script.push_str(&format!("exec {} {redirect}\n", quote_args(&argv)));
             }
         }
         script
     }
 
+    /// The script's lines that run the job in `sandbox`: the node's GPUs passed in, the
+    /// node's seccomp filters opened (or the job refused), then bwrap — as the job's
+    /// unprivileged user where the script runs as root, else as the node user.
+    fn sandboxed_lines(
+        &self,
+        sandbox: &Bubblewrap,
+        sandbox_spec: &SandboxSpec,
+        dir: &Path,
+        redirect: &str,
+    ) -> String {
+        // The scheduler's GPU assignment and the node's GPU devices pass into the sandbox.
+        let mut lines =
+            String::from("set -- --setenv CUDA_VISIBLE_DEVICES \"${CUDA_VISIBLE_DEVICES:-}\"\n");
+        lines.push_str("for d in /dev/nvidia*; do [ -e \"$d\" ] && set -- \"$@\" --dev-bind \"$d\" \"$d\"; done\n");
+        lines.push_str(&seccomp_lines(dir));
+        // bwrap [options] "$@" -- command: the node's extras go before the separator.
+        let exec_as = |user: JobUser| {
+            let isolation = Isolation::Bubblewrap(Bubblewrap {
+                bwrap: sandbox.bwrap.clone(),
+                user,
+            });
+            let (options, command) = sandbox::argv_parts(&isolation, sandbox_spec);
+            format!(
+                "exec {} \"$@\" {} {redirect}\n",
+                quote_args(&options),
+                quote_args(&command)
+            )
+        };
+        let (uid, gid) = (self.settings.job_uid, self.settings.job_gid);
+        lines.push_str(&format!(
+            "if [ \"$(id -u)\" = 0 ]; then\n  chown -R {uid}:{gid} {work}\n  {dropped}fi\n{invoker}",
+            work = quote_path(&sandbox_spec.workdir),
+            dropped = exec_as(JobUser::Dropped {
+                uid,
+                gid,
+                setpriv: "setpriv".into(),
+            }),
+            invoker = exec_as(JobUser::Invoker { uid: 0 }),
+        ));
+        lines
+    }
+
     /// Poll the job until it ends (enforcing the timeout and honouring cancels), then collect.
+    /// A job the scheduler stops answering about is failed as lost, and left as it is.
     async fn follow(
         &self,
         job: &ClusterJob,
@@ -403,87 +447,11 @@ impl BatchExecutor {
         timeout: Duration,
     ) -> JobResult {
         let submitted = Instant::now();
-        let mut started: Option<Instant> = None;
-        let mut forced: Option<(JobState, Instant)> = None;
-        let mut failures = 0;
-        let backend = self.api.backend();
-        let last = loop {
-            match self.api.query(&job.native_id).await {
-                Ok(Some(state)) => {
-                    failures = 0;
-                    if state.state == JobState::Running && started.is_none() {
-                        started = Some(Instant::now());
-                        job.set_state(JobState::Running);
-                    }
-                    if state.state.is_final() {
-                        break Some(state);
-                    }
-                }
-                Ok(None) => break None,
-                Err(e) => {
-                    failures += 1;
-                    if failures >= 30 {
-                        return JobResult::ended(
-                            JobState::Failed,
-                            &format!("lost track of {backend} job {}: {e}", job.native_id),
-                        );
-                    }
-                }
-            }
-            let cancel = job.cancel_requested.load(Ordering::Acquire)
-                || records::cancel_file_exists(&job.dir);
-            let over_time = started.is_some_and(|s| s.elapsed() >= timeout);
-            match forced {
-                None if cancel || over_time => {
-                    let why = if cancel {
-                        JobState::Cancelled
-                    } else {
-                        JobState::TimedOut
-                    };
-                    if let Err(e) = self.api.interrupt(&job.native_id).await {
-                        tracing::warn!(job = %job.id, "interrupting: {e}");
-                    }
-                    forced = Some((why, Instant::now()));
-                }
-                Some((_, since)) if since.elapsed() >= self.settings.grace => {
-                    if let Err(e) = self.api.kill(&job.native_id).await {
-                        tracing::warn!(job = %job.id, "killing: {e}");
-                    }
-                }
-                _ => {}
-            }
-            tokio::time::sleep(self.settings.poll).await;
+        let followed = match self.poll(job, timeout).await {
+            Ok(followed) => followed,
+            Err(lost) => return lost,
         };
-        let mut result = JobResult {
-            state: last.as_ref().map_or(JobState::Failed, |s| s.state),
-            exit: last.as_ref().and_then(|s| s.exit),
-            stdout: excerpt_of_file(&job.dir.join("stdout.log"), self.settings.capture),
-            stderr: excerpt_of_file(&job.dir.join("stderr.log"), self.settings.capture),
-            wall_ms: match last.as_ref().and_then(|s| s.start_ms.zip(s.end_ms)) {
-                Some((start, end)) => end.saturating_sub(start),
-                None => started.unwrap_or(submitted).elapsed().as_millis() as u64,
-            },
-            cpu_ms: 0,
-            peak_memory_bytes: None,
-            artifacts: Vec::new(),
-            message: match &last {
-                Some(state) if state.state == JobState::Succeeded => String::new(),
-                Some(state) => format!("{backend} job {} ended {}", job.native_id, state.native),
-                None => format!(
-                    "{backend} forgot job {} before Sophon saw it end",
-                    job.native_id
-                ),
-            },
-        };
-        if let Some((why, _)) = forced {
-            result.state = why;
-            if why == JobState::TimedOut {
-                result.message = format!(
-                    "killed after its {} s timeout",
-                    crate::units::seconds(timeout)
-                );
-            }
-        }
+        let mut result = self.result_of(job, &followed, submitted, timeout);
         if let Ok(work_dir) =
             Dir::open_ambient_dir(job.dir.join("work"), cap_std::ambient_authority())
         {
@@ -499,6 +467,169 @@ impl BatchExecutor {
         super::reaper::untrack_cluster(&job.id);
         result
     }
+
+    /// Query the scheduler every poll interval until the job is final or forgotten, stopping
+    /// it when cancelled or over `timeout`. `Err` is the result of a job lost track of (30
+    /// failed queries in a row).
+    async fn poll(&self, job: &ClusterJob, timeout: Duration) -> Result<Followed, JobResult> {
+        let mut followed = Followed::default();
+        let mut failures = 0;
+        loop {
+            match self.api.query(&job.native_id).await {
+                Ok(Some(state)) => {
+                    failures = 0;
+                    if state.state == JobState::Running && followed.started.is_none() {
+                        followed.started = Some(Instant::now());
+                        job.set_state(JobState::Running);
+                    }
+                    if state.state.is_final() {
+                        followed.last = Some(state);
+                        return Ok(followed);
+                    }
+                }
+                Ok(None) => return Ok(followed),
+                Err(e) => {
+                    failures += 1;
+                    if failures >= 30 {
+                        return Err(JobResult::ended(
+                            JobState::Failed,
+                            &format!(
+                                "lost track of {} job {}: {e}",
+                                self.api.backend(),
+                                job.native_id
+                            ),
+                        ));
+                    }
+                }
+            }
+            self.stop_if_due(job, &mut followed, timeout).await;
+            tokio::time::sleep(self.settings.poll).await;
+        }
+    }
+
+    /// Interrupt a job cancelled or over `timeout` (once), then kill it each poll once the
+    /// grace period has passed.
+    async fn stop_if_due(&self, job: &ClusterJob, followed: &mut Followed, timeout: Duration) {
+        let cancel =
+            job.cancel_requested.load(Ordering::Acquire) || records::cancel_file_exists(&job.dir);
+        let over_time = followed.started.is_some_and(|s| s.elapsed() >= timeout);
+        match followed.forced {
+            None if cancel || over_time => {
+                let why = if cancel {
+                    JobState::Cancelled
+                } else {
+                    JobState::TimedOut
+                };
+                if let Err(e) = self.api.interrupt(&job.native_id).await {
+                    tracing::warn!(job = %job.id, "interrupting: {e}");
+                }
+                followed.forced = Some((why, Instant::now()));
+            }
+            Some((_, since)) if since.elapsed() >= self.settings.grace => {
+                if let Err(e) = self.api.kill(&job.native_id).await {
+                    tracing::warn!(job = %job.id, "killing: {e}");
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The job's result from what polling saw (before its outputs are collected): a job
+    /// Sophon stopped ends as cancelled or timed out, whatever the scheduler says.
+    fn result_of(
+        &self,
+        job: &ClusterJob,
+        followed: &Followed,
+        submitted: Instant,
+        timeout: Duration,
+    ) -> JobResult {
+        let backend = self.api.backend();
+        let last = &followed.last;
+        let mut result = JobResult {
+            state: last.as_ref().map_or(JobState::Failed, |s| s.state),
+            exit: last.as_ref().and_then(|s| s.exit),
+            stdout: excerpt_of_file(&job.dir.join("stdout.log"), self.settings.capture),
+            stderr: excerpt_of_file(&job.dir.join("stderr.log"), self.settings.capture),
+            wall_ms: match last.as_ref().and_then(|s| s.start_ms.zip(s.end_ms)) {
+                Some((start, end)) => end.saturating_sub(start),
+                None => followed.started.unwrap_or(submitted).elapsed().as_millis() as u64,
+            },
+            cpu_ms: 0,
+            peak_memory_bytes: None,
+            artifacts: Vec::new(),
+            message: match last {
+                Some(state) if state.state == JobState::Succeeded => String::new(),
+                Some(state) => format!("{backend} job {} ended {}", job.native_id, state.native),
+                None => format!(
+                    "{backend} forgot job {} before Sophon saw it end",
+                    job.native_id
+                ),
+            },
+        };
+        if let Some((why, _)) = followed.forced {
+            result.state = why;
+            if why == JobState::TimedOut {
+                result.message = format!(
+                    "killed after its {} s timeout",
+                    crate::units::seconds(timeout)
+                );
+            }
+        }
+        result
+    }
+}
+
+/// What polling a job saw: its final state (`None` if the scheduler forgot it), when it started
+/// running, and why and since when Sophon has been stopping it.
+#[derive(Default)]
+struct Followed {
+    last: Option<BatchState>,
+    started: Option<Instant>,
+    forced: Option<(JobState, Instant)>,
+}
+
+/// An internal error for an I/O failure while preparing the job directory `dir`.
+fn preparing(dir: &Path) -> impl Fn(std::io::Error) -> CapabilityError + '_ {
+    move |e| CapabilityError::Internal(format!("preparing {}: {e}", dir.display()))
+}
+
+/// The scheduler's name for a job: the spec's name, printable ASCII only, at most 60 chars.
+fn submission_name(name: &str) -> String {
+    name.chars()
+        .filter(|c| c.is_ascii_graphic())
+        .take(60)
+        .collect()
+}
+
+/// The script's lines that open the node's seccomp filters (for `uname -m`) as fds 3 and 4,
+/// or end the script with 126 (and say so in `stderr.log`) when the node has none.
+fn seccomp_lines(dir: &Path) -> String {
+    let filter = |kind: &str| {
+        format!(
+            "{}\"$(uname -m)\"{}",
+            quote_path(&dir.join("seccomp-")),
+            shell_quote(&format!("-{kind}.bpf"))
+        )
+    };
+    format!(
+        "if [ ! -r {deny} ] || [ ! -r {nosys} ]; then echo \"sophon: no seccomp filter for $(uname -m); the job does not run\" {redirect_err}; exit 126; fi\nexec 3<{deny} 4<{nosys}\n",
+        deny = filter("deny"),
+        nosys = filter("nosys"),
+        redirect_err = format_args!(">{}", quote_path(&dir.join("stderr.log"))),
+    )
+}
+
+/// `args`, each quoted for `sh`, space-separated.
+fn quote_args(args: &[std::ffi::OsString]) -> String {
+    args.iter()
+        .map(|a| shell_quote(&a.to_string_lossy()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `path` quoted for `sh`.
+fn quote_path(path: &Path) -> String {
+    shell_quote(&path.to_string_lossy())
 }
 
 /// `'…'` with embedded quotes escaped, for `sh`.

@@ -22,14 +22,14 @@
 //! and each such job says so in the log.
 
 use super::cgroup::{CgroupSupport, JobCgroup};
-use super::config::{self as jobs_config, JobsConfig, SandboxKind};
+use super::config::{self as jobs_config, JobsConfig, LocalConfig, SandboxKind};
 use super::disk::{self, DiskQuota};
 use super::output::{CaptureLimits, capture, read_log};
 use super::reaper;
 use super::records;
-use super::sandbox::{self, Isolation, SandboxSpec};
+use super::sandbox::{self, Isolation, SandboxError, SandboxSpec};
 use super::scheduler::{Allocation, Inventory, Request, Scheduler};
-use super::seccomp::{self, Filters};
+use super::seccomp::{self, Filters, SeccompError};
 pub use super::workdir::JobContext;
 use super::workdir::{collect_outputs, materialise, resolve_mounts, validate};
 use super::*;
@@ -47,6 +47,56 @@ use tokio::sync::{Notify, watch};
 /// `PATH` inside the sandbox unless `[jobs.local] path` says otherwise.
 pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
+/// Why the local executor cannot start (each message includes its cause's text).
+#[derive(Debug, thiserror::Error)]
+pub enum LocalSetupError {
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    #[error(transparent)]
+    Seccomp(#[from] SeccompError),
+    #[error("creating {}: {error}", path.display())]
+    CreateJobsDir {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("the jobs directory {}: {error}", path.display())]
+    ResolveJobsDir {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+}
+
+/// Why a job could not be run to its end; its text becomes the failed job's message.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalRunError {
+    /// The scheduler refused the job's allocation.
+    #[error(transparent)]
+    Allocation(CapabilityError),
+    #[error("opening {}: {error}", path.display())]
+    OpenWorkDir {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    /// The job's files or mounts could not be put in place.
+    #[error(transparent)]
+    Prepare(CapabilityError),
+    #[error("handing the working directory to the job's user: {0}")]
+    HandOver(std::io::Error),
+    #[error("writing the job's seccomp filter: {0}")]
+    WriteFilter(std::io::Error),
+    #[error("creating the job's cgroup: {0}")]
+    Cgroup(std::io::Error),
+    #[error("{} contains NUL", .0.display())]
+    NulInPath(PathBuf),
+    #[error("starting `{program}`: {error}")]
+    Spawn {
+        program: String,
+        error: std::io::Error,
+    },
+    #[error("waiting for the job: {0}")]
+    Wait(std::io::Error),
+}
+
 /// Resolved executor settings.
 #[derive(Clone, Debug)]
 struct Settings {
@@ -63,6 +113,88 @@ struct Settings {
     path: String,
 }
 
+impl Settings {
+    /// `[jobs.local]`'s settings, defaults filled in, with jobs under `jobs_dir`.
+    fn of(local: &LocalConfig, jobs_dir: PathBuf) -> Settings {
+        Settings {
+            jobs_dir,
+            default_cpus: local.default_cpus.unwrap_or(1) as usize,
+            default_memory_mb: local.default_memory_mb.unwrap_or(4096),
+            default_timeout: Duration::from_secs(local.default_timeout_secs.unwrap_or(3600)),
+            grace: Duration::from_secs(local.grace_secs.unwrap_or(10)),
+            max_processes: local.max_processes.unwrap_or(512),
+            max_timeout: Duration::from_secs(
+                local
+                    .max_timeout_secs
+                    .unwrap_or(jobs_config::DEFAULT_MAX_TIMEOUT_SECS),
+            ),
+            disk: DiskQuota {
+                max_bytes: local.disk_mb.unwrap_or(jobs_config::DEFAULT_DISK_MB) << 20,
+                max_files: local.max_files.unwrap_or(jobs_config::DEFAULT_MAX_FILES),
+                min_free_bytes: local
+                    .min_free_disk_mb
+                    .unwrap_or(jobs_config::DEFAULT_MIN_FREE_DISK_MB)
+                    << 20,
+            },
+            capture: CaptureLimits {
+                head_bytes: local.output_head_bytes.unwrap_or(8 << 10),
+                tail_bytes: local.output_tail_bytes.unwrap_or(8 << 10),
+                log_max_bytes: local.log_max_bytes.unwrap_or(64 << 20),
+            },
+            ro_binds: local.ro_binds.clone(),
+            path: local.path.clone().unwrap_or_else(|| DEFAULT_PATH.into()),
+        }
+    }
+}
+
+/// The isolation `[jobs.local]` asks for; opting out of the sandbox is logged loudly.
+fn isolation(local: &LocalConfig) -> Result<Isolation, SandboxError> {
+    Ok(match local.sandbox.unwrap_or_default() {
+        SandboxKind::Bubblewrap => {
+            Isolation::bubblewrap(local.bwrap.as_deref(), local.job_uid, local.job_gid)?
+        }
+        SandboxKind::None => {
+            tracing::warn!(
+                "[jobs.local] sandbox = \"none\": jobs will run UNSANDBOXED, with this process's access to the machine"
+            );
+            Isolation::Unsandboxed
+        }
+    })
+}
+
+/// This machine's cores, GPUs and memory, as `[jobs.local]` overrides them.
+fn inventory(local: &LocalConfig) -> Inventory {
+    let mut inventory = Inventory::detect();
+    if let Some(cores) = &local.cpus {
+        inventory.cores = cores.clone();
+    }
+    if let Some(gpus) = &local.gpus {
+        inventory.gpus = gpus.clone();
+    }
+    if let Some(mb) = local.memory_mb {
+        inventory.memory_mb = mb;
+    }
+    inventory
+}
+
+/// The jobs directory (`jobs-dir`, else Sophon's data directory), created and made absolute:
+/// the sandbox binds job directories by path, so they must not depend on a cwd.
+fn jobs_dir(local: &LocalConfig) -> Result<PathBuf, LocalSetupError> {
+    let jobs_dir = local
+        .jobs_dir
+        .clone()
+        .or_else(|| dirs::data_dir().map(|d| d.join("sophon").join("jobs")))
+        .unwrap_or_else(|| PathBuf::from("sophon-jobs"));
+    std::fs::create_dir_all(&jobs_dir).map_err(|error| LocalSetupError::CreateJobsDir {
+        path: jobs_dir.clone(),
+        error,
+    })?;
+    std::path::absolute(&jobs_dir).map_err(|error| LocalSetupError::ResolveJobsDir {
+        path: jobs_dir.clone(),
+        error,
+    })
+}
+
 pub struct LocalExecutor {
     settings: Settings,
     isolation: Isolation,
@@ -76,31 +208,14 @@ pub struct LocalExecutor {
 }
 
 impl LocalExecutor {
-    /// An executor for `config`; fails if the sandbox it asks for is not installed.
-    pub fn new(config: &JobsConfig) -> Result<LocalExecutor, String> {
+    /// An executor for `config`; fails if the sandbox it asks for is not installed, the
+    /// seccomp filters cannot be built or the jobs directory cannot be created. Reports once
+    /// when limits fall back to rlimits, and kills what earlier processes left behind.
+    pub fn new(config: &JobsConfig) -> Result<LocalExecutor, LocalSetupError> {
         let local = &config.local;
-        let isolation = match local.sandbox.unwrap_or_default() {
-            SandboxKind::Bubblewrap => {
-                Isolation::bubblewrap(local.bwrap.as_deref(), local.job_uid, local.job_gid)?
-            }
-            SandboxKind::None => {
-                tracing::warn!(
-                    "[jobs.local] sandbox = \"none\": jobs will run UNSANDBOXED, with this process's access to the machine"
-                );
-                Isolation::Unsandboxed
-            }
-        };
-        let mut inventory = Inventory::detect();
-        if let Some(cores) = &local.cpus {
-            inventory.cores = cores.clone();
-        }
-        if let Some(gpus) = &local.gpus {
-            inventory.gpus = gpus.clone();
-        }
-        if let Some(mb) = local.memory_mb {
-            inventory.memory_mb = mb;
-        }
-        let filters = seccomp::for_this_machine().map_err(|e| e.to_string())?;
+        let isolation = isolation(local)?;
+        let inventory = inventory(local);
+        let filters = seccomp::for_this_machine()?;
         let cgroups = CgroupSupport::detect();
         if let CgroupSupport::Unavailable(reason) = &cgroups {
             tracing::warn!(
@@ -108,48 +223,12 @@ impl LocalExecutor {
             );
         }
         reaper::sweep_stale(&cgroups);
-        let jobs_dir = local
-            .jobs_dir
-            .clone()
-            .or_else(|| dirs::data_dir().map(|d| d.join("sophon").join("jobs")))
-            .unwrap_or_else(|| PathBuf::from("sophon-jobs"));
-        std::fs::create_dir_all(&jobs_dir)
-            .map_err(|e| format!("creating {}: {e}", jobs_dir.display()))?;
-        // The sandbox binds job directories by path: they must not depend on a cwd.
-        let jobs_dir = std::path::absolute(&jobs_dir)
-            .map_err(|e| format!("the jobs directory {}: {e}", jobs_dir.display()))?;
+        let jobs_dir = jobs_dir(local)?;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
         Ok(LocalExecutor {
-            settings: Settings {
-                jobs_dir,
-                default_cpus: local.default_cpus.unwrap_or(1) as usize,
-                default_memory_mb: local.default_memory_mb.unwrap_or(4096),
-                default_timeout: Duration::from_secs(local.default_timeout_secs.unwrap_or(3600)),
-                grace: Duration::from_secs(local.grace_secs.unwrap_or(10)),
-                max_processes: local.max_processes.unwrap_or(512),
-                max_timeout: Duration::from_secs(
-                    local
-                        .max_timeout_secs
-                        .unwrap_or(jobs_config::DEFAULT_MAX_TIMEOUT_SECS),
-                ),
-                disk: DiskQuota {
-                    max_bytes: local.disk_mb.unwrap_or(jobs_config::DEFAULT_DISK_MB) << 20,
-                    max_files: local.max_files.unwrap_or(jobs_config::DEFAULT_MAX_FILES),
-                    min_free_bytes: local
-                        .min_free_disk_mb
-                        .unwrap_or(jobs_config::DEFAULT_MIN_FREE_DISK_MB)
-                        << 20,
-                },
-                capture: CaptureLimits {
-                    head_bytes: local.output_head_bytes.unwrap_or(8 << 10),
-                    tail_bytes: local.output_tail_bytes.unwrap_or(8 << 10),
-                    log_max_bytes: local.log_max_bytes.unwrap_or(64 << 20),
-                },
-                ro_binds: local.ro_binds.clone(),
-                path: local.path.clone().unwrap_or_else(|| DEFAULT_PATH.into()),
-            },
+            settings: Settings::of(local, jobs_dir),
             isolation,
             filters,
             cgroups,
@@ -233,9 +312,10 @@ impl LocalExecutor {
         let (executor, job_task, context) = (self.clone(), job.clone(), context.clone());
         tokio::spawn(async move {
             let result = executor.execute(&job_task, &context, &spec, request).await;
-            job_task.finish(
-                result.unwrap_or_else(|message| JobResult::ended(JobState::Failed, &message)),
-            );
+            job_task
+                .finish(result.unwrap_or_else(|error| {
+                    JobResult::ended(JobState::Failed, &error.to_string())
+                }));
         });
         Ok(job)
     }
@@ -255,93 +335,47 @@ impl LocalExecutor {
         })
     }
 
+    /// Run `job` from the queue to its result: wait for its allocation (or a cancel), prepare
+    /// its working directory, run it under its cgroup, read and remove the cgroup, collect the
+    /// outputs, and remove what it left on disk. The allocation is held until the end.
     async fn execute(
         &self,
         job: &Arc<LocalJob>,
         context: &JobContext,
         spec: &JobSpec,
         request: Request,
-    ) -> Result<JobResult, String> {
+    ) -> Result<JobResult, LocalRunError> {
         let allocation = tokio::select! {
-            allocation = self.scheduler.acquire(&context.owner, request) => allocation.map_err(|e| e.to_string())?,
+            allocation = self.scheduler.acquire(&context.owner, request) => allocation.map_err(LocalRunError::Allocation)?,
             _ = job.cancelled() => return Ok(JobResult::ended(JobState::Cancelled, "cancelled while queued")),
         };
         job.set_state(JobState::Running);
         let work = job.dir.join("work");
-        let work_dir = Dir::open_ambient_dir(&work, cap_std::ambient_authority())
-            .map_err(|e| format!("opening {}: {e}", work.display()))?;
-        let outcome = async {
-            materialise(&work_dir, &spec.files, &context.artifacts).map_err(|e| e.to_string())?;
-            if let Isolation::Bubblewrap(sandbox) = &self.isolation {
-                sandbox::hand_over(&sandbox.user, &work)
-                    .map_err(|e| format!("handing the working directory to the job's user: {e}"))?;
-                for (name, filter) in [
-                    (SECCOMP_DENY, &self.filters.deny),
-                    (SECCOMP_NOSYS, &self.filters.nosys),
-                ] {
-                    std::fs::write(job.dir.join(name), filter)
-                        .map_err(|e| format!("writing the job's seccomp filter: {e}"))?;
+        let work_dir =
+            Dir::open_ambient_dir(&work, cap_std::ambient_authority()).map_err(|error| {
+                LocalRunError::OpenWorkDir {
+                    path: work.clone(),
+                    error,
                 }
-            }
-            resolve_mounts(&job.dir, spec, context, &self.datasets).map_err(|e| e.to_string())
-        }
-        .await;
-        let mounts = match outcome {
+            })?;
+        let mounts = match self.prepare(job, context, spec, &work_dir, &work) {
             Ok(mounts) => mounts,
             Err(e) => {
                 self.clean_up(job).await;
                 return Err(e);
             }
         };
-        let memory_bytes = allocation.memory_mb * 1024 * 1024;
-        let cgroup = match &self.cgroups {
-            CgroupSupport::Unavailable(_) => None,
-            support => Some(Arc::new(
-                JobCgroup::create(
-                    support,
-                    &job.id,
-                    Some(memory_bytes),
-                    Some(self.settings.max_processes),
-                )
-                .map_err(|e| format!("creating the job's cgroup: {e}"))?,
-            )),
-        };
+        let cgroup = self.cgroup(job, &allocation)?;
         let outcome = self
             .run_process(job, spec, &allocation, &work, mounts, cgroup.clone())
             .await;
         // Read the group's accounting, then remove it — whether or not the job ever started.
-        let accounting = cgroup.as_ref().map(|cgroup| {
-            cgroup.kill_all();
-            let accounting = (cgroup.peak_memory(), cgroup.cpu_time(), cgroup.oom_killed());
-            cgroup.remove();
-            accounting
-        });
+        let accounting = cgroup.as_deref().map(release);
         let mut result = outcome?;
-        if let Some((peak_memory, cpu_time, oom_killed)) = accounting {
-            result.peak_memory_bytes = peak_memory;
-            if let Some(cpu) = cpu_time {
-                result.cpu_ms = cpu.as_millis() as u64;
-            }
-            if result.state == JobState::Failed && oom_killed {
-                result.state = JobState::OutOfMemory;
-                result.message = format!(
-                    "killed for using more than its {} MB of memory",
-                    allocation.memory_mb
-                );
-            }
+        if let Some(accounting) = accounting {
+            accounting.apply(&mut result, allocation.memory_mb);
         }
-        let (artifacts, problems) = {
-            let (outputs, store, max_total) = (
-                spec.outputs.clone(),
-                context.artifacts.clone(),
-                self.settings.disk.max_bytes,
-            );
-            tokio::task::spawn_blocking(move || {
-                collect_outputs(&work_dir, &outputs, &store, max_total)
-            })
-            .await
-            .unwrap_or_else(|e| (Vec::new(), vec![format!("collecting the outputs: {e}")]))
-        };
+        let (artifacts, problems) = self.collect(work_dir, spec, context).await;
         self.clean_up(job).await;
         result.artifacts = artifacts;
         if !problems.is_empty() {
@@ -354,6 +388,67 @@ impl LocalExecutor {
         }
         drop(allocation);
         Ok(result)
+    }
+
+    /// Put the job's files in its working directory, hand the directory to the job's user and
+    /// write its seccomp filters (sandboxed jobs), and resolve its mounts.
+    fn prepare(
+        &self,
+        job: &LocalJob,
+        context: &JobContext,
+        spec: &JobSpec,
+        work_dir: &Dir,
+        work: &Path,
+    ) -> Result<Vec<(PathBuf, String)>, LocalRunError> {
+        materialise(work_dir, &spec.files, &context.artifacts).map_err(LocalRunError::Prepare)?;
+        if let Isolation::Bubblewrap(sandbox) = &self.isolation {
+            sandbox::hand_over(&sandbox.user, work).map_err(LocalRunError::HandOver)?;
+            for (name, filter) in [
+                (SECCOMP_DENY, &self.filters.deny),
+                (SECCOMP_NOSYS, &self.filters.nosys),
+            ] {
+                std::fs::write(job.dir.join(name), filter).map_err(LocalRunError::WriteFilter)?;
+            }
+        }
+        resolve_mounts(&job.dir, spec, context, &self.datasets).map_err(LocalRunError::Prepare)
+    }
+
+    /// The job's cgroup with its memory and process limits; `None` without cgroup support.
+    fn cgroup(
+        &self,
+        job: &LocalJob,
+        allocation: &Allocation,
+    ) -> Result<Option<Arc<JobCgroup>>, LocalRunError> {
+        let memory_bytes = allocation.memory_mb * 1024 * 1024;
+        Ok(match &self.cgroups {
+            CgroupSupport::Unavailable(_) => None,
+            support => Some(Arc::new(
+                JobCgroup::create(
+                    support,
+                    &job.id,
+                    Some(memory_bytes),
+                    Some(self.settings.max_processes),
+                )
+                .map_err(LocalRunError::Cgroup)?,
+            )),
+        })
+    }
+
+    /// The job's outputs stored as artifacts (off the executor), with what went wrong.
+    async fn collect(
+        &self,
+        work_dir: Dir,
+        spec: &JobSpec,
+        context: &JobContext,
+    ) -> (Vec<crate::artifacts::Artifact>, Vec<String>) {
+        let (outputs, store, max_total) = (
+            spec.outputs.clone(),
+            context.artifacts.clone(),
+            self.settings.disk.max_bytes,
+        );
+        tokio::task::spawn_blocking(move || collect_outputs(&work_dir, &outputs, &store, max_total))
+            .await
+            .unwrap_or_else(|e| (Vec::new(), vec![format!("collecting the outputs: {e}")]))
     }
 
     /// Remove what the job left on disk but its logs and records: its working directory,
@@ -370,6 +465,9 @@ impl LocalExecutor {
         .await;
     }
 
+    /// Run the job's process until it exits, times out, is cancelled or outgrows its disk
+    /// quota; then stop everything it started and say how it ended. Errors (the process did
+    /// not start, or could not be waited for) end the job as failed.
     async fn run_process(
         &self,
         job: &Arc<LocalJob>,
@@ -378,8 +476,96 @@ impl LocalExecutor {
         work: &Path,
         mounts: Vec<(PathBuf, String)>,
         cgroup_handle: Option<Arc<JobCgroup>>,
-    ) -> Result<JobResult, String> {
+    ) -> Result<JobResult, LocalRunError> {
         let cgroup = cgroup_handle.as_deref();
+        let env = self.job_env(spec, allocation);
+        let sandboxed = matches!(self.isolation, Isolation::Bubblewrap(_));
+        let sandbox_spec = self.sandbox_spec(spec, allocation, work, mounts, &env, sandboxed);
+        if !sandboxed {
+            tracing::warn!(job = %job.id, "running job `{}` UNSANDBOXED ([jobs.local] sandbox = \"none\")", spec.name);
+        }
+        let argv = sandbox::argv(&self.isolation, &sandbox_spec);
+        let mut command = process_command(&argv, &job.dir, work, env, sandboxed);
+        if cgroup.is_none() && !allocation.gpus.is_empty() {
+            tracing::warn!(job = %job.id, "GPU job `{}` runs without a memory limit: there is no writable cgroup, and CUDA cannot start under an address-space rlimit", spec.name);
+        }
+        let setup = self.child_setup(job, allocation, cgroup, sandboxed)?;
+        // SAFETY: the closure only makes async-signal-safe calls (setsid, prctl, open, fcntl,
+        // dup2, close, write, sched_setaffinity, setrlimit, seccomp) on data prepared before the
+        // fork.
+        unsafe { command.pre_exec(move || setup.apply()) };
+        let started = Instant::now();
+        let mut child = command.spawn().map_err(|error| LocalRunError::Spawn {
+            program: argv[0].to_string_lossy().into_owned(),
+            error,
+        })?;
+        let root_pid = child.id().map(|p| p as i32);
+        reaper::track(&job.id, root_pid, cgroup_handle.clone());
+        let (stdout_task, stderr_task) = self.capture_output(&mut child, job);
+        let timeout = self.timeout(spec);
+        let end = tokio::select! {
+            status = child.wait() => End::Exited(status.map_err(LocalRunError::Wait)?),
+            _ = tokio::time::sleep(timeout) => End::TimedOut,
+            _ = job.cancelled() => End::Cancelled,
+            reason = disk::watch(work.to_path_buf(), self.settings.disk) => End::OverDisk(reason),
+        };
+        let status = self
+            .stop(&end, &mut child, root_pid, sandboxed, cgroup)
+            .await?;
+        let wall = started.elapsed();
+        reaper::untrack(&job.id);
+        // Nothing the job started may outlive it (and hold its output pipes open). The child is
+        // reaped, so its pid may be reused: only the cgroup is safe to act on now. In the
+        // sandbox, bwrap's exit has already ended its pid namespace.
+        if let Some(cgroup) = cgroup {
+            cgroup.kill_all();
+        }
+        let (stdout, stderr) = (excerpt(stdout_task).await, excerpt(stderr_task).await);
+        let exit = exit_of(status);
+        let (state, message) = self.ending(end, exit, status, sandboxed, timeout);
+        Ok(JobResult {
+            state,
+            exit,
+            stdout,
+            stderr,
+            wall_ms: wall.as_millis() as u64,
+            cpu_ms: 0,
+            peak_memory_bytes: None,
+            artifacts: Vec::new(),
+            message,
+        })
+    }
+
+    /// What the job's sandbox contains: its working directory, mounts, the operator's extra
+    /// read-only binds, its GPUs' devices, `env`, its command, `/tmp` and `/dev/shm` sized to
+    /// its memory, and the seccomp filters when `sandboxed`.
+    fn sandbox_spec(
+        &self,
+        spec: &JobSpec,
+        allocation: &Allocation,
+        work: &Path,
+        mounts: Vec<(PathBuf, String)>,
+        env: &[(String, String)],
+        sandboxed: bool,
+    ) -> SandboxSpec {
+        SandboxSpec {
+            workdir: work.to_path_buf(),
+            mounts,
+            extra_ro: self.settings.ro_binds.clone(),
+            devices: match allocation.gpus.is_empty() {
+                true => Vec::new(),
+                false => nvidia_devices(),
+            },
+            env: env.to_vec(),
+            command: spec.command.clone(),
+            tmpfs_bytes: Some(allocation.memory_mb.saturating_mul(1 << 20)),
+            seccomp: sandboxed,
+        }
+    }
+
+    /// The job's environment: a fixed `PATH`, `HOME` and locale, thread counts matching its
+    /// cores, its GPUs as `CUDA_VISIBLE_DEVICES`, then the spec's own variables.
+    fn job_env(&self, spec: &JobSpec, allocation: &Allocation) -> Vec<(String, String)> {
         let cpus = allocation.cores.len().max(1).to_string();
         let mut env: Vec<(String, String)> = vec![
             ("PATH".into(), self.settings.path.clone()),
@@ -400,41 +586,18 @@ impl LocalExecutor {
             ),
         ];
         env.extend(spec.env.iter().cloned());
-        let devices = if allocation.gpus.is_empty() {
-            Vec::new()
-        } else {
-            nvidia_devices()
-        };
-        let sandboxed = matches!(self.isolation, Isolation::Bubblewrap(_));
-        let sandbox_spec = SandboxSpec {
-            workdir: work.to_path_buf(),
-            mounts,
-            extra_ro: self.settings.ro_binds.clone(),
-            devices,
-            env: env.clone(),
-            command: spec.command.clone(),
-            tmpfs_bytes: Some(allocation.memory_mb.saturating_mul(1 << 20)),
-            seccomp: sandboxed,
-        };
-        if !sandboxed {
-            tracing::warn!(job = %job.id, "running job `{}` UNSANDBOXED ([jobs.local] sandbox = \"none\")", spec.name);
-        }
-        let argv = sandbox::argv(&self.isolation, &sandbox_spec);
-        let mut command = tokio::process::Command::new(&argv[0]);
-        command
-            .args(&argv[1..])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        if sandboxed {
-            command.current_dir(&job.dir).env_clear();
-        } else {
-            command.current_dir(work).env_clear().envs(env);
-        }
-        if cgroup.is_none() && !allocation.gpus.is_empty() {
-            tracing::warn!(job = %job.id, "GPU job `{}` runs without a memory limit: there is no writable cgroup, and CUDA cannot start under an address-space rlimit", spec.name);
-        }
+        env
+    }
+
+    /// What the forked child does before `exec`: its cgroup or fallback rlimits, its cores,
+    /// the file-size limit, and the seccomp filters (files for bwrap, else installed).
+    fn child_setup(
+        &self,
+        job: &LocalJob,
+        allocation: &Allocation,
+        cgroup: Option<&JobCgroup>,
+        sandboxed: bool,
+    ) -> Result<ChildSetup, LocalRunError> {
         let filters = match sandboxed {
             // bwrap loads them from the job directory's files, through fds 3 and 4.
             true => ChildFilters::Files([
@@ -446,7 +609,7 @@ impl LocalExecutor {
                 seccomp::aligned(&self.filters.nosys),
             ]),
         };
-        let setup = ChildSetup::new(
+        Ok(ChildSetup::new(
             &allocation.cores,
             cgroup,
             fallback_rlimits(
@@ -456,81 +619,72 @@ impl LocalExecutor {
             ),
             self.settings.disk.max_bytes,
             filters,
-        );
-        // SAFETY: the closure only makes async-signal-safe calls (setsid, prctl, open, fcntl,
-        // dup2, close, write, sched_setaffinity, setrlimit, seccomp) on data prepared before the
-        // fork.
-        unsafe { command.pre_exec(move || setup.apply()) };
-        let started = Instant::now();
-        let mut child = command
-            .spawn()
-            .map_err(|e| format!("starting `{}`: {e}", argv[0].to_string_lossy()))?;
-        let root_pid = child.id().map(|p| p as i32);
-        reaper::track(&job.id, root_pid, cgroup_handle.clone());
+        ))
+    }
+
+    /// Capture the child's stdout and stderr into the job's logs, keeping excerpts.
+    fn capture_output(
+        &self,
+        child: &mut tokio::process::Child,
+        job: &LocalJob,
+    ) -> (
+        tokio::task::JoinHandle<OutputExcerpt>,
+        tokio::task::JoinHandle<OutputExcerpt>,
+    ) {
         let stdout = child.stdout.take().expect("piped");
         let stderr = child.stderr.take().expect("piped");
         let limits = self.settings.capture;
         let (out_log, err_log) = (job.dir.join("stdout.log"), job.dir.join("stderr.log"));
         let stdout_task = tokio::spawn(async move { capture(stdout, limits, &out_log).await });
         let stderr_task = tokio::spawn(async move { capture(stderr, limits, &err_log).await });
+        (stdout_task, stderr_task)
+    }
 
-        let timeout = spec
-            .resources
+    /// The job's timeout: what it asks for, else the default, never over the maximum.
+    fn timeout(&self, spec: &JobSpec) -> Duration {
+        spec.resources
             .timeout_ms
             .map(Duration::from_millis)
             .unwrap_or(self.settings.default_timeout)
-            .min(self.settings.max_timeout);
-        enum End {
-            Exited(std::process::ExitStatus),
-            TimedOut,
-            Cancelled,
-            OverDisk(String),
-        }
-        let end = tokio::select! {
-            status = child.wait() => End::Exited(status.map_err(|e| format!("waiting for the job: {e}"))?),
-            _ = tokio::time::sleep(timeout) => End::TimedOut,
-            _ = job.cancelled() => End::Cancelled,
-            reason = disk::watch(work.to_path_buf(), self.settings.disk) => End::OverDisk(reason),
-        };
-        let status = match end {
-            End::Exited(status) => Ok(status),
+            .min(self.settings.max_timeout)
+    }
+
+    /// Stop a job that has not exited by itself, and reap it: over its disk quota at once;
+    /// timed out or cancelled with SIGINT, a grace period, then SIGKILL.
+    async fn stop(
+        &self,
+        end: &End,
+        child: &mut tokio::process::Child,
+        root_pid: Option<i32>,
+        sandboxed: bool,
+        cgroup: Option<&JobCgroup>,
+    ) -> Result<std::process::ExitStatus, LocalRunError> {
+        match end {
+            End::Exited(status) => Ok(*status),
             // Writing past its disk quota: stopped at once, no grace.
-            End::OverDisk(_) => kill_now(root_pid, cgroup, &mut child).await,
+            End::OverDisk(_) => kill_now(root_pid, cgroup, child).await,
             End::TimedOut | End::Cancelled => {
                 // SIGINT to the job's processes (not to bwrap, whose death would end the
                 // sandbox at once), a grace period, then SIGKILL of everything.
                 signal_job(root_pid, sandboxed, cgroup, libc::SIGINT);
                 match tokio::time::timeout(self.settings.grace, child.wait()).await {
-                    Ok(status) => status.map_err(|e| format!("waiting for the job: {e}")),
-                    Err(_) => kill_now(root_pid, cgroup, &mut child).await,
+                    Ok(status) => status.map_err(LocalRunError::Wait),
+                    Err(_) => kill_now(root_pid, cgroup, child).await,
                 }
             }
-        }?;
-        let wall = started.elapsed();
-        reaper::untrack(&job.id);
-        // Nothing the job started may outlive it (and hold its output pipes open). The child is
-        // reaped, so its pid may be reused: only the cgroup is safe to act on now. In the
-        // sandbox, bwrap's exit has already ended its pid namespace.
-        if let Some(cgroup) = cgroup {
-            cgroup.kill_all();
         }
-        let excerpt = |task: tokio::task::JoinHandle<OutputExcerpt>| async move {
-            tokio::time::timeout(Duration::from_secs(10), task)
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .unwrap_or_default()
-        };
-        let (stdout, stderr) = (excerpt(stdout_task).await, excerpt(stderr_task).await);
-        let exit = match (
-            status.code(),
-            std::os::unix::process::ExitStatusExt::signal(&status),
-        ) {
-            (Some(code), _) => Some(ExitStatus::Code(code)),
-            (None, Some(signal)) => Some(ExitStatus::Signal(signal)),
-            _ => None,
-        };
-        let (state, message) = match end {
+    }
+
+    /// The job's final state and message from how it ended.
+    fn ending(
+        &self,
+        end: End,
+        exit: Option<ExitStatus>,
+        status: std::process::ExitStatus,
+        sandboxed: bool,
+        timeout: Duration,
+    ) -> (JobState, String) {
+        match end {
             End::Cancelled => (JobState::Cancelled, "cancelled".to_string()),
             End::OverDisk(reason) => (JobState::Failed, reason),
             End::Exited(_) if exceeded_file_size(exit, sandboxed) => (
@@ -549,18 +703,95 @@ impl LocalExecutor {
             ),
             End::Exited(_) if status.success() => (JobState::Succeeded, String::new()),
             End::Exited(_) => (JobState::Failed, String::new()),
-        };
-        Ok(JobResult {
-            state,
-            exit,
-            stdout,
-            stderr,
-            wall_ms: wall.as_millis() as u64,
-            cpu_ms: 0,
-            peak_memory_bytes: None,
-            artifacts: Vec::new(),
-            message,
-        })
+        }
+    }
+}
+
+/// How a job's process ended, before it is reaped.
+enum End {
+    Exited(std::process::ExitStatus),
+    TimedOut,
+    Cancelled,
+    /// Over its disk quota, and why.
+    OverDisk(String),
+}
+
+/// The command that runs `argv` with no stdin and piped output, killed if dropped: in the job
+/// directory `job_dir` with an empty environment when `sandboxed` (bwrap sets the job's), else
+/// in `work` with `env`.
+fn process_command(
+    argv: &[std::ffi::OsString],
+    job_dir: &Path,
+    work: &Path,
+    env: Vec<(String, String)>,
+    sandboxed: bool,
+) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(&argv[0]);
+    command
+        .args(&argv[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    if sandboxed {
+        command.current_dir(job_dir).env_clear();
+    } else {
+        command.current_dir(work).env_clear().envs(env);
+    }
+    command
+}
+
+/// An output excerpt once its capture task is done (at most 10 s more), else empty.
+async fn excerpt(task: tokio::task::JoinHandle<OutputExcerpt>) -> OutputExcerpt {
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default()
+}
+
+/// A process's exit as the job reports it: its code, else the signal that ended it.
+fn exit_of(status: std::process::ExitStatus) -> Option<ExitStatus> {
+    match (
+        status.code(),
+        std::os::unix::process::ExitStatusExt::signal(&status),
+    ) {
+        (Some(code), _) => Some(ExitStatus::Code(code)),
+        (None, Some(signal)) => Some(ExitStatus::Signal(signal)),
+        _ => None,
+    }
+}
+
+/// What a job's cgroup accounted, read before the group is removed.
+struct Accounting {
+    peak_memory: Option<u64>,
+    cpu_time: Option<Duration>,
+    oom_killed: bool,
+}
+
+/// Kill what is left in `cgroup`, read its accounting, then remove it.
+fn release(cgroup: &JobCgroup) -> Accounting {
+    cgroup.kill_all();
+    let accounting = Accounting {
+        peak_memory: cgroup.peak_memory(),
+        cpu_time: cgroup.cpu_time(),
+        oom_killed: cgroup.oom_killed(),
+    };
+    cgroup.remove();
+    accounting
+}
+
+impl Accounting {
+    /// Put the accounting in `result`; a failed job the kernel OOM-killed is out of memory.
+    fn apply(self, result: &mut JobResult, memory_mb: u64) {
+        result.peak_memory_bytes = self.peak_memory;
+        if let Some(cpu) = self.cpu_time {
+            result.cpu_ms = cpu.as_millis() as u64;
+        }
+        if result.state == JobState::Failed && self.oom_killed {
+            result.state = JobState::OutOfMemory;
+            result.message = format!("killed for using more than its {memory_mb} MB of memory");
+        }
     }
 }
 
@@ -706,9 +937,9 @@ fn exceeded_file_size(exit: Option<ExitStatus>, sandboxed: bool) -> bool {
     }
 }
 
-fn cstring(path: &Path) -> Result<CString, String> {
+fn cstring(path: &Path) -> Result<CString, LocalRunError> {
     CString::new(path.as_os_str().as_encoded_bytes())
-        .map_err(|_| format!("{} contains NUL", path.display()))
+        .map_err(|_| LocalRunError::NulInPath(path.to_path_buf()))
 }
 
 /// The rlimits that stand in for a job's cgroup: its memory as an address-space limit (not for
@@ -730,15 +961,12 @@ async fn kill_now(
     root: Option<i32>,
     cgroup: Option<&JobCgroup>,
     child: &mut tokio::process::Child,
-) -> Result<std::process::ExitStatus, String> {
+) -> Result<std::process::ExitStatus, LocalRunError> {
     signal_job(root, false, cgroup, libc::SIGKILL);
     if let Some(cgroup) = cgroup {
         cgroup.kill_all();
     }
-    child
-        .wait()
-        .await
-        .map_err(|e| format!("waiting for the job: {e}"))
+    child.wait().await.map_err(LocalRunError::Wait)
 }
 
 /// Send `signal` to the job's processes: through its cgroup when there is one, else to its

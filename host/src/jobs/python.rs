@@ -20,6 +20,19 @@ pub const PACKAGES: &[Package] = &[
 /// Directories the sandbox already shows read-only; an interpreter under them needs no bind.
 const SYSTEM_PREFIXES: &[&str] = &["/usr", "/bin", "/lib", "/lib64"];
 
+/// Why the jobs' Python environment is not there. The installer reports its failures as text
+/// ([`crate::pyenv`]), which these carry.
+#[derive(Debug, thiserror::Error)]
+pub enum JobPythonError {
+    #[error("the jobs' Python environment: {0}")]
+    Install(String),
+    /// The installed interpreter does not say where its base installation is.
+    #[error("{0}")]
+    BasePrefix(String),
+    #[error("installing the jobs' Python environment: {0}")]
+    Task(tokio::task::JoinError),
+}
+
 /// The jobs' Python environment, installed.
 #[derive(Clone, Debug)]
 pub struct JobPython {
@@ -38,7 +51,7 @@ impl JobPython {
     /// The environment at `root`, installing it first if needed (a minute or two, once). It is
     /// made from `$SOPHON_PYTHON`, else `/usr/bin/python3` where it exists (always visible in
     /// the sandbox), else `python3` on `PATH`.
-    pub async fn ensure(root: &Path) -> Result<JobPython, String> {
+    pub async fn ensure(root: &Path) -> Result<JobPython, JobPythonError> {
         let root = root.to_path_buf();
         tokio::task::spawn_blocking(move || {
             let python = std::env::var("SOPHON_PYTHON").unwrap_or_else(|_| {
@@ -48,12 +61,12 @@ impl JobPython {
                 }
             });
             let venv = Venv::ensure(&root, &python, PACKAGES, "the jobs' Python environment")
-                .map_err(|e| format!("the jobs' Python environment: {e}"))?;
-            let base_prefix = venv.base_prefix()?;
+                .map_err(JobPythonError::Install)?;
+            let base_prefix = venv.base_prefix().map_err(JobPythonError::BasePrefix)?;
             Ok(JobPython { venv, base_prefix })
         })
         .await
-        .map_err(|e| format!("installing the jobs' Python environment: {e}"))?
+        .map_err(JobPythonError::Task)?
     }
 
     pub fn python(&self) -> PathBuf {

@@ -3,7 +3,7 @@
 //! `entrypoint_memory`; Ray then sets `CUDA_VISIBLE_DEVICES`) and runs the shared batch script
 //! from the shared filesystem; `stop` ends it. Everything else is the [`BatchExecutor`]'s.
 
-use super::batch::{BatchExecutor, BatchSettings, SCRIPT_FILE, shell_quote};
+use super::batch::{BatchExecutor, BatchSettings, BatchSetupError, SCRIPT_FILE, shell_quote};
 use super::batch_api::{BatchApi, BatchState, Submission};
 use super::config::ClusterConfig;
 use super::*;
@@ -18,7 +18,7 @@ use std::time::Duration;
 pub fn executor(
     config: &ClusterConfig,
     datasets: BTreeMap<String, PathBuf>,
-) -> Result<BatchExecutor, String> {
+) -> Result<BatchExecutor, BatchSetupError> {
     let settings = BatchSettings::from_config(config, "ray")?;
     let url = config
         .url

@@ -48,6 +48,28 @@ pub const SYSTEM_FILES: &[&str] = &["/etc/ld.so.cache", "/etc/localtime", "/etc/
 /// Parts of the sandbox's `/proc` covered read-only (bubblewrap covers `irq` and `bus`).
 pub const PROC_READ_ONLY: &[&str] = &["/proc/sys", "/proc/sysrq-trigger"];
 
+/// Why the sandbox cannot be set up: a tool it needs is missing, or the operator asked for jobs
+/// to run as root. Each message names the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error(
+        "job-uid/job-gid = 0 would run jobs as root on the host: choose an unprivileged \
+         id (default 65534)"
+    )]
+    RootJobUser,
+    #[error(
+        "Sophon runs as root, so jobs switch to an unprivileged uid with `setpriv`, which is \
+         not installed: install util-linux (Debian/Ubuntu: `apt-get install util-linux`)"
+    )]
+    NoSetpriv,
+    #[error(
+        "jobs run in a bubblewrap sandbox, but `bwrap` is not installed: install it \
+         (Debian/Ubuntu: `apt-get install bubblewrap`), or — knowing that jobs then run \
+         untrusted code unsandboxed — set `sandbox = \"none\"` under [jobs.local] in sophon.toml"
+    )]
+    NoBwrap,
+}
+
 /// How jobs are isolated.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Isolation {
@@ -80,22 +102,18 @@ pub enum JobUser {
 impl JobUser {
     /// Who jobs are when this process (effective uid `euid`) starts them: `uid`/`gid` are the
     /// operator's `job-uid`/`job-gid` (used only as root). Uid 0 is refused.
-    pub fn for_process(euid: u32, uid: Option<u32>, gid: Option<u32>) -> Result<JobUser, String> {
+    pub fn for_process(
+        euid: u32,
+        uid: Option<u32>,
+        gid: Option<u32>,
+    ) -> Result<JobUser, SandboxError> {
         if uid == Some(0) || gid == Some(0) {
-            return Err(
-                "job-uid/job-gid = 0 would run jobs as root on the host: choose an unprivileged \
-                 id (default 65534)"
-                    .into(),
-            );
+            return Err(SandboxError::RootJobUser);
         }
         if euid != 0 {
             return Ok(JobUser::Invoker { uid: euid });
         }
-        let setpriv = find_program("setpriv").ok_or_else(|| {
-            "Sophon runs as root, so jobs switch to an unprivileged uid with `setpriv`, which is \
-             not installed: install util-linux (Debian/Ubuntu: `apt-get install util-linux`)"
-                .to_string()
-        })?;
+        let setpriv = find_program("setpriv").ok_or(SandboxError::NoSetpriv)?;
         Ok(JobUser::Dropped {
             uid: uid.unwrap_or(DEFAULT_JOB_UID),
             gid: gid.unwrap_or(DEFAULT_JOB_GID),
@@ -150,19 +168,17 @@ impl Isolation {
         configured: Option<&Path>,
         job_uid: Option<u32>,
         job_gid: Option<u32>,
-    ) -> Result<Isolation, String> {
+    ) -> Result<Isolation, SandboxError> {
         let candidates: Vec<PathBuf> = match configured {
             Some(path) => vec![path.to_path_buf()],
             None => std::env::var_os("PATH")
                 .map(|p| std::env::split_paths(&p).map(|d| d.join("bwrap")).collect())
                 .unwrap_or_default(),
         };
-        let bwrap = candidates.into_iter().find(|p| p.is_file()).ok_or_else(|| {
-            "jobs run in a bubblewrap sandbox, but `bwrap` is not installed: install it \
-             (Debian/Ubuntu: `apt-get install bubblewrap`), or — knowing that jobs then run \
-             untrusted code unsandboxed — set `sandbox = \"none\"` under [jobs.local] in sophon.toml"
-                .to_string()
-        })?;
+        let bwrap = candidates
+            .into_iter()
+            .find(|p| p.is_file())
+            .ok_or(SandboxError::NoBwrap)?;
         let user = JobUser::for_process(effective_uid(), job_uid, job_gid)?;
         Ok(Isolation::Bubblewrap(Bubblewrap { bwrap, user }))
     }
@@ -206,6 +222,9 @@ pub fn argv(isolation: &Isolation, spec: &SandboxSpec) -> Vec<OsString> {
 
 /// [`argv`] in two parts: bwrap and its options (empty when unsandboxed), then `--` and what
 /// runs in the sandbox. A batch script adds node-specific options between the two.
+///
+/// The options come in a fixed order: namespaces and capabilities, the in-sandbox filesystems
+/// and seccomp fds, the binds, then the working directory and environment.
 pub fn argv_parts(isolation: &Isolation, spec: &SandboxSpec) -> (Vec<OsString>, Vec<OsString>) {
     let Isolation::Bubblewrap(sandbox) = isolation else {
         return (
@@ -214,18 +233,26 @@ pub fn argv_parts(isolation: &Isolation, spec: &SandboxSpec) -> (Vec<OsString>, 
         );
     };
     let mut args: Vec<OsString> = vec![sandbox.bwrap.clone().into()];
-    let mut push = |items: &[&str]| args.extend(items.iter().map(OsString::from));
-    match &sandbox.user {
-        JobUser::Invoker { .. } => push(&[
+    args.extend(isolation_flags(&sandbox.user).iter().map(OsString::from));
+    push_own_filesystems(&mut args, spec);
+    push_binds(&mut args, spec);
+    push_environment(&mut args, spec);
+    (args, sandboxed_command(&sandbox.user, spec))
+}
+
+/// bwrap's namespace and capability flags for a job run as `user`.
+fn isolation_flags(user: &JobUser) -> &'static [&'static str] {
+    match user {
+        JobUser::Invoker { .. } => &[
             "--unshare-all",
             "--die-with-parent",
             "--new-session",
             "--cap-drop",
             "ALL",
-        ]),
+        ],
         // No user namespace (it would map the job to root); setpriv needs these three
         // capabilities to drop to the job's uid and then clears every set.
-        JobUser::Dropped { .. } => push(&[
+        JobUser::Dropped { .. } => &[
             "--unshare-ipc",
             "--unshare-pid",
             "--unshare-net",
@@ -241,8 +268,14 @@ pub fn argv_parts(isolation: &Isolation, spec: &SandboxSpec) -> (Vec<OsString>, 
             "CAP_SETGID",
             "--cap-add",
             "CAP_SETPCAP",
-        ]),
+        ],
     }
+}
+
+/// The sandbox's own filesystems: `/proc` (with [`PROC_READ_ONLY`] covered), `/dev`, the
+/// sized `/dev/shm` and `/tmp`, then the seccomp fds when `spec` asks for them.
+fn push_own_filesystems(args: &mut Vec<OsString>, spec: &SandboxSpec) {
+    let mut push = |items: &[&str]| args.extend(items.iter().map(OsString::from));
     push(&["--proc", "/proc"]);
     for path in PROC_READ_ONLY {
         if Path::new(path).exists() {
@@ -263,6 +296,12 @@ pub fn argv_parts(isolation: &Isolation, spec: &SandboxSpec) -> (Vec<OsString>, 
             args.extend(["--add-seccomp-fd".into(), fd.to_string().into()]);
         }
     }
+}
+
+/// What the sandbox shows of the host: the system directories and files read-only, the
+/// reachable parents of bind targets, the extra read-only binds, the working directory
+/// read-write at [`WORKDIR`], the data mounts read-only and the devices.
+fn push_binds(args: &mut Vec<OsString>, spec: &SandboxSpec) {
     for dir in SYSTEM_DIRS.iter().chain(SYSTEM_FILES) {
         if Path::new(dir).exists() {
             args.extend(["--ro-bind".into(), OsString::from(dir), OsString::from(dir)]);
@@ -288,12 +327,21 @@ pub fn argv_parts(isolation: &Isolation, spec: &SandboxSpec) -> (Vec<OsString>, 
     for device in &spec.devices {
         args.extend(["--dev-bind".into(), device.into(), device.into()]);
     }
+}
+
+/// The job starts in [`WORKDIR`] with the host's environment cleared and only `spec.env` set.
+fn push_environment(args: &mut Vec<OsString>, spec: &SandboxSpec) {
     args.extend(["--chdir".into(), WORKDIR.into(), "--clearenv".into()]);
     for (key, value) in &spec.env {
         args.extend(["--setenv".into(), key.into(), value.into()]);
     }
+}
+
+/// `--` and the job's command; a job `user` that drops privileges starts it through `setpriv`
+/// (clearing groups, every capability set and the bounding set, and setting no_new_privs).
+fn sandboxed_command(user: &JobUser, spec: &SandboxSpec) -> Vec<OsString> {
     let mut command: Vec<OsString> = vec!["--".into()];
-    if let JobUser::Dropped { uid, gid, setpriv } = &sandbox.user {
+    if let JobUser::Dropped { uid, gid, setpriv } = user {
         command.push(setpriv.into());
         command.extend(
             [
@@ -309,7 +357,7 @@ pub fn argv_parts(isolation: &Isolation, spec: &SandboxSpec) -> (Vec<OsString>, 
         );
     }
     command.extend(spec.command.iter().map(OsString::from));
-    (args, command)
+    command
 }
 
 /// The directories above bind targets that the sandbox must create itself (readable by every
@@ -539,7 +587,9 @@ mod tests {
             JobUser::Invoker { uid: 1000 }
         );
         for (uid, gid) in [(Some(0), None), (None, Some(0))] {
-            let err = JobUser::for_process(1000, uid, gid).unwrap_err();
+            let err = JobUser::for_process(1000, uid, gid)
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("root") && err.contains("65534"), "{err}");
         }
         if Path::new("/usr/bin/setpriv").exists() {

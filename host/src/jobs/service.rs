@@ -12,6 +12,7 @@
 //! ([`PluginJobs::cancel_all`]), on every backend.
 
 use super::backends::Backends;
+use super::batch::BatchExecutor;
 use super::local::JobContext;
 use super::*;
 use crate::capability::{CapResult, CapabilityError};
@@ -158,14 +159,9 @@ impl PluginJobs {
     }
 }
 
-#[async_trait::async_trait]
-impl JobService for PluginJobs {
-    async fn submit(&self, mut spec: JobSpec) -> CapResult<Arc<dyn JobHandle>> {
-        if self.run_end.over() {
-            return Err(CapabilityError::BudgetExhausted(
-                "the run is out of time or stopping: no new jobs start".into(),
-            ));
-        }
+impl PluginJobs {
+    /// Cut the job's timeout to the time the run has left (if it has a deadline).
+    fn fit_to_run(&self, spec: &mut JobSpec) {
         if let Some(left) = self.run_end.time_left() {
             let left_ms = left.as_millis().min(u128::from(u64::MAX)) as u64;
             spec.resources.timeout_ms = Some(
@@ -174,9 +170,14 @@ impl JobService for PluginJobs {
                     .map_or(left_ms, |t| t.min(left_ms)),
             );
         }
+    }
+
+    /// The cluster the job goes to (`None`: local). A backend not configured is
+    /// `unavailable`; an unsandboxed cluster other than the run's own is `not-granted`.
+    fn route(&self, spec: &JobSpec) -> CapResult<Option<Arc<BatchExecutor>>> {
         let backend = spec.backend.as_deref().unwrap_or(&self.default_backend);
-        let cluster = match backend {
-            LOCAL => None,
+        match backend {
+            LOCAL => Ok(None),
             name => match self.backends.cluster(name) {
                 // A cluster the operator left unsandboxed (for `sophon job`) takes a plugin's
                 // jobs only where it is the run's own backend, chosen for the run.
@@ -187,21 +188,23 @@ impl JobService for PluginJobs {
                             super::sandbox::Isolation::Unsandboxed
                         ) =>
                 {
-                    return Err(CapabilityError::NotGranted(format!(
+                    Err(CapabilityError::NotGranted(format!(
                         "job backend `{name}` runs jobs unsandboxed ([jobs.{name}] sandbox = \"none\"): \
                          only a run whose jobs-backend it is sends jobs there"
-                    )));
+                    )))
                 }
-                Some(cluster) => Some(cluster.clone()),
-                None => {
-                    return Err(CapabilityError::Unavailable(format!(
-                        "job backend `{backend}` is not configured for this run (available: {})",
-                        self.backends.names().join(", ")
-                    )));
-                }
+                Some(cluster) => Ok(Some(cluster.clone())),
+                None => Err(CapabilityError::Unavailable(format!(
+                    "job backend `{backend}` is not configured for this run (available: {})",
+                    self.backends.names().join(", ")
+                ))),
             },
-        };
-        let gpus = u64::from(spec.resources.gpus);
+        }
+    }
+
+    /// Refuse a job of `gpus` GPUs over the per-job limit (`not-granted`) or, once the
+    /// GPU-hours are spent, any GPU job (`budget-exhausted`).
+    fn check_gpus(&self, gpus: u64) -> CapResult<()> {
         if let Some(max) = self.quota.max_gpus
             && gpus > max
         {
@@ -217,19 +220,44 @@ impl JobService for PluginJobs {
                 self.quota.gpu_hours.unwrap_or_default()
             )));
         }
+        Ok(())
+    }
+
+    /// Take a job slot for a submission under way, or refuse (`budget-exhausted`) when
+    /// every slot is held. [`Self::settle_slot`] gives it back.
+    fn reserve_slot(&self) -> CapResult<()> {
+        let mut slots = self.lock_slots();
+        if let Some(max) = self.quota.max_concurrent
+            && slots.in_use() >= max
         {
-            let mut slots = self.lock_slots();
-            if let Some(max) = self.quota.max_concurrent
-                && slots.in_use() >= max
-            {
-                return Err(CapabilityError::BudgetExhausted(format!(
-                    "plugin `{}` already has {max} jobs queued or running, its limit (jobs.max-concurrent); wait for one",
-                    self.plugin
-                )));
-            }
-            slots.submitting += 1;
+            return Err(CapabilityError::BudgetExhausted(format!(
+                "plugin `{}` already has {max} jobs queued or running, its limit (jobs.max-concurrent); wait for one",
+                self.plugin
+            )));
         }
-        let submitted: CapResult<Arc<dyn JobHandle>> = match cluster {
+        slots.submitting += 1;
+        Ok(())
+    }
+
+    /// End a submission's hold on its slot: a submitted job keeps a slot until it is final.
+    fn settle_slot(
+        &self,
+        submitted: CapResult<Arc<dyn JobHandle>>,
+    ) -> CapResult<Arc<dyn JobHandle>> {
+        let mut slots = self.lock_slots();
+        slots.submitting -= 1;
+        let job = submitted?;
+        slots.active.push(job.clone());
+        Ok(job)
+    }
+
+    /// Submit to `cluster`, or to the local executor.
+    async fn submit_to(
+        &self,
+        cluster: Option<Arc<BatchExecutor>>,
+        spec: JobSpec,
+    ) -> CapResult<Arc<dyn JobHandle>> {
+        match cluster {
             Some(cluster) => cluster
                 .submit(&self.context, spec)
                 .await
@@ -239,20 +267,38 @@ impl JobService for PluginJobs {
                 .local_executor()
                 .submit(&self.context, spec)
                 .map(|j| j as Arc<dyn JobHandle>),
-        };
-        let job = {
-            let mut slots = self.lock_slots();
-            slots.submitting -= 1;
-            let job = submitted?;
-            slots.active.push(job.clone());
-            job
-        };
+        }
+    }
+
+    /// Charge the job's GPU-hours (wall time × `gpus`) once it ends.
+    fn charge_gpu_hours(&self, job: &Arc<dyn JobHandle>, gpus: u64) {
+        let (used, watched) = (self.gpu_hours_used.clone(), job.clone());
+        tokio::spawn(async move {
+            let result = watched.wait().await;
+            *used.lock().unwrap() += result.wall_ms as f64 / 3_600_000.0 * gpus as f64;
+        });
+    }
+}
+
+#[async_trait::async_trait]
+impl JobService for PluginJobs {
+    /// Checks in order: the run still going, the backend, the GPU quotas, a free slot; only
+    /// then is the job submitted.
+    async fn submit(&self, mut spec: JobSpec) -> CapResult<Arc<dyn JobHandle>> {
+        if self.run_end.over() {
+            return Err(CapabilityError::BudgetExhausted(
+                "the run is out of time or stopping: no new jobs start".into(),
+            ));
+        }
+        self.fit_to_run(&mut spec);
+        let cluster = self.route(&spec)?;
+        let gpus = u64::from(spec.resources.gpus);
+        self.check_gpus(gpus)?;
+        self.reserve_slot()?;
+        let submitted = self.submit_to(cluster, spec).await;
+        let job = self.settle_slot(submitted)?;
         if gpus > 0 {
-            let (used, watched) = (self.gpu_hours_used.clone(), job.clone());
-            tokio::spawn(async move {
-                let result = watched.wait().await;
-                *used.lock().unwrap() += result.wall_ms as f64 / 3_600_000.0 * gpus as f64;
-            });
+            self.charge_gpu_hours(&job, gpus);
         }
         Ok(job)
     }

@@ -5,7 +5,7 @@
 //! itself). Everything else — the job directory, the sandboxed script, polling, collecting — is
 //! the shared [`BatchExecutor`]'s.
 
-use super::batch::{BatchExecutor, BatchSettings};
+use super::batch::{BatchExecutor, BatchSettings, BatchSetupError};
 use super::batch_api::{BatchApi, BatchState, Submission};
 use super::config::ClusterConfig;
 use super::*;
@@ -26,14 +26,16 @@ pub fn executor(
     config: &ClusterConfig,
     datasets: BTreeMap<String, PathBuf>,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<BatchExecutor, String> {
+) -> Result<BatchExecutor, BatchSetupError> {
     let settings = BatchSettings::from_config(config, "slurm")?;
     let api: Arc<dyn BatchApi> = match &config.url {
         Some(url) => {
             let token_env = config.token_env.as_deref().unwrap_or("SLURM_JWT");
-            let token = env(token_env)
-                .filter(|t| !t.is_empty())
-                .ok_or_else(|| format!("[jobs.slurm] url is set but ${token_env} holds no JWT (get one with `scontrol token`)"))?;
+            let token = env(token_env).filter(|t| !t.is_empty()).ok_or_else(|| {
+                BatchSetupError::NoSlurmToken {
+                    token_env: token_env.to_string(),
+                }
+            })?;
             let user = config
                 .user
                 .clone()

@@ -29,6 +29,77 @@ struct Line {
     reply: Recorded,
 }
 
+/// Why a cassette cannot be opened (the message includes its cause's text).
+#[derive(Debug, thiserror::Error)]
+pub enum CassetteError {
+    #[error("cannot open the cassette {} for replay: {error}", path.display())]
+    OpenForReplay {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("reading the cassette {}: {error}", path.display())]
+    Read {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("cassette {} line {line}: {error}", path.display())]
+    BadLine {
+        path: PathBuf,
+        line: usize,
+        error: serde_json::Error,
+    },
+    #[error("creating {}: {error}", dir.display())]
+    CreateDir { dir: PathBuf, error: std::io::Error },
+    #[error("cannot open the cassette {} for recording: {error}", path.display())]
+    OpenForRecording {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+}
+
+/// Every reply recorded in the cassette at `path`, by key, in recorded order.
+fn read_replies(path: &Path) -> Result<HashMap<String, VecDeque<Recorded>>, CassetteError> {
+    let mut replies: HashMap<String, VecDeque<Recorded>> = HashMap::new();
+    let file = std::fs::File::open(path).map_err(|error| CassetteError::OpenForReplay {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    for (number, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|error| CassetteError::Read {
+            path: path.to_path_buf(),
+            error,
+        })?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let entry: Line = serde_json::from_str(&line).map_err(|error| CassetteError::BadLine {
+            path: path.to_path_buf(),
+            line: number + 1,
+            error,
+        })?;
+        replies.entry(entry.key).or_default().push_back(entry.reply);
+    }
+    Ok(replies)
+}
+
+/// The cassette at `path` opened for appending, created (with its directory) if need be.
+fn open_for_recording(path: &Path) -> Result<std::fs::File, CassetteError> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|error| CassetteError::CreateDir {
+            dir: parent.to_path_buf(),
+            error,
+        })?;
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|error| CassetteError::OpenForRecording {
+            path: path.to_path_buf(),
+            error,
+        })
+}
+
 #[derive(Debug)]
 pub struct Cassette {
     path: PathBuf,
@@ -38,48 +109,12 @@ pub struct Cassette {
 }
 
 impl Cassette {
-    /// Open `path` for `mode`. Replay needs the file; record appends to it (creating it).
-    pub fn open(path: &Path, mode: CassetteMode) -> Result<Cassette, String> {
-        let mut replies: HashMap<String, VecDeque<Recorded>> = HashMap::new();
-        let writer = match mode {
-            CassetteMode::Replay => {
-                let file = std::fs::File::open(path).map_err(|e| {
-                    format!(
-                        "cannot open the cassette {} for replay: {e}",
-                        path.display()
-                    )
-                })?;
-                for (number, line) in std::io::BufReader::new(file).lines().enumerate() {
-                    let line =
-                        line.map_err(|e| format!("reading the cassette {}: {e}", path.display()))?;
-                    if line.trim().is_empty() {
-                        continue;
-                    }
-                    let entry: Line = serde_json::from_str(&line).map_err(|e| {
-                        format!("cassette {} line {}: {e}", path.display(), number + 1)
-                    })?;
-                    replies.entry(entry.key).or_default().push_back(entry.reply);
-                }
-                None
-            }
-            CassetteMode::Record => {
-                if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent)
-                        .map_err(|e| format!("creating {}: {e}", parent.display()))?;
-                }
-                Some(
-                    std::fs::OpenOptions::new()
-                        .create(true)
-                        .append(true)
-                        .open(path)
-                        .map_err(|e| {
-                            format!(
-                                "cannot open the cassette {} for recording: {e}",
-                                path.display()
-                            )
-                        })?,
-                )
-            }
+    /// Open `path` for `mode`. Replay needs the file (and reads it all now); record appends
+    /// to it (creating it and its directory).
+    pub fn open(path: &Path, mode: CassetteMode) -> Result<Cassette, CassetteError> {
+        let (replies, writer) = match mode {
+            CassetteMode::Replay => (read_replies(path)?, None),
+            CassetteMode::Record => (HashMap::new(), Some(open_for_recording(path)?)),
         };
         Ok(Cassette {
             path: path.to_path_buf(),
@@ -163,6 +198,7 @@ mod tests {
         assert!(
             Cassette::open(&path, CassetteMode::Replay)
                 .unwrap_err()
+                .to_string()
                 .contains("line 1")
         );
     }

@@ -8,14 +8,14 @@
 //! charged; every call, failed or not, is in the ledger.
 
 use super::LanguageModel;
-use super::budget::{self, Ask, Budget, CallRecord, Ledger, Limits, REPLAYED};
+use super::budget::{self, Admission, Ask, Budget, CallRecord, Ledger, Limits, REPLAYED};
 use super::cache::{self, ReplyCache};
-use super::cassette::{Cassette, Recorded};
+use super::cassette::{Cassette, CassetteError, Recorded};
 use super::config::{CassetteMode, LlmConfig, Price, ProviderKind};
 use super::count;
 use super::limits;
 use super::local::{LocalProvider, PythonEnv};
-use super::openai::OpenAiProvider;
+use super::openai::{OpenAiProvider, OpenAiSetupError};
 use super::provider::{DeltaSink, Provider};
 use super::types::*;
 use crate::capability::work::{Cancel, offload};
@@ -25,6 +25,17 @@ use std::sync::Arc;
 
 /// The name of the embedded local provider when the configuration names none.
 pub const LOCAL: &str = "local";
+
+/// Why the hub cannot be built from `[llm]` (the message includes its cause's text).
+#[derive(Debug, thiserror::Error)]
+pub enum LlmSetupError {
+    #[error(transparent)]
+    Provider(#[from] OpenAiSetupError),
+    #[error("[llm] default = {default:?} names no provider; configured: {configured}")]
+    UnknownDefault { default: String, configured: String },
+    #[error(transparent)]
+    Cassette(#[from] CassetteError),
+}
 
 pub struct LlmHub {
     providers: BTreeMap<String, Arc<dyn Provider>>,
@@ -42,7 +53,11 @@ pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 impl LlmHub {
     /// A hub for `config` with the run's `limits`. Without providers configured it has one:
     /// the embedded local model (started on first use).
-    pub fn from_config(config: &LlmConfig, limits: Limits, env: Env<'_>) -> Result<LlmHub, String> {
+    pub fn from_config(
+        config: &LlmConfig,
+        limits: Limits,
+        env: Env<'_>,
+    ) -> Result<LlmHub, LlmSetupError> {
         let mut providers: BTreeMap<String, Arc<dyn Provider>> = BTreeMap::new();
         for (name, provider) in &config.providers {
             let built: Arc<dyn Provider> = match provider.kind {
@@ -73,10 +88,10 @@ impl LlmHub {
             }
         });
         if !providers.contains_key(&default) {
-            return Err(format!(
-                "[llm] default = {default:?} names no provider; configured: {}",
-                providers.keys().cloned().collect::<Vec<_>>().join(", ")
-            ));
+            return Err(LlmSetupError::UnknownDefault {
+                configured: providers.keys().cloned().collect::<Vec<_>>().join(", "),
+                default,
+            });
         }
         let cache = match config.cache {
             Some(false) => None,
@@ -192,136 +207,114 @@ impl LlmHub {
         &self,
         plugin: &str,
         budget: Option<&Budget>,
-        mut request: ChatRequest,
+        request: ChatRequest,
         on_delta: Option<DeltaSink<'_>>,
     ) -> CapResult<Completion> {
         let (alias, provider) = self.provider(request.model.as_deref())?;
         let info = provider.model_info();
         let key = cache::chat_key(&provider.cache_identity(), &request);
         let cassette_key = cache::chat_key(&cassette_identity(alias, provider), &request);
-        let purpose = request.purpose.clone();
-        let record = |completion: Option<&Completion>, error: Option<&CapabilityError>| {
-            let usage = completion.map(|c| c.usage.clone()).unwrap_or_default();
-            self.ledger.record(CallRecord {
-                plugin: plugin.to_string(),
-                purpose: purpose.clone(),
-                provider: alias.to_string(),
-                model: if usage.model.is_empty() {
-                    info.name.clone()
-                } else {
-                    usage.model.clone()
-                },
-                prompt_tokens: usage.prompt_tokens,
-                completion_tokens: usage.completion_tokens,
-                reasoning_tokens: usage.reasoning_tokens,
-                cost_usd: usage.cost_usd,
-                latency_ms: usage.latency_ms,
-                cache_hit: usage.cache_hit,
-                outcome: error.map_or_else(|| "ok".to_string(), error_kind),
-            });
+        let call = CallLog {
+            ledger: &self.ledger,
+            plugin,
+            purpose: request.purpose.clone(),
+            alias,
+            model: &info.name,
         };
-
-        if let Some(cassette) = self
-            .cassette
-            .as_ref()
-            .filter(|c| c.mode() == CassetteMode::Replay)
-        {
-            return match cassette.replay(&cassette_key) {
-                Ok(Recorded::Chat(mut completion)) => {
-                    completion.usage.cache_hit = true;
-                    completion.usage.cost_usd = 0.0;
-                    record(Some(&completion), None);
-                    Ok(completion)
-                }
-                Ok(Recorded::Embeddings(_)) => Err(CapabilityError::Internal(
-                    "the cassette holds embeddings for a chat key".into(),
-                )),
-                Err(e) => {
-                    record(None, Some(&e));
-                    Err(e)
-                }
-            };
+        if let Some(replayed) = self.replay_chat(&cassette_key, &call) {
+            return replayed;
         }
         let cacheable = cache::cacheable(&request);
-        if cacheable
-            && let Some(mut completion) = self.cache.as_ref().and_then(|c| c.get_chat(&key))
-        {
-            completion.usage.cache_hit = true;
-            completion.usage.cost_usd = 0.0;
-            completion.usage.latency_ms = 0;
-            record(Some(&completion), None);
+        if cacheable && let Some(completion) = self.cached_chat(&key) {
+            call.record(&completion.usage, None);
             return Ok(completion);
         }
-
         let budgets = self.budgets(budget);
         for b in &budgets {
             b.check()?;
         }
         let price = self.price(&info.name);
-        let needs_count = budgets.iter().any(|b| {
-            let limits = b.limits();
-            limits.tokens.is_some() || (limits.cost_usd.is_some() && price.is_some())
-        });
-        let prompt_tokens = if needs_count {
-            let (counted, tokens) = offload(move |cancel| {
-                let tokens = prompt_tokens(&request, cancel)?;
-                Ok((request, tokens))
-            })
-            .await?;
-            request = counted;
-            tokens
-        } else {
-            0
-        };
-        let bound = request
-            .max_tokens
-            .map_or(u64::from(info.context_window), u64::from);
-        let admission = budget::admit(
-            &budgets,
-            &Ask {
-                prompt_tokens,
-                completion_tokens: bound,
-                price,
-            },
-        )?;
-        let capped = admission.completion_cap() < bound;
-        if capped {
-            request.max_tokens = Some(admission.completion_cap().min(u64::from(u32::MAX)) as u32);
-        }
-        let outcome = provider.chat(&request, on_delta).await;
-        match outcome {
-            Ok(mut completion) => {
-                completion.usage.cache_hit = false;
-                completion.usage.cost_usd = self
-                    .prices
-                    .get(&completion.usage.model)
-                    .or_else(|| self.prices.get(&info.name))
-                    .map_or(0.0, |p| {
-                        p.cost(
-                            completion.usage.prompt_tokens,
-                            completion.usage.completion_tokens,
-                        )
-                    });
-                admission.settle(Some(&completion.usage));
-                record(Some(&completion), None);
+        let (request, admission, capped) =
+            admit_chat(&budgets, request, price, info.context_window).await?;
+        match provider.chat(&request, on_delta).await {
+            Ok(completion) => {
                 // A reply cut short by the budget is not what the request asked for.
-                if cacheable
-                    && !capped
-                    && let Some(cache) = &self.cache
-                {
-                    cache.put_chat(&key, &completion);
-                }
-                if let Some(cassette) = &self.cassette {
-                    cassette.record(&cassette_key, Recorded::Chat(completion.clone()));
-                }
-                Ok(completion)
+                let cache_key = (cacheable && !capped).then_some(key.as_str());
+                Ok(self.settle_chat(completion, admission, &call, cache_key, &cassette_key))
             }
             Err(e) => {
                 admission.settle(None);
-                record(None, Some(&e));
+                call.record(&Usage::default(), Some(&e));
                 Err(e)
             }
         }
+    }
+
+    /// In replay mode, the cassette's answer to the chat call under `cassette_key` (free, and
+    /// in the ledger); `None` in any other mode.
+    fn replay_chat(&self, cassette_key: &str, call: &CallLog<'_>) -> Option<CapResult<Completion>> {
+        let cassette = self
+            .cassette
+            .as_ref()
+            .filter(|c| c.mode() == CassetteMode::Replay)?;
+        Some(match cassette.replay(cassette_key) {
+            Ok(Recorded::Chat(mut completion)) => {
+                completion.usage.cache_hit = true;
+                completion.usage.cost_usd = 0.0;
+                call.record(&completion.usage, None);
+                Ok(completion)
+            }
+            Ok(Recorded::Embeddings(_)) => Err(CapabilityError::Internal(
+                "the cassette holds embeddings for a chat key".into(),
+            )),
+            Err(e) => {
+                call.record(&Usage::default(), Some(&e));
+                Err(e)
+            }
+        })
+    }
+
+    /// The cached reply under `key`, marked as a free, instant cache hit.
+    fn cached_chat(&self, key: &str) -> Option<Completion> {
+        let mut completion = self.cache.as_ref().and_then(|c| c.get_chat(key))?;
+        completion.usage.cache_hit = true;
+        completion.usage.cost_usd = 0.0;
+        completion.usage.latency_ms = 0;
+        Some(completion)
+    }
+
+    /// Price a provider's reply, settle its admission, put it in the ledger, and keep it in
+    /// the cache (under `cache_key`, if any) and the cassette (recording).
+    fn settle_chat(
+        &self,
+        mut completion: Completion,
+        admission: Admission<'_>,
+        call: &CallLog<'_>,
+        cache_key: Option<&str>,
+        cassette_key: &str,
+    ) -> Completion {
+        completion.usage.cache_hit = false;
+        completion.usage.cost_usd = self
+            .prices
+            .get(&completion.usage.model)
+            .or_else(|| self.prices.get(call.model))
+            .map_or(0.0, |p| {
+                p.cost(
+                    completion.usage.prompt_tokens,
+                    completion.usage.completion_tokens,
+                )
+            });
+        admission.settle(Some(&completion.usage));
+        call.record(&completion.usage, None);
+        if let Some(key) = cache_key
+            && let Some(cache) = &self.cache
+        {
+            cache.put_chat(key, &completion);
+        }
+        if let Some(cassette) = &self.cassette {
+            cassette.record(cassette_key, Recorded::Chat(completion.clone()));
+        }
+        completion
     }
 
     /// What identifies the embeddings of provider `alias` (the default when `None`).
@@ -354,65 +347,28 @@ impl LlmHub {
         let (alias, provider) = self.provider(alias)?;
         let model = provider.embedding_model();
         let price = self.price(&model);
-        let (inputs, tokens) = offload(move |cancel| {
-            let mut tokens = 0u64;
-            for input in &inputs {
-                tokens += count::count(tiktoken_rs::o200k_base_singleton(), input, cancel)?;
-            }
-            Ok((inputs, tokens))
-        })
-        .await?;
+        let (inputs, tokens) = count_inputs(inputs).await?;
         let mut usage = Usage {
             model: model.clone(),
             prompt_tokens: tokens.min(u64::from(u32::MAX)) as u32,
             cost_usd: price.map_or(0.0, |p| p.input * tokens as f64 / 1e6),
             ..Usage::default()
         };
-        let record = |usage: &Usage, error: Option<&CapabilityError>| {
-            self.ledger.record(CallRecord {
-                plugin: plugin.to_string(),
-                purpose: Some(EMBEDDING_PURPOSE.to_string()),
-                provider: alias.to_string(),
-                model: model.clone(),
-                prompt_tokens: usage.prompt_tokens,
-                completion_tokens: 0,
-                reasoning_tokens: 0,
-                cost_usd: usage.cost_usd,
-                latency_ms: usage.latency_ms,
-                cache_hit: usage.cache_hit,
-                outcome: error.map_or_else(|| "ok".to_string(), error_kind),
-            });
-        };
-        let free = |mut usage: Usage| {
-            usage.cache_hit = true;
-            usage.cost_usd = 0.0;
-            usage
+        let call = CallLog {
+            ledger: &self.ledger,
+            plugin,
+            purpose: Some(EMBEDDING_PURPOSE.to_string()),
+            alias,
+            model: &model,
         };
         let key = cache::embed_key(&provider.embedding_identity(), &inputs);
         let cassette_key = cache::embed_key(&cassette_identity(alias, provider), &inputs);
-        if let Some(cassette) = self
-            .cassette
-            .as_ref()
-            .filter(|c| c.mode() == CassetteMode::Replay)
-        {
-            let usage = free(usage);
-            return match cassette.replay(&cassette_key) {
-                Ok(Recorded::Embeddings(vectors)) => {
-                    record(&usage, None);
-                    Ok(Embeddings { vectors, usage })
-                }
-                Ok(Recorded::Chat(_)) => Err(CapabilityError::Internal(
-                    "the cassette holds a chat reply for an embedding key".into(),
-                )),
-                Err(e) => {
-                    record(&usage, Some(&e));
-                    Err(e)
-                }
-            };
+        if let Some(replayed) = self.replay_embeddings(&cassette_key, &call, &usage) {
+            return replayed;
         }
         if let Some(vectors) = self.cache.as_ref().and_then(|c| c.get_embeddings(&key)) {
             let usage = free(usage);
-            record(&usage, None);
+            call.record(&usage, None);
             return Ok(Embeddings { vectors, usage });
         }
         let admission = match budget {
@@ -435,7 +391,7 @@ impl LlmHub {
                     Some(admission) => admission.settle(Some(&usage)),
                     None => self.run_budget.charge_unadmitted(&usage),
                 }
-                record(&usage, None);
+                call.record(&usage, None);
                 if let Some(cache) = &self.cache {
                     cache.put_embeddings(&key, &vectors);
                 }
@@ -448,10 +404,38 @@ impl LlmHub {
                 if let Some(admission) = admission {
                     admission.settle(None);
                 }
-                record(&Usage::default(), Some(&e));
+                call.record(&Usage::default(), Some(&e));
                 Err(e)
             }
         }
+    }
+
+    /// In replay mode, the cassette's answer to the embedding call under `cassette_key` (free,
+    /// with `usage`'s counts, and in the ledger); `None` in any other mode.
+    fn replay_embeddings(
+        &self,
+        cassette_key: &str,
+        call: &CallLog<'_>,
+        usage: &Usage,
+    ) -> Option<CapResult<Embeddings>> {
+        let cassette = self
+            .cassette
+            .as_ref()
+            .filter(|c| c.mode() == CassetteMode::Replay)?;
+        let usage = free(usage.clone());
+        Some(match cassette.replay(cassette_key) {
+            Ok(Recorded::Embeddings(vectors)) => {
+                call.record(&usage, None);
+                Ok(Embeddings { vectors, usage })
+            }
+            Ok(Recorded::Chat(_)) => Err(CapabilityError::Internal(
+                "the cassette holds a chat reply for an embedding key".into(),
+            )),
+            Err(e) => {
+                call.record(&usage, Some(&e));
+                Err(e)
+            }
+        })
     }
 
     /// Account a call of `plugin` that a resumed run's journal answered: `usage` counts against
@@ -476,6 +460,100 @@ impl LlmHub {
             outcome: REPLAYED.to_string(),
         });
     }
+}
+
+/// One call as the ledger records it: who made it, for what, and through which provider.
+struct CallLog<'a> {
+    ledger: &'a Ledger,
+    plugin: &'a str,
+    purpose: Option<String>,
+    alias: &'a str,
+    /// The model named when the usage names none (a failed call).
+    model: &'a str,
+}
+
+impl CallLog<'_> {
+    /// Put the call in the ledger with `usage` and its outcome (`ok`, or `error`'s kind).
+    fn record(&self, usage: &Usage, error: Option<&CapabilityError>) {
+        self.ledger.record(CallRecord {
+            plugin: self.plugin.to_string(),
+            purpose: self.purpose.clone(),
+            provider: self.alias.to_string(),
+            model: if usage.model.is_empty() {
+                self.model.to_string()
+            } else {
+                usage.model.clone()
+            },
+            prompt_tokens: usage.prompt_tokens,
+            completion_tokens: usage.completion_tokens,
+            reasoning_tokens: usage.reasoning_tokens,
+            cost_usd: usage.cost_usd,
+            latency_ms: usage.latency_ms,
+            cache_hit: usage.cache_hit,
+            outcome: error.map_or_else(|| "ok".to_string(), error_kind),
+        });
+    }
+}
+
+/// Admit a chat call against `budgets`. When a token or cost limit applies the prompt is
+/// counted first (off the executor); the request comes back with `max_tokens` cut to what the
+/// budgets have left, with its admission and whether it was cut.
+async fn admit_chat<'b>(
+    budgets: &[&'b Budget],
+    mut request: ChatRequest,
+    price: Option<Price>,
+    context_window: u32,
+) -> CapResult<(ChatRequest, Admission<'b>, bool)> {
+    let needs_count = budgets.iter().any(|b| {
+        let limits = b.limits();
+        limits.tokens.is_some() || (limits.cost_usd.is_some() && price.is_some())
+    });
+    let prompt_tokens = if needs_count {
+        let (counted, tokens) = offload(move |cancel| {
+            let tokens = prompt_tokens(&request, cancel)?;
+            Ok((request, tokens))
+        })
+        .await?;
+        request = counted;
+        tokens
+    } else {
+        0
+    };
+    let bound = request
+        .max_tokens
+        .map_or(u64::from(context_window), u64::from);
+    let admission = budget::admit(
+        budgets,
+        &Ask {
+            prompt_tokens,
+            completion_tokens: bound,
+            price,
+        },
+    )?;
+    let capped = admission.completion_cap() < bound;
+    if capped {
+        request.max_tokens = Some(admission.completion_cap().min(u64::from(u32::MAX)) as u32);
+    }
+    Ok((request, admission, capped))
+}
+
+/// Embedding inputs with the tokens they take in total, counted off the executor.
+async fn count_inputs(inputs: Vec<String>) -> CapResult<(Vec<String>, u64)> {
+    offload(move |cancel| {
+        let mut tokens = 0u64;
+        for input in &inputs {
+            tokens += count::count(tiktoken_rs::o200k_base_singleton(), input, cancel)?;
+        }
+        Ok((inputs, tokens))
+    })
+    .await
+}
+
+/// `usage` as a free cache hit (a cached or replayed answer).
+fn free(mut usage: Usage) -> Usage {
+    usage.cache_hit = true;
+    usage.cost_usd = 0.0;
+    usage
 }
 
 /// The ledger's purpose of embedding calls.

@@ -144,7 +144,7 @@ impl LocalProvider {
                     server.model_name(),
                     &self.config,
                 )
-                .map_err(CapabilityError::Internal)?;
+                .map_err(|e| CapabilityError::Internal(e.to_string()))?;
                 Ok((server, client))
             })
             .await

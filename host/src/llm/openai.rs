@@ -10,7 +10,7 @@
 use super::config::{PrefillMode, ProviderConfig};
 use super::provider::{Delta, DeltaSink, Provider};
 use super::retry::{RetryPolicy, is_retryable_status};
-use super::template::ChatTemplate;
+use super::template::{ChatTemplate, TemplateError};
 use super::types::*;
 use crate::capability::{CapResult, CapabilityError};
 use futures_util::StreamExt;
@@ -19,6 +19,28 @@ use std::time::{Duration, Instant};
 
 /// Largest reply body read from a provider.
 const MAX_REPLY_BYTES: usize = 32 << 20;
+
+/// Why a provider cannot be built from its configuration (the message names the provider and
+/// includes its cause's text).
+#[derive(Debug, thiserror::Error)]
+pub enum OpenAiSetupError {
+    #[error(
+        "provider `{name}` has no model: set `model` under [llm.providers.{name}] (or $OPENAI_MODEL)"
+    )]
+    NoModel { name: String },
+    #[error("provider `{name}`: base-url {base_url:?} is not a URL: {error}")]
+    NotAUrl {
+        name: String,
+        base_url: String,
+        error: <reqwest::Url as std::str::FromStr>::Err,
+    },
+    #[error("provider `{name}`: base-url must be http or https, not {scheme}")]
+    Scheme { name: String, scheme: String },
+    #[error("provider `{name}`: cannot build an HTTP client: {error}")]
+    HttpClient { name: String, error: reqwest::Error },
+    #[error("provider `{name}`: {error}")]
+    Template { name: String, error: TemplateError },
+}
 
 /// An OpenAI-compatible endpoint and the model used there.
 pub struct OpenAiProvider {
@@ -42,7 +64,7 @@ impl OpenAiProvider {
         name: &str,
         config: &ProviderConfig,
         env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<OpenAiProvider, String> {
+    ) -> Result<OpenAiProvider, OpenAiSetupError> {
         let base_url = config
             .base_url
             .clone()
@@ -54,8 +76,8 @@ impl OpenAiProvider {
             .model
             .clone()
             .or_else(|| env("OPENAI_MODEL"))
-            .ok_or_else(|| {
-                format!("provider `{name}` has no model: set `model` under [llm.providers.{name}] (or $OPENAI_MODEL)")
+            .ok_or_else(|| OpenAiSetupError::NoModel {
+                name: name.to_string(),
             })?;
         Self::new(name, &base_url, api_key, &model, config)
     }
@@ -67,14 +89,17 @@ impl OpenAiProvider {
         api_key: Option<String>,
         model: &str,
         config: &ProviderConfig,
-    ) -> Result<OpenAiProvider, String> {
-        let url = reqwest::Url::parse(base_url)
-            .map_err(|e| format!("provider `{name}`: base-url {base_url:?} is not a URL: {e}"))?;
+    ) -> Result<OpenAiProvider, OpenAiSetupError> {
+        let url = reqwest::Url::parse(base_url).map_err(|error| OpenAiSetupError::NotAUrl {
+            name: name.to_string(),
+            base_url: base_url.to_string(),
+            error,
+        })?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(format!(
-                "provider `{name}`: base-url must be http or https, not {}",
-                url.scheme()
-            ));
+            return Err(OpenAiSetupError::Scheme {
+                name: name.to_string(),
+                scheme: url.scheme().to_string(),
+            });
         }
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(
@@ -83,11 +108,19 @@ impl OpenAiProvider {
             .read_timeout(Duration::from_secs(config.read_timeout_secs.unwrap_or(300)))
             .user_agent(concat!("sophon/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| format!("provider `{name}`: cannot build an HTTP client: {e}"))?;
+            .map_err(|error| OpenAiSetupError::HttpClient {
+                name: name.to_string(),
+                error,
+            })?;
         let prefill = config.prefill.unwrap_or_default();
         let template = match (&config.chat_template, prefill) {
             (Some(spec), _) => {
-                Some(ChatTemplate::load(spec).map_err(|e| format!("provider `{name}`: {e}"))?)
+                Some(
+                    ChatTemplate::load(spec).map_err(|error| OpenAiSetupError::Template {
+                        name: name.to_string(),
+                        error,
+                    })?,
+                )
             }
             (None, PrefillMode::Completions) => Some(ChatTemplate::ChatMl),
             (None, _) => None,
@@ -215,25 +248,13 @@ impl OpenAiProvider {
         CapabilityError::MalformedReply(format!("provider `{}`: {what}", self.name))
     }
 
-    /// The endpoint and body for `request`.
+    /// The endpoint and body for `request`: `completions` with a rendered prompt for a
+    /// completions prefill, else `chat/completions`. Invalid JSON in a schema or a tool's
+    /// parameters, or a prefill this provider cannot do, is `invalid-argument`.
     fn chat_body(&self, request: &ChatRequest, stream: bool) -> CapResult<(&'static str, Value)> {
         let mut body = json!({ "model": self.model });
         let map = body.as_object_mut().expect("object");
-        if let Some(t) = request.temperature {
-            map.insert("temperature".into(), json!(t));
-        }
-        if let Some(p) = request.top_p {
-            map.insert("top_p".into(), json!(p));
-        }
-        if let Some(n) = request.max_tokens {
-            map.insert("max_tokens".into(), json!(n));
-        }
-        if !request.stop.is_empty() {
-            map.insert("stop".into(), json!(request.stop));
-        }
-        if let Some(seed) = request.seed {
-            map.insert("seed".into(), json!(seed));
-        }
+        insert_sampling(map, request);
         if stream {
             map.insert("stream".into(), json!(true));
             map.insert("stream_options".into(), json!({ "include_usage": true }));
@@ -251,82 +272,52 @@ impl OpenAiProvider {
             );
             return Ok(("completions", body));
         }
-        match &request.response_format {
-            ResponseFormat::Text => {}
-            ResponseFormat::JsonObject => {
-                map.insert("response_format".into(), json!({ "type": "json_object" }));
-            }
-            ResponseFormat::JsonSchema(schema) => {
-                let parsed: Value = serde_json::from_str(&schema.schema).map_err(|e| {
-                    CapabilityError::InvalidArgument(format!(
-                        "json-schema `{}` is not valid JSON: {e}",
-                        schema.name
-                    ))
-                })?;
-                map.insert(
-                    "response_format".into(),
-                    json!({ "type": "json_schema", "json_schema": {
-                        "name": schema.name, "schema": parsed, "strict": schema.strict
-                    }}),
-                );
-            }
+        if let Some(format) = response_format_json(&request.response_format)? {
+            map.insert("response_format".into(), format);
         }
         if !request.tools.is_empty() {
-            let tools: CapResult<Vec<Value>> = request
-                .tools
-                .iter()
-                .map(|tool| {
-                    let parameters: Value =
-                        serde_json::from_str(&tool.parameters).map_err(|e| {
-                            CapabilityError::InvalidArgument(format!(
-                                "parameters of tool `{}` are not valid JSON: {e}",
-                                tool.name
-                            ))
-                        })?;
-                    Ok(json!({ "type": "function", "function": {
-                        "name": tool.name, "description": tool.description, "parameters": parameters
-                    }}))
-                })
-                .collect();
-            map.insert("tools".into(), Value::Array(tools?));
+            map.insert("tools".into(), tools_json(&request.tools)?);
         }
         if let Some(choice) = &request.tool_choice {
-            map.insert(
-                "tool_choice".into(),
-                match choice {
-                    ToolChoice::Auto => json!("auto"),
-                    ToolChoice::None => json!("none"),
-                    ToolChoice::Required => json!("required"),
-                    ToolChoice::Named(name) => {
-                        json!({ "type": "function", "function": { "name": name } })
-                    }
-                },
-            );
+            map.insert("tool_choice".into(), tool_choice_json(choice));
         }
         let mut messages: Vec<Value> = request.messages.iter().map(message_json).collect();
         if let Some(prefill) = &request.prefill {
-            match self.prefill {
-                PrefillMode::AssistantMessage => {
-                    messages.push(json!({ "role": "assistant", "content": prefill }))
-                }
-                PrefillMode::DeepseekPrefix => messages
-                    .push(json!({ "role": "assistant", "content": prefill, "prefix": true })),
-                PrefillMode::VllmContinue => {
-                    messages.push(json!({ "role": "assistant", "content": prefill }));
-                    map.insert("continue_final_message".into(), json!(true));
-                    map.insert("add_generation_prompt".into(), json!(false));
-                }
-                PrefillMode::Unsupported => {
-                    return Err(CapabilityError::InvalidArgument(format!(
-                        "provider `{}` cannot prefill an assistant message (models() says supports-prefill = false)",
-                        self.name
-                    )));
-                }
-                PrefillMode::Completions => unreachable!("handled above"),
-            }
+            self.add_prefill(map, &mut messages, prefill)?;
         }
         map.insert("messages".into(), Value::Array(messages));
         Ok(("chat/completions", body))
+    }
+
+    /// End `messages` with the assistant's `prefill`, the way this provider continues one
+    /// (for vLLM, with the flags in `map` that make it continue). Not for completions prefill.
+    fn add_prefill(
+        &self,
+        map: &mut serde_json::Map<String, Value>,
+        messages: &mut Vec<Value>,
+        prefill: &str,
+    ) -> CapResult<()> {
+        match self.prefill {
+            PrefillMode::AssistantMessage => {
+                messages.push(json!({ "role": "assistant", "content": prefill }))
+            }
+            PrefillMode::DeepseekPrefix => {
+                messages.push(json!({ "role": "assistant", "content": prefill, "prefix": true }))
+            }
+            PrefillMode::VllmContinue => {
+                messages.push(json!({ "role": "assistant", "content": prefill }));
+                map.insert("continue_final_message".into(), json!(true));
+                map.insert("add_generation_prompt".into(), json!(false));
+            }
+            PrefillMode::Unsupported => {
+                return Err(CapabilityError::InvalidArgument(format!(
+                    "provider `{}` cannot prefill an assistant message (models() says supports-prefill = false)",
+                    self.name
+                )));
+            }
+            PrefillMode::Completions => unreachable!("handled above"),
+        }
+        Ok(())
     }
 
     /// Parse a non-streamed reply.
@@ -680,6 +671,75 @@ fn reasoning_of(value: &Value) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The sampling settings `request` sets (temperature, top-p, max tokens, stop, seed) into a
+/// request body.
+fn insert_sampling(map: &mut serde_json::Map<String, Value>, request: &ChatRequest) {
+    if let Some(t) = request.temperature {
+        map.insert("temperature".into(), json!(t));
+    }
+    if let Some(p) = request.top_p {
+        map.insert("top_p".into(), json!(p));
+    }
+    if let Some(n) = request.max_tokens {
+        map.insert("max_tokens".into(), json!(n));
+    }
+    if !request.stop.is_empty() {
+        map.insert("stop".into(), json!(request.stop));
+    }
+    if let Some(seed) = request.seed {
+        map.insert("seed".into(), json!(seed));
+    }
+}
+
+/// The body's `response_format`; `None` for plain text. A schema that is not JSON is
+/// `invalid-argument`.
+fn response_format_json(format: &ResponseFormat) -> CapResult<Option<Value>> {
+    Ok(match format {
+        ResponseFormat::Text => None,
+        ResponseFormat::JsonObject => Some(json!({ "type": "json_object" })),
+        ResponseFormat::JsonSchema(schema) => {
+            let parsed: Value = serde_json::from_str(&schema.schema).map_err(|e| {
+                CapabilityError::InvalidArgument(format!(
+                    "json-schema `{}` is not valid JSON: {e}",
+                    schema.name
+                ))
+            })?;
+            Some(json!({ "type": "json_schema", "json_schema": {
+                "name": schema.name, "schema": parsed, "strict": schema.strict
+            }}))
+        }
+    })
+}
+
+/// The body's `tools`; parameters that are not JSON are `invalid-argument`.
+fn tools_json(tools: &[ToolDef]) -> CapResult<Value> {
+    let tools: CapResult<Vec<Value>> = tools
+        .iter()
+        .map(|tool| {
+            let parameters: Value = serde_json::from_str(&tool.parameters).map_err(|e| {
+                CapabilityError::InvalidArgument(format!(
+                    "parameters of tool `{}` are not valid JSON: {e}",
+                    tool.name
+                ))
+            })?;
+            Ok(json!({ "type": "function", "function": {
+                "name": tool.name, "description": tool.description, "parameters": parameters
+            }}))
+        })
+        .collect();
+    Ok(Value::Array(tools?))
+}
+
+/// The body's `tool_choice`.
+fn tool_choice_json(choice: &ToolChoice) -> Value {
+    match choice {
+        ToolChoice::Auto => json!("auto"),
+        ToolChoice::None => json!("none"),
+        ToolChoice::Required => json!("required"),
+        ToolChoice::Named(name) => json!({ "type": "function", "function": { "name": name } }),
+    }
+}
+
 /// Tool arguments arrive as a JSON string (OpenAI) or an object (some servers).
 fn arguments_text(value: &Value) -> String {
     match value {
@@ -688,14 +748,23 @@ fn arguments_text(value: &Value) -> String {
     }
 }
 
+/// Why a reply body could not be read whole.
+#[derive(Debug, thiserror::Error)]
+enum ReadError {
+    #[error("{0}")]
+    Body(reqwest::Error),
+    #[error("the reply is over {cap} bytes")]
+    TooLarge { cap: usize },
+}
+
 /// Read a response body, refusing more than `cap` bytes.
-async fn read_capped(response: reqwest::Response, cap: usize) -> Result<Vec<u8>, String> {
+async fn read_capped(response: reqwest::Response, cap: usize) -> Result<Vec<u8>, ReadError> {
     let mut body = response.bytes_stream();
     let mut out = Vec::new();
     while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| e.to_string())?;
+        let chunk = chunk.map_err(ReadError::Body)?;
         if out.len() + chunk.len() > cap {
-            return Err(format!("the reply is over {cap} bytes"));
+            return Err(ReadError::TooLarge { cap });
         }
         out.extend_from_slice(&chunk);
     }

@@ -9,6 +9,16 @@
 use super::types::{Message, Role};
 use crate::capability::{CapResult, CapabilityError};
 
+/// Why a chat template cannot be used (the message includes its cause's text).
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("cannot read chat template {spec}: {error} (use `chatml` or a Jinja file)")]
+    Read { spec: String, error: std::io::Error },
+    /// The template does not render a one-message conversation.
+    #[error(transparent)]
+    Render(CapabilityError),
+}
+
 /// A way to turn messages into a prompt string.
 #[derive(Clone, Debug)]
 pub enum ChatTemplate {
@@ -22,12 +32,13 @@ pub enum ChatTemplate {
 
 impl ChatTemplate {
     /// `chatml`, or a path to a Jinja template file.
-    pub fn load(spec: &str) -> Result<ChatTemplate, String> {
+    pub fn load(spec: &str) -> Result<ChatTemplate, TemplateError> {
         if spec == "chatml" {
             return Ok(ChatTemplate::ChatMl);
         }
-        let source = std::fs::read_to_string(spec).map_err(|e| {
-            format!("cannot read chat template {spec}: {e} (use `chatml` or a Jinja file)")
+        let source = std::fs::read_to_string(spec).map_err(|error| TemplateError::Read {
+            spec: spec.to_string(),
+            error,
         })?;
         let template = ChatTemplate::Jinja {
             source,
@@ -36,7 +47,7 @@ impl ChatTemplate {
         };
         template
             .render(&[Message::new(Role::User, "hi")], "")
-            .map_err(|e| e.to_string())?;
+            .map_err(TemplateError::Render)?;
         Ok(template)
     }
 
@@ -138,11 +149,13 @@ mod tests {
         assert!(
             ChatTemplate::load(path.to_str().unwrap())
                 .unwrap_err()
+                .to_string()
                 .contains("no system role")
         );
         assert!(
             ChatTemplate::load("/nonexistent.jinja")
                 .unwrap_err()
+                .to_string()
                 .contains("cannot read")
         );
     }

@@ -18,7 +18,8 @@ pub async fn python(config: &SophonConfig) -> Result<Option<JobPython>, String> 
     match config.run.managed_python.unwrap_or(true) {
         true => JobPython::ensure(&JobPython::default_root())
             .await
-            .map(Some),
+            .map(Some)
+            .map_err(|e| e.to_string()),
         false => Ok(None),
     }
 }

@@ -201,11 +201,14 @@ pub fn hub_for(
     if !needs {
         return Ok(None);
     }
-    Ok(Some(Arc::new(LlmHub::from_config(
-        &config.llm,
-        crate::llm::budget::Limits::of_run(&config.llm),
-        &|k| std::env::var(k).ok(),
-    )?)))
+    Ok(Some(Arc::new(
+        LlmHub::from_config(
+            &config.llm,
+            crate::llm::budget::Limits::of_run(&config.llm),
+            &|k| std::env::var(k).ok(),
+        )
+        .map_err(|e| e.to_string())?,
+    )))
 }
 
 /// `services` with every answer journaled.
