@@ -139,5 +139,6 @@ async fn two_arms_on_two_competitions_compare_and_resume() {
         .await
         .err()
         .unwrap();
+    let err = err.to_string();
     assert!(err.contains("holds another experiment"), "{err}");
 }

@@ -7,6 +7,7 @@
 //! `env.sh`, mode 0600, which `job.sh` sources on the node; the script itself, which slurmrestd
 //! and slurmctld keep, holds none. The job must run as the driver's user to read it.
 
+use super::error::AbError;
 use super::experiment::Experiment;
 use crate::config::SophonConfig;
 use crate::jobs::batch::{BatchExecutor, BatchState, Submission, shell_quote};
@@ -53,28 +54,25 @@ pub fn sequence_dir(out: &Path, arm: &str, seed: u64) -> PathBuf {
 
 /// The record in `dir`: `None` when there is none; an error when one is there but cannot be
 /// read (a sequence whose job is unknown must not be submitted again).
-pub fn read_job(dir: &Path) -> Result<Option<CellJob>, String> {
+pub fn read_job(dir: &Path) -> Result<Option<CellJob>, AbError> {
     let path = dir.join(JOB_FILE);
     match std::fs::read_to_string(&path) {
-        Ok(text) => serde_json::from_str(&text).map(Some).map_err(|e| {
-            format!(
-                "{} is unreadable ({e}): see `sophon ab --status`",
-                path.display()
-            )
-        }),
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|source| AbError::UnreadableRecord { path, source }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(format!("reading {}: {e}", path.display())),
+        Err(source) => Err(AbError::Read { path, source }),
     }
 }
 
 /// Write `job` to `dir` atomically (a temporary file renamed over it).
-fn write_job(dir: &Path, job: &CellJob) -> Result<(), String> {
+fn write_job(dir: &Path, job: &CellJob) -> Result<(), AbError> {
     let path = dir.join(JOB_FILE);
     let temporary = dir.join(format!("{JOB_FILE}.tmp"));
-    let json = serde_json::to_string_pretty(job).map_err(|e| e.to_string())?;
+    let json = serde_json::to_string_pretty(job).map_err(AbError::EncodeJson)?;
     std::fs::write(&temporary, json)
         .and_then(|()| std::fs::rename(&temporary, &path))
-        .map_err(|e| format!("recording the job in {}: {e}", path.display()))
+        .map_err(|source| AbError::RecordJob { path, source })
 }
 
 /// Write the sequence's script and environment, record the submission, submit it, record the
@@ -85,10 +83,10 @@ pub async fn submit(
     launch: &Launch,
     config: &SophonConfig,
     (arm, seed): (&str, u64),
-) -> Result<CellJob, String> {
+) -> Result<CellJob, AbError> {
     let out = experiment.output_dir();
     let dir = sequence_dir(&out, arm, seed);
-    std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    std::fs::create_dir_all(&dir).map_err(AbError::create(&dir))?;
     // Outcomes (and a cancel) of an earlier job of this sequence are not this one's.
     let _ = std::fs::remove_file(dir.join(OUTCOMES_FILE));
     let _ = std::fs::remove_file(dir.join(CANCELLED_FILE));
@@ -132,13 +130,15 @@ pub async fn submit(
     let submitted = cluster.api().submit(&submission).await;
     job.native_id = match submitted {
         Ok(id) => id,
-        Err(e) => {
+        Err(source) => {
             // Refused: nothing runs, so nothing is recorded.
             let _ = std::fs::remove_file(dir.join(JOB_FILE));
-            return Err(format!(
-                "submitting the sequence (arm {arm}, seed {seed}) to {}: {e}",
-                cluster.backend()
-            ));
+            return Err(AbError::Submit {
+                arm: arm.to_string(),
+                seed,
+                backend: cluster.backend().to_string(),
+                source,
+            });
         }
     };
     write_job(&dir, &job)?;
@@ -232,7 +232,9 @@ fn is_name(key: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-fn write_private(path: &Path, text: &str) -> Result<(), String> {
+/// Write `text` to a new file at `path`, readable only by this user (mode 0700), replacing any
+/// file there.
+fn write_private(path: &Path, text: &str) -> Result<(), AbError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let _ = std::fs::remove_file(path);
@@ -242,7 +244,7 @@ fn write_private(path: &Path, text: &str) -> Result<(), String> {
         .mode(0o700)
         .open(path)
         .and_then(|mut f| f.write_all(text.as_bytes()))
-        .map_err(|e| format!("writing {}: {e}", path.display()))
+        .map_err(AbError::write(path))
 }
 
 /// Confine the runs of a sequence job to what the cluster gave it: `cpus` of the cores this

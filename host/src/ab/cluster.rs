@@ -18,7 +18,8 @@ use super::cell_job::{
     self, CANCELLED_FILE, CellJob, JOB_FILE, Launch, OUTCOMES_FILE, log_tail, read_job,
     sequence_dir, words,
 };
-use super::experiment::Experiment;
+use super::error::AbError;
+use super::experiment::{CellResources, Experiment};
 use super::runner::{
     CellObserver, cell_dir, claim_output, failed_cell, finished_outcome, sequences,
 };
@@ -73,20 +74,10 @@ pub async fn run_cells_on_cluster(
     experiment: &Experiment,
     launch: &Launch,
     observer: Arc<dyn CellObserver>,
-) -> Result<Vec<Outcome>, String> {
+) -> Result<Vec<Outcome>, AbError> {
     let out = experiment.output_dir();
     let cluster = connect(config, experiment).await?;
-    let cell = &experiment.cell;
-    cluster
-        .settings()
-        .node
-        .admit(
-            cluster.backend(),
-            cell.cpus.unwrap_or(cell_job::DEFAULT_CELL_CPUS),
-            cell.memory_mb.unwrap_or(cell_job::DEFAULT_CELL_MEMORY_MB),
-            cell.gpus,
-        )
-        .map_err(|e| format!("[cell]: {e}"))?;
+    admit_cells(&cluster, &experiment.cell)?;
     claim_output(&out, experiment)?;
     let _driver = lock_driver(&out)?;
     let api = cluster.api().clone();
@@ -102,52 +93,34 @@ pub async fn run_cells_on_cluster(
         next_cell: BTreeMap::new(),
         told: BTreeSet::new(),
     };
-    let mut waiting = VecDeque::new();
-    for (arm, seed) in sequences(experiment) {
-        let key = (arm.name.clone(), seed);
-        if driver.tell_finished_cells(&key, true, true) == experiment.competitions.len() {
-            continue;
-        }
-        match driver.running_job(&key, cluster.backend()).await? {
-            Some(job) => {
-                driver.active.insert(key, job);
-            }
-            None => waiting.push_back(key),
-        }
-    }
-    let cap = experiment.max_parallel.unwrap_or(usize::MAX).max(1);
+    let waiting = driver.attach(cluster.backend()).await?;
     let cell_time = experiment.cell_time()?;
-    loop {
-        while driver.active.len() < cap
-            && let Some(key) = waiting.pop_front()
-        {
-            let job =
-                cell_job::submit(&cluster, experiment, launch, config, (&key.0, key.1)).await?;
-            observer.on_sequence(
-                &key.0,
-                key.1,
-                &format!("{} job {} submitted", job.backend, job.native_id),
-            );
-            driver.active.insert(key, job);
-        }
-        if driver.active.is_empty() {
-            break;
-        }
-        tokio::time::sleep(poll_interval(cluster.settings().poll, driver.active.len())).await;
-        driver.poll(cell_time).await?;
-    }
+    driver
+        .run(&cluster, (launch, config), waiting, cell_time)
+        .await?;
     let cancelled = driver
         .ended
         .keys()
         .filter(|(arm, seed)| sequence_dir(&out, arm, *seed).join(CANCELLED_FILE).exists())
         .count();
     if cancelled > 0 {
-        return Err(format!(
-            "{cancelled} sequence(s) were cancelled (sophon ab --cancel), so nothing was \
-             summarised: run the experiment again to resume them"
-        ));
+        return Err(AbError::Cancelled(cancelled));
     }
     Ok(collect(experiment, &out, &driver.ended).await)
+}
+
+/// Check that a node of `cluster` can hold a cell of `cell`'s cores, memory and GPUs.
+fn admit_cells(cluster: &BatchExecutor, cell: &CellResources) -> Result<(), AbError> {
+    cluster
+        .settings()
+        .node
+        .admit(
+            cluster.backend(),
+            cell.cpus.unwrap_or(cell_job::DEFAULT_CELL_CPUS),
+            cell.memory_mb.unwrap_or(cell_job::DEFAULT_CELL_MEMORY_MB),
+            cell.gpus,
+        )
+        .map_err(AbError::CellResources)
 }
 
 /// The driver's view of the sequences it waits on.
@@ -170,6 +143,57 @@ struct Driver<'a> {
 }
 
 impl Driver<'_> {
+    /// Sort the sequences: finished ones are told and skipped, those with a job still queued
+    /// or running on `backend` become active, the rest are returned, in order, to be submitted.
+    async fn attach(&mut self, backend: &str) -> Result<VecDeque<Key>, AbError> {
+        let mut waiting = VecDeque::new();
+        for (arm, seed) in sequences(self.experiment) {
+            let key = (arm.name.clone(), seed);
+            if self.tell_finished_cells(&key, true, true) == self.experiment.competitions.len() {
+                continue;
+            }
+            match self.running_job(&key, backend).await? {
+                Some(job) => {
+                    self.active.insert(key, job);
+                }
+                None => waiting.push_back(key),
+            }
+        }
+        Ok(waiting)
+    }
+
+    /// Submit the `waiting` sequences, at most `max-parallel` active at once, and poll until
+    /// every job has ended.
+    async fn run(
+        &mut self,
+        cluster: &BatchExecutor,
+        (launch, config): (&Launch, &SophonConfig),
+        mut waiting: VecDeque<Key>,
+        cell_time: Duration,
+    ) -> Result<(), AbError> {
+        let experiment = self.experiment;
+        let cap = experiment.max_parallel.unwrap_or(usize::MAX).max(1);
+        loop {
+            while self.active.len() < cap
+                && let Some(key) = waiting.pop_front()
+            {
+                let job =
+                    cell_job::submit(cluster, experiment, launch, config, (&key.0, key.1)).await?;
+                self.observer.on_sequence(
+                    &key.0,
+                    key.1,
+                    &format!("{} job {} submitted", job.backend, job.native_id),
+                );
+                self.active.insert(key, job);
+            }
+            if self.active.is_empty() {
+                return Ok(());
+            }
+            tokio::time::sleep(poll_interval(cluster.settings().poll, self.active.len())).await;
+            self.poll(cell_time).await?;
+        }
+    }
+
     /// Tell the finished cells of `key` not told yet (as `reused`, finished before this
     /// driver), in order up to the first unfinished one — or, `all`, every one; returns how
     /// many of its cells are finished.
@@ -204,24 +228,20 @@ impl Driver<'_> {
 
     /// The job of `key` still queued or running, re-attached; `None` when there is none (never
     /// submitted, or ended).
-    async fn running_job(&self, key: &Key, backend: &str) -> Result<Option<CellJob>, String> {
+    async fn running_job(&self, key: &Key, backend: &str) -> Result<Option<CellJob>, AbError> {
         let dir = sequence_dir(self.out, &key.0, key.1);
         let Some(mut job) = read_job(&dir)? else {
             return Ok(None);
         };
         let record = dir.join(JOB_FILE);
         if job.backend != backend {
-            return Err(format!(
-                "the sequence (arm {}, seed {}) was started on {} (job {}): run the experiment \
-                 with --backend {}, or once that job has ended (--status, --cancel) delete {} to \
-                 go on here",
-                key.0,
-                key.1,
-                job.backend,
-                job.native_id,
-                job.backend,
-                record.display()
-            ));
+            return Err(AbError::OtherBackend {
+                arm: key.0.clone(),
+                seed: key.1,
+                backend: job.backend,
+                native_id: job.native_id,
+                record,
+            });
         }
         if job.native_id.is_empty() {
             // A driver died between submitting and recording the id. Ray knows the job by
@@ -229,29 +249,28 @@ impl Driver<'_> {
             match backend {
                 "ray" if !job.submission_id.is_empty() => job.native_id = job.submission_id.clone(),
                 _ => {
-                    return Err(format!(
-                        "the submission of the sequence (arm {}, seed {}) to {backend} was \
-                         interrupted before its job id was recorded: look for a job named \
-                         `sophon-ab-{}-{}` (e.g. `squeue --name`), cancel it if it runs, then \
-                         delete {}",
-                        key.0,
-                        key.1,
-                        key.0,
-                        key.1,
-                        record.display()
-                    ));
+                    return Err(AbError::InterruptedSubmission {
+                        arm: key.0.clone(),
+                        seed: key.1,
+                        backend: backend.to_string(),
+                        record,
+                    });
                 }
             }
         }
         // Submit anew only when the scheduler says the earlier job is over: a job it cannot
         // tell about may still be running.
-        let state = self.api.query(&job.native_id).await.map_err(|e| {
-            format!(
-                "asking {backend} about job {} of the sequence (arm {}, seed {}): {e}; try again \
-                 when it answers",
-                job.native_id, key.0, key.1
-            )
-        })?;
+        let state = self
+            .api
+            .query(&job.native_id)
+            .await
+            .map_err(|source| AbError::Reattach {
+                backend: backend.to_string(),
+                native_id: job.native_id.clone(),
+                arm: key.0.clone(),
+                seed: key.1,
+                source,
+            })?;
         Ok(match state.filter(|s| !s.state.is_final()) {
             Some(state) => {
                 self.observer.on_sequence(
@@ -271,7 +290,7 @@ impl Driver<'_> {
 
     /// One round: every active job's state, the cells finished since, jobs past their time
     /// stopped.
-    async fn poll(&mut self, cell_time: Duration) -> Result<(), String> {
+    async fn poll(&mut self, cell_time: Duration) -> Result<(), AbError> {
         let mut done = Vec::new();
         let keys: Vec<Key> = self.active.keys().cloned().collect();
         for key in keys {
@@ -285,12 +304,12 @@ impl Driver<'_> {
                     let failures = self.failures.entry(key.clone()).or_default();
                     *failures += 1;
                     if *failures >= MAX_QUERY_FAILURES {
-                        return Err(format!(
-                            "{} did not answer about job {} for {MAX_QUERY_FAILURES} polls in a \
-                             row (last: {e}): fix that (a token to refresh?) and run the \
-                             experiment again; it re-attaches to its jobs",
-                            job.backend, job.native_id
-                        ));
+                        return Err(AbError::SchedulerSilent {
+                            backend: job.backend,
+                            native_id: job.native_id,
+                            polls: MAX_QUERY_FAILURES,
+                            source: e,
+                        });
                     }
                     tracing::warn!("asking about {} job {}: {e}", job.backend, job.native_id);
                     continue;
@@ -373,18 +392,16 @@ fn over_time(job: &CellJob, cell_time: Duration) -> bool {
 }
 
 /// Hold `<out>/driver.lock` while driving: a second driver is refused, not interleaved.
-fn lock_driver(out: &Path) -> Result<std::fs::File, String> {
+fn lock_driver(out: &Path) -> Result<std::fs::File, AbError> {
     let path = out.join("driver.lock");
-    let file =
-        std::fs::File::create(&path).map_err(|e| format!("creating {}: {e}", path.display()))?;
+    let file = std::fs::File::create(&path).map_err(AbError::create(&path))?;
     match file.try_lock() {
         Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(format!(
-            "another `sophon ab` is driving the experiment in {} (it holds {})",
-            out.display(),
-            path.display()
-        )),
-        Err(std::fs::TryLockError::Error(e)) => Err(format!("locking {}: {e}", path.display())),
+        Err(std::fs::TryLockError::WouldBlock) => Err(AbError::DriverBusy {
+            out: out.to_path_buf(),
+            lock: path,
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(AbError::Lock { path, source }),
     }
 }
 
@@ -402,7 +419,7 @@ pub fn poll_interval(poll: Duration, jobs: usize) -> Duration {
 pub async fn status(
     config: &SophonConfig,
     experiment: &Experiment,
-) -> Result<Vec<SequenceStatus>, String> {
+) -> Result<Vec<SequenceStatus>, AbError> {
     let out = experiment.output_dir();
     let api = match experiment.backend() {
         crate::jobs::service::LOCAL => None,
@@ -447,12 +464,14 @@ pub async fn status(
 pub async fn cancel(
     config: &SophonConfig,
     experiment: &Experiment,
-) -> Result<Vec<CellJob>, String> {
+) -> Result<Vec<CellJob>, AbError> {
     let out = experiment.output_dir();
     let cluster = connect(config, experiment).await?;
     let api = cluster.api().clone();
-    let ask = |job: &CellJob, e: crate::capability::CapabilityError| {
-        format!("asking {} about job {}: {e}", job.backend, job.native_id)
+    let ask = |job: &CellJob, source| AbError::Query {
+        backend: job.backend.clone(),
+        native_id: job.native_id.clone(),
+        source,
     };
     let mut stopping = Vec::new();
     for (arm, seed) in sequences(experiment) {
@@ -462,11 +481,19 @@ pub async fn cancel(
         };
         let state = api.query(&job.native_id).await.map_err(|e| ask(&job, e))?;
         if state.is_some_and(|s| !s.state.is_final()) {
-            std::fs::write(dir.join(CANCELLED_FILE), b"")
-                .map_err(|e| format!("marking {} cancelled: {e}", dir.display()))?;
+            std::fs::write(dir.join(CANCELLED_FILE), b"").map_err(|source| {
+                AbError::MarkCancelled {
+                    dir: dir.clone(),
+                    source,
+                }
+            })?;
             api.interrupt(&job.native_id)
                 .await
-                .map_err(|e| format!("stopping {} job {}: {e}", job.backend, job.native_id))?;
+                .map_err(|source| AbError::Stop {
+                    backend: job.backend.clone(),
+                    native_id: job.native_id.clone(),
+                    source,
+                })?;
             stopping.push(job);
         }
     }
@@ -480,7 +507,11 @@ pub async fn cancel(
             if tokio::time::Instant::now() >= deadline {
                 api.kill(&job.native_id)
                     .await
-                    .map_err(|e| format!("killing {} job {}: {e}", job.backend, job.native_id))?;
+                    .map_err(|source| AbError::Kill {
+                        backend: job.backend.clone(),
+                        native_id: job.native_id.clone(),
+                        source,
+                    })?;
                 break;
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
@@ -489,13 +520,12 @@ pub async fn cancel(
     Ok(stopping)
 }
 
+/// The experiment's cluster backend, checked to answer.
 async fn connect(
     config: &SophonConfig,
     experiment: &Experiment,
-) -> Result<Arc<BatchExecutor>, String> {
-    connect_cluster(&config.jobs, experiment.backend())
-        .await
-        .map_err(|e| e.to_string())
+) -> Result<Arc<BatchExecutor>, AbError> {
+    Ok(connect_cluster(&config.jobs, experiment.backend()).await?)
 }
 
 /// Every cell's outcome: its summary; else what the sequence's job said of it; else why it has
@@ -565,7 +595,7 @@ mod tests {
     fn a_second_driver_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let _first = lock_driver(dir.path()).unwrap();
-        let second = lock_driver(dir.path()).unwrap_err();
+        let second = lock_driver(dir.path()).unwrap_err().to_string();
         assert!(
             second.contains("another `sophon ab` is driving"),
             "{second}"
@@ -577,7 +607,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(read_job(dir.path()).unwrap(), None);
         std::fs::write(dir.path().join(JOB_FILE), "{torn").unwrap();
-        let err = read_job(dir.path()).unwrap_err();
+        let err = read_job(dir.path()).unwrap_err().to_string();
         assert!(err.contains("unreadable"), "{err}");
     }
 }

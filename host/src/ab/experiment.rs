@@ -38,6 +38,7 @@
 //!
 //! Relative paths are relative to the file. Errors name the field and the fix.
 
+use super::error::AbError;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -111,17 +112,25 @@ pub struct Arm {
 
 impl Experiment {
     /// Read and check `path`; relative paths in it become relative to its directory.
-    pub fn load(path: &Path) -> Result<Experiment, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read the experiment {}: {e}", path.display()))?;
-        let mut experiment: Experiment = toml::from_str(&text)
-            .map_err(|e| format!("{} is not a valid experiment: {e}", path.display()))?;
+    pub fn load(path: &Path) -> Result<Experiment, AbError> {
+        let text = std::fs::read_to_string(path).map_err(|source| AbError::ReadExperiment {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut experiment: Experiment =
+            toml::from_str(&text).map_err(|source| AbError::InvalidExperiment {
+                path: path.to_path_buf(),
+                source,
+            })?;
         // `exp.toml` has the empty path as its parent: that is the current directory.
         let parent = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        let base = std::path::absolute(parent).map_err(|e| format!("{}: {e}", path.display()))?;
+        let base = std::path::absolute(parent).map_err(|source| AbError::ExperimentDir {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let name = experiment.name();
         experiment.output_dir = Some(
             base.join(
@@ -147,13 +156,15 @@ impl Experiment {
             .unwrap_or_else(|| PathBuf::from("ab").join(self.name()))
     }
 
-    pub fn time_limit(&self) -> Result<Option<Duration>, String> {
+    /// `budget.time-limit`, parsed; an error when it is not a duration.
+    pub fn time_limit(&self) -> Result<Option<Duration>, AbError> {
         self.budget
             .time_limit
             .as_deref()
             .map(|t| {
-                humantime::parse_duration(t).map_err(|e| {
-                    format!("budget.time-limit = {t:?} is not a duration like \"5m\": {e}")
+                humantime::parse_duration(t).map_err(|source| AbError::TimeLimit {
+                    value: t.to_string(),
+                    source,
                 })
             })
             .transpose()
@@ -179,10 +190,12 @@ impl Experiment {
     }
 
     /// The time limit of one (arm, seed) cluster job.
-    pub fn cell_time(&self) -> Result<Duration, String> {
+    pub fn cell_time(&self) -> Result<Duration, AbError> {
         match &self.cell.time {
-            Some(t) => humantime::parse_duration(t)
-                .map_err(|e| format!("cell.time = {t:?} is not a duration like \"30h\": {e}")),
+            Some(t) => humantime::parse_duration(t).map_err(|source| AbError::CellTime {
+                value: t.clone(),
+                source,
+            }),
             None => {
                 let run = self
                     .time_limit()?
@@ -190,72 +203,73 @@ impl Experiment {
                 let competitions = u32::try_from(self.competitions.len()).unwrap_or(u32::MAX);
                 run.checked_add(CELL_OVERHEAD)
                     .and_then(|per| per.checked_mul(competitions))
-                    .ok_or_else(|| {
-                        "budget.time-limit × the competitions is too long for a cell: set \
-                         cell.time"
-                            .to_string()
-                    })
+                    .ok_or(AbError::CellTimeOverflow)
             }
         }
     }
 
-    /// The checks a run would otherwise fail late on.
-    pub fn check(&self) -> Result<(), String> {
-        if self.arms.len() < 2 {
-            return Err(format!(
-                "an A/B experiment needs at least two [[arms]], this one has {}",
-                self.arms.len()
-            ));
-        }
-        let valid_name = |n: &str| {
-            !n.is_empty()
-                && n.len() <= 64
-                && n.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        };
-        for (i, arm) in self.arms.iter().enumerate() {
-            if !valid_name(&arm.name) {
-                return Err(format!(
-                    "arms[{i}].name = {:?}: use 1–64 letters, digits, `-` or `_` (it names directories)",
-                    arm.name
-                ));
-            }
-            if self.arms[..i].iter().any(|a| a.name == arm.name) {
-                return Err(format!(
-                    "two arms are named {:?}: arm names must differ",
-                    arm.name
-                ));
-            }
-        }
+    /// The checks a run would otherwise fail late on, in this order: the arms, the
+    /// competitions, the seeds, `max-parallel`, the durations, the backend.
+    pub fn check(&self) -> Result<(), AbError> {
+        self.check_arms()?;
         if self.competitions.is_empty() {
-            return Err("`competitions` is empty: name at least one prepared competition".into());
+            return Err(AbError::NoCompetitions);
         }
         if let Some(c) = self.competitions.iter().find(|c| !valid_name(c)) {
-            return Err(format!("competition {c:?} is not a competition id"));
+            return Err(AbError::CompetitionId(c.clone()));
         }
+        self.check_seeds()?;
+        if self.max_parallel == Some(0) {
+            return Err(AbError::NoParallelism);
+        }
+        self.time_limit()?;
+        self.cell_time()?;
+        if !crate::jobs::backends::known().contains(&self.backend()) {
+            return Err(AbError::UnknownBackend(self.backend().to_string()));
+        }
+        Ok(())
+    }
+
+    /// At least two arms, each validly and differently named.
+    fn check_arms(&self) -> Result<(), AbError> {
+        if self.arms.len() < 2 {
+            return Err(AbError::TooFewArms(self.arms.len()));
+        }
+        for (i, arm) in self.arms.iter().enumerate() {
+            if !valid_name(&arm.name) {
+                return Err(AbError::ArmName {
+                    index: i,
+                    name: arm.name.clone(),
+                });
+            }
+            if self.arms[..i].iter().any(|a| a.name == arm.name) {
+                return Err(AbError::DuplicateArm(arm.name.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    /// At least one seed, none repeated.
+    fn check_seeds(&self) -> Result<(), AbError> {
         if self.seeds.is_empty() {
-            return Err("`seeds` is empty: give at least one seed".into());
+            return Err(AbError::NoSeeds);
         }
         let mut seeds = self.seeds.clone();
         seeds.sort_unstable();
         seeds.dedup();
         if seeds.len() != self.seeds.len() {
-            return Err("`seeds` repeats a seed: paired comparisons need distinct seeds".into());
-        }
-        if self.max_parallel == Some(0) {
-            return Err("max-parallel = 0: at least one cell must run".into());
-        }
-        self.time_limit()?;
-        self.cell_time()?;
-        if !crate::jobs::backends::known().contains(&self.backend()) {
-            return Err(format!(
-                "backend = {:?}: use one of {}",
-                self.backend(),
-                crate::jobs::backends::known().join(", ")
-            ));
+            return Err(AbError::RepeatedSeed);
         }
         Ok(())
     }
+}
+
+/// An arm or competition name: 1–64 ASCII letters, digits, `-` or `_` (it names directories).
+fn valid_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() <= 64
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 #[cfg(test)]
@@ -322,6 +336,7 @@ mod tests {
         ] {
             let (_dir, path) = write(&text);
             let err = Experiment::load(&path).unwrap_err();
+            let err = err.to_string();
             assert!(err.contains(expected), "{expected}: {err}");
         }
     }

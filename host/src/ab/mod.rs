@@ -9,15 +9,18 @@
 //! - [`cluster`]: the same with each (arm, seed) sequence as one Slurm or Ray job
 //!   ([`cell_job`]: its script, environment and record);
 //! - [`stats`]: outcomes, bootstrap estimates, paired comparisons;
-//! - [`report`]: `summary.json` and `report.html`.
+//! - [`report`]: `summary.json` and `report.html`;
+//! - [`error`]: [`AbError`], why any of it failed.
 
 pub mod cell_job;
 pub mod cluster;
+pub mod error;
 pub mod experiment;
 pub mod report;
 pub mod runner;
 pub mod stats;
 
+pub use error::AbError;
 pub use experiment::Experiment;
 pub use runner::{CellObserver, run_cells};
 pub use stats::{Analysis, Outcome, analyze};
@@ -45,16 +48,14 @@ pub async fn run_experiment(
     experiment: &Experiment,
     launch: Option<&cell_job::Launch>,
     observer: Arc<dyn CellObserver>,
-) -> Result<ExperimentResult, String> {
+) -> Result<ExperimentResult, AbError> {
     let outcomes = match (experiment.backend(), launch) {
         (crate::jobs::service::LOCAL, _) => {
             if let Some(recorded) = cluster::recorded_backend(experiment) {
-                return Err(format!(
-                    "this experiment's sequences were started as {recorded} jobs: follow them \
-                     with --backend {recorded} (or, once those jobs have ended, delete {} to run \
-                     the rest here)",
-                    experiment.output_dir().join("cells").display()
-                ));
+                return Err(AbError::StartedElsewhere {
+                    recorded,
+                    cells: experiment.output_dir().join("cells"),
+                });
             }
             run_cells(config, experiment, observer).await?
         }
@@ -62,10 +63,7 @@ pub async fn run_experiment(
             cluster::run_cells_on_cluster(config, experiment, launch, observer).await?
         }
         (backend, None) => {
-            return Err(format!(
-                "backend = \"{backend}\" runs cells as cluster jobs: it needs the sophon binary \
-                 to start on the nodes"
-            ));
+            return Err(AbError::NoLaunch(backend.to_string()));
         }
     };
     let arms: Vec<String> = experiment.arms.iter().map(|a| a.name.clone()).collect();
@@ -77,10 +75,10 @@ pub async fn run_experiment(
         &summary,
         serde_json::to_string_pretty(&json).unwrap_or_default(),
     )
-    .map_err(|e| format!("writing {}: {e}", summary.display()))?;
+    .map_err(AbError::write(&summary))?;
     let page = out.join("report.html");
     std::fs::write(&page, report::html(experiment, &outcomes, &analysis))
-        .map_err(|e| format!("writing {}: {e}", page.display()))?;
+        .map_err(AbError::write(&page))?;
     Ok(ExperimentResult {
         outcomes,
         analysis,
@@ -97,12 +95,12 @@ pub async fn run_one_sequence(
     experiment: &Experiment,
     (arm, seed): (&str, u64),
     observer: Arc<dyn CellObserver>,
-) -> Result<Vec<Outcome>, String> {
+) -> Result<Vec<Outcome>, AbError> {
     let outcomes = runner::run_sequence(config, experiment, (arm, seed), observer).await?;
     let dir = cell_job::sequence_dir(&experiment.output_dir(), arm, seed);
-    std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    std::fs::create_dir_all(&dir).map_err(AbError::create(&dir))?;
     let path = dir.join(cell_job::OUTCOMES_FILE);
-    let json = serde_json::to_string_pretty(&outcomes).map_err(|e| e.to_string())?;
-    std::fs::write(&path, json).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    let json = serde_json::to_string_pretty(&outcomes).map_err(AbError::EncodeJson)?;
+    std::fs::write(&path, json).map_err(AbError::write(&path))?;
     Ok(outcomes)
 }

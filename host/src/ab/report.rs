@@ -127,9 +127,19 @@ pub fn interval_warning(experiment: &Experiment) -> Option<String> {
     }
 }
 
-/// The page.
+/// The page: a header with the design, the arms, the paired comparisons, the runs.
 pub fn html(experiment: &Experiment, outcomes: &[Outcome], analysis: &Analysis) -> String {
     let mut s = String::new();
+    header(&mut s, experiment, outcomes.len(), analysis);
+    arms(&mut s, experiment, analysis);
+    comparisons(&mut s, analysis);
+    runs(&mut s, outcomes);
+    s.push_str("</body></html>\n");
+    s
+}
+
+/// The head, the title, the experiment's design and, if the intervals mean little, why.
+fn header(s: &mut String, experiment: &Experiment, runs: usize, analysis: &Analysis) {
     let name = escape(&experiment.name());
     let _ = write!(
         s,
@@ -141,7 +151,7 @@ pub fn html(experiment: &Experiment, outcomes: &[Outcome], analysis: &Analysis) 
         experiment.arms.len(),
         experiment.competitions.len(),
         experiment.seeds.len(),
-        outcomes.len(),
+        runs,
         escape(&experiment.arms[0].name),
         100.0 * analysis.confidence,
         analysis.bootstrap_samples
@@ -153,6 +163,10 @@ pub fn html(experiment: &Experiment, outcomes: &[Outcome], analysis: &Analysis) 
             escape(&warning)
         );
     }
+}
+
+/// The arms' table, then their mean normalised scores and above-median rates as plots.
+fn arms(s: &mut String, experiment: &Experiment, analysis: &Analysis) {
     s.push_str("<h2>Arms</h2><table id=\"arms\"><tr><th>arm</th><th>strategy</th><th>policy</th><th>runs</th><th>valid</th><th>any medal</th><th>above median</th><th>mean normalised score</th></tr>");
     for (arm, summary) in experiment.arms.iter().zip(&analysis.arms) {
         let _ = write!(
@@ -186,6 +200,10 @@ pub fn html(experiment: &Experiment, outcomes: &[Outcome], analysis: &Analysis) 
             .collect::<Vec<_>>(),
         Axis::Rate,
     ));
+}
+
+/// The paired comparisons with the baseline: a table and a plot of the differences.
+fn comparisons(s: &mut String, analysis: &Analysis) {
     s.push_str("<h2>Paired comparisons with the baseline</h2><p>Per competition, runs with the same seed are paired; the difference is arm − baseline in normalised score (a valid score wins over none).</p><table id=\"comparisons\"><tr><th>arm</th><th>competition</th><th>difference</th><th>wins</th><th>losses</th><th>ties</th></tr>");
     for c in &analysis.comparisons {
         let _ = write!(
@@ -208,6 +226,10 @@ pub fn html(experiment: &Experiment, outcomes: &[Outcome], analysis: &Analysis) 
             .collect::<Vec<_>>(),
         Axis::AroundZero,
     ));
+}
+
+/// The runs' table, one row per outcome.
+fn runs(s: &mut String, outcomes: &[Outcome]) {
     s.push_str("<h2>Runs</h2><table id=\"runs\"><tr><th>arm</th><th>competition</th><th>seed</th><th>score</th><th>error</th><th>normalised</th><th>medal</th><th>above median</th><th>time</th><th>run</th></tr>");
     for o in outcomes {
         let _ = write!(
@@ -226,6 +248,5 @@ pub fn html(experiment: &Experiment, outcomes: &[Outcome], analysis: &Analysis) 
             escape(&o.run_dir)
         );
     }
-    s.push_str("</table></body></html>\n");
-    s
+    s.push_str("</table>");
 }

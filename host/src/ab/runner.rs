@@ -9,13 +9,16 @@
 //! interrupted is resumed from its journal, the rest start fresh. The experiment file is kept in
 //! the output directory; another experiment there is refused.
 
+use super::error::AbError;
 use super::experiment::{Arm, Experiment};
 use super::stats::{Outcome, normalize};
 use crate::config::SophonConfig;
+use crate::jobs::backends::Backends;
 use crate::run::execute::{RunRequest, execute};
 use futures_util::StreamExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Told about each cell as it finishes.
 pub trait CellObserver: Send + Sync {
@@ -94,22 +97,18 @@ pub fn failed_cell(
 /// Claim `out` for `experiment` (or check it already holds the same one, however it is run:
 /// see [`Experiment::identity`]). `out/experiment.toml` keeps the identity, which is also what
 /// a cell's cluster job runs.
-pub fn claim_output(out: &Path, experiment: &Experiment) -> Result<(), String> {
-    std::fs::create_dir_all(out).map_err(|e| format!("creating {}: {e}", out.display()))?;
+pub fn claim_output(out: &Path, experiment: &Experiment) -> Result<(), AbError> {
+    std::fs::create_dir_all(out).map_err(AbError::create(out))?;
     let kept = out.join("experiment.toml");
     let identity = experiment.identity();
     match std::fs::read_to_string(&kept) {
         Ok(old) => match toml::from_str::<Experiment>(&old) {
             Ok(old) if old.identity() == identity => Ok(()),
-            _ => Err(format!(
-                "{} holds another experiment (its experiment.toml differs): give this one another \
-                 name or output-dir, or delete that directory",
-                out.display()
-            )),
+            _ => Err(AbError::OtherExperiment(out.to_path_buf())),
         },
         Err(_) => {
-            let text = toml::to_string(&identity).map_err(|e| e.to_string())?;
-            std::fs::write(&kept, text).map_err(|e| format!("writing {}: {e}", kept.display()))
+            let text = toml::to_string(&identity).map_err(AbError::EncodeToml)?;
+            std::fs::write(&kept, text).map_err(AbError::write(&kept))
         }
     }
 }
@@ -140,7 +139,7 @@ pub async fn run_cells(
     config: &SophonConfig,
     experiment: &Experiment,
     observer: Arc<dyn CellObserver>,
-) -> Result<Vec<Outcome>, String> {
+) -> Result<Vec<Outcome>, AbError> {
     run_sequences(config, experiment, sequences(experiment), observer).await
 }
 
@@ -151,101 +150,134 @@ pub async fn run_sequence(
     experiment: &Experiment,
     (arm, seed): (&str, u64),
     observer: Arc<dyn CellObserver>,
-) -> Result<Vec<Outcome>, String> {
+) -> Result<Vec<Outcome>, AbError> {
     let sequence = sequences(experiment)
         .into_iter()
         .find(|(a, s)| a.name == arm && *s == seed)
-        .ok_or_else(|| {
-            format!(
-                "the experiment has no sequence of arm `{arm}` and seed {seed}: arms {}, seeds {:?}",
-                experiment
-                    .arms
-                    .iter()
-                    .map(|a| a.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                experiment.seeds
-            )
+        .ok_or_else(|| AbError::NoSequence {
+            arm: arm.to_string(),
+            seed,
+            arms: experiment
+                .arms
+                .iter()
+                .map(|a| a.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            seeds: experiment.seeds.clone(),
         })?;
     run_sequences(config, experiment, vec![sequence], observer).await
 }
 
+/// Run the cells of `sequences` not finished yet, at most `max-parallel` sequences (else as
+/// many as there are cores) at once; the outcomes in the sequences' order.
 async fn run_sequences(
     config: &SophonConfig,
     experiment: &Experiment,
     sequences: Vec<(Arm, u64)>,
     observer: Arc<dyn CellObserver>,
-) -> Result<Vec<Outcome>, String> {
+) -> Result<Vec<Outcome>, AbError> {
     let out = experiment.output_dir();
     claim_output(&out, experiment)?;
     let time_limit = experiment.time_limit()?;
     // One set of job backends for every cell: the local scheduler hands each core, GPU and
     // megabyte to one job at a time across all the runs going on at once.
-    let backends = crate::run::jobs::shared_backends(config).await?;
+    let backends = crate::run::jobs::shared_backends(config)
+        .await
+        .map_err(AbError::Backends)?;
     let parallel = experiment.max_parallel.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .min(sequences.len())
     });
+    let cells = &Cells {
+        config,
+        experiment,
+        out,
+        time_limit,
+        backends,
+    };
     let results: Vec<Vec<Outcome>> =
         futures_util::stream::iter(sequences.into_iter().map(|(arm, seed)| {
-            let out = out.clone();
             let observer = observer.clone();
-            let backends = backends.clone();
-            async move {
-                let mut arm_config = config.clone();
-                arm_config.hcc.store = Some(store_path(&out, &arm.name, seed));
-                let mut outcomes = Vec::new();
-                for competition in &experiment.competitions {
-                    let run_dir = cell_dir(&out, &arm.name, seed, competition);
-                    if let Some(outcome) = finished_outcome(&out, &arm.name, seed, competition) {
-                        observer.on_cell(&outcome, true);
-                        outcomes.push(outcome);
-                        continue;
-                    }
-                    let request = if run_dir.join("run.json").is_file() {
-                        RunRequest {
-                            resume: Some(run_dir.clone()),
-                            backends: Some(backends.clone()),
-                            ..RunRequest::default()
-                        }
-                    } else {
-                        RunRequest {
-                            competition_id: competition.clone(),
-                            data_dir: experiment.data_dir.clone(),
-                            strategy: arm.strategy.clone(),
-                            strategy_config: arm
-                                .config
-                                .as_ref()
-                                .map(|c| serde_json::to_value(c).unwrap_or_default()),
-                            policy: arm.policy.clone(),
-                            time_limit,
-                            max_steps: experiment.budget.max_steps,
-                            max_tokens: experiment.budget.max_tokens,
-                            max_cost_usd: experiment.budget.max_cost_usd,
-                            run_dir: Some(run_dir.clone()),
-                            seed,
-                            backends: Some(backends.clone()),
-                            ..RunRequest::default()
-                        }
-                    };
-                    let outcome = match execute(&arm_config, request, vec![]).await {
-                        Ok(summary) => {
-                            let value = serde_json::to_value(&summary).unwrap_or_default();
-                            outcome_from_summary(&arm.name, seed, &run_dir, &value)
-                        }
-                        Err(e) => {
-                            failed_cell(&arm.name, seed, competition, &run_dir, e.to_string())
-                        }
-                    };
-                    observer.on_cell(&outcome, false);
-                    outcomes.push(outcome);
-                }
-                outcomes
-            }
+            async move { cells.run_sequence(&arm, seed, observer.as_ref()).await }
         }))
         .buffered(parallel.max(1))
         .collect()
         .await;
     Ok(results.into_iter().flatten().collect())
+}
+
+/// What the cells of one call of [`run_sequences`] share.
+struct Cells<'a> {
+    config: &'a SophonConfig,
+    experiment: &'a Experiment,
+    out: PathBuf,
+    time_limit: Option<Duration>,
+    backends: Arc<Backends>,
+}
+
+impl Cells<'_> {
+    /// The cells of (`arm`, `seed`), in competition order, in the sequence's own HCC store: a
+    /// finished one read back, an interrupted one resumed, the rest run. A cell whose run cannot
+    /// start is a [`failed_cell`]; each is told to `observer`.
+    async fn run_sequence(
+        &self,
+        arm: &Arm,
+        seed: u64,
+        observer: &dyn CellObserver,
+    ) -> Vec<Outcome> {
+        let mut arm_config = self.config.clone();
+        arm_config.hcc.store = Some(store_path(&self.out, &arm.name, seed));
+        let mut outcomes = Vec::new();
+        for competition in &self.experiment.competitions {
+            let run_dir = cell_dir(&self.out, &arm.name, seed, competition);
+            if let Some(outcome) = finished_outcome(&self.out, &arm.name, seed, competition) {
+                observer.on_cell(&outcome, true);
+                outcomes.push(outcome);
+                continue;
+            }
+            let request = self.request(arm, seed, competition, &run_dir);
+            let outcome = match execute(&arm_config, request, vec![]).await {
+                Ok(summary) => {
+                    let value = serde_json::to_value(&summary).unwrap_or_default();
+                    outcome_from_summary(&arm.name, seed, &run_dir, &value)
+                }
+                Err(e) => failed_cell(&arm.name, seed, competition, &run_dir, e.to_string()),
+            };
+            observer.on_cell(&outcome, false);
+            outcomes.push(outcome);
+        }
+        outcomes
+    }
+
+    /// The run of one cell: a resume when `run_dir` holds a started run, else a fresh run with
+    /// the arm's strategy, policy and settings and the experiment's budget.
+    fn request(&self, arm: &Arm, seed: u64, competition: &str, run_dir: &Path) -> RunRequest {
+        if run_dir.join("run.json").is_file() {
+            return RunRequest {
+                resume: Some(run_dir.to_path_buf()),
+                backends: Some(self.backends.clone()),
+                ..RunRequest::default()
+            };
+        }
+        let experiment = self.experiment;
+        RunRequest {
+            competition_id: competition.to_string(),
+            data_dir: experiment.data_dir.clone(),
+            strategy: arm.strategy.clone(),
+            strategy_config: arm
+                .config
+                .as_ref()
+                .map(|c| serde_json::to_value(c).unwrap_or_default()),
+            policy: arm.policy.clone(),
+            time_limit: self.time_limit,
+            max_steps: experiment.budget.max_steps,
+            max_tokens: experiment.budget.max_tokens,
+            max_cost_usd: experiment.budget.max_cost_usd,
+            run_dir: Some(run_dir.to_path_buf()),
+            seed,
+            backends: Some(self.backends.clone()),
+            ..RunRequest::default()
+        }
+    }
 }

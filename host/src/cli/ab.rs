@@ -73,41 +73,25 @@ impl CellObserver for Lines {
     }
 }
 
+/// An [`ab::AbError`] as the CLI's error. Its Display is the whole message, its sources'
+/// text included, so it goes on as one message: as a chain of causes, `{:#}` would print each
+/// source twice.
+fn edge(e: ab::AbError) -> anyhow::Error {
+    anyhow::Error::msg(e)
+}
+
 pub async fn ab(
     args: AbArgs,
     config: &SophonConfig,
     config_path: Option<PathBuf>,
 ) -> anyhow::Result<()> {
-    let mut experiment = Experiment::load(&args.experiment).map_err(anyhow::Error::msg)?;
-    if let Some(n) = args.max_parallel {
-        anyhow::ensure!(n > 0, "--max-parallel must be at least 1");
-        experiment.max_parallel = Some(n);
-    }
-    let backend_given = args.backend.is_some();
-    if let Some(backend) = args.backend {
-        experiment.backend = Some(backend);
-        experiment.check().map_err(anyhow::Error::msg)?;
-    }
+    let mut experiment = load(&args)?;
     if let Some(sequence) = &args.sequence {
-        let (arm, seed) = sequence
-            .rsplit_once(':')
-            .and_then(|(arm, seed)| Some((arm, seed.parse::<u64>().ok()?)))
-            .with_context(|| format!("--sequence {sequence:?}: give ARM:SEED"))?;
-        let mut config = config.clone();
-        ab::cell_job::confine_to_cell(
-            &mut config,
-            args.cell_cpus.unwrap_or(ab::cell_job::DEFAULT_CELL_CPUS),
-            args.cell_memory_mb
-                .unwrap_or(ab::cell_job::DEFAULT_CELL_MEMORY_MB),
-        );
-        ab::run_one_sequence(&config, &experiment, (arm, seed), Arc::new(Lines))
-            .await
-            .map_err(anyhow::Error::msg)?;
-        return Ok(());
+        return run_sequence(config, &experiment, sequence, &args).await;
     }
     // Sequences an earlier driver started on a cluster stay there: a plain `sophon ab` (or
     // `--status`, `--cancel`) follows them rather than running them here a second time.
-    if !backend_given
+    if args.backend.is_none()
         && experiment.backend() == crate::jobs::service::LOCAL
         && let Some(recorded) = ab::cluster::recorded_backend(&experiment)
     {
@@ -120,25 +104,90 @@ pub async fn ab(
         return status(config, &experiment).await;
     }
     if args.cancel {
-        if experiment.backend() == crate::jobs::service::LOCAL {
-            anyhow::bail!(
-                "this experiment's cells run in the process that runs it (backend = \"local\"): \
-                 stop that process (Ctrl-C); give --backend if they were started on a cluster"
-            );
-        }
-        let stopped = ab::cluster::cancel(config, &experiment)
-            .await
-            .map_err(anyhow::Error::msg)?;
-        for job in &stopped {
-            eprintln!("stopped {} job {}", job.backend, job.native_id);
-        }
-        eprintln!(
-            "{} job(s) stopped; `sophon ab {}` resumes their runs",
-            stopped.len(),
-            args.experiment.display()
-        );
+        return cancel(config, &experiment, &args.experiment).await;
+    }
+    let result = run_experiment(config, &experiment, &args.experiment, config_path).await?;
+    if args.json {
+        let summary = std::fs::read_to_string(&result.summary)?;
+        out!("{summary}");
         return Ok(());
     }
+    print_summary(&experiment, &result)
+}
+
+/// The experiment file, with `--max-parallel` and `--backend` applied (and checked).
+fn load(args: &AbArgs) -> anyhow::Result<Experiment> {
+    let mut experiment = Experiment::load(&args.experiment).map_err(edge)?;
+    if let Some(n) = args.max_parallel {
+        anyhow::ensure!(n > 0, "--max-parallel must be at least 1");
+        experiment.max_parallel = Some(n);
+    }
+    if let Some(backend) = &args.backend {
+        experiment.backend = Some(backend.clone());
+        experiment.check().map_err(edge)?;
+    }
+    Ok(experiment)
+}
+
+/// `--sequence ARM:SEED`: run that one sequence in this process, confined to the cell the
+/// cluster gave its job.
+async fn run_sequence(
+    config: &SophonConfig,
+    experiment: &Experiment,
+    sequence: &str,
+    args: &AbArgs,
+) -> anyhow::Result<()> {
+    let (arm, seed) = sequence
+        .rsplit_once(':')
+        .and_then(|(arm, seed)| Some((arm, seed.parse::<u64>().ok()?)))
+        .with_context(|| format!("--sequence {sequence:?}: give ARM:SEED"))?;
+    let mut config = config.clone();
+    ab::cell_job::confine_to_cell(
+        &mut config,
+        args.cell_cpus.unwrap_or(ab::cell_job::DEFAULT_CELL_CPUS),
+        args.cell_memory_mb
+            .unwrap_or(ab::cell_job::DEFAULT_CELL_MEMORY_MB),
+    );
+    ab::run_one_sequence(&config, experiment, (arm, seed), Arc::new(Lines))
+        .await
+        .map_err(edge)?;
+    Ok(())
+}
+
+/// `--cancel`: stop the experiment's cluster jobs; an error for a local experiment.
+async fn cancel(
+    config: &SophonConfig,
+    experiment: &Experiment,
+    file: &std::path::Path,
+) -> anyhow::Result<()> {
+    if experiment.backend() == crate::jobs::service::LOCAL {
+        anyhow::bail!(
+            "this experiment's cells run in the process that runs it (backend = \"local\"): \
+             stop that process (Ctrl-C); give --backend if they were started on a cluster"
+        );
+    }
+    let stopped = ab::cluster::cancel(config, experiment)
+        .await
+        .map_err(edge)?;
+    for job in &stopped {
+        eprintln!("stopped {} job {}", job.backend, job.native_id);
+    }
+    eprintln!(
+        "{} job(s) stopped; `sophon ab {}` resumes their runs",
+        stopped.len(),
+        file.display()
+    );
+    Ok(())
+}
+
+/// Run (or finish) the experiment in `file`, its cluster jobs starting this binary with
+/// `config_path`.
+async fn run_experiment(
+    config: &SophonConfig,
+    experiment: &Experiment,
+    file: &std::path::Path,
+    config_path: Option<PathBuf>,
+) -> anyhow::Result<ab::ExperimentResult> {
     let launch = ab::cell_job::Launch {
         exe: std::env::current_exe().context("finding the sophon binary to run on the nodes")?,
         config: config_path,
@@ -149,18 +198,30 @@ pub async fn ab(
             experiment.backend()
         );
     }
-    let result = ab::run_experiment(config, &experiment, Some(&launch), Arc::new(Lines))
+    ab::run_experiment(config, experiment, Some(&launch), Arc::new(Lines))
         .await
-        .map_err(anyhow::Error::msg)
-        .with_context(|| format!("experiment {}", args.experiment.display()))?;
-    if args.json {
-        let summary = std::fs::read_to_string(&result.summary)?;
-        out!("{summary}");
-        return Ok(());
-    }
-    if let Some(warning) = ab::report::interval_warning(&experiment) {
+        .map_err(edge)
+        .with_context(|| format!("experiment {}", file.display()))
+}
+
+/// The summary as tables: per arm, then each arm against the baseline over all competitions,
+/// then where the files are.
+fn print_summary(experiment: &Experiment, result: &ab::ExperimentResult) -> anyhow::Result<()> {
+    if let Some(warning) = ab::report::interval_warning(experiment) {
         eprintln!("note: {warning}");
     }
+    print_arms(&result.analysis)?;
+    print_comparisons(&result.analysis)?;
+    out!(
+        "files {}, {}",
+        result.report.display(),
+        result.summary.display()
+    );
+    Ok(())
+}
+
+/// One row per arm: runs, rates and mean normalised score with their intervals.
+fn print_arms(analysis: &ab::Analysis) -> anyhow::Result<()> {
     out!(
         "{:<14} {:>5} {:>22} {:>22} {:>26}",
         "arm",
@@ -179,7 +240,7 @@ pub async fn ab(
             )
         })
     };
-    for a in &result.analysis.arms {
+    for a in &analysis.arms {
         out!(
             "{:<14} {:>5} {:>22} {:>22} {:>26}",
             a.arm,
@@ -192,8 +253,12 @@ pub async fn ab(
             ))
         );
     }
-    for c in result
-        .analysis
+    Ok(())
+}
+
+/// One line per arm against the baseline, over all competitions.
+fn print_comparisons(analysis: &ab::Analysis) -> anyhow::Result<()> {
+    for c in analysis
         .comparisons
         .iter()
         .filter(|c| c.competition_id == "all")
@@ -211,11 +276,6 @@ pub async fn ab(
             ))
         );
     }
-    out!(
-        "files {}, {}",
-        result.report.display(),
-        result.summary.display()
-    );
     Ok(())
 }
 
@@ -223,7 +283,7 @@ pub async fn ab(
 async fn status(config: &SophonConfig, experiment: &Experiment) -> anyhow::Result<()> {
     let statuses = ab::cluster::status(config, experiment)
         .await
-        .map_err(anyhow::Error::msg)?;
+        .map_err(edge)?;
     out!("{:<14} {:>5} {:>8}  job", "arm", "seed", "cells");
     for s in statuses {
         let job = s.job.map_or("–".to_string(), |(job, said)| {

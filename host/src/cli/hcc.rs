@@ -81,26 +81,30 @@ pub enum HccCommand {
     },
     /// Drive the real store and context assembly with a synthetic run and print, at every
     /// step, the assembled context's tokens against the naive full history's.
-    Simulate {
-        #[arg(long, default_value_t = 500)]
-        steps: u32,
-        #[arg(long, default_value_t = 32_000)]
-        budget_tokens: u32,
-        /// A new phase every this many steps.
-        #[arg(long, default_value_t = 25)]
-        phase_every: u32,
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
-        /// Count tokens with this model's tokenizer (default o200k_base).
-        #[arg(long)]
-        model: Option<String>,
-        /// Print the per-step JSON (default: a summary).
-        #[arg(long)]
-        json: bool,
-        /// The store to simulate in (default: a temporary one, removed afterwards).
-        #[arg(long)]
-        store: Option<PathBuf>,
-    },
+    Simulate(SimulateArgs),
+}
+
+/// `sophon hcc simulate`'s arguments.
+#[derive(clap::Args)]
+pub struct SimulateArgs {
+    #[arg(long, default_value_t = 500)]
+    steps: u32,
+    #[arg(long, default_value_t = 32_000)]
+    budget_tokens: u32,
+    /// A new phase every this many steps.
+    #[arg(long, default_value_t = 25)]
+    phase_every: u32,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Count tokens with this model's tokenizer (default o200k_base).
+    #[arg(long)]
+    model: Option<String>,
+    /// Print the per-step JSON (default: a summary).
+    #[arg(long)]
+    json: bool,
+    /// The store to simulate in (default: a temporary one, removed afterwards).
+    #[arg(long)]
+    store: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -170,108 +174,114 @@ pub async fn run(command: HccCommand, config: &SophonConfig) -> anyhow::Result<(
             yes,
             store,
         } => delete(&store.open(config)?, &source_run, yes, &mut out),
-        HccCommand::Stats { json, store } => {
-            let stats = store.open(config)?.stats()?;
-            if json {
-                writeln!(out, "{}", serde_json::to_string_pretty(&stats)?)?;
-            } else {
-                writeln!(out, "store            {}", stats.path)?;
-                writeln!(out, "schema version   {}", stats.schema_version)?;
-                writeln!(out, "runs             {}", stats.runs)?;
-                writeln!(
-                    out,
-                    "events           {} ({} bytes of content)",
-                    stats.events, stats.event_bytes
-                )?;
-                writeln!(out, "phases           {}", stats.phases)?;
-                writeln!(out, "knowledge units  {}", stats.knowledge_units)?;
-                writeln!(
-                    out,
-                    "wisdom entries   {} from {} competitions ({} vectors)",
-                    stats.wisdom_entries, stats.competitions_with_wisdom, stats.wisdom_vectors
-                )?;
-            }
-            Ok(())
-        }
+        HccCommand::Stats { json, store } => stats(&store.open(config)?, json, &mut out),
         HccCommand::Export { output, store } => {
-            let store = store.open(config)?;
-            let count = match &output {
-                Some(path) => {
-                    let file = std::fs::File::create(path)
-                        .with_context(|| format!("creating {}", path.display()))?;
-                    let mut writer = std::io::BufWriter::new(file);
-                    let n = store.export_wisdom(&mut writer)?;
-                    writer.flush()?;
-                    n
-                }
-                None => {
-                    // To standard output (perhaps a terminal): C1, bidi and format characters
-                    // JSON-escaped too, the same records.
-                    let mut buffer = Vec::new();
-                    let n = store.export_wisdom(&mut buffer)?;
-                    out.write_all(term::json(String::from_utf8(buffer)?).as_bytes())?;
-                    n
-                }
-            };
-            eprintln!("exported {count} wisdom entries");
-            Ok(())
+            export(&store.open(config)?, output.as_deref(), &mut out)
         }
-        HccCommand::Import { file, store } => {
-            let store = store.open(config)?;
-            let reader = std::fs::File::open(&file)
-                .with_context(|| format!("opening {}", file.display()))?;
-            let report = store
-                .import_wisdom(&mut BufReader::new(reader))
-                .with_context(|| format!("importing {}", file.display()))?;
-            writeln!(
-                out,
-                "imported {} wisdom entries ({} already present) into {}",
-                report.added,
-                report.already_present,
-                store.path().display()
-            )?;
-            Ok(())
-        }
-        HccCommand::Simulate {
-            steps,
-            budget_tokens,
-            phase_every,
-            seed,
-            model,
-            json,
-            store,
-        } => {
-            if steps == 0 || budget_tokens == 0 {
-                bail!("--steps and --budget-tokens must be positive");
-            }
-            let temp;
-            let path = match store {
-                Some(path) => path,
-                None => {
-                    temp = tempfile::tempdir().context("creating a temporary store")?;
-                    temp.path().join("hcc.sqlite")
-                }
-            };
-            let store = Arc::new(HccStore::open(&path)?);
-            let run_id = format!("sim-{}-{}", seed, crate::hcc::store::now_ms());
-            let config = SimulationConfig {
-                steps,
-                budget_tokens,
-                phase_every,
-                seed,
-                model,
-                ..SimulationConfig::default()
-            };
-            let report = simulate(store, &run_id, &config).await?;
-            if json {
-                serde_json::to_writer(&mut out, &report)?;
-                writeln!(out)?;
-            } else {
-                print_simulation(&report, &path, &mut out)?;
-            }
-            Ok(())
-        }
+        HccCommand::Import { file, store } => import(&store.open(config)?, &file, &mut out),
+        HccCommand::Simulate(args) => run_simulation(args, &mut out).await,
     }
+}
+
+/// `sophon hcc stats`: counts over the whole store, as JSON or aligned lines.
+fn stats(store: &HccStore, json: bool, out: &mut dyn Write) -> anyhow::Result<()> {
+    let stats = store.stats()?;
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&stats)?)?;
+        return Ok(());
+    }
+    writeln!(out, "store            {}", stats.path)?;
+    writeln!(out, "schema version   {}", stats.schema_version)?;
+    writeln!(out, "runs             {}", stats.runs)?;
+    writeln!(
+        out,
+        "events           {} ({} bytes of content)",
+        stats.events, stats.event_bytes
+    )?;
+    writeln!(out, "phases           {}", stats.phases)?;
+    writeln!(out, "knowledge units  {}", stats.knowledge_units)?;
+    writeln!(
+        out,
+        "wisdom entries   {} from {} competitions ({} vectors)",
+        stats.wisdom_entries, stats.competitions_with_wisdom, stats.wisdom_vectors
+    )?;
+    Ok(())
+}
+
+/// `sophon hcc export`: every wisdom entry as JSONL, to `output` or else to `out`; the count
+/// goes to stderr.
+fn export(store: &HccStore, output: Option<&Path>, out: &mut dyn Write) -> anyhow::Result<()> {
+    let count = match output {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            let mut writer = std::io::BufWriter::new(file);
+            let n = store.export_wisdom(&mut writer)?;
+            writer.flush()?;
+            n
+        }
+        None => {
+            // To standard output (perhaps a terminal): C1, bidi and format characters
+            // JSON-escaped too, the same records.
+            let mut buffer = Vec::new();
+            let n = store.export_wisdom(&mut buffer)?;
+            out.write_all(term::json(String::from_utf8(buffer)?).as_bytes())?;
+            n
+        }
+    };
+    eprintln!("exported {count} wisdom entries");
+    Ok(())
+}
+
+/// `sophon hcc import FILE`: add the file's wisdom entries, skipping present ones.
+fn import(store: &HccStore, file: &Path, out: &mut dyn Write) -> anyhow::Result<()> {
+    let reader =
+        std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let report = store
+        .import_wisdom(&mut BufReader::new(reader))
+        .with_context(|| format!("importing {}", file.display()))?;
+    writeln!(
+        out,
+        "imported {} wisdom entries ({} already present) into {}",
+        report.added,
+        report.already_present,
+        store.path().display()
+    )?;
+    Ok(())
+}
+
+/// `sophon hcc simulate`: a synthetic run in `--store` (else a temporary store, removed when
+/// done), printed as per-step JSON or a summary.
+async fn run_simulation(args: SimulateArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    if args.steps == 0 || args.budget_tokens == 0 {
+        bail!("--steps and --budget-tokens must be positive");
+    }
+    let temp;
+    let path = match args.store {
+        Some(path) => path,
+        None => {
+            temp = tempfile::tempdir().context("creating a temporary store")?;
+            temp.path().join("hcc.sqlite")
+        }
+    };
+    let store = Arc::new(HccStore::open(&path)?);
+    let run_id = format!("sim-{}-{}", args.seed, crate::hcc::store::now_ms());
+    let config = SimulationConfig {
+        steps: args.steps,
+        budget_tokens: args.budget_tokens,
+        phase_every: args.phase_every,
+        seed: args.seed,
+        model: args.model,
+        ..SimulationConfig::default()
+    };
+    let report = simulate(store, &run_id, &config).await?;
+    if args.json {
+        serde_json::to_writer(&mut *out, &report)?;
+        writeln!(out)?;
+    } else {
+        print_simulation(&report, &path, out)?;
+    }
+    Ok(())
 }
 
 fn print_simulation(
@@ -314,6 +324,7 @@ fn print_simulation(
     Ok(())
 }
 
+/// `sophon hcc show` without `--source-run`: the layer `layer`, of one run or competition.
 fn show(
     store: &HccStore,
     run: Option<&str>,
@@ -323,88 +334,114 @@ fn show(
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     match (layer, run) {
-        (Layer::Wisdom, _) => {
-            let records = store.wisdom(competition)?;
-            for r in &records {
-                print_wisdom(r, json, out)?;
-            }
-            if records.is_empty() && !json {
-                writeln!(out, "no wisdom in {}", store.path().display())?;
-            }
+        (Layer::Wisdom, _) => show_wisdom(store, competition, json, out),
+        (Layer::Knowledge, _) => show_knowledge(store, run, competition, json, out),
+        (Layer::Experience, Some(run)) => show_events(store, run, json, out),
+        (Layer::Experience, None) => show_runs(store, json, out),
+    }
+}
+
+/// The wisdom entries (of `competition`, if given).
+fn show_wisdom(
+    store: &HccStore,
+    competition: Option<&str>,
+    json: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let records = store.wisdom(competition)?;
+    for r in &records {
+        print_wisdom(r, json, out)?;
+    }
+    if records.is_empty() && !json {
+        writeln!(out, "no wisdom in {}", store.path().display())?;
+    }
+    Ok(())
+}
+
+/// The knowledge units of `run`, else of `competition`; an error without either.
+fn show_knowledge(
+    store: &HccStore,
+    run: Option<&str>,
+    competition: Option<&str>,
+    json: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let units = match (run, competition) {
+        (Some(run), _) => store.knowledge(KnowledgeScope::Run(run))?,
+        (None, Some(c)) => store.knowledge(KnowledgeScope::Competition(c))?,
+        (None, None) => bail!("--layer knowledge needs --run ID or --competition ID"),
+    };
+    for (run, unit) in &units {
+        if json {
+            let line = serde_json::json!({"run_id": run, "unit": unit}).to_string();
+            writeln!(out, "{}", term::json(line))?;
+        } else {
+            writeln!(out, "== run {}, phase {}", term::line(run), unit.phase)?;
+            print_knowledge(unit, out)?;
         }
-        (Layer::Knowledge, _) => {
-            let units = match (run, competition) {
-                (Some(run), _) => store.knowledge(KnowledgeScope::Run(run))?,
-                (None, Some(c)) => store.knowledge(KnowledgeScope::Competition(c))?,
-                (None, None) => bail!("--layer knowledge needs --run ID or --competition ID"),
-            };
-            for (run, unit) in &units {
-                if json {
-                    let line = serde_json::json!({"run_id": run, "unit": unit}).to_string();
-                    writeln!(out, "{}", term::json(line))?;
-                } else {
-                    writeln!(out, "== run {}, phase {}", term::line(run), unit.phase)?;
-                    print_knowledge(unit, out)?;
-                }
-            }
+    }
+    Ok(())
+}
+
+/// One run's events: JSON lines, or a header and one summary line per event.
+fn show_events(store: &HccStore, run: &str, json: bool, out: &mut dyn Write) -> anyhow::Result<()> {
+    let record = store.run(run)?;
+    let events = store.events(run, None, 0, None, u32::MAX)?;
+    if json {
+        for e in &events {
+            writeln!(out, "{}", term::json(serde_json::to_string(e)?))?;
         }
-        (Layer::Experience, Some(run)) => {
-            let record = store.run(run)?;
-            let events = store.events(run, None, 0, None, u32::MAX)?;
-            if json {
-                for e in &events {
-                    writeln!(out, "{}", term::json(serde_json::to_string(e)?))?;
-                }
-                return Ok(());
-            }
-            writeln!(
-                out,
-                "run {} on {}: phase {}, {} events",
-                term::line(&record.run_id),
-                term::line(&record.competition_id),
-                record.current_phase,
-                record.events
-            )?;
-            for e in &events {
-                let first = e.event.content.lines().next().unwrap_or_default();
-                let first: String = first.chars().take(80).collect();
-                writeln!(
-                    out,
-                    "{:>6}  p{:<3} {:>9.1}s  {:<12} {:<8} {:>10}  {:>7}B  {}",
-                    e.id,
-                    e.phase,
-                    e.time_ms as f64 / 1000.0,
-                    term::line(&kind_to_text(&e.event.kind)),
-                    term::line(e.event.node.as_deref().unwrap_or("-")),
-                    e.event.metric.map_or("-".into(), |m| format!("{m:.4}")),
-                    e.event.content.len(),
-                    term::line(&first)
-                )?;
-            }
-        }
-        (Layer::Experience, None) => {
-            let runs = store.runs()?;
-            if json {
-                writeln!(out, "{}", term::json(serde_json::to_string_pretty(&runs)?))?;
-                return Ok(());
-            }
-            if runs.is_empty() {
-                writeln!(out, "no runs in {}", store.path().display())?;
-            }
-            for r in runs {
-                writeln!(
-                    out,
-                    "{}  {}  phase {}  {} events  best {}  score {}{}",
-                    term::line(&r.run_id),
-                    term::line(&r.competition_id),
-                    r.current_phase,
-                    r.events,
-                    r.best_metric.map_or("-".into(), |m| format!("{m:.4}")),
-                    r.score.map_or("-".into(), |m| format!("{m:.3}")),
-                    if r.ended_ms.is_some() { "" } else { "  (open)" }
-                )?;
-            }
-        }
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "run {} on {}: phase {}, {} events",
+        term::line(&record.run_id),
+        term::line(&record.competition_id),
+        record.current_phase,
+        record.events
+    )?;
+    for e in &events {
+        let first = e.event.content.lines().next().unwrap_or_default();
+        let first: String = first.chars().take(80).collect();
+        writeln!(
+            out,
+            "{:>6}  p{:<3} {:>9.1}s  {:<12} {:<8} {:>10}  {:>7}B  {}",
+            e.id,
+            e.phase,
+            e.time_ms as f64 / 1000.0,
+            term::line(&kind_to_text(&e.event.kind)),
+            term::line(e.event.node.as_deref().unwrap_or("-")),
+            e.event.metric.map_or("-".into(), |m| format!("{m:.4}")),
+            e.event.content.len(),
+            term::line(&first)
+        )?;
+    }
+    Ok(())
+}
+
+/// The runs in the store: pretty JSON, or one line each.
+fn show_runs(store: &HccStore, json: bool, out: &mut dyn Write) -> anyhow::Result<()> {
+    let runs = store.runs()?;
+    if json {
+        writeln!(out, "{}", term::json(serde_json::to_string_pretty(&runs)?))?;
+        return Ok(());
+    }
+    if runs.is_empty() {
+        writeln!(out, "no runs in {}", store.path().display())?;
+    }
+    for r in runs {
+        writeln!(
+            out,
+            "{}  {}  phase {}  {} events  best {}  score {}{}",
+            term::line(&r.run_id),
+            term::line(&r.competition_id),
+            r.current_phase,
+            r.events,
+            r.best_metric.map_or("-".into(), |m| format!("{m:.4}")),
+            r.score.map_or("-".into(), |m| format!("{m:.3}")),
+            if r.ended_ms.is_some() { "" } else { "  (open)" }
+        )?;
     }
     Ok(())
 }

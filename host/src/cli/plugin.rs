@@ -5,11 +5,13 @@ use crate::artifacts::ArtifactStore;
 use crate::builtin;
 use crate::config::SophonConfig;
 use crate::hcc::TaskDescriptor;
+use crate::llm::budget::UsageTotals;
 use crate::run::RunInfo;
-use crate::run::services::{self, ServiceRequest};
+use crate::run::services::{self, BuiltServices, ServiceRequest};
 use crate::run::session::SessionRun;
+use crate::run_context::{Best, NodeReport, Outcome};
 use crate::runtime::inspect::{self, ManifestOrigin};
-use crate::runtime::{Manifest, PluginGrants, PluginSource, Runtime, World};
+use crate::runtime::{LoadedPlugin, Manifest, PluginGrants, PluginSource, Runtime, World};
 use crate::term;
 use anyhow::{Context, bail};
 use clap::Subcommand;
@@ -114,34 +116,7 @@ pub async fn run(
             dir,
             sdk,
             lang,
-        } => {
-            let (path, wasm) = match lang {
-                super::Lang::Rust => {
-                    let path = super::scaffold_plugin(world, &name, &dir, sdk.as_deref())?;
-                    let wasm = path
-                        .join("target/wasm32-wasip2/release")
-                        .join(format!("{}.wasm", name.replace('-', "_")));
-                    (path, wasm)
-                }
-                lang => {
-                    let path = super::scaffold_script_plugin(lang, world, &name, &dir)?;
-                    let wasm = path.join(format!("{name}.wasm"));
-                    (path, wasm)
-                }
-            };
-            out!("created {} plugin `{name}` in {}", world, path.display());
-            match lang {
-                super::Lang::Rust => out!("test it:   cd {} && cargo test", path.display()),
-                super::Lang::Js => out!(
-                    "set up:    cd {} && npm install   (componentize-js)",
-                    path.display()
-                ),
-                super::Lang::Python => out!("set up:    pip install componentize-py"),
-            }
-            out!("build it:  sophon plugin build {}", path.display());
-            out!("inspect:   sophon plugin inspect {}", wasm.display());
-            Ok(())
-        }
+        } => new_plugin(world, &name, &dir, sdk.as_deref(), lang),
         PluginCommand::Build { dir } => {
             let wasm = super::build_plugin(&dir)?;
             out!("built {}", wasm.display());
@@ -195,6 +170,42 @@ pub async fn run(
             }
         }
     }
+}
+
+/// `sophon plugin new`: scaffold the plugin, then say how to test, build and inspect it.
+fn new_plugin(
+    world: World,
+    name: &str,
+    dir: &std::path::Path,
+    sdk: Option<&std::path::Path>,
+    lang: super::Lang,
+) -> anyhow::Result<()> {
+    let (path, wasm) = match lang {
+        super::Lang::Rust => {
+            let path = super::scaffold_plugin(world, name, dir, sdk)?;
+            let wasm = path
+                .join("target/wasm32-wasip2/release")
+                .join(format!("{}.wasm", name.replace('-', "_")));
+            (path, wasm)
+        }
+        lang => {
+            let path = super::scaffold_script_plugin(lang, world, name, dir)?;
+            let wasm = path.join(format!("{name}.wasm"));
+            (path, wasm)
+        }
+    };
+    out!("created {} plugin `{name}` in {}", world, path.display());
+    match lang {
+        super::Lang::Rust => out!("test it:   cd {} && cargo test", path.display()),
+        super::Lang::Js => out!(
+            "set up:    cd {} && npm install   (componentize-js)",
+            path.display()
+        ),
+        super::Lang::Python => out!("set up:    pip install componentize-py"),
+    }
+    out!("build it:  sophon plugin build {}", path.display());
+    out!("inspect:   sophon plugin inspect {}", wasm.display());
+    Ok(())
 }
 
 fn report_install(
@@ -451,27 +462,23 @@ async fn run_on_competition(
     super::run::run_and_report(&config, request, dev.json).await
 }
 
+/// `plugin run` without `--competition`: the strategy alone in a scratch run (its own
+/// artifact store and HCC store under the run directory, the local job backend if it is granted
+/// jobs), its jobs cancelled when it returns; then what it did, as text or JSON.
 async fn run_strategy(config: &SophonConfig, dev: DevRun) -> anyhow::Result<()> {
-    let DevRun {
-        reference,
-        strategy_config,
-        grant_requested,
-        timeout,
-        run_dir,
-        json: as_json,
-    } = dev;
-    let reference = reference.as_str();
-    let strategy_config = strategy_config.as_str();
-    let (source, manifest, grants) = strategy_and_grants(config, reference, grant_requested)?;
+    let (source, manifest, grants) =
+        strategy_and_grants(config, &dev.reference, dev.grant_requested)?;
     let mut config = config.clone();
     let runtime = Runtime::new(config.runtime_config())?;
     let plugin = runtime.load(&source, &grants)?;
 
     let run_id = format!("{}-{}", manifest.plugin.name, std::process::id());
-    let run_dir = run_dir.unwrap_or_else(|| PathBuf::from("sophon-runs").join(&run_id));
+    let run_dir = dev
+        .run_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("sophon-runs").join(&run_id));
     // A scratch HCC store: a plugin under development never writes the operator's memory.
     config.hcc.store = Some(run_dir.join("hcc.sqlite"));
-    let config = &config;
     let store = Arc::new(
         ArtifactStore::open(&run_dir.join("artifacts"), 1 << 30)
             .with_context(|| format!("creating the artifact store in {}", run_dir.display()))?,
@@ -483,11 +490,47 @@ async fn run_strategy(config: &SophonConfig, dev: DevRun) -> anyhow::Result<()> 
             seed: 0,
             arm: None,
         })
-        .with_wall_limit(timeout)
+        .with_wall_limit(dev.timeout)
         .with_artifacts(store.clone()),
     );
-    let built = services::build(
+    let built = scratch_services(
+        &config,
         &plugin,
+        &run_id,
+        store,
+        session.clone(),
+        dev.timeout,
+    )?;
+    let hub = built.hub.clone();
+    let outcome = run_to_end(&plugin, built, &dev.strategy_config, dev.timeout).await?;
+    let done = DevResult {
+        run_id,
+        run_dir,
+        outcome,
+        llm_usage: hub.as_ref().map(|h| h.ledger().summary().total),
+        nodes: session.nodes(),
+        best: session.best(),
+    };
+    if dev.json {
+        print_dev_json(&done)
+    } else {
+        print_dev_result(&plugin, &done)
+    }
+}
+
+/// The host services of a scratch run: filed under [`PLUGIN_RUN_COMPETITION`], the local job
+/// backend when the plugin is granted jobs, no task, journal or promotion policy, and a run
+/// deadline `timeout` from now.
+fn scratch_services(
+    config: &SophonConfig,
+    plugin: &LoadedPlugin,
+    run_id: &str,
+    artifacts: Arc<ArtifactStore>,
+    run: Arc<SessionRun>,
+    timeout: Duration,
+) -> anyhow::Result<BuiltServices> {
+    services::build(
+        plugin,
         ServiceRequest {
             config,
             backends: match plugin.grants().jobs {
@@ -497,13 +540,13 @@ async fn run_strategy(config: &SophonConfig, dev: DevRun) -> anyhow::Result<()> 
                 None => None,
             },
             jobs_backend: crate::jobs::service::LOCAL.into(),
-            run_id: run_id.clone(),
+            run_id: run_id.to_string(),
             // The HCC files a run under a competition: this run's is its own, never a real one.
             competition_id: PLUGIN_RUN_COMPETITION.into(),
             descriptor: TaskDescriptor::default(),
-            artifacts: store,
+            artifacts,
             task_public: None,
-            run: session.clone(),
+            run,
             task: None,
             journal: None,
             hub: None,
@@ -514,31 +557,52 @@ async fn run_strategy(config: &SophonConfig, dev: DevRun) -> anyhow::Result<()> 
             },
         },
     )
-    .map_err(anyhow::Error::msg)?;
-    let hub = built.hub;
-    let services = built.services;
-    let mut instance = plugin.strategy(services).await?;
+    .map_err(anyhow::Error::msg)
+}
+
+/// Instantiate the strategy with `built`'s services and run it with `strategy_config`; the
+/// jobs it left running are cancelled before its result (or error) is returned.
+async fn run_to_end(
+    plugin: &LoadedPlugin,
+    built: BuiltServices,
+    strategy_config: &str,
+    timeout: Duration,
+) -> anyhow::Result<Outcome> {
+    let mut instance = plugin.strategy(built.services).await?;
     let outcome = instance.run(strategy_config, timeout).await;
     if let Some(jobs) = &built.jobs {
         jobs.cancel_all().await;
     }
-    let outcome = outcome?;
-    let llm_usage = hub.as_ref().map(|h| h.ledger().summary().total);
-    let nodes = session.nodes();
-    let best = session.best();
-    if as_json {
-        let out = json!({
-            "run_id": run_id,
-            "run_dir": run_dir,
-            "outcome": outcome,
-            "nodes": nodes,
-            "best": best.map(|b| json!({"node": b.node, "submission": b.submission, "metric": b.metric})),
-            "llm": llm_usage,
-        });
-        out!("{}", term::json(serde_json::to_string_pretty(&out)?));
-        return Ok(());
-    }
-    // Node ids, operators, summaries and the outcome are the strategy's text.
+    Ok(outcome?)
+}
+
+/// What a scratch run did.
+struct DevResult {
+    run_id: String,
+    run_dir: PathBuf,
+    outcome: Outcome,
+    llm_usage: Option<UsageTotals>,
+    nodes: Vec<NodeReport>,
+    best: Option<Best>,
+}
+
+/// The scratch run as one pretty-printed JSON object.
+fn print_dev_json(done: &DevResult) -> anyhow::Result<()> {
+    let out = json!({
+        "run_id": done.run_id,
+        "run_dir": done.run_dir,
+        "outcome": done.outcome,
+        "nodes": done.nodes,
+        "best": done.best.as_ref().map(|b| json!({"node": b.node, "submission": b.submission, "metric": b.metric})),
+        "llm": done.llm_usage,
+    });
+    out!("{}", term::json(serde_json::to_string_pretty(&out)?));
+    Ok(())
+}
+
+/// The scratch run as text: the plugin, the run, a line per node, the best, the LLM usage and
+/// the outcome. Node ids, operators, summaries and the outcome are the strategy's text.
+fn print_dev_result(plugin: &LoadedPlugin, done: &DevResult) -> anyhow::Result<()> {
     out!(
         "plugin   {} {} (sandboxed, memory cap {} MiB)",
         term::line(plugin.name()),
@@ -547,10 +611,10 @@ async fn run_strategy(config: &SophonConfig, dev: DevRun) -> anyhow::Result<()> 
     );
     out!(
         "run      {}  ({})",
-        term::line(&run_id),
-        term::line(&run_dir.display().to_string())
+        term::line(&done.run_id),
+        term::line(&done.run_dir.display().to_string())
     );
-    for node in &nodes {
+    for node in &done.nodes {
         out!(
             "node     {:<10} {:<8} metric {:<8} {}",
             term::line(&node.id),
@@ -559,7 +623,7 @@ async fn run_strategy(config: &SophonConfig, dev: DevRun) -> anyhow::Result<()> 
             term::line(&node.summary)
         );
     }
-    if let Some(best) = best {
+    if let Some(best) = &done.best {
         out!(
             "best     {} (metric {:.4}, submission artifact {})",
             term::line(&best.node),
@@ -567,7 +631,7 @@ async fn run_strategy(config: &SophonConfig, dev: DevRun) -> anyhow::Result<()> 
             term::line(&best.submission)
         );
     }
-    if let Some(usage) = llm_usage {
+    if let Some(usage) = &done.llm_usage {
         out!(
             "llm      {} calls ({} cached, {} failed), {} prompt + {} completion tokens, ${:.4}",
             usage.calls,
@@ -578,6 +642,6 @@ async fn run_strategy(config: &SophonConfig, dev: DevRun) -> anyhow::Result<()> 
             usage.cost_usd
         );
     }
-    out!("outcome  {}", term::block(&outcome.summary));
+    out!("outcome  {}", term::block(&done.outcome.summary));
     Ok(())
 }

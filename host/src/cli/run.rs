@@ -6,6 +6,7 @@ use crate::config::SophonConfig;
 use crate::report::{RunView, html};
 use crate::run::events::{RunEvent, RunObserver};
 use crate::run::execute::{self, RunRequest, RunSummary};
+use crate::run_context::NodeReport;
 use crate::term;
 use anyhow::Context;
 use clap::Args;
@@ -243,103 +244,123 @@ impl Progress {
 impl RunObserver for Progress {
     fn on_event(&self, event: &RunEvent) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.update(event);
+        for line in event_lines(event) {
+            self.line(line);
+        }
+        if let RunEvent::Graded { .. } = event {
+            self.bar.finish_and_clear();
+        }
+        self.bar.set_message(self.status(&state));
+    }
+}
+
+impl ProgressState {
+    /// Take in what `event` changes: the limits, thresholds and direction when the run starts
+    /// (the deadline counts the time a resumed run already spent), the node count and tokens
+    /// used per node, the best metric.
+    fn update(&mut self, event: &RunEvent) {
         match event {
             RunEvent::Started {
                 elapsed_ms,
-                resumed,
-                run_id,
-                competition_id,
-                strategy,
-                run_dir,
-                metric,
                 direction,
                 time_limit_secs,
                 max_tokens,
                 thresholds,
                 ..
             } => {
-                state.max_tokens = *max_tokens;
-                state.thresholds = *thresholds;
-                state.lower_is_better = *direction == crate::task::Direction::Minimize;
-                state.deadline = time_limit_secs.map(|s| {
+                self.max_tokens = *max_tokens;
+                self.thresholds = *thresholds;
+                self.lower_is_better = *direction == crate::task::Direction::Minimize;
+                self.deadline = time_limit_secs.map(|s| {
                     std::time::Instant::now()
                         + Duration::from_secs(s).saturating_sub(Duration::from_millis(*elapsed_ms))
                 });
-                let verb = if *resumed { "resuming" } else { "run" };
-                self.line(format!(
-                    "{verb} {run_id}: {} with `{}`, metric {} ({direction:?}); run directory {}",
-                    term::line(competition_id),
-                    term::line(strategy),
-                    term::line(metric),
-                    term::line(run_dir)
-                ));
             }
-            RunEvent::Node {
-                node, tokens_used, ..
-            } => {
-                state.nodes += 1;
-                state.tokens_used = *tokens_used;
-                let metric = node.metric.map_or("-".to_string(), |m| format!("{m:.5}"));
-                let verdict = if node.buggy {
-                    "buggy"
-                } else if node.valid_submission {
-                    "ok"
-                } else {
-                    "invalid"
-                };
-                // Node ids, operators and summaries are the strategy's: one escaped line each.
-                self.line(format!(
-                    "  node {:<8} {:<7} {verdict:<7} metric {metric:<9} {}",
-                    term::line(&node.id),
-                    term::line(&node.operator),
-                    term::line(&node.summary)
-                ));
+            RunEvent::Node { tokens_used, .. } => {
+                self.nodes += 1;
+                self.tokens_used = *tokens_used;
             }
-            RunEvent::Best { best, .. } => {
-                state.best = Some(best.metric);
-                self.line(format!(
-                    "  best  {} ({:.5}) copied to submission/submission.csv",
-                    term::line(&best.node),
-                    best.metric
-                ));
-            }
-            RunEvent::BestRefused { node, reason, .. } => {
-                // The adapter's reason may echo the submission (job output).
-                self.line(format!(
-                    "  {} refused as best: {}",
-                    term::line(node),
-                    term::line(reason)
-                ));
-            }
-            RunEvent::Log { .. } => {}
-            RunEvent::StrategyDone { error, .. } => {
-                if let Some(error) = error {
-                    self.line(format!("strategy failed: {}", term::block(error)));
-                }
-                self.line("grading the best submission…".to_string());
-            }
-            RunEvent::WisdomPrefetched { entries, .. } => {
-                self.line(format!(
-                    "  memory: {} wisdom entries from earlier tasks in context",
-                    entries.len()
-                ));
-            }
-            RunEvent::Promoted {
-                policy,
-                knowledge_units,
-                wisdom,
-                ..
-            } => {
-                self.line(format!(
-                    "  memory: policy `{}` kept {knowledge_units} knowledge units and left {} wisdom entries for later tasks",
-                    term::line(policy),
-                    wisdom.len()
-                ));
-            }
-            RunEvent::Graded { .. } => self.bar.finish_and_clear(),
+            RunEvent::Best { best, .. } => self.best = Some(best.metric),
+            _ => {}
         }
-        self.bar.set_message(self.status(&state));
     }
+}
+
+/// The lines `event` prints above the status line, in order. The strategy's and the adapter's
+/// texts in them (node ids, operators, summaries, reasons, errors) are escaped.
+fn event_lines(event: &RunEvent) -> Vec<String> {
+    match event {
+        RunEvent::Started {
+            resumed,
+            run_id,
+            competition_id,
+            strategy,
+            run_dir,
+            metric,
+            direction,
+            ..
+        } => {
+            let verb = if *resumed { "resuming" } else { "run" };
+            vec![format!(
+                "{verb} {run_id}: {} with `{}`, metric {} ({direction:?}); run directory {}",
+                term::line(competition_id),
+                term::line(strategy),
+                term::line(metric),
+                term::line(run_dir)
+            )]
+        }
+        RunEvent::Node { node, .. } => vec![node_line(node)],
+        RunEvent::Best { best, .. } => vec![format!(
+            "  best  {} ({:.5}) copied to submission/submission.csv",
+            term::line(&best.node),
+            best.metric
+        )],
+        // The adapter's reason may echo the submission (job output).
+        RunEvent::BestRefused { node, reason, .. } => vec![format!(
+            "  {} refused as best: {}",
+            term::line(node),
+            term::line(reason)
+        )],
+        RunEvent::StrategyDone { error, .. } => error
+            .iter()
+            .map(|error| format!("strategy failed: {}", term::block(error)))
+            .chain(["grading the best submission…".to_string()])
+            .collect(),
+        RunEvent::WisdomPrefetched { entries, .. } => vec![format!(
+            "  memory: {} wisdom entries from earlier tasks in context",
+            entries.len()
+        )],
+        RunEvent::Promoted {
+            policy,
+            knowledge_units,
+            wisdom,
+            ..
+        } => vec![format!(
+            "  memory: policy `{}` kept {knowledge_units} knowledge units and left {} wisdom entries for later tasks",
+            term::line(policy),
+            wisdom.len()
+        )],
+        RunEvent::Log { .. } | RunEvent::Graded { .. } => Vec::new(),
+    }
+}
+
+/// A node's line: id, operator, verdict (buggy, ok or invalid), metric and summary.
+fn node_line(node: &NodeReport) -> String {
+    let metric = node.metric.map_or("-".to_string(), |m| format!("{m:.5}"));
+    let verdict = if node.buggy {
+        "buggy"
+    } else if node.valid_submission {
+        "ok"
+    } else {
+        "invalid"
+    };
+    format!(
+        "  node {:<8} {:<7} {verdict:<7} metric {metric:<9} {}",
+        term::line(&node.id),
+        term::line(&node.operator),
+        term::line(&node.summary)
+    )
 }
 
 fn print_summary(summary: &RunSummary) -> anyhow::Result<()> {
