@@ -181,7 +181,9 @@ async fn run_sequences(
     let time_limit = experiment.time_limit()?;
     // One set of job backends for every cell: the local scheduler hands each core, GPU and
     // megabyte to one job at a time across all the runs going on at once.
-    let backends = crate::run::jobs::shared_backends(config).await?;
+    let backends = crate::run::jobs::shared_backends(config)
+        .await
+        .map_err(|e| e.to_string())?;
     let parallel = experiment.max_parallel.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map_or(1, |n| n.get())

@@ -13,12 +13,13 @@
 //! together by the run's `max-run-mb` (counted across a resume); past it, writes answer
 //! `budget-exhausted` and what the run wrote stays.
 
+use super::config::HccConfigError;
 use super::config::{EmbedderChoice, HccConfig};
 use super::context::{ContextInputs, PhaseContext, WisdomItem, assemble, render_knowledge};
 use super::embed::{Embedder, HashedEmbedder, LlmEmbedder, cosine};
 use super::promote::{self, Promoter};
 use super::quote::{self, MemoryOrigin};
-use super::store::{HccStore, KnowledgeScope, PhaseRecord};
+use super::store::{HccStore, KnowledgeScope, PhaseRecord, StoreError};
 use super::tokens::{TokenCache, TokenCounter};
 use super::wisdom::{WisdomHit, WisdomQuery, WisdomRecord, descriptor_key, descriptor_text};
 use super::{CognitiveCache, HccSettings, MAX_EVENT_BYTES, types::*};
@@ -27,6 +28,26 @@ use crate::llm::hub::LlmHub;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+
+/// Why a run's HCC could not be opened from `[hcc]` ([`RunHcc::from_config`]).
+#[derive(Debug, thiserror::Error)]
+pub enum RunHccError {
+    /// A setting out of range.
+    #[error(transparent)]
+    Config(#[from] HccConfigError),
+    /// A model embedder without the LLM providers it embeds with.
+    #[error("[hcc] embedder = \"llm\" needs the LLM providers configured")]
+    NoHub,
+    /// The model embedder could not be built.
+    #[error("[hcc] embedder: {source}")]
+    Embedder { source: CapabilityError },
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The run could not be registered in the store.
+    #[error(transparent)]
+    Open(CapabilityError),
+}
 
 /// Most raw events of the current phase that context assembly considers (the newest).
 pub const MAX_LIVE_EVENTS: u32 = 500;
@@ -101,20 +122,22 @@ impl RunHcc {
         config: &HccConfig,
         spec: RunSpec,
         hub: Option<Arc<LlmHub>>,
-    ) -> Result<RunHcc, String> {
+    ) -> Result<RunHcc, RunHccError> {
         let settings = config.settings()?;
         let embedder: Arc<dyn Embedder> = match config.embedder()? {
             EmbedderChoice::Hashed => Arc::new(HashedEmbedder),
             EmbedderChoice::Llm(alias) => {
-                let hub =
-                    hub.ok_or("[hcc] embedder = \"llm\" needs the LLM providers configured")?;
-                Arc::new(LlmEmbedder::new(hub, alias).map_err(|e| format!("[hcc] embedder: {e}"))?)
+                let hub = hub.ok_or(RunHccError::NoHub)?;
+                Arc::new(
+                    LlmEmbedder::new(hub, alias)
+                        .map_err(|source| RunHccError::Embedder { source })?,
+                )
             }
         };
         let path = config.store_path();
-        let store = HccStore::open(&path).map_err(|e| e.to_string())?;
+        let store = HccStore::open(&path)?;
         Ok(RunHcc::open(Arc::new(store), spec, settings)
-            .map_err(|e| e.to_string())?
+            .map_err(RunHccError::Open)?
             .with_embedder(embedder))
     }
 

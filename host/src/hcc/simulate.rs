@@ -177,7 +177,8 @@ pub async fn simulate(
 }
 
 /// A promotion policy without a model: knowledge from the phase's reviews and failures,
-/// wisdom from the best approaches. Deterministic.
+/// wisdom from the best approaches. Deterministic, and it never fails: its `String` errors
+/// are only the [`Promoter`] contract (a policy plugin's `result<_, string>`).
 pub struct ScriptedPromoter;
 
 #[async_trait::async_trait]

@@ -49,7 +49,7 @@ impl JobPython {
             });
             let venv = Venv::ensure(&root, &python, PACKAGES, "the jobs' Python environment")
                 .map_err(|e| format!("the jobs' Python environment: {e}"))?;
-            let base_prefix = venv.base_prefix()?;
+            let base_prefix = venv.base_prefix().map_err(|e| e.to_string())?;
             Ok(JobPython { venv, base_prefix })
         })
         .await

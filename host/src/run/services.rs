@@ -4,8 +4,12 @@
 
 use crate::artifacts::ArtifactStore;
 use crate::builtin;
+use crate::capability::CapabilityError;
 use crate::config::SophonConfig;
-use crate::hcc::{CognitiveCache, EmbedderChoice, Promoter, RunHcc, RunSpec, TaskDescriptor};
+use crate::hcc::{
+    CognitiveCache, EmbedderChoice, HccConfigError, Promoter, RunHcc, RunHccError, RunSpec,
+    TaskDescriptor,
+};
 use crate::jobs::JobService;
 use crate::jobs::backends::Backends;
 use crate::jobs::local::JobContext;
@@ -18,10 +22,58 @@ use crate::run::RunContext;
 use crate::run::journaled::{
     JournaledHcc, JournaledJobs, JournaledLlm, JournaledRun, JournaledTask,
 };
-use crate::runtime::{HostServices, LoadedPlugin, Runtime, World};
+use crate::runtime::{HostServices, LoadedPlugin, PluginError, Runtime, World};
 use crate::task::TaskService;
 use std::path::PathBuf;
 use std::sync::Arc;
+
+/// Why a plugin's services could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ServicesError {
+    /// `[hcc] embedder` is not known (it decides whether a hub is needed).
+    #[error(transparent)]
+    Embedder(#[from] HccConfigError),
+    /// The LLM hub could not be built from `[llm]`.
+    #[error("{0}")]
+    Hub(String),
+    /// The run's HCC could not be opened.
+    #[error(transparent)]
+    Hcc(#[from] RunHccError),
+    /// The run's strategy and policy could not be recorded in the HCC store.
+    #[error(transparent)]
+    Provenance(CapabilityError),
+    /// The plugin is granted jobs, but no backends were given.
+    #[error("plugin `{0}` is granted jobs but this session has no job backends")]
+    NoBackends(String),
+}
+
+/// Why a plugin named in the configuration could not be loaded as the plugin it must be;
+/// `role` and `flag` name it ("strategy", "--strategy").
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// Neither `[plugins]` nor the embedded plugins know the name.
+    #[error("{role} `{name}`: {source}; name a {role} under [plugins.{name}] in sophon.toml")]
+    Unresolved {
+        role: &'static str,
+        name: String,
+        source: Box<PluginError>,
+    },
+    /// The plugin's component could not be loaded under its grants.
+    #[error("{role} `{name}`: {source}")]
+    Load {
+        role: &'static str,
+        name: String,
+        source: Box<PluginError>,
+    },
+    /// The plugin targets another world.
+    #[error("`{name}` is a {world} plugin, not a {role}: pass a {role} with {flag}")]
+    WrongWorld {
+        name: String,
+        world: World,
+        role: &'static str,
+        flag: &'static str,
+    },
+}
 
 /// What the services are for.
 pub struct ServiceRequest<'a> {
@@ -61,7 +113,10 @@ pub struct BuiltServices {
 }
 
 /// Build `plugin`'s services for `request`.
-pub fn build(plugin: &LoadedPlugin, request: ServiceRequest<'_>) -> Result<BuiltServices, String> {
+pub fn build(
+    plugin: &LoadedPlugin,
+    request: ServiceRequest<'_>,
+) -> Result<BuiltServices, ServicesError> {
     let config = request.config;
     let grants = plugin.grants();
     let hub = match request.hub {
@@ -81,7 +136,7 @@ pub fn build(plugin: &LoadedPlugin, request: ServiceRequest<'_>) -> Result<Built
             let policy = request.promoter.as_ref().and_then(|p| p.name());
             run_hcc
                 .record_plugins(strategy, policy.as_deref())
-                .map_err(|e| e.to_string())?;
+                .map_err(ServicesError::Provenance)?;
             Some(Arc::new(match request.promoter {
                 Some(promoter) => run_hcc.with_promoter(promoter),
                 None => run_hcc,
@@ -93,10 +148,7 @@ pub fn build(plugin: &LoadedPlugin, request: ServiceRequest<'_>) -> Result<Built
     let llm = scoped_llm(hub.as_ref(), plugin);
     let plugin_jobs: Option<Arc<PluginJobs>> = match (&grants.jobs, request.backends) {
         (Some(_), None) => {
-            return Err(format!(
-                "plugin `{}` is granted jobs but this session has no job backends",
-                plugin.name()
-            ));
+            return Err(ServicesError::NoBackends(plugin.name().to_string()));
         }
         (Some(limits), Some(backends)) => {
             let context = JobContext {
@@ -164,24 +216,32 @@ pub fn load_named(
     config: &SophonConfig,
     name: &str,
     world: World,
-    (role, flag): (&str, &str),
-) -> Result<LoadedPlugin, String> {
+    (role, flag): (&'static str, &'static str),
+) -> Result<LoadedPlugin, LoadError> {
     let reference = config
         .plugins
         .get(name)
         .and_then(|p| p.source.clone())
         .unwrap_or_else(|| format!("{}{name}", builtin::PREFIX));
-    let source = builtin::resolve(&reference).map_err(|e| {
-        format!("{role} `{name}`: {e}; name a {role} under [plugins.{name}] in sophon.toml")
+    let source = builtin::resolve(&reference).map_err(|source| LoadError::Unresolved {
+        role,
+        name: name.to_string(),
+        source: Box::new(source),
     })?;
     let plugin = runtime
         .load(&source, &config.grants_for(name))
-        .map_err(|e| format!("{role} `{name}`: {e}"))?;
+        .map_err(|source| LoadError::Load {
+            role,
+            name: name.to_string(),
+            source: Box::new(source),
+        })?;
     if plugin.identity().world != world {
-        return Err(format!(
-            "`{name}` is a {} plugin, not a {role}: pass a {role} with {flag}",
-            plugin.identity().world
-        ));
+        return Err(LoadError::WrongWorld {
+            name: name.to_string(),
+            world: plugin.identity().world,
+            role,
+            flag,
+        });
     }
     Ok(plugin)
 }
@@ -191,7 +251,7 @@ pub fn load_named(
 pub fn hub_for(
     config: &SophonConfig,
     plugins: &[&LoadedPlugin],
-) -> Result<Option<Arc<LlmHub>>, String> {
+) -> Result<Option<Arc<LlmHub>>, ServicesError> {
     let mut needs = false;
     for plugin in plugins {
         let grants = plugin.grants();
@@ -201,11 +261,14 @@ pub fn hub_for(
     if !needs {
         return Ok(None);
     }
-    Ok(Some(Arc::new(LlmHub::from_config(
-        &config.llm,
-        crate::llm::budget::Limits::of_run(&config.llm),
-        &|k| std::env::var(k).ok(),
-    )?)))
+    Ok(Some(Arc::new(
+        LlmHub::from_config(
+            &config.llm,
+            crate::llm::budget::Limits::of_run(&config.llm),
+            &|k| std::env::var(k).ok(),
+        )
+        .map_err(ServicesError::Hub)?,
+    )))
 }
 
 /// `services` with every answer journaled.
