@@ -112,6 +112,16 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
+    /// Who the run is, as its live context tells the strategy.
+    fn run_info(&self) -> RunInfo {
+        RunInfo {
+            run_id: self.run_id.clone(),
+            competition_id: self.competition_id.clone(),
+            seed: self.seed,
+            arm: None,
+        }
+    }
+
     /// The run's budgets as the live run enforces them.
     fn limits(&self) -> RunLimits {
         RunLimits {
@@ -385,20 +395,13 @@ async fn set_up(
         jobs_backend,
     } = check_run(config, request).await?;
     let resuming = reopened.is_some();
-    let id = record.competition_id.clone();
     let dir = Arc::new(match reopened {
         Some(dir) => dir,
         None => RunDir::create(&record.run_dir)?,
     });
     let lock = dir.lock()?;
     let (artifacts, journal) = open_stores(&dir)?;
-    let task = Arc::new(GradedTask::new(
-        grader.clone(),
-        &id,
-        prepared.clone(),
-        artifacts.clone(),
-    ));
-    let info = task.info().await.map_err(RunError::TaskInfo)?.clone();
+    let (task, info) = describe_task(&grader, &record, &prepared, &artifacts).await?;
     let limits = record.limits();
     record.strategy_sha256 = plugin.identity().sha256.clone();
     record.metric = Some(info.metric.clone());
@@ -410,12 +413,7 @@ async fn set_up(
             })?;
     }
     let live = LiveRun::new(
-        RunInfo {
-            run_id: record.run_id.clone(),
-            competition_id: id.clone(),
-            seed: record.seed,
-            arm: None,
-        },
+        record.run_info(),
         limits.clone(),
         info.metric.direction,
         artifacts.clone(),
@@ -423,14 +421,7 @@ async fn set_up(
         dir.clone(),
         observers,
     );
-    let live = match &request.stop {
-        Some(flag) => live.with_stop(flag.clone()),
-        None => live,
-    };
-    let live = Arc::new(match resuming {
-        true => live.resumed()?,
-        false => live,
-    });
+    let live = Arc::new(continue_live(live, request.stop.as_ref(), resuming)?);
     let clock = live.keep_clock();
     let run = RunSetup {
         record,
@@ -452,6 +443,40 @@ async fn set_up(
     };
     run.announce(resuming);
     Ok(run)
+}
+
+/// The competition as the run's `task` service, and its description by the grading adapter.
+async fn describe_task(
+    grader: &Arc<Grader>,
+    record: &RunRecord,
+    prepared: &Prepared,
+    artifacts: &Arc<ArtifactStore>,
+) -> Result<(Arc<GradedTask>, TaskInfo), RunError> {
+    let task = Arc::new(GradedTask::new(
+        grader.clone(),
+        &record.competition_id,
+        prepared.clone(),
+        artifacts.clone(),
+    ));
+    let info = task.info().await.map_err(RunError::TaskInfo)?.clone();
+    Ok((task, info))
+}
+
+/// `live` with the request's stop flag and, when `resuming`, the nodes, best submission and
+/// run time its directory recorded.
+fn continue_live(
+    live: LiveRun,
+    stop: Option<&Arc<std::sync::atomic::AtomicBool>>,
+    resuming: bool,
+) -> Result<LiveRun, RunError> {
+    let live = match stop {
+        Some(flag) => live.with_stop(flag.clone()),
+        None => live,
+    };
+    Ok(match resuming {
+        true => live.resumed()?,
+        false => live,
+    })
 }
 
 impl RunSetup {
