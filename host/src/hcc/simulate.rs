@@ -337,59 +337,61 @@ fn last_line(text: &str) -> String {
         .collect()
 }
 
+/// The synthetic competitions whose wisdom is seeded: modality, task type, metric, summary.
+const PRIORS: [(&str, &str, &str, &str); 8] = [
+    (
+        "tabular",
+        "binary-classification",
+        "roc-auc (maximize)",
+        "loan default from applicant records",
+    ),
+    (
+        "tabular",
+        "regression",
+        "rmse (minimize)",
+        "house prices from lot and building features",
+    ),
+    (
+        "tabular",
+        "multiclass-classification",
+        "log-loss (minimize)",
+        "forest cover type from terrain",
+    ),
+    (
+        "text",
+        "binary-classification",
+        "roc-auc (maximize)",
+        "insulting comments in social media",
+    ),
+    (
+        "text",
+        "multi-label",
+        "mean column-wise roc-auc (maximize)",
+        "toxic comment categories",
+    ),
+    (
+        "image",
+        "multiclass-classification",
+        "accuracy (maximize)",
+        "plant species from leaf images",
+    ),
+    (
+        "image",
+        "segmentation",
+        "dice (maximize)",
+        "nuclei in microscopy images",
+    ),
+    (
+        "audio",
+        "multiclass-classification",
+        "map@3 (maximize)",
+        "bird species from recordings",
+    ),
+];
+
 /// Wisdom from eight other synthetic competitions (stored once per store: ids dedupe).
 fn seed_prior_wisdom(store: &HccStore) -> CapResult<()> {
-    let priors = [
-        (
-            "tabular",
-            "binary-classification",
-            "roc-auc (maximize)",
-            "loan default from applicant records",
-        ),
-        (
-            "tabular",
-            "regression",
-            "rmse (minimize)",
-            "house prices from lot and building features",
-        ),
-        (
-            "tabular",
-            "multiclass-classification",
-            "log-loss (minimize)",
-            "forest cover type from terrain",
-        ),
-        (
-            "text",
-            "binary-classification",
-            "roc-auc (maximize)",
-            "insulting comments in social media",
-        ),
-        (
-            "text",
-            "multi-label",
-            "mean column-wise roc-auc (maximize)",
-            "toxic comment categories",
-        ),
-        (
-            "image",
-            "multiclass-classification",
-            "accuracy (maximize)",
-            "plant species from leaf images",
-        ),
-        (
-            "image",
-            "segmentation",
-            "dice (maximize)",
-            "nuclei in microscopy images",
-        ),
-        (
-            "audio",
-            "multiclass-classification",
-            "map@3 (maximize)",
-            "bird species from recordings",
-        ),
-    ];
-    for (i, (modality, task_type, metric, summary)) in priors.iter().enumerate() {
+    for (i, (modality, task_type, metric, summary)) in PRIORS.iter().enumerate() {
         let descriptor = TaskDescriptor {
             modality: (*modality).into(),
             task_type: (*task_type).into(),

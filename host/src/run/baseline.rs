@@ -110,6 +110,30 @@ pub fn write(public: &Path, out: &Path) -> Result<Baseline, BaselineError> {
         .take(SAMPLE_ROWS_LOOKED_AT)
         .collect::<Result<_, _>>()
         .map_err(reading)?;
+    let (fills, columns) = column_fills(public, &header, &rows);
+    let mut writer = csv::Writer::from_path(out).map_err(writing)?;
+    writer.write_record(&header).map_err(writing)?;
+    for row in open()?.records() {
+        let row = row.map_err(reading)?;
+        let record: Vec<&str> = row
+            .iter()
+            .enumerate()
+            .map(|(j, cell)| fills[j].as_deref().unwrap_or(cell))
+            .collect();
+        writer.write_record(&record).map_err(writing)?;
+    }
+    writer.flush().map_err(|e| writing(e.into()))?;
+    Ok(Baseline { sample, columns })
+}
+
+/// What to write in each of the sample's columns (`None`: the sample's own values) and how
+/// each filled column was filled, from the training table beside the sample and a first look
+/// at the sample's `header` and `rows`.
+fn column_fills(
+    public: &Path,
+    header: &csv::StringRecord,
+    rows: &[csv::StringRecord],
+) -> (Vec<Option<String>>, Vec<String>) {
     let train = read_train(public);
     // The sample's columns that the test table also has are keys (ids, or inputs such as a
     // comment's text): always the sample's own values. Without a test table, the first column.
@@ -147,19 +171,7 @@ pub fn write(public: &Path, out: &Path) -> Result<Baseline, BaselineError> {
             }
         }
     }
-    let mut writer = csv::Writer::from_path(out).map_err(writing)?;
-    writer.write_record(&header).map_err(writing)?;
-    for row in open()?.records() {
-        let row = row.map_err(reading)?;
-        let record: Vec<&str> = row
-            .iter()
-            .enumerate()
-            .map(|(j, cell)| fills[j].as_deref().unwrap_or(cell))
-            .collect();
-        writer.write_record(&record).map_err(writing)?;
-    }
-    writer.flush().map_err(|e| writing(e.into()))?;
-    Ok(Baseline { sample, columns })
+    (fills, columns)
 }
 
 /// The header of the test table beside the sample (`test.csv`, else a CSV named like

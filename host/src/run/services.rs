@@ -22,6 +22,7 @@ use crate::run::RunContext;
 use crate::run::journaled::{
     JournaledHcc, JournaledJobs, JournaledLlm, JournaledRun, JournaledTask,
 };
+use crate::runtime::manifest::JobLimits;
 use crate::runtime::{HostServices, LoadedPlugin, PluginError, Runtime, World};
 use crate::task::TaskService;
 use std::path::PathBuf;
@@ -130,17 +131,13 @@ pub fn build(
                 competition_id: request.competition_id.clone(),
                 descriptor: request.descriptor,
             };
-            let run_hcc = RunHcc::from_config(&config.hcc, spec, hub.clone())?;
-            // Provenance of the run's knowledge and wisdom: its strategy and policy.
-            let strategy = (plugin.identity().world == World::Strategy).then(|| plugin.name());
-            let policy = request.promoter.as_ref().and_then(|p| p.name());
-            run_hcc
-                .record_plugins(strategy, policy.as_deref())
-                .map_err(ServicesError::Provenance)?;
-            Some(Arc::new(match request.promoter {
-                Some(promoter) => run_hcc.with_promoter(promoter),
-                None => run_hcc,
-            }))
+            Some(open_hcc(
+                plugin,
+                config,
+                spec,
+                hub.clone(),
+                request.promoter,
+            )?)
         }
         None => None,
     };
@@ -156,14 +153,9 @@ pub fn build(
                 artifacts: request.artifacts.clone(),
                 task_public: request.task_public.clone(),
             };
-            let quota = JobQuota {
-                max_concurrent: limits.max_concurrent,
-                max_gpus: limits.max_gpus,
-                gpu_hours: limits.gpu_hours,
-            };
+            let jobs = PluginJobs::new(plugin.name(), backends, context, quota(limits));
             Some(Arc::new(
-                PluginJobs::new(plugin.name(), backends, context, quota)
-                    .with_default_backend(&request.jobs_backend)
+                jobs.with_default_backend(&request.jobs_backend)
                     .with_run_end(request.run_end.clone()),
             ))
         }
@@ -188,6 +180,36 @@ pub fn build(
         hcc: run_hcc,
         jobs: plugin_jobs,
     })
+}
+
+/// The job quota of a `jobs` grant.
+fn quota(limits: &JobLimits) -> JobQuota {
+    JobQuota {
+        max_concurrent: limits.max_concurrent,
+        max_gpus: limits.max_gpus,
+        gpu_hours: limits.gpu_hours,
+    }
+}
+
+/// The run's HCC for `plugin` (granted `hcc`), with the run's strategy and policy recorded as
+/// the provenance of its knowledge and wisdom, and `promoter` promoting its phases.
+fn open_hcc(
+    plugin: &LoadedPlugin,
+    config: &SophonConfig,
+    spec: RunSpec,
+    hub: Option<Arc<LlmHub>>,
+    promoter: Option<Arc<dyn Promoter>>,
+) -> Result<Arc<RunHcc>, ServicesError> {
+    let run_hcc = RunHcc::from_config(&config.hcc, spec, hub)?;
+    let strategy = (plugin.identity().world == World::Strategy).then(|| plugin.name());
+    let policy = promoter.as_ref().and_then(|p| p.name());
+    run_hcc
+        .record_plugins(strategy, policy.as_deref())
+        .map_err(ServicesError::Provenance)?;
+    Ok(Arc::new(match promoter {
+        Some(promoter) => run_hcc.with_promoter(promoter),
+        None => run_hcc,
+    }))
 }
 
 /// `plugin`'s view of `hub` under its `llm` grant's limits (`None` without either).
