@@ -7,7 +7,53 @@
 //! environment is never marked ready.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
+
+/// Why a Python environment could not be installed or used. Every variant names the file or
+/// command concerned; the underlying error is the source.
+#[derive(Debug, thiserror::Error)]
+pub enum PyenvError {
+    /// The venv's interpreter could not be started.
+    #[error("running {}: {source}", python.display())]
+    Spawn {
+        python: PathBuf,
+        source: std::io::Error,
+    },
+    /// The venv's interpreter starts but fails: the environment is broken.
+    #[error("{} does not run: remove {} to reinstall", python.display(), root.display())]
+    Broken { python: PathBuf, root: PathBuf },
+    /// A directory or the lock file could not be created.
+    #[error("creating {}: {source}", path.display())]
+    Create {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The install lock could not be taken.
+    #[error("locking {}: {source}", path.display())]
+    Lock {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A setup command (`venv`, `pip install`) could not be started.
+    #[error("{what}: {source}")]
+    Start {
+        what: String,
+        source: std::io::Error,
+    },
+    /// A setup command failed; `tail` is the end of its stderr.
+    #[error("{what} failed ({status}):\n{tail}")]
+    Failed {
+        what: String,
+        status: ExitStatus,
+        tail: String,
+    },
+    /// The ready marker could not be written.
+    #[error("writing {}: {source}", path.display())]
+    Mark {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
 
 /// One pinned package, optionally installed without its dependencies.
 #[derive(Clone, Copy, Debug)]
@@ -55,7 +101,7 @@ impl Venv {
         python: &str,
         packages: &[Package],
         what: &str,
-    ) -> Result<Venv, String> {
+    ) -> Result<Venv, PyenvError> {
         install(root, python, packages, what)?;
         Ok(Venv {
             root: root.to_path_buf(),
@@ -72,18 +118,20 @@ impl Venv {
 
     /// The interpreter installation the venv was made from (`sys.base_prefix`): a sandbox that
     /// runs the venv must see it too.
-    pub fn base_prefix(&self) -> Result<PathBuf, String> {
+    pub fn base_prefix(&self) -> Result<PathBuf, PyenvError> {
         let output = Command::new(self.python())
             .args(["-c", "import sys; print(sys.base_prefix)"])
             .stdin(Stdio::null())
             .output()
-            .map_err(|e| format!("running {}: {e}", self.python().display()))?;
+            .map_err(|source| PyenvError::Spawn {
+                python: self.python(),
+                source,
+            })?;
         if !output.status.success() {
-            return Err(format!(
-                "{} does not run: remove {} to reinstall",
-                self.python().display(),
-                self.root.display()
-            ));
+            return Err(PyenvError::Broken {
+                python: self.python(),
+                root: self.root.clone(),
+            });
         }
         Ok(PathBuf::from(
             String::from_utf8_lossy(&output.stdout).trim().to_string(),
@@ -92,7 +140,7 @@ impl Venv {
 }
 
 /// Install the environment unless it is complete (marked by `.sophon-ready`).
-fn install(root: &Path, python: &str, packages: &[Package], what: &str) -> Result<(), String> {
+fn install(root: &Path, python: &str, packages: &[Package], what: &str) -> Result<(), PyenvError> {
     let marker = root.join(".sophon-ready");
     let wanted: String = packages
         .iter()
@@ -102,14 +150,20 @@ fn install(root: &Path, python: &str, packages: &[Package], what: &str) -> Resul
         return Ok(());
     }
     if let Some(parent) = root.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| format!("creating {}: {e}", parent.display()))?;
+        std::fs::create_dir_all(parent).map_err(|source| PyenvError::Create {
+            path: parent.to_path_buf(),
+            source,
+        })?;
     }
     let lock_path = root.with_extension("lock");
-    let lock = std::fs::File::create(&lock_path)
-        .map_err(|e| format!("creating {}: {e}", lock_path.display()))?;
-    lock.lock()
-        .map_err(|e| format!("locking {}: {e}", lock_path.display()))?;
+    let lock = std::fs::File::create(&lock_path).map_err(|source| PyenvError::Create {
+        path: lock_path.clone(),
+        source,
+    })?;
+    lock.lock().map_err(|source| PyenvError::Lock {
+        path: lock_path.clone(),
+        source,
+    })?;
     if std::fs::read_to_string(&marker).is_ok_and(|m| m == wanted) {
         return Ok(());
     }
@@ -141,20 +195,30 @@ fn install(root: &Path, python: &str, packages: &[Package], what: &str) -> Resul
             format!("installing {} from PyPI", batch.join(" "))
         })?;
     }
-    std::fs::write(&marker, wanted).map_err(|e| format!("writing {}: {e}", marker.display()))
+    std::fs::write(&marker, wanted).map_err(|source| PyenvError::Mark {
+        path: marker.clone(),
+        source,
+    })
 }
 
 /// Run a setup command to completion, turning failure into an error that says what failed.
-fn run(command: &mut Command, what: impl Fn() -> String) -> Result<(), String> {
+fn run(command: &mut Command, what: impl Fn() -> String) -> Result<(), PyenvError> {
     let output = command
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| format!("{}: {e}", what()))?;
+        .map_err(|source| PyenvError::Start {
+            what: what(),
+            source,
+        })?;
     if output.status.success() {
         return Ok(());
     }
     let stderr = String::from_utf8_lossy(&output.stderr);
     let skip = stderr.chars().count().saturating_sub(1500);
     let tail: String = stderr.chars().skip(skip).collect();
-    Err(format!("{} failed ({}):\n{tail}", what(), output.status))
+    Err(PyenvError::Failed {
+        what: what(),
+        status: output.status,
+        tail,
+    })
 }

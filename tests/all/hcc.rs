@@ -911,7 +911,8 @@ async fn a_runs_writes_to_the_store_stop_at_its_quota_and_a_resume_keeps_countin
         max_run_mb: Some(0),
         ..HccConfig::default()
     };
-    assert!(bad.settings().unwrap_err().contains("max-run-mb"));
+    let error = bad.settings().unwrap_err().to_string();
+    assert!(error.contains("max-run-mb"), "{error}");
 }
 
 /// The embedded policy `name` under `grants`, as a promoter over `run`'s store, with the

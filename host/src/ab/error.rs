@@ -117,8 +117,8 @@ pub enum AbError {
         seeds: Vec<u64>,
     },
     /// The process's job backends could not be set up (`run::jobs` words it).
-    #[error("{0}")]
-    Backends(String),
+    #[error(transparent)]
+    Backends(crate::run::jobs::JobsSetupError),
     #[error(transparent)]
     Backend(#[from] BackendError),
 

@@ -73,13 +73,6 @@ impl CellObserver for Lines {
     }
 }
 
-/// An [`ab::AbError`] as the CLI's error. Its Display is the whole message, its sources'
-/// text included, so it goes on as one message: as a chain of causes, `{:#}` would print each
-/// source twice.
-fn edge(e: ab::AbError) -> anyhow::Error {
-    anyhow::Error::msg(e)
-}
-
 pub async fn ab(
     args: AbArgs,
     config: &SophonConfig,
@@ -117,14 +110,14 @@ pub async fn ab(
 
 /// The experiment file, with `--max-parallel` and `--backend` applied (and checked).
 fn load(args: &AbArgs) -> anyhow::Result<Experiment> {
-    let mut experiment = Experiment::load(&args.experiment).map_err(edge)?;
+    let mut experiment = Experiment::load(&args.experiment)?;
     if let Some(n) = args.max_parallel {
         anyhow::ensure!(n > 0, "--max-parallel must be at least 1");
         experiment.max_parallel = Some(n);
     }
     if let Some(backend) = &args.backend {
         experiment.backend = Some(backend.clone());
-        experiment.check().map_err(edge)?;
+        experiment.check()?;
     }
     Ok(experiment)
 }
@@ -148,9 +141,7 @@ async fn run_sequence(
         args.cell_memory_mb
             .unwrap_or(ab::cell_job::DEFAULT_CELL_MEMORY_MB),
     );
-    ab::run_one_sequence(&config, experiment, (arm, seed), Arc::new(Lines))
-        .await
-        .map_err(edge)?;
+    ab::run_one_sequence(&config, experiment, (arm, seed), Arc::new(Lines)).await?;
     Ok(())
 }
 
@@ -166,9 +157,7 @@ async fn cancel(
              stop that process (Ctrl-C); give --backend if they were started on a cluster"
         );
     }
-    let stopped = ab::cluster::cancel(config, experiment)
-        .await
-        .map_err(edge)?;
+    let stopped = ab::cluster::cancel(config, experiment).await?;
     for job in &stopped {
         eprintln!("stopped {} job {}", job.backend, job.native_id);
     }
@@ -200,7 +189,7 @@ async fn run_experiment(
     }
     ab::run_experiment(config, experiment, Some(&launch), Arc::new(Lines))
         .await
-        .map_err(edge)
+        .map_err(anyhow::Error::from)
         .with_context(|| format!("experiment {}", file.display()))
 }
 
@@ -281,9 +270,7 @@ fn print_comparisons(analysis: &ab::Analysis) -> anyhow::Result<()> {
 
 /// `--status`: one line per (arm, seed) sequence.
 async fn status(config: &SophonConfig, experiment: &Experiment) -> anyhow::Result<()> {
-    let statuses = ab::cluster::status(config, experiment)
-        .await
-        .map_err(edge)?;
+    let statuses = ab::cluster::status(config, experiment).await?;
     out!("{:<14} {:>5} {:>8}  job", "arm", "seed", "cells");
     for s in statuses {
         let job = s.job.map_or("–".to_string(), |(job, said)| {

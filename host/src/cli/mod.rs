@@ -111,10 +111,27 @@ pub fn main() -> ExitCode {
         Err(e) => {
             // Errors carry plugin, job and model text (panic messages, stderr tails, adapter
             // messages): escaped, and continuation lines marked.
-            eprintln!("error: {}", crate::term::block(&format!("{e:#}")));
+            eprintln!("error: {}", crate::term::block(&error_message(&e)));
             ExitCode::FAILURE
         }
     }
+}
+
+/// `e` and its causes as one line of text, `outer: cause: cause`, leaving out a cause whose
+/// text the message already holds: the host's typed errors name their cause in their own
+/// message and also keep it as their `source`, and printing both would say it twice.
+fn error_message(e: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if message.is_empty() {
+            message = text;
+        } else if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+    }
+    message
 }
 
 /// Stop every job this process started: its cluster jobs (their schedulers get 10 s to
@@ -199,4 +216,39 @@ fn init_tracing(verbose: u8) {
         .with_writer(std::io::stderr)
         .with_target(false)
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_message;
+    use anyhow::Context;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("creating /x/run: {source}")]
+    struct Create {
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn a_cause_the_message_already_names_is_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "Permission denied");
+        let typed: anyhow::Error = Create { source: io }.into();
+        assert_eq!(error_message(&typed), "creating /x/run: Permission denied");
+        // A context that does not name its cause still gets it appended.
+        let plain: anyhow::Result<()> =
+            Err(std::io::Error::other("disk full")).context("writing grade.json");
+        assert_eq!(
+            error_message(&plain.unwrap_err()),
+            "writing grade.json: disk full"
+        );
+        let layered = Err::<(), _>(Create {
+            source: std::io::Error::other("disk full"),
+        })
+        .context("starting the run")
+        .unwrap_err();
+        assert_eq!(
+            error_message(&layered),
+            "starting the run: creating /x/run: disk full"
+        );
+    }
 }

@@ -44,6 +44,38 @@ pub enum GradingError {
     Adapter(#[from] PluginError),
 }
 
+/// A leaderboard file that could not be read into medal thresholds; the message is the
+/// reader's.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct LeaderboardError {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+/// Why a submission could not be put before the adapter ([`stage`]).
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    /// No private staging directory could be made.
+    #[error("cannot stage the submission: {0}")]
+    TempDir(#[source] std::io::Error),
+    /// The submission cannot be hard-linked and is too large to copy.
+    #[error("the submission is {size} bytes, over the {limit} byte limit")]
+    TooLarge { size: u64, limit: u64 },
+    /// The submission could not be copied.
+    #[error("cannot read the submission: {0}")]
+    Copy(#[source] std::io::Error),
+}
+
+/// Why a call on a submission gave no answer: it could not be staged, or the adapter failed.
+#[derive(Debug, thiserror::Error)]
+enum SubmissionCallError {
+    #[error(transparent)]
+    Stage(#[from] StageError),
+    #[error(transparent)]
+    Adapter(#[from] PluginError),
+}
+
 /// One competition's prepared directories.
 #[derive(Clone, Debug)]
 pub struct Prepared {
@@ -152,9 +184,11 @@ impl Grader {
     /// `[mlebench] leaderboard-dir/<id>/`, `<data-dir>/<id>/`, `<data-dir>/../competitions/<id>/`
     /// (the layout of a checkout that keeps data and leaderboards side by side); else the
     /// built-in ones of MLE-bench's competitions ([`leaderboards`]); `None` when neither knows.
-    pub fn thresholds(&self, id: &str) -> Option<Result<Thresholds, String>> {
+    pub fn thresholds(&self, id: &str) -> Option<Result<Thresholds, LeaderboardError>> {
         match self.leaderboard_path(id) {
-            Some(path) => Some(Thresholds::read(&path)),
+            Some(path) => {
+                Some(Thresholds::read(&path).map_err(|message| LeaderboardError { path, message }))
+            }
             None => leaderboards::builtin(id).map(Ok),
         }
     }
@@ -259,7 +293,7 @@ impl Grader {
                     .await
             })
             .await;
-        match outcome.and_then(|r| r.map_err(|e| e.to_string())) {
+        match outcome {
             Ok(g) => (g.score, g.valid, g.message, Some(g.direction)),
             Err(e) => (
                 None,
@@ -280,7 +314,7 @@ impl Grader {
                     .await
             })
             .await;
-        match outcome.and_then(|r| r.map_err(|e| e.to_string())) {
+        match outcome {
             Ok(validation) => validation,
             Err(e) => Validation {
                 valid: false,
@@ -291,13 +325,13 @@ impl Grader {
 
     /// Run `call` on a fresh adapter instance that sees the public and private data and, under
     /// `/submission`, the submission alone — never the directory around it. `Err` when the
-    /// submission cannot be staged.
+    /// submission cannot be staged or the adapter fails.
     async fn with_submission<T>(
         &self,
         prepared: &Prepared,
         submission: &Path,
         call: impl AsyncFnOnce(&mut TaskAdapterInstance, &str) -> Result<T, PluginError>,
-    ) -> Result<Result<T, PluginError>, String> {
+    ) -> Result<T, SubmissionCallError> {
         let staged = stage(submission)?;
         let files = AdapterFiles {
             public: Some(prepared.public.clone()),
@@ -305,15 +339,11 @@ impl Grader {
             submission_dir: Some(staged.path().to_path_buf()),
         };
         let inside = format!("/submission/{STAGED_NAME}");
-        let mut instance = match self
+        let mut instance = self
             .adapter
             .task_adapter(HostServices::default(), &files)
-            .await
-        {
-            Ok(instance) => instance,
-            Err(e) => return Ok(Err(e)),
-        };
-        Ok(call(&mut instance, &inside).await)
+            .await?;
+        Ok(call(&mut instance, &inside).await?)
     }
 }
 
@@ -324,18 +354,18 @@ const MAX_STAGED_COPY: u64 = 2 << 30;
 
 /// A private directory holding only the submission (hard-linked, else copied), removed when
 /// dropped.
-fn stage(submission: &Path) -> Result<tempfile::TempDir, String> {
-    let dir = tempfile::tempdir().map_err(|e| format!("cannot stage the submission: {e}"))?;
+fn stage(submission: &Path) -> Result<tempfile::TempDir, StageError> {
+    let dir = tempfile::tempdir().map_err(StageError::TempDir)?;
     let target = dir.path().join(STAGED_NAME);
     if std::fs::hard_link(submission, &target).is_err() {
         let size = std::fs::metadata(submission).map_or(0, |m| m.len());
         if size > MAX_STAGED_COPY {
-            return Err(format!(
-                "the submission is {size} bytes, over the {MAX_STAGED_COPY} byte limit"
-            ));
+            return Err(StageError::TooLarge {
+                size,
+                limit: MAX_STAGED_COPY,
+            });
         }
-        std::fs::copy(submission, &target)
-            .map_err(|e| format!("cannot read the submission: {e}"))?;
+        std::fs::copy(submission, &target).map_err(StageError::Copy)?;
     }
     Ok(dir)
 }

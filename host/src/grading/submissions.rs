@@ -18,8 +18,25 @@ struct Raw {
     submission_path: serde_json::Value,
 }
 
+/// A line of the submissions file that is not a submission record.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmissionsError {
+    /// The line is not a JSON record with the two keys.
+    #[error(
+        "line {line} is not a submission record ({source}); expected \
+         {{\"competition_id\": \"…\", \"submission_path\": \"…\"}}"
+    )]
+    NotARecord {
+        line: usize,
+        source: serde_json::Error,
+    },
+    /// The record's `submission_path` is `null`.
+    #[error("line {0}: submission_path is null")]
+    NullPath(usize),
+}
+
 /// Parse the whole file; an error names the line and what is wrong with it.
-pub fn parse(text: &str) -> Result<Vec<SubmissionLine>, String> {
+pub fn parse(text: &str) -> Result<Vec<SubmissionLine>, SubmissionsError> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line_no = i + 1;
@@ -27,17 +44,16 @@ pub fn parse(text: &str) -> Result<Vec<SubmissionLine>, String> {
         if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with("//") {
             continue;
         }
-        let raw: Raw = serde_json::from_str(trimmed).map_err(|e| {
-            format!(
-                "line {line_no} is not a submission record ({e}); expected \
-                 {{\"competition_id\": \"…\", \"submission_path\": \"…\"}}"
-            )
-        })?;
+        let raw: Raw =
+            serde_json::from_str(trimmed).map_err(|source| SubmissionsError::NotARecord {
+                line: line_no,
+                source,
+            })?;
         // MLE-bench converts the path with str(): numbers are accepted as text.
         let path = match raw.submission_path {
             serde_json::Value::String(s) => s,
             serde_json::Value::Null => {
-                return Err(format!("line {line_no}: submission_path is null"));
+                return Err(SubmissionsError::NullPath(line_no));
             }
             other => other.to_string(),
         };
@@ -62,7 +78,9 @@ mod tests {
         assert_eq!(lines[0].line, 3);
         assert_eq!(lines[0].submission_path, "x.csv");
         assert_eq!(lines[1].submission_path, "7");
-        let err = parse("{\"competition_id\": \"a\"}\n").unwrap_err();
+        let err = parse("{\"competition_id\": \"a\"}\n")
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("line 1") && err.contains("submission_path"),
             "{err}"

@@ -30,6 +30,23 @@ pub struct HccConfig {
     pub promotion_timeout_secs: Option<u64>,
 }
 
+/// A `[hcc]` setting out of its range; the message names the setting and the accepted values.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum HccConfigError {
+    #[error(
+        "[hcc] embedder = \"{0}\" is not known: use \"hashed\", \"llm\" or \"llm:<provider alias>\""
+    )]
+    UnknownEmbedder(String),
+    #[error("[hcc] max-run-mb = {0} is out of range: use 1 to 1048576 (MiB one run may write)")]
+    MaxRunMb(u64),
+    #[error("[hcc] promotion-timeout-secs = {0} is out of range: use 1 to 86400")]
+    PromotionTimeout(u64),
+    #[error("[hcc] prefetch-k = {0} is too many: at most 100")]
+    PrefetchK(u32),
+    #[error("[hcc] min-similarity = {0} is not a cosine similarity: use a value in [-1, 1]")]
+    MinSimilarity(f32),
+}
+
 /// Which embedder retrieval uses.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EmbedderChoice {
@@ -96,21 +113,19 @@ impl HccConfig {
     }
 
     /// The embedder setting, or an error naming the accepted values.
-    pub fn embedder(&self) -> Result<EmbedderChoice, String> {
+    pub fn embedder(&self) -> Result<EmbedderChoice, HccConfigError> {
         match self.embedder.as_deref() {
             None | Some("hashed") => Ok(EmbedderChoice::Hashed),
             Some("llm") => Ok(EmbedderChoice::Llm(None)),
             Some(other) => match other.strip_prefix("llm:") {
                 Some(alias) if !alias.is_empty() => Ok(EmbedderChoice::Llm(Some(alias.into()))),
-                _ => Err(format!(
-                    "[hcc] embedder = \"{other}\" is not known: use \"hashed\", \"llm\" or \"llm:<provider alias>\""
-                )),
+                _ => Err(HccConfigError::UnknownEmbedder(other.to_string())),
             },
         }
     }
 
     /// The retrieval settings, checked.
-    pub fn settings(&self) -> Result<HccSettings, String> {
+    pub fn settings(&self) -> Result<HccSettings, HccConfigError> {
         let defaults = HccSettings::default();
         let settings = HccSettings {
             prefetch_k: self.prefetch_k.unwrap_or(defaults.prefetch_k),
@@ -121,33 +136,19 @@ impl HccConfig {
             max_run_bytes: match self.max_run_mb {
                 None => defaults.max_run_bytes,
                 Some(mb) if (1..=1 << 20).contains(&mb) => mb << 20,
-                Some(mb) => {
-                    return Err(format!(
-                        "[hcc] max-run-mb = {mb} is out of range: use 1 to 1048576 (MiB one run may write)"
-                    ));
-                }
+                Some(mb) => return Err(HccConfigError::MaxRunMb(mb)),
             },
             promotion_timeout: match self.promotion_timeout_secs {
                 None => defaults.promotion_timeout,
                 Some(secs) if (1..=86_400).contains(&secs) => std::time::Duration::from_secs(secs),
-                Some(secs) => {
-                    return Err(format!(
-                        "[hcc] promotion-timeout-secs = {secs} is out of range: use 1 to 86400"
-                    ));
-                }
+                Some(secs) => return Err(HccConfigError::PromotionTimeout(secs)),
             },
         };
         if settings.prefetch_k > 100 {
-            return Err(format!(
-                "[hcc] prefetch-k = {} is too many: at most 100",
-                settings.prefetch_k
-            ));
+            return Err(HccConfigError::PrefetchK(settings.prefetch_k));
         }
         if !(-1.0..=1.0).contains(&settings.min_similarity) {
-            return Err(format!(
-                "[hcc] min-similarity = {} is not a cosine similarity: use a value in [-1, 1]",
-                settings.min_similarity
-            ));
+            return Err(HccConfigError::MinSimilarity(settings.min_similarity));
         }
         self.embedder()?;
         Ok(settings)
@@ -175,11 +176,13 @@ mod tests {
             embedder: Some("bert".into()),
             ..HccConfig::default()
         };
-        assert!(bad.settings().unwrap_err().contains("\"hashed\""));
+        let error = bad.settings().unwrap_err().to_string();
+        assert!(error.contains("\"hashed\""), "{error}");
         let bad = HccConfig {
             min_similarity: Some(2.0),
             ..HccConfig::default()
         };
-        assert!(bad.settings().unwrap_err().contains("[-1, 1]"));
+        let error = bad.settings().unwrap_err().to_string();
+        assert!(error.contains("[-1, 1]"), "{error}");
     }
 }

@@ -278,10 +278,23 @@ impl Draft {
     /// Apply the degradation steps, in order, until the estimate fits `target`.
     fn degrade(&mut self, target: u32, tokens: &TokenCache) -> CapResult<()> {
         let fits = |d: &Draft| d.estimate(tokens) <= target;
-        // 1. Truncate raw events, oldest first.
+        if self.truncate_events(&fits, tokens) {
+            return Ok(());
+        }
+        self.shed_wisdom_and_old_live(&fits);
+        self.shed_phases(&fits);
+        self.shed_events(&fits);
+        if fits(self) {
+            return Ok(());
+        }
+        self.cut_pinned(target, tokens)
+    }
+
+    /// Step 1: truncate raw events, oldest first, until the draft `fits`; true if it does.
+    fn truncate_events(&mut self, fits: &impl Fn(&Draft) -> bool, tokens: &TokenCache) -> bool {
         for i in 0..self.opening.len() + self.live.len() {
             if fits(self) {
-                return Ok(());
+                return true;
             }
             let (id, item) = if i < self.opening.len() {
                 &mut self.opening[i]
@@ -292,14 +305,20 @@ impl Draft {
                 self.evicted.insert(*id);
             }
         }
-        // 2. Fewer wisdom entries.
+        false
+    }
+
+    /// Steps 2 and 3: fewer wisdom entries, then live events, oldest first, keeping the newest.
+    fn shed_wisdom_and_old_live(&mut self, fits: &impl Fn(&Draft) -> bool) {
         while !fits(self) && self.wisdom.pop().is_some() {}
-        // 3. Live events, oldest first, keeping the newest.
         while !fits(self) && self.live.len() > 1 {
             let (id, _) = self.live.remove(0);
             self.evicted.insert(id);
         }
-        // 4. Completed phases, least relevant (then oldest) first; then current knowledge.
+    }
+
+    /// Step 4: completed phases, least relevant (then oldest) first; then current knowledge.
+    fn shed_phases(&mut self, fits: &impl Fn(&Draft) -> bool) {
         while !fits(self) && !self.completed.is_empty() {
             let drop = (0..self.completed.len())
                 .min_by(|&a, &b| {
@@ -316,7 +335,10 @@ impl Draft {
         {
             current.knowledge = None;
         }
-        // 5. Opening events, then the last live event.
+    }
+
+    /// Step 5: opening events, then the last live event.
+    fn shed_events(&mut self, fits: &impl Fn(&Draft) -> bool) {
         while !fits(self) && !self.opening.is_empty() {
             let (id, _) = self.opening.remove(0);
             self.evicted.insert(id);
@@ -325,10 +347,11 @@ impl Draft {
             let (id, _) = self.live.remove(0);
             self.evicted.insert(id);
         }
-        if fits(self) {
-            return Ok(());
-        }
-        // 6. Cut the current plan and the task, sharing what is left between them.
+    }
+
+    /// Step 6: cut the current plan and the task, sharing what is left of `target` between
+    /// them. `Err` when even the pinned minimum does not fit.
+    fn cut_pinned(&mut self, target: u32, tokens: &TokenCache) -> CapResult<()> {
         let fixed = self.headers.task.header_tokens
             + self
                 .current

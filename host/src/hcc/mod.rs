@@ -27,10 +27,10 @@ pub mod tokens;
 mod types;
 pub mod wisdom;
 
-pub use config::{EmbedderChoice, HccConfig, HccSettings};
+pub use config::{EmbedderChoice, HccConfig, HccConfigError, HccSettings};
 pub use embed::{Embedder, HashedEmbedder, LlmEmbedder};
 pub use promote::Promoter;
-pub use service::{FinishReport, RunHcc, RunSpec};
+pub use service::{FinishReport, RunHcc, RunHccError, RunSpec};
 pub use store::{HccStore, StoreError};
 pub use types::*;
 pub use wisdom::{WisdomHit, WisdomRecord};

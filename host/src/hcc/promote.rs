@@ -23,7 +23,9 @@ pub const TRACE_CONTENT_BYTES: usize = 8 * 1024;
 /// Most events of one phase a policy sees (the newest are kept).
 pub const TRACE_EVENTS: usize = 2000;
 
-/// Turns traces into knowledge and wisdom. Errors are the policy's own message.
+/// Turns traces into knowledge and wisdom. Errors are the policy's own message and stay
+/// strings: the `promotion-policy` world returns `result<_, string>`, and the host only
+/// quotes that text (in a `promotion-error` event or the strategy's `end-phase` error).
 #[async_trait::async_trait]
 pub trait Promoter: Send + Sync {
     /// The descriptor under which this task's wisdom is stored and retrieved.
@@ -36,8 +38,52 @@ pub trait Promoter: Send + Sync {
     }
 }
 
+/// What a policy returned (or a wisdom file holds) that the host refuses to store. The message
+/// names the limit; callers quote it in the strategy's `end-phase` error, a `promotion-error`
+/// event or an import error.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum CheckError {
+    #[error(
+        "the knowledge unit has {len} {list}; at most {max} are kept",
+        max = MAX_KNOWLEDGE_ITEMS
+    )]
+    TooManyItems { list: &'static str, len: usize },
+    #[error("the knowledge unit holds a metric that is not a finite number")]
+    NonFiniteMetric,
+    #[error(
+        "the knowledge unit takes {0} bytes; at most {max} are kept: summarise harder",
+        max = MAX_KNOWLEDGE_BYTES
+    )]
+    KnowledgeTooLarge(usize),
+    #[error(
+        "the policy returned {0} wisdom entries; at most {max} per run are kept",
+        max = MAX_WISDOM_PER_RUN
+    )]
+    TooMuchWisdom(usize),
+    /// The category as given, cut to 80 characters.
+    #[error(
+        "wisdom category `{0}` must be 1-64 characters of a-z, 0-9 and `-` (e.g. `model-choice`)"
+    )]
+    BadCategory(String),
+    #[error("a wisdom entry has empty content")]
+    EmptyContent,
+    #[error(
+        "a wisdom entry's content takes {0} bytes; at most {max}",
+        max = MAX_WISDOM_CONTENT_BYTES
+    )]
+    ContentTooLong(usize),
+    #[error(
+        "a wisdom entry's applies-when takes {0} bytes; at most {max}",
+        max = MAX_WISDOM_FIELD_BYTES
+    )]
+    AppliesWhenTooLong(usize),
+}
+
 /// Check a knowledge unit a policy returned for `phase`; the host sets `phase` itself.
-pub fn check_knowledge_unit(mut unit: KnowledgeUnit, phase: u32) -> Result<KnowledgeUnit, String> {
+pub fn check_knowledge_unit(
+    mut unit: KnowledgeUnit,
+    phase: u32,
+) -> Result<KnowledgeUnit, CheckError> {
     unit.phase = phase;
     for (name, len) in [
         ("verdicts", unit.verdicts.len()),
@@ -45,9 +91,7 @@ pub fn check_knowledge_unit(mut unit: KnowledgeUnit, phase: u32) -> Result<Knowl
         ("insights", unit.insights.len()),
     ] {
         if len > MAX_KNOWLEDGE_ITEMS {
-            return Err(format!(
-                "the knowledge unit has {len} {name}; at most {MAX_KNOWLEDGE_ITEMS} are kept"
-            ));
+            return Err(CheckError::TooManyItems { list: name, len });
         }
     }
     let metrics = unit
@@ -56,30 +100,25 @@ pub fn check_knowledge_unit(mut unit: KnowledgeUnit, phase: u32) -> Result<Knowl
         .map(|v| v.metric)
         .chain([unit.best_metric]);
     if metrics.flatten().any(|m| !m.is_finite()) {
-        return Err("the knowledge unit holds a metric that is not a finite number".into());
+        return Err(CheckError::NonFiniteMetric);
     }
     let size = serde_json::to_vec(&unit).map_or(usize::MAX, |v| v.len());
     if size > MAX_KNOWLEDGE_BYTES {
-        return Err(format!(
-            "the knowledge unit takes {size} bytes; at most {MAX_KNOWLEDGE_BYTES} are kept: summarise harder"
-        ));
+        return Err(CheckError::KnowledgeTooLarge(size));
     }
     Ok(unit)
 }
 
 /// Check the wisdom a policy returned at task end.
-pub fn check_wisdom(entries: &[WisdomEntry]) -> Result<(), String> {
+pub fn check_wisdom(entries: &[WisdomEntry]) -> Result<(), CheckError> {
     if entries.len() > MAX_WISDOM_PER_RUN {
-        return Err(format!(
-            "the policy returned {} wisdom entries; at most {MAX_WISDOM_PER_RUN} per run are kept",
-            entries.len()
-        ));
+        return Err(CheckError::TooMuchWisdom(entries.len()));
     }
     entries.iter().try_for_each(check_wisdom_entry)
 }
 
 /// Check one wisdom entry (also applied to imports).
-pub fn check_wisdom_entry(entry: &WisdomEntry) -> Result<(), String> {
+pub fn check_wisdom_entry(entry: &WisdomEntry) -> Result<(), CheckError> {
     let category_ok = !entry.category.is_empty()
         && entry.category.len() <= 64
         && entry
@@ -87,25 +126,18 @@ pub fn check_wisdom_entry(entry: &WisdomEntry) -> Result<(), String> {
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     if !category_ok {
-        return Err(format!(
-            "wisdom category `{}` must be 1-64 characters of a-z, 0-9 and `-` (e.g. `model-choice`)",
-            entry.category.chars().take(80).collect::<String>()
+        return Err(CheckError::BadCategory(
+            entry.category.chars().take(80).collect(),
         ));
     }
     if entry.content.trim().is_empty() {
-        return Err("a wisdom entry has empty content".into());
+        return Err(CheckError::EmptyContent);
     }
     if entry.content.len() > MAX_WISDOM_CONTENT_BYTES {
-        return Err(format!(
-            "a wisdom entry's content takes {} bytes; at most {MAX_WISDOM_CONTENT_BYTES}",
-            entry.content.len()
-        ));
+        return Err(CheckError::ContentTooLong(entry.content.len()));
     }
     if entry.applies_when.len() > MAX_WISDOM_FIELD_BYTES {
-        return Err(format!(
-            "a wisdom entry's applies-when takes {} bytes; at most {MAX_WISDOM_FIELD_BYTES}",
-            entry.applies_when.len()
-        ));
+        return Err(CheckError::AppliesWhenTooLong(entry.applies_when.len()));
     }
     Ok(())
 }
@@ -165,17 +197,16 @@ mod tests {
         assert_eq!(check_knowledge_unit(unit(), 2).unwrap().phase, 2);
         let mut big = unit();
         big.summary = "x".repeat(MAX_KNOWLEDGE_BYTES);
-        assert!(check_knowledge_unit(big, 1).unwrap_err().contains("bytes"));
+        let error = check_knowledge_unit(big, 1).unwrap_err().to_string();
+        assert!(error.contains("bytes"), "{error}");
         let mut nan = unit();
         nan.best_metric = Some(f64::NAN);
-        assert!(check_knowledge_unit(nan, 1).unwrap_err().contains("finite"));
+        let error = check_knowledge_unit(nan, 1).unwrap_err().to_string();
+        assert!(error.contains("finite"), "{error}");
         let mut many = unit();
         many.insights = vec!["i".into(); MAX_KNOWLEDGE_ITEMS + 1];
-        assert!(
-            check_knowledge_unit(many, 1)
-                .unwrap_err()
-                .contains("insights")
-        );
+        let error = check_knowledge_unit(many, 1).unwrap_err().to_string();
+        assert!(error.contains("insights"), "{error}");
     }
 
     #[test]
@@ -190,7 +221,8 @@ mod tests {
             category: "Model Choice".into(),
             ..ok.clone()
         };
-        assert!(check_wisdom_entry(&bad).unwrap_err().contains("a-z"));
+        let error = check_wisdom_entry(&bad).unwrap_err().to_string();
+        assert!(error.contains("a-z"), "{error}");
         assert!(check_wisdom(&vec![ok; MAX_WISDOM_PER_RUN + 1]).is_err());
     }
 

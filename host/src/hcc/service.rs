@@ -13,12 +13,13 @@
 //! together by the run's `max-run-mb` (counted across a resume); past it, writes answer
 //! `budget-exhausted` and what the run wrote stays.
 
+use super::config::HccConfigError;
 use super::config::{EmbedderChoice, HccConfig};
 use super::context::{ContextInputs, PhaseContext, WisdomItem, assemble, render_knowledge};
 use super::embed::{Embedder, HashedEmbedder, LlmEmbedder, cosine};
 use super::promote::{self, Promoter};
 use super::quote::{self, MemoryOrigin};
-use super::store::{HccStore, KnowledgeScope, PhaseRecord};
+use super::store::{HccStore, KnowledgeScope, PhaseRecord, StoreError};
 use super::tokens::{TokenCache, TokenCounter};
 use super::wisdom::{WisdomHit, WisdomQuery, WisdomRecord, descriptor_key, descriptor_text};
 use super::{CognitiveCache, HccSettings, MAX_EVENT_BYTES, types::*};
@@ -27,6 +28,26 @@ use crate::llm::hub::LlmHub;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+
+/// Why a run's HCC could not be opened from `[hcc]` ([`RunHcc::from_config`]).
+#[derive(Debug, thiserror::Error)]
+pub enum RunHccError {
+    /// A setting out of range.
+    #[error(transparent)]
+    Config(#[from] HccConfigError),
+    /// A model embedder without the LLM providers it embeds with.
+    #[error("[hcc] embedder = \"llm\" needs the LLM providers configured")]
+    NoHub,
+    /// The model embedder could not be built.
+    #[error("[hcc] embedder: {source}")]
+    Embedder { source: CapabilityError },
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The run could not be registered in the store.
+    #[error(transparent)]
+    Open(CapabilityError),
+}
 
 /// Most raw events of the current phase that context assembly considers (the newest).
 pub const MAX_LIVE_EVENTS: u32 = 500;
@@ -101,20 +122,22 @@ impl RunHcc {
         config: &HccConfig,
         spec: RunSpec,
         hub: Option<Arc<LlmHub>>,
-    ) -> Result<RunHcc, String> {
+    ) -> Result<RunHcc, RunHccError> {
         let settings = config.settings()?;
         let embedder: Arc<dyn Embedder> = match config.embedder()? {
             EmbedderChoice::Hashed => Arc::new(HashedEmbedder),
             EmbedderChoice::Llm(alias) => {
-                let hub =
-                    hub.ok_or("[hcc] embedder = \"llm\" needs the LLM providers configured")?;
-                Arc::new(LlmEmbedder::new(hub, alias).map_err(|e| format!("[hcc] embedder: {e}"))?)
+                let hub = hub.ok_or(RunHccError::NoHub)?;
+                Arc::new(
+                    LlmEmbedder::new(hub, alias)
+                        .map_err(|source| RunHccError::Embedder { source })?,
+                )
             }
         };
         let path = config.store_path();
-        let store = HccStore::open(&path).map_err(|e| e.to_string())?;
+        let store = HccStore::open(&path)?;
         Ok(RunHcc::open(Arc::new(store), spec, settings)
-            .map_err(|e| e.to_string())?
+            .map_err(RunHccError::Open)?
             .with_embedder(embedder))
     }
 
@@ -384,28 +407,31 @@ impl RunHcc {
             }
             None => self.store.wisdom_used_by(run)?,
         };
-        let wisdom = wisdom
-            .into_iter()
-            .map(|h| {
-                let p = h.record.provenance;
-                WisdomItem {
-                    entry: h.record.entry,
-                    score: h.score,
-                    origin: MemoryOrigin {
-                        id: h.record.id,
-                        run_id: p.run_id,
-                        competition_id: p.competition_id,
-                        strategy: p.strategy,
-                        policy: p.policy,
-                        created_ms: h.record.created_ms,
-                    },
-                }
-            })
-            .collect();
         let phases = self.store.phases(run)?;
+        let mut views = self.phase_views(&phases, query)?;
+        let current = views.pop();
+        let (opening, live) = self.raw_events(phases.last())?;
+        let not_task = |e: &StoredEvent| e.event.kind != EventKind::Task;
+        Ok(ContextInputs {
+            task,
+            wisdom: wisdom.into_iter().map(wisdom_item).collect(),
+            opening: opening.into_iter().filter(not_task).collect(),
+            completed: views,
+            current,
+            live: live.into_iter().filter(not_task).collect(),
+        })
+    }
+
+    /// Each of `phases` with its plan, its knowledge once it ended, and (with a `query`) how
+    /// relevant both are to it.
+    fn phase_views(
+        &self,
+        phases: &[PhaseRecord],
+        query: Option<&str>,
+    ) -> CapResult<Vec<PhaseContext>> {
         let mut knowledge: HashMap<u32, (KnowledgeUnit, MemoryOrigin)> = self
             .store
-            .knowledge_records(KnowledgeScope::Run(run))?
+            .knowledge_records(KnowledgeScope::Run(&self.spec.run_id))?
             .into_iter()
             .map(|k| {
                 let origin = k.origin();
@@ -413,7 +439,7 @@ impl RunHcc {
             })
             .collect();
         let query_vector = query.map(|q| HashedEmbedder.vector(q));
-        let mut views: Vec<PhaseContext> = phases
+        Ok(phases
             .iter()
             .map(|p| {
                 let (unit, origin) = knowledge.remove(&p.phase).unzip();
@@ -433,27 +459,28 @@ impl RunHcc {
                     relevance,
                 }
             })
-            .collect();
-        let current = views.pop();
-        let not_task = |e: &StoredEvent| e.event.kind != EventKind::Task;
-        let (opening, live) = match phases.last() {
-            None => (Vec::new(), self.newest_events(0, 0)?),
-            Some(last) => {
-                let opening =
-                    self.store
-                        .events_within(run, 0, 0, MAX_LIVE_EVENTS, MAX_LIVE_BYTES, false)?;
-                let after = last.ended_after.unwrap_or(last.plan_event);
-                (opening, self.newest_events(last.phase, after)?)
-            }
+            .collect())
+    }
+
+    /// The raw events the context may show: the opening's (before the first phase) and the
+    /// newest of the `last` phase since it ended (or began); before any phase, all are live.
+    fn raw_events(
+        &self,
+        last: Option<&PhaseRecord>,
+    ) -> CapResult<(Vec<StoredEvent>, Vec<StoredEvent>)> {
+        let Some(last) = last else {
+            return Ok((Vec::new(), self.newest_events(0, 0)?));
         };
-        Ok(ContextInputs {
-            task,
-            wisdom,
-            opening: opening.into_iter().filter(not_task).collect(),
-            completed: views,
-            current,
-            live: live.into_iter().filter(not_task).collect(),
-        })
+        let opening = self.store.events_within(
+            &self.spec.run_id,
+            0,
+            0,
+            MAX_LIVE_EVENTS,
+            MAX_LIVE_BYTES,
+            false,
+        )?;
+        let after = last.ended_after.unwrap_or(last.plan_event);
+        Ok((opening, self.newest_events(last.phase, after)?))
     }
 
     /// The newest events of `phase` with id > `after` (at most [`MAX_LIVE_EVENTS`] of them,
@@ -681,5 +708,22 @@ impl CognitiveCache for RunHcc {
             wisdom_entries: self.store.wisdom_count()?,
             wisdom_prefetched: self.store.wisdom_used_by(&self.spec.run_id)?.len() as u32,
         })
+    }
+}
+
+/// A wisdom hit as the context shows it, with where it came from.
+fn wisdom_item(hit: WisdomHit) -> WisdomItem {
+    let p = hit.record.provenance;
+    WisdomItem {
+        entry: hit.record.entry,
+        score: hit.score,
+        origin: MemoryOrigin {
+            id: hit.record.id,
+            run_id: p.run_id,
+            competition_id: p.competition_id,
+            strategy: p.strategy,
+            policy: p.policy,
+            created_ms: hit.record.created_ms,
+        },
     }
 }

@@ -89,74 +89,23 @@ pub async fn simulate(
     run_id: &str,
     config: &SimulationConfig,
 ) -> CapResult<SimulationReport> {
-    let mut rng = StdRng::seed_from_u64(config.seed);
+    let rng = StdRng::seed_from_u64(config.seed);
     seed_prior_wisdom(&store)?;
-    let descriptor = TaskDescriptor {
-        modality: "tabular".into(),
-        task_type: "binary-classification".into(),
-        metric: "accuracy (maximize)".into(),
-        data_size: "8693 rows x 14 columns, 0.8 MB".into(),
-        summary: "Predict whether a passenger was transported from cabin, spending and \
-                  demographic features."
-            .into(),
-    };
-    let hcc = RunHcc::open(
-        store.clone(),
-        RunSpec {
-            run_id: run_id.into(),
-            competition_id: SIMULATED_COMPETITION.into(),
-            descriptor,
-        },
-        HccSettings::default(),
-    )?
-    .with_promoter(Arc::new(ScriptedPromoter))
-    .with_default_model(config.model.clone());
+    let hcc = open_run(store, run_id, config.model.clone())?;
     let prefetched = hcc.prefetch().await?;
-    let counter = TokenCounter::for_model(config.model.as_deref());
-
-    let task = task_statement(&mut rng);
-    let mut naive = counter.count(&task) as u64;
-    hcc.record_event(Event {
-        kind: EventKind::Task,
-        node: None,
-        content: task,
-        metric: None,
-    })
-    .await?;
-
+    let mut run = SimulatedRun {
+        hcc,
+        rng,
+        counter: TokenCounter::for_model(config.model.as_deref()),
+        naive: 0,
+        phase: 0,
+    };
+    run.record_task().await?;
     let mut points = Vec::with_capacity(config.steps as usize);
-    let mut phase = 0;
     for step in 1..=config.steps {
-        let into_phases = step.saturating_sub(config.opening_steps + 1);
-        if step > config.opening_steps && into_phases % config.phase_every.max(1) == 0 {
-            let plan = plan_text(&mut rng, phase + 1);
-            naive += counter.count(&plan) as u64;
-            phase = hcc.begin_phase(plan).await?;
-        }
-        for event in node_events(&mut rng, step) {
-            let id = hcc.record_event(event.clone()).await?;
-            naive += counter.count(&render_event(&StoredEvent {
-                id,
-                phase,
-                time_ms: 0,
-                event,
-            })) as u64;
-        }
-        let context = hcc
-            .context(ContextRequest {
-                budget_tokens: config.budget_tokens,
-                query: None,
-                model: config.model.clone(),
-            })
-            .await?;
-        points.push(StepPoint {
-            step,
-            context_tokens: context.tokens,
-            naive_tokens: naive,
-            phase,
-            evicted_events: context.evicted_events,
-        });
+        points.push(run.step(step, config).await?);
     }
+    let hcc = run.hcc;
     let wisdom_stored = if config.finish {
         hcc.finish(Some(0.81)).await?.wisdom.len() as u32
     } else {
@@ -176,8 +125,97 @@ pub async fn simulate(
     })
 }
 
+/// The synthetic run `run_id` on [`SIMULATED_COMPETITION`] in `store`, promoted by
+/// [`ScriptedPromoter`], its contexts counted for `model`.
+fn open_run(store: Arc<HccStore>, run_id: &str, model: Option<String>) -> CapResult<RunHcc> {
+    let descriptor = TaskDescriptor {
+        modality: "tabular".into(),
+        task_type: "binary-classification".into(),
+        metric: "accuracy (maximize)".into(),
+        data_size: "8693 rows x 14 columns, 0.8 MB".into(),
+        summary: "Predict whether a passenger was transported from cabin, spending and \
+                  demographic features."
+            .into(),
+    };
+    Ok(RunHcc::open(
+        store,
+        RunSpec {
+            run_id: run_id.into(),
+            competition_id: SIMULATED_COMPETITION.into(),
+            descriptor,
+        },
+        HccSettings::default(),
+    )?
+    .with_promoter(Arc::new(ScriptedPromoter))
+    .with_default_model(model))
+}
+
+/// The simulation under way: its run, its random source and the naive prompt's size so far.
+struct SimulatedRun {
+    hcc: RunHcc,
+    rng: StdRng,
+    counter: TokenCounter,
+    /// Tokens of the naive prompt (the task and every event so far).
+    naive: u64,
+    /// The current phase (0 in the opening).
+    phase: u32,
+}
+
+impl SimulatedRun {
+    /// Record the task statement, the run's first event.
+    async fn record_task(&mut self) -> CapResult<()> {
+        let task = task_statement(&mut self.rng);
+        self.naive += self.counter.count(&task) as u64;
+        self.hcc
+            .record_event(Event {
+                kind: EventKind::Task,
+                node: None,
+                content: task,
+                metric: None,
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// One search node: a new phase when one is due, the node's events, then the context
+    /// assembled after them, measured.
+    async fn step(&mut self, step: u32, config: &SimulationConfig) -> CapResult<StepPoint> {
+        let into_phases = step.saturating_sub(config.opening_steps + 1);
+        if step > config.opening_steps && into_phases.is_multiple_of(config.phase_every.max(1)) {
+            let plan = plan_text(&mut self.rng, self.phase + 1);
+            self.naive += self.counter.count(&plan) as u64;
+            self.phase = self.hcc.begin_phase(plan).await?;
+        }
+        for event in node_events(&mut self.rng, step) {
+            let id = self.hcc.record_event(event.clone()).await?;
+            self.naive += self.counter.count(&render_event(&StoredEvent {
+                id,
+                phase: self.phase,
+                time_ms: 0,
+                event,
+            })) as u64;
+        }
+        let context = self
+            .hcc
+            .context(ContextRequest {
+                budget_tokens: config.budget_tokens,
+                query: None,
+                model: config.model.clone(),
+            })
+            .await?;
+        Ok(StepPoint {
+            step,
+            context_tokens: context.tokens,
+            naive_tokens: self.naive,
+            phase: self.phase,
+            evicted_events: context.evicted_events,
+        })
+    }
+}
+
 /// A promotion policy without a model: knowledge from the phase's reviews and failures,
-/// wisdom from the best approaches. Deterministic.
+/// wisdom from the best approaches. Deterministic, and it never fails: its `String` errors
+/// are only the [`Promoter`] contract (a policy plugin's `result<_, string>`).
 pub struct ScriptedPromoter;
 
 #[async_trait::async_trait]
@@ -299,59 +337,61 @@ fn last_line(text: &str) -> String {
         .collect()
 }
 
+/// The synthetic competitions whose wisdom is seeded: modality, task type, metric, summary.
+const PRIORS: [(&str, &str, &str, &str); 8] = [
+    (
+        "tabular",
+        "binary-classification",
+        "roc-auc (maximize)",
+        "loan default from applicant records",
+    ),
+    (
+        "tabular",
+        "regression",
+        "rmse (minimize)",
+        "house prices from lot and building features",
+    ),
+    (
+        "tabular",
+        "multiclass-classification",
+        "log-loss (minimize)",
+        "forest cover type from terrain",
+    ),
+    (
+        "text",
+        "binary-classification",
+        "roc-auc (maximize)",
+        "insulting comments in social media",
+    ),
+    (
+        "text",
+        "multi-label",
+        "mean column-wise roc-auc (maximize)",
+        "toxic comment categories",
+    ),
+    (
+        "image",
+        "multiclass-classification",
+        "accuracy (maximize)",
+        "plant species from leaf images",
+    ),
+    (
+        "image",
+        "segmentation",
+        "dice (maximize)",
+        "nuclei in microscopy images",
+    ),
+    (
+        "audio",
+        "multiclass-classification",
+        "map@3 (maximize)",
+        "bird species from recordings",
+    ),
+];
+
 /// Wisdom from eight other synthetic competitions (stored once per store: ids dedupe).
 fn seed_prior_wisdom(store: &HccStore) -> CapResult<()> {
-    let priors = [
-        (
-            "tabular",
-            "binary-classification",
-            "roc-auc (maximize)",
-            "loan default from applicant records",
-        ),
-        (
-            "tabular",
-            "regression",
-            "rmse (minimize)",
-            "house prices from lot and building features",
-        ),
-        (
-            "tabular",
-            "multiclass-classification",
-            "log-loss (minimize)",
-            "forest cover type from terrain",
-        ),
-        (
-            "text",
-            "binary-classification",
-            "roc-auc (maximize)",
-            "insulting comments in social media",
-        ),
-        (
-            "text",
-            "multi-label",
-            "mean column-wise roc-auc (maximize)",
-            "toxic comment categories",
-        ),
-        (
-            "image",
-            "multiclass-classification",
-            "accuracy (maximize)",
-            "plant species from leaf images",
-        ),
-        (
-            "image",
-            "segmentation",
-            "dice (maximize)",
-            "nuclei in microscopy images",
-        ),
-        (
-            "audio",
-            "multiclass-classification",
-            "map@3 (maximize)",
-            "bird species from recordings",
-        ),
-    ];
-    for (i, (modality, task_type, metric, summary)) in priors.iter().enumerate() {
+    for (i, (modality, task_type, metric, summary)) in PRIORS.iter().enumerate() {
         let descriptor = TaskDescriptor {
             modality: (*modality).into(),
             task_type: (*task_type).into(),

@@ -3,7 +3,7 @@
 //! offline. Jobs see it read-only inside their sandbox, first on `PATH` as `python`.
 
 use super::config::{ClusterConfig, LocalConfig};
-use crate::pyenv::{Package, Venv};
+use crate::pyenv::{Package, PyenvError, Venv};
 use std::path::{Path, PathBuf};
 
 /// What every job can import.
@@ -20,15 +20,14 @@ pub const PACKAGES: &[Package] = &[
 /// Directories the sandbox already shows read-only; an interpreter under them needs no bind.
 const SYSTEM_PREFIXES: &[&str] = &["/usr", "/bin", "/lib", "/lib64"];
 
-/// Why the jobs' Python environment is not there. The installer reports its failures as text
-/// ([`crate::pyenv`]), which these carry.
+/// Why the jobs' Python environment is not there.
 #[derive(Debug, thiserror::Error)]
 pub enum JobPythonError {
     #[error("the jobs' Python environment: {0}")]
-    Install(String),
+    Install(#[source] PyenvError),
     /// The installed interpreter does not say where its base installation is.
-    #[error("{0}")]
-    BasePrefix(String),
+    #[error(transparent)]
+    BasePrefix(PyenvError),
     #[error("installing the jobs' Python environment: {0}")]
     Task(tokio::task::JoinError),
 }

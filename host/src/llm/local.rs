@@ -74,7 +74,7 @@ impl PythonEnv {
         tokio::task::spawn_blocking(move || {
             Venv::ensure(&root, &python, PACKAGES, "the local model backend")
                 .map(|venv| PythonEnv { venv })
-                .map_err(unavailable)
+                .map_err(|e| unavailable(e.to_string()))
         })
         .await
         .map_err(|e| CapabilityError::Internal(format!("installing the local model: {e}")))?

@@ -8,7 +8,7 @@
 //! numeric target whose sample values are not whole numbers, the most frequent value
 //! otherwise. A column the training table does not explain keeps the sample's value. Reading
 //! problems (no `train.csv`, a table past its size limit, JSON data) leave the sample's values:
-//! never worse than copying the sample. It never fails a run: errors are returned as text.
+//! never worse than copying the sample. It never fails a run: a [`BaselineError`] is only logged.
 
 use sophon_grading::table::{Cell, Column, Limits, Table, parse_float};
 use std::collections::HashMap;
@@ -67,11 +67,33 @@ pub fn find_sample(public: &Path) -> Option<PathBuf> {
     found.into_iter().next()
 }
 
+/// Why no baseline was written (the run goes on without one).
+#[derive(Debug, thiserror::Error)]
+pub enum BaselineError {
+    /// The public data holds no sample submission to follow.
+    #[error("no sample submission in {}", public.display())]
+    NoSample { public: PathBuf },
+    /// The sample submission could not be read.
+    #[error("reading {}: {source}", sample.display())]
+    Read { sample: PathBuf, source: csv::Error },
+    /// The baseline could not be written.
+    #[error("writing {}: {source}", out.display())]
+    Write { out: PathBuf, source: csv::Error },
+}
+
 /// Write a baseline for the competition whose public data is `public` to `out`.
-pub fn write(public: &Path, out: &Path) -> Result<Baseline, String> {
-    let sample = find_sample(public)
-        .ok_or_else(|| format!("no sample submission in {}", public.display()))?;
-    let reading = |e: csv::Error| format!("reading {}: {e}", sample.display());
+pub fn write(public: &Path, out: &Path) -> Result<Baseline, BaselineError> {
+    let sample = find_sample(public).ok_or_else(|| BaselineError::NoSample {
+        public: public.to_path_buf(),
+    })?;
+    let reading = |source: csv::Error| BaselineError::Read {
+        sample: sample.clone(),
+        source,
+    };
+    let writing = |source: csv::Error| BaselineError::Write {
+        out: out.to_path_buf(),
+        source,
+    };
     let open = || {
         csv::ReaderBuilder::new()
             .has_headers(true)
@@ -88,6 +110,30 @@ pub fn write(public: &Path, out: &Path) -> Result<Baseline, String> {
         .take(SAMPLE_ROWS_LOOKED_AT)
         .collect::<Result<_, _>>()
         .map_err(reading)?;
+    let (fills, columns) = column_fills(public, &header, &rows);
+    let mut writer = csv::Writer::from_path(out).map_err(writing)?;
+    writer.write_record(&header).map_err(writing)?;
+    for row in open()?.records() {
+        let row = row.map_err(reading)?;
+        let record: Vec<&str> = row
+            .iter()
+            .enumerate()
+            .map(|(j, cell)| fills[j].as_deref().unwrap_or(cell))
+            .collect();
+        writer.write_record(&record).map_err(writing)?;
+    }
+    writer.flush().map_err(|e| writing(e.into()))?;
+    Ok(Baseline { sample, columns })
+}
+
+/// What to write in each of the sample's columns (`None`: the sample's own values) and how
+/// each filled column was filled, from the training table beside the sample and a first look
+/// at the sample's `header` and `rows`.
+fn column_fills(
+    public: &Path,
+    header: &csv::StringRecord,
+    rows: &[csv::StringRecord],
+) -> (Vec<Option<String>>, Vec<String>) {
     let train = read_train(public);
     // The sample's columns that the test table also has are keys (ids, or inputs such as a
     // comment's text): always the sample's own values. Without a test table, the first column.
@@ -125,26 +171,7 @@ pub fn write(public: &Path, out: &Path) -> Result<Baseline, String> {
             }
         }
     }
-    let mut writer =
-        csv::Writer::from_path(out).map_err(|e| format!("writing {}: {e}", out.display()))?;
-    writer
-        .write_record(&header)
-        .map_err(|e| format!("writing {}: {e}", out.display()))?;
-    for row in open()?.records() {
-        let row = row.map_err(reading)?;
-        let record: Vec<&str> = row
-            .iter()
-            .enumerate()
-            .map(|(j, cell)| fills[j].as_deref().unwrap_or(cell))
-            .collect();
-        writer
-            .write_record(&record)
-            .map_err(|e| format!("writing {}: {e}", out.display()))?;
-    }
-    writer
-        .flush()
-        .map_err(|e| format!("writing {}: {e}", out.display()))?;
-    Ok(Baseline { sample, columns })
+    (fills, columns)
 }
 
 /// The header of the test table beside the sample (`test.csv`, else a CSV named like

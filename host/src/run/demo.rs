@@ -73,17 +73,54 @@ pub fn prepared_dir(data_dir: &Path) -> PathBuf {
     data_dir.join(DEMO_ID).join("prepared")
 }
 
+/// Why the demo competition could not be prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    /// The data directory could not be created.
+    #[error("creating {}: {source}", path.display())]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// No staging directory could be made beside the target.
+    #[error("creating a staging directory in {}: {source}", parent.display())]
+    Staging {
+        parent: PathBuf,
+        source: std::io::Error,
+    },
+    /// The interpreter could not be started.
+    #[error("running {}: {source}", python.display())]
+    Spawn {
+        python: PathBuf,
+        source: std::io::Error,
+    },
+    /// The preparation script failed; `stderr` is what it said.
+    #[error("preparing the demo competition failed: {stderr}")]
+    Script { stderr: String },
+    /// The prepared data could not be renamed into place.
+    #[error("moving the demo data to {}: {source}", target.display())]
+    Move {
+        target: PathBuf,
+        source: std::io::Error,
+    },
+}
+
 /// Prepare the demo competition under `data_dir` with `python` (which must have pandas and
 /// scikit-learn), unless it is there already. Returns whether it was prepared now.
-pub fn ensure_prepared(data_dir: &Path, python: &Path) -> Result<bool, String> {
+pub fn ensure_prepared(data_dir: &Path, python: &Path) -> Result<bool, DemoError> {
     let target = prepared_dir(data_dir);
     if target.join("private").join("answers.csv").is_file() {
         return Ok(false);
     }
     let parent = target.parent().expect("prepared dir has a parent");
-    std::fs::create_dir_all(parent).map_err(|e| format!("creating {}: {e}", parent.display()))?;
-    let staging = tempfile::tempdir_in(parent)
-        .map_err(|e| format!("creating a staging directory in {}: {e}", parent.display()))?;
+    std::fs::create_dir_all(parent).map_err(|source| DemoError::CreateDir {
+        path: parent.to_path_buf(),
+        source,
+    })?;
+    let staging = tempfile::tempdir_in(parent).map_err(|source| DemoError::Staging {
+        parent: parent.to_path_buf(),
+        source,
+    })?;
     let root = staging.path().join("prepared");
     let output = std::process::Command::new(python)
         .args(["-c", PREPARE])
@@ -91,17 +128,19 @@ pub fn ensure_prepared(data_dir: &Path, python: &Path) -> Result<bool, String> {
         .arg(DESCRIPTION)
         .stdin(std::process::Stdio::null())
         .output()
-        .map_err(|e| format!("running {}: {e}", python.display()))?;
+        .map_err(|source| DemoError::Spawn {
+            python: python.to_path_buf(),
+            source,
+        })?;
     if !output.status.success() {
-        return Err(format!(
-            "preparing the demo competition failed: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        ));
+        return Err(DemoError::Script {
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        });
     }
     match std::fs::rename(&root, &target) {
         Ok(()) => Ok(true),
         // Another process prepared it meanwhile.
         Err(_) if target.join("private").join("answers.csv").is_file() => Ok(false),
-        Err(e) => Err(format!("moving the demo data to {}: {e}", target.display())),
+        Err(source) => Err(DemoError::Move { target, source }),
     }
 }

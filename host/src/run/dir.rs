@@ -19,6 +19,47 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+/// Why a run directory could not be created, opened or locked.
+#[derive(Debug, thiserror::Error)]
+pub enum RunDirError {
+    /// A new run's directory already holds a run.
+    #[error("the run directory {} already holds a run: choose another --run-dir, or delete it", .0.display())]
+    Occupied(PathBuf),
+    #[error("creating the run directory {}: {source}", root.display())]
+    Create {
+        root: PathBuf,
+        source: std::io::Error,
+    },
+    /// The directory to resume has no `run.json`.
+    #[error("{} is not a run directory (no run.json): pass the directory `sophon run` created", .0.display())]
+    NotARun(PathBuf),
+    /// The directory to resume has no absolute path.
+    #[error("{}: {source}", root.display())]
+    Absolute {
+        root: PathBuf,
+        source: std::io::Error,
+    },
+    /// A torn JSONL file could not be ended.
+    #[error("repairing {}: {source}", path.display())]
+    Repair {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("creating {}: {source}", path.display())]
+    CreateLock {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Another process holds the run's lock.
+    #[error("the run in {} is running in another process", .0.display())]
+    Busy(PathBuf),
+    #[error("locking {}: {source}", path.display())]
+    Lock {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
 pub struct RunDir {
     root: PathBuf,
     append_lock: Mutex<()>,
@@ -27,20 +68,20 @@ pub struct RunDir {
 impl RunDir {
     /// Create `root` for a new run. An existing, non-empty directory is refused: a run never
     /// overwrites another.
-    pub fn create(root: &Path) -> Result<RunDir, String> {
+    pub fn create(root: &Path) -> Result<RunDir, RunDirError> {
         if root.is_dir()
             && std::fs::read_dir(root)
                 .map(|mut d| d.next().is_some())
                 .unwrap_or(false)
         {
-            return Err(format!(
-                "the run directory {} already holds a run: choose another --run-dir, or delete it",
-                root.display()
-            ));
+            return Err(RunDirError::Occupied(root.to_path_buf()));
         }
         let created = std::fs::create_dir_all(root.join("submission"))
             .and_then(|()| std::fs::write(root.join("nodes.jsonl"), ""));
-        created.map_err(|e| format!("creating the run directory {}: {e}", root.display()))?;
+        created.map_err(|source| RunDirError::Create {
+            root: root.to_path_buf(),
+            source,
+        })?;
         Ok(RunDir {
             root: root.to_path_buf(),
             append_lock: Mutex::new(()),
@@ -48,15 +89,15 @@ impl RunDir {
     }
 
     /// The run in `root`, to resume it.
-    pub fn open(root: &Path) -> Result<RunDir, String> {
+    pub fn open(root: &Path) -> Result<RunDir, RunDirError> {
         if !root.join("run.json").is_file() {
-            return Err(format!(
-                "{} is not a run directory (no run.json): pass the directory `sophon run` created",
-                root.display()
-            ));
+            return Err(RunDirError::NotARun(root.to_path_buf()));
         }
         let dir = RunDir {
-            root: std::path::absolute(root).map_err(|e| format!("{}: {e}", root.display()))?,
+            root: std::path::absolute(root).map_err(|source| RunDirError::Absolute {
+                root: root.to_path_buf(),
+                source,
+            })?,
             append_lock: Mutex::new(()),
         };
         // A kill mid-append leaves a torn last line: end it, so new lines start clean (readers
@@ -64,12 +105,11 @@ impl RunDir {
         for name in ["nodes.jsonl", "events.jsonl"] {
             let path = dir.path(name);
             if std::fs::read(&path).is_ok_and(|b| !b.is_empty() && !b.ends_with(b"\n")) {
-                let mut file = std::fs::OpenOptions::new()
+                std::fs::OpenOptions::new()
                     .append(true)
                     .open(&path)
-                    .map_err(|e| format!("repairing {}: {e}", path.display()))?;
-                file.write_all(b"\n")
-                    .map_err(|e| format!("repairing {}: {e}", path.display()))?;
+                    .and_then(|mut file| file.write_all(b"\n"))
+                    .map_err(|source| RunDirError::Repair { path, source })?;
             }
         }
         Ok(dir)
@@ -77,17 +117,16 @@ impl RunDir {
 
     /// Hold the run's lock file (`run.lock`) while the returned file lives. Refused when
     /// another process holds it.
-    pub fn lock(&self) -> Result<std::fs::File, String> {
+    pub fn lock(&self) -> Result<std::fs::File, RunDirError> {
         let path = self.path("run.lock");
-        let file = std::fs::File::create(&path)
-            .map_err(|e| format!("creating {}: {e}", path.display()))?;
+        let file = match std::fs::File::create(&path) {
+            Ok(file) => file,
+            Err(source) => return Err(RunDirError::CreateLock { path, source }),
+        };
         match file.try_lock() {
             Ok(()) => Ok(file),
-            Err(std::fs::TryLockError::WouldBlock) => Err(format!(
-                "the run in {} is running in another process",
-                self.root.display()
-            )),
-            Err(std::fs::TryLockError::Error(e)) => Err(format!("locking {}: {e}", path.display())),
+            Err(std::fs::TryLockError::WouldBlock) => Err(RunDirError::Busy(self.root.clone())),
+            Err(std::fs::TryLockError::Error(source)) => Err(RunDirError::Lock { path, source }),
         }
     }
 
@@ -150,7 +189,7 @@ mod tests {
         let run = RunDir::create(&root).unwrap();
         run.write_json("run.json", &serde_json::json!({"a": 1}))
             .unwrap();
-        let error = RunDir::create(&root).err().unwrap();
+        let error = RunDir::create(&root).err().unwrap().to_string();
         assert!(error.contains("already holds a run"), "{error}");
     }
 
@@ -180,7 +219,11 @@ mod tests {
         let again = RunDir::open(run.root());
         assert!(again.is_err(), "no run.json yet");
         std::fs::write(run.path("run.json"), "{}").unwrap();
-        let error = RunDir::open(run.root()).unwrap().lock().unwrap_err();
+        let error = RunDir::open(run.root())
+            .unwrap()
+            .lock()
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("running in another process"), "{error}");
         drop(held);
         assert!(RunDir::open(run.root()).unwrap().lock().is_ok());

@@ -7,19 +7,21 @@
 //! prepared, a strategy that is not a strategy) stop the run before anything starts, with an
 //! error that names the fix.
 
-use super::demo;
-use super::dir::RunDir;
+use super::demo::{self, DemoError};
+use super::dir::{RunDir, RunDirError};
 use super::events::{RunEvent, RunObserver};
-use super::live::{ClockKeeper, LiveRun, RunLimits};
+use super::jobs::JobsSetupError;
+use super::live::{ClockKeeper, LiveRun, ResumeError, RunLimits};
 use super::policy::{self, PolicyRequest, RunPolicy};
-use super::services::{self, BuiltServices, ServiceRequest};
+use super::services::{self, BuiltServices, LoadError, ServiceRequest, ServicesError};
 use super::{Best, Outcome, RunInfo};
 use crate::artifacts::ArtifactStore;
+use crate::capability::CapabilityError;
 use crate::config::SophonConfig;
 use crate::grading::task::GradedTask;
 use crate::grading::{Grader, GradingError, Prepared};
 use crate::hcc::CognitiveCache;
-use crate::jobs::backends::Backends;
+use crate::jobs::backends::{BackendError, Backends};
 use crate::jobs::python::JobPython;
 use crate::jobs::service::RunEnd;
 use crate::journal::{Journal, ReplayStats};
@@ -110,6 +112,16 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
+    /// Who the run is, as its live context tells the strategy.
+    fn run_info(&self) -> RunInfo {
+        RunInfo {
+            run_id: self.run_id.clone(),
+            competition_id: self.competition_id.clone(),
+            seed: self.seed,
+            arm: None,
+        }
+    }
+
     /// The run's budgets as the live run enforces them.
     fn limits(&self) -> RunLimits {
         RunLimits {
@@ -147,9 +159,12 @@ impl RunRecord {
             .clone()
             .unwrap_or_else(|| config.run.runs_dir().join(&run_id));
         // Recorded in run.json: a resume from another directory must find the same paths.
-        let absolute = |path: &Path, what: &str| {
-            std::path::absolute(path)
-                .map_err(|e| RunError::Setup(format!("the {what} {}: {e}", path.display())))
+        let absolute = |path: &Path, what: &'static str| {
+            std::path::absolute(path).map_err(|source| RunError::Absolute {
+                what,
+                path: path.to_path_buf(),
+                source,
+            })
         };
         let jobs_backend = request
             .jobs_backend
@@ -182,11 +197,79 @@ impl RunRecord {
     }
 }
 
-/// Why a run could not start.
+/// Why a run could not start (or, for [`RunError::Write`], could not record its end). Each
+/// variant names its cause; wrapped errors keep their own message.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("{0}")]
-    Setup(String),
+    /// A new run's data or run directory has no absolute path (`what` names which).
+    #[error("the {what} {}: {source}", path.display())]
+    Absolute {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A run file (`run.json`, `grade.json`, `summary.json`) could not be written.
+    #[error("writing {name}: {source}")]
+    Write {
+        name: &'static str,
+        source: std::io::Error,
+    },
+    /// The `run.json` of the run to resume could not be read.
+    #[error("reading run.json: {0}")]
+    ReadRecord(#[source] std::io::Error),
+    /// The `run.json` of the run to resume is not a run record.
+    #[error("run.json of {} is malformed: {source}", root.display())]
+    MalformedRecord {
+        root: PathBuf,
+        source: serde_json::Error,
+    },
+    /// Resume refused: the run has a `summary.json`.
+    #[error("the run in {} has finished (it has a summary.json): nothing to resume", .0.display())]
+    Finished(PathBuf),
+    /// Resume refused: the strategy is not the build the run started with.
+    #[error(
+        "strategy `{strategy}` is not the build the run started with (sha256 {now} now, {then} \
+         then): a run resumes only with the same strategy"
+    )]
+    StrategyChanged {
+        strategy: String,
+        now: String,
+        then: String,
+    },
+    /// The run directory could not be created, opened or locked.
+    #[error(transparent)]
+    Dir(#[from] RunDirError),
+    /// The run's recorded state could not be read back to resume it.
+    #[error(transparent)]
+    Resume(#[from] ResumeError),
+    #[error("opening the artifact store in {}: {source}", root.display())]
+    Artifacts {
+        root: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("opening the journal in {}: {source}", root.display())]
+    Journal {
+        root: PathBuf,
+        source: std::io::Error,
+    },
+    /// The grading adapter could not describe the task.
+    #[error(transparent)]
+    TaskInfo(CapabilityError),
+    /// The jobs' Python environment could not be installed.
+    #[error(transparent)]
+    Jobs(#[from] JobsSetupError),
+    /// The run's jobs backend is unknown, unconfigured or not answering.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    /// The demo competition could not be prepared.
+    #[error(transparent)]
+    Demo(#[from] DemoError),
+    /// The strategy or the promotion policy could not be loaded.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// The strategy's services (or the run's LLM hub) could not be built.
+    #[error(transparent)]
+    Services(#[from] ServicesError),
     #[error(transparent)]
     Grading(#[from] GradingError),
     #[error("the strategy plugin: {0}")]
@@ -266,7 +349,10 @@ pub async fn execute(
     };
     run.dir
         .write_json("summary.json", &summary)
-        .map_err(|e| RunError::Setup(format!("writing summary.json: {e}")))?;
+        .map_err(|source| RunError::Write {
+            name: "summary.json",
+            source,
+        })?;
     Ok(summary)
 }
 
@@ -309,38 +395,25 @@ async fn set_up(
         jobs_backend,
     } = check_run(config, request).await?;
     let resuming = reopened.is_some();
-    let id = record.competition_id.clone();
     let dir = Arc::new(match reopened {
         Some(dir) => dir,
-        None => RunDir::create(&record.run_dir).map_err(RunError::Setup)?,
+        None => RunDir::create(&record.run_dir)?,
     });
-    let lock = dir.lock().map_err(RunError::Setup)?;
+    let lock = dir.lock()?;
     let (artifacts, journal) = open_stores(&dir)?;
-    let task = Arc::new(GradedTask::new(
-        grader.clone(),
-        &id,
-        prepared.clone(),
-        artifacts.clone(),
-    ));
-    let info = task
-        .info()
-        .await
-        .map_err(|e| RunError::Setup(e.to_string()))?
-        .clone();
+    let (task, info) = describe_task(&grader, &record, &prepared, &artifacts).await?;
     let limits = record.limits();
     record.strategy_sha256 = plugin.identity().sha256.clone();
     record.metric = Some(info.metric.clone());
     if !resuming {
         dir.write_json("run.json", &record)
-            .map_err(|e| RunError::Setup(format!("writing run.json: {e}")))?;
+            .map_err(|source| RunError::Write {
+                name: "run.json",
+                source,
+            })?;
     }
     let live = LiveRun::new(
-        RunInfo {
-            run_id: record.run_id.clone(),
-            competition_id: id.clone(),
-            seed: record.seed,
-            arm: None,
-        },
+        record.run_info(),
         limits.clone(),
         info.metric.direction,
         artifacts.clone(),
@@ -348,14 +421,7 @@ async fn set_up(
         dir.clone(),
         observers,
     );
-    let live = match &request.stop {
-        Some(flag) => live.with_stop(flag.clone()),
-        None => live,
-    };
-    let live = Arc::new(match resuming {
-        true => live.resumed().map_err(RunError::Setup)?,
-        false => live,
-    });
+    let live = Arc::new(continue_live(live, request.stop.as_ref(), resuming)?);
     let clock = live.keep_clock();
     let run = RunSetup {
         record,
@@ -377,6 +443,40 @@ async fn set_up(
     };
     run.announce(resuming);
     Ok(run)
+}
+
+/// The competition as the run's `task` service, and its description by the grading adapter.
+async fn describe_task(
+    grader: &Arc<Grader>,
+    record: &RunRecord,
+    prepared: &Prepared,
+    artifacts: &Arc<ArtifactStore>,
+) -> Result<(Arc<GradedTask>, TaskInfo), RunError> {
+    let task = Arc::new(GradedTask::new(
+        grader.clone(),
+        &record.competition_id,
+        prepared.clone(),
+        artifacts.clone(),
+    ));
+    let info = task.info().await.map_err(RunError::TaskInfo)?.clone();
+    Ok((task, info))
+}
+
+/// `live` with the request's stop flag and, when `resuming`, the nodes, best submission and
+/// run time its directory recorded.
+fn continue_live(
+    live: LiveRun,
+    stop: Option<&Arc<std::sync::atomic::AtomicBool>>,
+    resuming: bool,
+) -> Result<LiveRun, RunError> {
+    let live = match stop {
+        Some(flag) => live.with_stop(flag.clone()),
+        None => live,
+    };
+    Ok(match resuming {
+        true => live.resumed()?,
+        false => live,
+    })
 }
 
 impl RunSetup {
@@ -421,25 +521,23 @@ struct CheckedRun {
 /// build on resume) and the jobs backend.
 async fn check_run(config: &SophonConfig, request: &RunRequest) -> Result<CheckedRun, RunError> {
     let (record, reopened) = open_record(config, request)?;
-    let python = super::jobs::python(config).await.map_err(RunError::Setup)?;
+    let python = super::jobs::python(config).await?;
     if record.competition_id == demo::DEMO_ID {
         let interpreter = python
             .as_ref()
             .map_or_else(|| PathBuf::from("python3"), JobPython::python);
-        demo::ensure_prepared(&record.data_dir, &interpreter).map_err(RunError::Setup)?;
+        demo::ensure_prepared(&record.data_dir, &interpreter)?;
     }
     let runtime = Runtime::new(config.runtime_config())?;
     let grader = Arc::new(config.grader_on(&runtime, Some(record.data_dir.clone()))?);
     let prepared = grader.prepared(&record.competition_id)?;
     let plugin = load_strategy(&runtime, config, &record.strategy)?;
     if reopened.is_some() && plugin.identity().sha256 != record.strategy_sha256 {
-        return Err(RunError::Setup(format!(
-            "strategy `{}` is not the build the run started with (sha256 {} now, {} then): \
-             a run resumes only with the same strategy",
-            record.strategy,
-            plugin.identity().sha256,
-            record.strategy_sha256
-        )));
+        return Err(RunError::StrategyChanged {
+            strategy: record.strategy.clone(),
+            now: plugin.identity().sha256.clone(),
+            then: record.strategy_sha256.clone(),
+        });
     }
     let (backends, jobs_backend) =
         job_backends(config, request, &record, &plugin, python.as_ref()).await?;
@@ -464,17 +562,15 @@ fn open_record(
     let Some(root) = &request.resume else {
         return Ok((RunRecord::new(config, request)?, None));
     };
-    let dir = RunDir::open(root).map_err(RunError::Setup)?;
-    let record: RunRecord = serde_json::from_str(
-        &std::fs::read_to_string(dir.path("run.json"))
-            .map_err(|e| RunError::Setup(format!("reading run.json: {e}")))?,
-    )
-    .map_err(|e| RunError::Setup(format!("run.json of {} is malformed: {e}", root.display())))?;
+    let dir = RunDir::open(root)?;
+    let text = std::fs::read_to_string(dir.path("run.json")).map_err(RunError::ReadRecord)?;
+    let record: RunRecord =
+        serde_json::from_str(&text).map_err(|source| RunError::MalformedRecord {
+            root: root.clone(),
+            source,
+        })?;
     if dir.path("summary.json").is_file() {
-        return Err(RunError::Setup(format!(
-            "the run in {} has finished (it has a summary.json): nothing to resume",
-            root.display()
-        )));
+        return Err(RunError::Finished(root.clone()));
     }
     Ok((record, Some(dir)))
 }
@@ -493,34 +589,35 @@ async fn job_backends(
         .clone()
         .unwrap_or_else(|| crate::jobs::service::LOCAL.to_string());
     if !crate::jobs::backends::known().contains(&jobs_backend.as_str()) {
-        return Err(RunError::Setup(
-            crate::jobs::backends::BackendError::Unknown(jobs_backend).to_string(),
-        ));
+        return Err(BackendError::Unknown(jobs_backend).into());
     }
     let backends = match (&plugin.grants().jobs, request.backends.clone()) {
         (None, _) => None,
         (Some(_), Some(shared)) => Some(shared),
-        (Some(_), None) => Some(Arc::new(
-            Backends::new(&super::jobs::with_python(config, python))
-                .map_err(|e| RunError::Setup(e.to_string()))?,
-        )),
+        (Some(_), None) => Some(Arc::new(Backends::new(&super::jobs::with_python(
+            config, python,
+        ))?)),
     };
     if let Some(backends) = &backends {
-        backends
-            .check(&jobs_backend)
-            .await
-            .map_err(|e| RunError::Setup(e.to_string()))?;
+        backends.check(&jobs_backend).await?;
     }
     Ok((backends, jobs_backend))
 }
 
 /// The run directory's artifact store and journal.
 fn open_stores(dir: &RunDir) -> Result<(Arc<ArtifactStore>, Arc<Journal>), RunError> {
-    let root = dir.root().display();
-    let artifacts = ArtifactStore::open(&dir.path("artifacts"), MAX_ARTIFACT_BYTES)
-        .map_err(|e| RunError::Setup(format!("opening the artifact store in {root}: {e}")))?;
-    let journal = Journal::open(dir.root())
-        .map_err(|e| RunError::Setup(format!("opening the journal in {root}: {e}")))?;
+    let root = || dir.root().to_path_buf();
+    let artifacts =
+        ArtifactStore::open(&dir.path("artifacts"), MAX_ARTIFACT_BYTES).map_err(|source| {
+            RunError::Artifacts {
+                root: root(),
+                source,
+            }
+        })?;
+    let journal = Journal::open(dir.root()).map_err(|source| RunError::Journal {
+        root: root(),
+        source,
+    })?;
     Ok((Arc::new(artifacts), Arc::new(journal)))
 }
 
@@ -536,12 +633,12 @@ struct Promotion {
 /// with a warning, not the run.
 async fn start_promotion(config: &SophonConfig, run: &RunSetup) -> Result<Promotion, RunError> {
     let policy_plugin = match &run.record.policy {
-        Some(name) => Some(policy::load(&run.runtime, config, name).map_err(RunError::Setup)?),
+        Some(name) => Some(policy::load(&run.runtime, config, name)?),
         None => None,
     };
     let mut users = vec![&run.plugin];
     users.extend(policy_plugin.as_ref());
-    let hub = services::hub_for(config, &users).map_err(RunError::Setup)?;
+    let hub = services::hub_for(config, &users)?;
     let (Some(plugin), Some(name)) = (&policy_plugin, &run.record.policy) else {
         return Ok(Promotion { hub, policy: None });
     };
@@ -607,7 +704,7 @@ fn build_services(
             },
         },
     )
-    .map_err(RunError::Setup)
+    .map_err(RunError::from)
 }
 
 /// Prefetch wisdom, run the strategy within the run's time (plus [`STOP_GRACE`]), then cancel
@@ -727,7 +824,10 @@ async fn grade_best(run: &RunSetup) -> Result<(Option<String>, CompetitionReport
         grade.message = format!("{baseline}; {}", grade.message);
     }
     dir.write_json("grade.json", &GradingReport::new(vec![grade.clone()]))
-        .map_err(|e| RunError::Setup(format!("writing grade.json: {e}")))?;
+        .map_err(|source| RunError::Write {
+            name: "grade.json",
+            source,
+        })?;
     live.emit(RunEvent::Graded {
         elapsed_ms: live.elapsed_ms(),
         score: grade.score,
@@ -752,7 +852,7 @@ fn load_strategy(
         World::Strategy,
         ("strategy", "--strategy"),
     )
-    .map_err(RunError::Setup)
+    .map_err(RunError::from)
 }
 
 /// The medal a grade earned, as a word.

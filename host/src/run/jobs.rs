@@ -7,19 +7,30 @@
 //! run has been written yet.
 
 use crate::config::SophonConfig;
-use crate::jobs::backends::Backends;
+use crate::jobs::backends::{BackendError, Backends};
 use crate::jobs::config::JobsConfig;
-use crate::jobs::python::JobPython;
+use crate::jobs::python::{JobPython, JobPythonError};
 use std::sync::Arc;
+
+/// Why the jobs' Python environment or the backends could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum JobsSetupError {
+    /// The jobs' Python environment could not be installed (the message names what failed).
+    #[error(transparent)]
+    Python(#[from] JobPythonError),
+    /// A backend is unknown, unconfigured or not answering.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
 
 /// The jobs' Python environment, installed first if needed; `None` when `[run]
 /// managed-python = false`.
-pub async fn python(config: &SophonConfig) -> Result<Option<JobPython>, String> {
+pub async fn python(config: &SophonConfig) -> Result<Option<JobPython>, JobsSetupError> {
     match config.run.managed_python.unwrap_or(true) {
         true => JobPython::ensure(&JobPython::default_root())
             .await
             .map(Some)
-            .map_err(|e| e.to_string()),
+            .map_err(JobsSetupError::Python),
         false => Ok(None),
     }
 }
@@ -40,10 +51,8 @@ pub fn with_python(config: &SophonConfig, python: Option<&JobPython>) -> JobsCon
 }
 
 /// The backends every run of this process shares (what `sophon ab` builds once for its cells).
-pub async fn shared_backends(config: &SophonConfig) -> Result<Arc<Backends>, String> {
+pub async fn shared_backends(config: &SophonConfig) -> Result<Arc<Backends>, JobsSetupError> {
     let python = python(config).await?;
     let jobs = with_python(config, python.as_ref());
-    Backends::new(&jobs)
-        .map(Arc::new)
-        .map_err(|e| e.to_string())
+    Ok(Arc::new(Backends::new(&jobs)?))
 }

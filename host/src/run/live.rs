@@ -22,6 +22,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+/// Why a run could not be resumed from its directory.
+#[derive(Debug, thiserror::Error)]
+pub enum ResumeError {
+    /// `best.json` is there but not a best submission.
+    #[error("best.json of the run is unreadable: {0}")]
+    UnreadableBest(#[source] serde_json::Error),
+}
+
 /// The run's limits; `None` = unlimited.
 #[derive(Clone, Debug, Default)]
 pub struct RunLimits {
@@ -128,7 +136,7 @@ impl LiveRun {
 
     /// Continue a run from its directory: the nodes and best submission it recorded, and the
     /// run time it had used (from its last event).
-    pub fn resumed(mut self) -> Result<LiveRun, String> {
+    pub fn resumed(mut self) -> Result<LiveRun, ResumeError> {
         let mut state = LiveState::default();
         if let Ok(file) = std::fs::File::open(self.dir.path("nodes.jsonl")) {
             // Read line by line: the file may be far larger than what the run keeps.
@@ -140,10 +148,7 @@ impl LiveRun {
             }
         }
         if let Ok(text) = std::fs::read_to_string(self.dir.path("best.json")) {
-            state.best = Some(
-                serde_json::from_str(&text)
-                    .map_err(|e| format!("best.json of the run is unreadable: {e}"))?,
-            );
+            state.best = Some(serde_json::from_str(&text).map_err(ResumeError::UnreadableBest)?);
         }
         let events = std::fs::read_to_string(self.dir.path("events.jsonl")).unwrap_or_default();
         let last_event_ms = events

@@ -7,15 +7,17 @@
 //! the fix; one that fails later only costs the run its promotion (the HCC notes why).
 
 use super::events::WisdomSeen;
-use super::services;
+use super::services::{self, LoadError};
 use crate::config::SophonConfig;
 use crate::hcc::{
-    CognitiveCache, KnowledgeUnit, PhaseTrace, Promoter, RunHcc, RunSpec, RunTrace, TaskDescriptor,
-    WisdomEntry, WisdomHit, WisdomRecord,
+    CognitiveCache, KnowledgeUnit, PhaseTrace, Promoter, RunHcc, RunHccError, RunSpec, RunTrace,
+    TaskDescriptor, WisdomEntry, WisdomHit, WisdomRecord,
 };
 use crate::llm::hub::LlmHub;
 use crate::run::RunContext;
-use crate::runtime::{HostServices, LoadedPlugin, PromotionPolicyInstance, Runtime, World};
+use crate::runtime::{
+    HostServices, LoadedPlugin, PluginError, PromotionPolicyInstance, Runtime, World,
+};
 use crate::task::TaskInfo;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,8 +33,32 @@ pub struct RunPolicy {
     pub promoter: Arc<dyn Promoter>,
 }
 
+/// Why a loaded policy could not start; the run then goes on without promotion.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// The policy could not be instantiated.
+    #[error("promotion policy `{name}`: {source}")]
+    Instantiate {
+        name: String,
+        source: Box<PluginError>,
+    },
+    /// The policy failed to describe the task.
+    #[error("promotion policy `{name}` could not describe the task: {source}")]
+    Describe {
+        name: String,
+        source: Box<PluginError>,
+    },
+    /// The run's memory, which the policy reads, could not be opened.
+    #[error(transparent)]
+    Memory(#[from] RunHccError),
+}
+
 /// Load the policy `name` (its `[plugins]` source, else `builtin:<name>`) under its grants.
-pub fn load(runtime: &Runtime, config: &SophonConfig, name: &str) -> Result<LoadedPlugin, String> {
+pub fn load(
+    runtime: &Runtime,
+    config: &SophonConfig,
+    name: &str,
+) -> Result<LoadedPlugin, LoadError> {
     services::load_named(
         runtime,
         config,
@@ -58,7 +84,7 @@ pub async fn start(
     plugin: &LoadedPlugin,
     name: &str,
     request: PolicyRequest<'_>,
-) -> Result<RunPolicy, String> {
+) -> Result<RunPolicy, PolicyError> {
     let grants = plugin.grants();
     let llm = services::scoped_llm(request.hub.as_ref(), plugin);
     let services = |hcc: Option<Arc<dyn CognitiveCache>>| HostServices {
@@ -67,14 +93,21 @@ pub async fn start(
         hcc,
         ..HostServices::default()
     };
+    let instantiate = |source| PolicyError::Instantiate {
+        name: name.to_string(),
+        source: Box::new(source),
+    };
     let mut describer = plugin
         .promotion_policy(services(None))
         .await
-        .map_err(|e| format!("promotion policy `{name}`: {e}"))?;
+        .map_err(instantiate)?;
     let descriptor = describer
         .describe_task(request.task, POLICY_CALL_TIMEOUT)
         .await
-        .map_err(|e| format!("promotion policy `{name}` could not describe the task: {e}"))?;
+        .map_err(|source| PolicyError::Describe {
+            name: name.to_string(),
+            source: Box::new(source),
+        })?;
     let memory = match &grants.hcc {
         Some(_) => Some(Arc::new(RunHcc::from_config(
             &request.config.hcc,
@@ -90,7 +123,7 @@ pub async fn start(
     let instance = plugin
         .promotion_policy(services(memory))
         .await
-        .map_err(|e| format!("promotion policy `{name}`: {e}"))?;
+        .map_err(instantiate)?;
     Ok(RunPolicy {
         name: name.to_string(),
         descriptor,
@@ -142,6 +175,8 @@ impl PluginPromoter {
     }
 }
 
+/// The policy's errors reach the HCC as text: the WIT `promotion-policy` world returns
+/// `result<_, string>`, which is what [`Promoter`] carries.
 #[async_trait::async_trait]
 impl Promoter for PluginPromoter {
     async fn describe_task(&self, task: &TaskInfo) -> Result<TaskDescriptor, String> {

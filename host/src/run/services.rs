@@ -4,8 +4,12 @@
 
 use crate::artifacts::ArtifactStore;
 use crate::builtin;
+use crate::capability::CapabilityError;
 use crate::config::SophonConfig;
-use crate::hcc::{CognitiveCache, EmbedderChoice, Promoter, RunHcc, RunSpec, TaskDescriptor};
+use crate::hcc::{
+    CognitiveCache, EmbedderChoice, HccConfigError, Promoter, RunHcc, RunHccError, RunSpec,
+    TaskDescriptor,
+};
 use crate::jobs::JobService;
 use crate::jobs::backends::Backends;
 use crate::jobs::local::JobContext;
@@ -13,15 +17,64 @@ use crate::jobs::service::{JobQuota, PluginJobs, RunEnd};
 use crate::journal::Journal;
 use crate::llm::LanguageModel;
 use crate::llm::budget::Limits;
-use crate::llm::hub::LlmHub;
+use crate::llm::hub::{LlmHub, LlmSetupError};
 use crate::run::RunContext;
 use crate::run::journaled::{
     JournaledHcc, JournaledJobs, JournaledLlm, JournaledRun, JournaledTask,
 };
-use crate::runtime::{HostServices, LoadedPlugin, Runtime, World};
+use crate::runtime::manifest::JobLimits;
+use crate::runtime::{HostServices, LoadedPlugin, PluginError, Runtime, World};
 use crate::task::TaskService;
 use std::path::PathBuf;
 use std::sync::Arc;
+
+/// Why a plugin's services could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ServicesError {
+    /// `[hcc] embedder` is not known (it decides whether a hub is needed).
+    #[error(transparent)]
+    Embedder(#[from] HccConfigError),
+    /// The LLM hub could not be built from `[llm]`.
+    #[error(transparent)]
+    Hub(#[from] LlmSetupError),
+    /// The run's HCC could not be opened.
+    #[error(transparent)]
+    Hcc(#[from] RunHccError),
+    /// The run's strategy and policy could not be recorded in the HCC store.
+    #[error(transparent)]
+    Provenance(CapabilityError),
+    /// The plugin is granted jobs, but no backends were given.
+    #[error("plugin `{0}` is granted jobs but this session has no job backends")]
+    NoBackends(String),
+}
+
+/// Why a plugin named in the configuration could not be loaded as the plugin it must be;
+/// `role` and `flag` name it ("strategy", "--strategy").
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// Neither `[plugins]` nor the embedded plugins know the name.
+    #[error("{role} `{name}`: {source}; name a {role} under [plugins.{name}] in sophon.toml")]
+    Unresolved {
+        role: &'static str,
+        name: String,
+        source: Box<PluginError>,
+    },
+    /// The plugin's component could not be loaded under its grants.
+    #[error("{role} `{name}`: {source}")]
+    Load {
+        role: &'static str,
+        name: String,
+        source: Box<PluginError>,
+    },
+    /// The plugin targets another world.
+    #[error("`{name}` is a {world} plugin, not a {role}: pass a {role} with {flag}")]
+    WrongWorld {
+        name: String,
+        world: World,
+        role: &'static str,
+        flag: &'static str,
+    },
+}
 
 /// What the services are for.
 pub struct ServiceRequest<'a> {
@@ -61,7 +114,10 @@ pub struct BuiltServices {
 }
 
 /// Build `plugin`'s services for `request`.
-pub fn build(plugin: &LoadedPlugin, request: ServiceRequest<'_>) -> Result<BuiltServices, String> {
+pub fn build(
+    plugin: &LoadedPlugin,
+    request: ServiceRequest<'_>,
+) -> Result<BuiltServices, ServicesError> {
     let config = request.config;
     let grants = plugin.grants();
     let hub = match request.hub {
@@ -75,17 +131,13 @@ pub fn build(plugin: &LoadedPlugin, request: ServiceRequest<'_>) -> Result<Built
                 competition_id: request.competition_id.clone(),
                 descriptor: request.descriptor,
             };
-            let run_hcc = RunHcc::from_config(&config.hcc, spec, hub.clone())?;
-            // Provenance of the run's knowledge and wisdom: its strategy and policy.
-            let strategy = (plugin.identity().world == World::Strategy).then(|| plugin.name());
-            let policy = request.promoter.as_ref().and_then(|p| p.name());
-            run_hcc
-                .record_plugins(strategy, policy.as_deref())
-                .map_err(|e| e.to_string())?;
-            Some(Arc::new(match request.promoter {
-                Some(promoter) => run_hcc.with_promoter(promoter),
-                None => run_hcc,
-            }))
+            Some(open_hcc(
+                plugin,
+                config,
+                spec,
+                hub.clone(),
+                request.promoter,
+            )?)
         }
         None => None,
     };
@@ -93,10 +145,7 @@ pub fn build(plugin: &LoadedPlugin, request: ServiceRequest<'_>) -> Result<Built
     let llm = scoped_llm(hub.as_ref(), plugin);
     let plugin_jobs: Option<Arc<PluginJobs>> = match (&grants.jobs, request.backends) {
         (Some(_), None) => {
-            return Err(format!(
-                "plugin `{}` is granted jobs but this session has no job backends",
-                plugin.name()
-            ));
+            return Err(ServicesError::NoBackends(plugin.name().to_string()));
         }
         (Some(limits), Some(backends)) => {
             let context = JobContext {
@@ -104,14 +153,9 @@ pub fn build(plugin: &LoadedPlugin, request: ServiceRequest<'_>) -> Result<Built
                 artifacts: request.artifacts.clone(),
                 task_public: request.task_public.clone(),
             };
-            let quota = JobQuota {
-                max_concurrent: limits.max_concurrent,
-                max_gpus: limits.max_gpus,
-                gpu_hours: limits.gpu_hours,
-            };
+            let jobs = PluginJobs::new(plugin.name(), backends, context, quota(limits));
             Some(Arc::new(
-                PluginJobs::new(plugin.name(), backends, context, quota)
-                    .with_default_backend(&request.jobs_backend)
+                jobs.with_default_backend(&request.jobs_backend)
                     .with_run_end(request.run_end.clone()),
             ))
         }
@@ -136,6 +180,36 @@ pub fn build(plugin: &LoadedPlugin, request: ServiceRequest<'_>) -> Result<Built
         hcc: run_hcc,
         jobs: plugin_jobs,
     })
+}
+
+/// The job quota of a `jobs` grant.
+fn quota(limits: &JobLimits) -> JobQuota {
+    JobQuota {
+        max_concurrent: limits.max_concurrent,
+        max_gpus: limits.max_gpus,
+        gpu_hours: limits.gpu_hours,
+    }
+}
+
+/// The run's HCC for `plugin` (granted `hcc`), with the run's strategy and policy recorded as
+/// the provenance of its knowledge and wisdom, and `promoter` promoting its phases.
+fn open_hcc(
+    plugin: &LoadedPlugin,
+    config: &SophonConfig,
+    spec: RunSpec,
+    hub: Option<Arc<LlmHub>>,
+    promoter: Option<Arc<dyn Promoter>>,
+) -> Result<Arc<RunHcc>, ServicesError> {
+    let run_hcc = RunHcc::from_config(&config.hcc, spec, hub)?;
+    let strategy = (plugin.identity().world == World::Strategy).then(|| plugin.name());
+    let policy = promoter.as_ref().and_then(|p| p.name());
+    run_hcc
+        .record_plugins(strategy, policy.as_deref())
+        .map_err(ServicesError::Provenance)?;
+    Ok(Arc::new(match promoter {
+        Some(promoter) => run_hcc.with_promoter(promoter),
+        None => run_hcc,
+    }))
 }
 
 /// `plugin`'s view of `hub` under its `llm` grant's limits (`None` without either).
@@ -164,24 +238,32 @@ pub fn load_named(
     config: &SophonConfig,
     name: &str,
     world: World,
-    (role, flag): (&str, &str),
-) -> Result<LoadedPlugin, String> {
+    (role, flag): (&'static str, &'static str),
+) -> Result<LoadedPlugin, LoadError> {
     let reference = config
         .plugins
         .get(name)
         .and_then(|p| p.source.clone())
         .unwrap_or_else(|| format!("{}{name}", builtin::PREFIX));
-    let source = builtin::resolve(&reference).map_err(|e| {
-        format!("{role} `{name}`: {e}; name a {role} under [plugins.{name}] in sophon.toml")
+    let source = builtin::resolve(&reference).map_err(|source| LoadError::Unresolved {
+        role,
+        name: name.to_string(),
+        source: Box::new(source),
     })?;
     let plugin = runtime
         .load(&source, &config.grants_for(name))
-        .map_err(|e| format!("{role} `{name}`: {e}"))?;
+        .map_err(|source| LoadError::Load {
+            role,
+            name: name.to_string(),
+            source: Box::new(source),
+        })?;
     if plugin.identity().world != world {
-        return Err(format!(
-            "`{name}` is a {} plugin, not a {role}: pass a {role} with {flag}",
-            plugin.identity().world
-        ));
+        return Err(LoadError::WrongWorld {
+            name: name.to_string(),
+            world: plugin.identity().world,
+            role,
+            flag,
+        });
     }
     Ok(plugin)
 }
@@ -191,7 +273,7 @@ pub fn load_named(
 pub fn hub_for(
     config: &SophonConfig,
     plugins: &[&LoadedPlugin],
-) -> Result<Option<Arc<LlmHub>>, String> {
+) -> Result<Option<Arc<LlmHub>>, ServicesError> {
     let mut needs = false;
     for plugin in plugins {
         let grants = plugin.grants();
@@ -207,7 +289,7 @@ pub fn hub_for(
             crate::llm::budget::Limits::of_run(&config.llm),
             &|k| std::env::var(k).ok(),
         )
-        .map_err(|e| e.to_string())?,
+        .map_err(ServicesError::Hub)?,
     )))
 }
 
