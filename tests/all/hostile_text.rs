@@ -428,8 +428,13 @@ fn planted_wisdom_reaches_later_runs_as_quoted_data_and_is_deleted_by_source_run
         .iter()
         .find(|s| s["run_id"] == source.as_str())
         .unwrap_or_else(|| panic!("{source} not in {json}"));
-    assert!(entry["wisdom_entries"].as_u64().unwrap() >= 1, "{entry}");
-    assert!(entry["knowledge_units"].as_u64().unwrap() >= 1, "{entry}");
+    // Exactly what the run's promotion left, as its `promoted` event reported it.
+    assert_eq!(entry["wisdom_entries"], left.len(), "{entry}");
+    assert_eq!(
+        entry["knowledge_units"], promoted[0]["knowledge_units"],
+        "{entry}"
+    );
+    assert!(!left.is_empty());
 
     let (ok, stdout, stderr) = sophon(dir, &["hcc", "delete", "--source-run", &source]);
     assert!(!ok, "without --yes nothing is deleted");

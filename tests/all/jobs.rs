@@ -485,6 +485,9 @@ async fn a_command_that_cannot_start_fails_cleanly() {
         "{}",
         result.message
     );
+    // Its files go too: the working directory was prepared before the start failed.
+    let dir = s.executor.job(&job.id()).unwrap().dir().to_path_buf();
+    assert!(!dir.join("work").exists(), "the working directory is left");
     // cgroup v2: /sys/fs/cgroup/sophon/<id>; v1: /sys/fs/cgroup/<controller>/sophon/<id>.
     let mut places = vec![PathBuf::from("/sys/fs/cgroup/sophon")];
     places.extend(
@@ -929,4 +932,42 @@ async fn runs_sharing_the_backends_never_hold_the_same_core_and_end_only_their_o
         .await
         .expect("run B's job ran once the core was free");
     assert_eq!(result.state, JobState::Succeeded, "{result:?}");
+}
+
+/// A submission the plugin's host call abandons — its deadline ends it while the cluster has
+/// not answered — gives its job slot back: abandoned submissions never eat into the plugin's
+/// `max-concurrent`. The cluster is a slurmrestd that takes the connection and never answers.
+#[tokio::test]
+async fn an_abandoned_cluster_submission_gives_its_slot_back() {
+    use sophon::jobs::config::ClusterConfig;
+    use sophon::jobs::service::{JobQuota, PluginJobs};
+    let s = setup(|_| {});
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let config = ClusterConfig {
+        url: Some(format!("http://{}", silent.local_addr().unwrap())),
+        user: Some("sophon".into()),
+        token_env: Some("SILENT_TOKEN".into()),
+        shared_dir: Some(s.root.join("shared")),
+        ..ClusterConfig::default()
+    };
+    let cluster = sophon::jobs::slurm::executor(&config, Default::default(), &|_| {
+        Some("header.payload.signature".into())
+    })
+    .unwrap();
+    let backends = Backends::local(s.executor.clone()).with_cluster(Arc::new(cluster));
+    let quota = JobQuota {
+        max_concurrent: Some(1),
+        ..JobQuota::default()
+    };
+    let jobs = PluginJobs::new("strategy", Arc::new(backends), s.context.clone(), quota)
+        .with_default_backend("slurm");
+    for attempt in 0..3 {
+        let abandoned =
+            tokio::time::timeout(Duration::from_millis(500), jobs.submit(sh("true"))).await;
+        assert!(
+            abandoned.is_err(),
+            "attempt {attempt}: the silent cluster answered"
+        );
+        assert_eq!(jobs.inventory().job_slots_free, 1, "attempt {attempt}");
+    }
 }

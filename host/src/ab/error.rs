@@ -2,8 +2,8 @@
 //!
 //! Every variant names its cause and keeps the error behind it as its `source`. Its Display is
 //! the whole message, the source's text included (what `sophon ab` prints, and what a cell's
-//! outcome records): at the CLI it is passed on as one message, not as a chain of causes,
-//! which would print the source twice.
+//! outcome records); the CLI prints a chain of causes leaving out those a message already
+//! names, so the source is not said twice.
 
 use crate::capability::CapabilityError;
 use crate::jobs::backends::BackendError;

@@ -234,25 +234,14 @@ fn write_files(root: &Path, files: &[(&str, &str)]) -> anyhow::Result<PathBuf> {
 
 /// Append a custom section (id 0: name, then payload, both length-prefixed) to a component.
 pub fn append_custom_section(wasm: &mut Vec<u8>, name: &str, payload: &[u8]) {
+    use crate::runtime::compat::write_leb128;
     let mut body = Vec::new();
-    leb128(&mut body, name.len() as u64);
+    write_leb128(&mut body, name.len() as u64);
     body.extend_from_slice(name.as_bytes());
     body.extend_from_slice(payload);
     wasm.push(0);
-    leb128(wasm, body.len() as u64);
+    write_leb128(wasm, body.len() as u64);
     wasm.extend_from_slice(&body);
-}
-
-fn leb128(out: &mut Vec<u8>, mut value: u64) {
-    loop {
-        let byte = (value & 0x7f) as u8;
-        value >>= 7;
-        if value == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
 }
 
 #[cfg(test)]

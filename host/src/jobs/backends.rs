@@ -114,7 +114,12 @@ impl std::fmt::Debug for Backends {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Backends")
             .field("clusters", &self.clusters.keys().collect::<Vec<_>>())
-            .field("broken", &self.broken)
+            .field(
+                "broken",
+                &(self.broken.iter())
+                    .map(|(name, why)| (name, why.to_string()))
+                    .collect::<BTreeMap<_, _>>(),
+            )
             .finish_non_exhaustive()
     }
 }

@@ -365,13 +365,26 @@ impl LocalExecutor {
                 return Err(e);
             }
         };
-        let cgroup = self.cgroup(job, &allocation)?;
+        let cgroup = match self.cgroup(job, &allocation) {
+            Ok(cgroup) => cgroup,
+            Err(e) => {
+                self.clean_up(job).await;
+                return Err(e);
+            }
+        };
         let outcome = self
             .run_process(job, spec, &allocation, &work, mounts, cgroup.clone())
             .await;
         // Read the group's accounting, then remove it — whether or not the job ever started.
         let accounting = cgroup.as_deref().map(release);
-        let mut result = outcome?;
+        // A job that failed to start leaves no files behind either.
+        let mut result = match outcome {
+            Ok(result) => result,
+            Err(e) => {
+                self.clean_up(job).await;
+                return Err(e);
+            }
+        };
         if let Some(accounting) = accounting {
             accounting.apply(&mut result, allocation.memory_mb);
         }

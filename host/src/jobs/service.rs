@@ -56,6 +56,37 @@ impl Slots {
     }
 }
 
+/// A submission's hold on a job slot. Settled, it becomes the job's (a submitted job keeps a
+/// slot until it is final); dropped unsettled — the host call's deadline ended the submission
+/// while a cluster had not answered — it gives the slot back, so abandoned submissions never
+/// eat into the plugin's `max-concurrent`.
+struct SlotHold<'a> {
+    jobs: &'a PluginJobs,
+    held: bool,
+}
+
+impl SlotHold<'_> {
+    /// Trade the hold for the submitted job's slot, under one lock so no other submission
+    /// sees the slot free in between.
+    fn settle(mut self, submitted: CapResult<Arc<dyn JobHandle>>) -> CapResult<Arc<dyn JobHandle>> {
+        let jobs = self.jobs;
+        let mut slots = jobs.lock_slots();
+        slots.submitting -= 1;
+        self.held = false;
+        let job = submitted?;
+        slots.active.push(job.clone());
+        Ok(job)
+    }
+}
+
+impl Drop for SlotHold<'_> {
+    fn drop(&mut self) {
+        if self.held {
+            self.jobs.lock_slots().submitting -= 1;
+        }
+    }
+}
+
 /// When a run's jobs must end: its wall-clock deadline, and a flag that stops it early (Ctrl-C).
 #[derive(Clone, Debug, Default)]
 pub struct RunEnd {
@@ -225,7 +256,7 @@ impl PluginJobs {
 
     /// Take a job slot for a submission under way, or refuse (`budget-exhausted`) when
     /// every slot is held. [`Self::settle_slot`] gives it back.
-    fn reserve_slot(&self) -> CapResult<()> {
+    fn reserve_slot(&self) -> CapResult<SlotHold<'_>> {
         let mut slots = self.lock_slots();
         if let Some(max) = self.quota.max_concurrent
             && slots.in_use() >= max
@@ -236,19 +267,10 @@ impl PluginJobs {
             )));
         }
         slots.submitting += 1;
-        Ok(())
-    }
-
-    /// End a submission's hold on its slot: a submitted job keeps a slot until it is final.
-    fn settle_slot(
-        &self,
-        submitted: CapResult<Arc<dyn JobHandle>>,
-    ) -> CapResult<Arc<dyn JobHandle>> {
-        let mut slots = self.lock_slots();
-        slots.submitting -= 1;
-        let job = submitted?;
-        slots.active.push(job.clone());
-        Ok(job)
+        Ok(SlotHold {
+            jobs: self,
+            held: true,
+        })
     }
 
     /// Submit to `cluster`, or to the local executor.
@@ -294,9 +316,9 @@ impl JobService for PluginJobs {
         let cluster = self.route(&spec)?;
         let gpus = u64::from(spec.resources.gpus);
         self.check_gpus(gpus)?;
-        self.reserve_slot()?;
+        let hold = self.reserve_slot()?;
         let submitted = self.submit_to(cluster, spec).await;
-        let job = self.settle_slot(submitted)?;
+        let job = hold.settle(submitted)?;
         if gpus > 0 {
             self.charge_gpu_hours(&job, gpus);
         }

@@ -113,7 +113,7 @@ fn import_sections(wasm: &[u8]) -> Result<Vec<ImportSection>, CompatError> {
 /// `section` re-encoded with its `sophon:host` imports renamed, or `None` if none needs it.
 fn renamed_section(wasm: &[u8], section: &ImportSection) -> Result<Option<Vec<u8>>, CompatError> {
     let mut body = Vec::new();
-    write_leb(&mut body, section.items.len() as u64);
+    write_leb128(&mut body, section.items.len() as u64);
     let mut changed = false;
     for &(start, end) in &section.items {
         let item = &wasm[start..end];
@@ -124,7 +124,7 @@ fn renamed_section(wasm: &[u8], section: &ImportSection) -> Result<Option<Vec<u8
             .filter(|(kind, _)| **kind <= 0x01)
             .ok_or(CompatError::ImportName { offset: start })?;
         let (len, leb_len) =
-            read_leb(after_kind).ok_or(CompatError::ImportName { offset: start })?;
+            read_leb128(after_kind).ok_or(CompatError::ImportName { offset: start })?;
         let name_start = 1 + leb_len;
         let name = item
             .get(name_start..name_start + len as usize)
@@ -135,7 +135,7 @@ fn renamed_section(wasm: &[u8], section: &ImportSection) -> Result<Option<Vec<u8
             Some(new_name) => {
                 changed = true;
                 body.push(kind);
-                write_leb(&mut body, new_name.len() as u64);
+                write_leb128(&mut body, new_name.len() as u64);
                 body.extend_from_slice(new_name.as_bytes());
                 body.extend_from_slice(rest);
             }
@@ -146,13 +146,13 @@ fn renamed_section(wasm: &[u8], section: &ImportSection) -> Result<Option<Vec<u8
         return Ok(None);
     }
     let mut out = vec![section.id];
-    write_leb(&mut out, body.len() as u64);
+    write_leb128(&mut out, body.len() as u64);
     out.extend_from_slice(&body);
     Ok(Some(out))
 }
 
 /// An unsigned LEB128 `u32` at the start of `bytes`: (value, bytes it took).
-fn read_leb(bytes: &[u8]) -> Option<(u32, usize)> {
+fn read_leb128(bytes: &[u8]) -> Option<(u32, usize)> {
     let mut value: u64 = 0;
     for (i, &byte) in bytes.iter().enumerate().take(5) {
         value |= u64::from(byte & 0x7f) << (7 * i);
@@ -163,8 +163,8 @@ fn read_leb(bytes: &[u8]) -> Option<(u32, usize)> {
     None
 }
 
-/// Append `value` as unsigned LEB128 (shortest form).
-fn write_leb(out: &mut Vec<u8>, mut value: u64) {
+/// Append `value` as unsigned LEB128 (shortest form), as wasm encodes sizes and counts.
+pub fn write_leb128(out: &mut Vec<u8>, mut value: u64) {
     loop {
         let byte = (value & 0x7f) as u8;
         value >>= 7;
@@ -202,10 +202,10 @@ mod tests {
     fn leb_round_trips() {
         for value in [0u32, 1, 127, 128, 300, 16_384, u32::MAX] {
             let mut bytes = Vec::new();
-            write_leb(&mut bytes, value.into());
-            assert_eq!(read_leb(&bytes), Some((value, bytes.len())));
+            write_leb128(&mut bytes, value.into());
+            assert_eq!(read_leb128(&bytes), Some((value, bytes.len())));
         }
-        assert_eq!(read_leb(&[0x80, 0x80, 0x80, 0x80, 0x80, 0x01]), None);
+        assert_eq!(read_leb128(&[0x80, 0x80, 0x80, 0x80, 0x80, 0x01]), None);
     }
 
     #[test]
