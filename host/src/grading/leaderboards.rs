@@ -4,7 +4,7 @@
 //! leaderboards inside its own package. So that `sophon grade`, `run` and `ab` report medals
 //! for any prepared data directory, Sophon carries what it needs of them: per competition,
 //! the number of teams and the gold, silver, bronze and median scores, computed from the
-//! leaderboard with MLE-bench's rules ([`Thresholds::from_scores`]). `tests/grading.rs`
+//! leaderboard with MLE-bench's rules ([`Thresholds::from_scores`]). `tests/all/grading.rs`
 //! recomputes the table from the leaderboards and checks it matches to the bit.
 //!
 //! A `leaderboard.csv` found on disk still overrides the table ([`super::Grader::thresholds`]).

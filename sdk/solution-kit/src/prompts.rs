@@ -2,7 +2,7 @@
 //! data preview) once, the rules of a solution (where the data is, the submission format, the
 //! metric line, the job's real limits), and what each operator is told.
 //!
-//! Invariants every prompt keeps (checked on the real strategies by `tests/agent_run.rs`,
+//! Invariants every prompt keeps (checked on the real strategies by `tests/all/agent_run.rs`,
 //! `every_prompt_says_the_task_once_within_budget_with_limits_and_node_ids`): the
 //! task text appears once — either [`task_text`] or an HCC context that already holds it, never
 //! both; earlier solutions are named by node id and title, with their outcome and run time; the
