@@ -189,7 +189,6 @@ async fn run_experiment(
     }
     ab::run_experiment(config, experiment, Some(&launch), Arc::new(Lines))
         .await
-        .map_err(anyhow::Error::from)
         .with_context(|| format!("experiment {}", file.display()))
 }
 
